@@ -1,0 +1,122 @@
+"""The values that flow through the pipeline. Plain, frozen, slotted: no behaviour beyond derivation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+SourceKind = Literal["feed", "html", "sitemap"]
+DeliveryState = Literal["pending", "delivered", "dead"]
+FIELDS: tuple[str, ...] = ("title", "summary", "body")
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass(slots=True, frozen=True)
+class Source:
+    name: str
+    kind: SourceKind
+    url: str
+    interval: float  # seconds
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    fetch_articles: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class Fetched:
+    """One HTTP answer. ``status`` is 304 (and ``body`` empty) when the validators still hold."""
+
+    url: str  # final URL after redirects
+    status: int
+    body: bytes = b""
+    content_type: str | None = None  # media type only, lower-case, e.g. "text/html"
+    charset: str | None = None  # from the Content-Type header, if any
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(slots=True, frozen=True)
+class Candidate:
+    """An article URL a source pointed at, with whatever metadata the source gave."""
+
+    url: str  # canonicalized
+    title: str | None = None
+    summary: str | None = None
+    published: datetime | None = None
+    guid: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Article:
+    url: str  # canonical URL: the article key
+    source: str
+    title: str
+    body: str
+    summary: str = ""
+    published: datetime | None = None
+    language: str | None = None
+    fetched_url: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Hit:
+    term: str  # the rule's term as written ("@atacms" resolves to the alias that hit)
+    entity: str | None  # entity name when the term came from one
+    field: str  # title | summary | body
+    start: int  # character offsets in the article field
+    end: int
+    snippet: str
+
+
+@dataclass(slots=True, frozen=True)
+class Match:
+    rule_id: str
+    rule_title: str
+    hits: tuple[Hit, ...]
+    notify: tuple[str, ...] = ()  # empty: every notifier
+
+
+@dataclass(slots=True, frozen=True)
+class Alert:
+    """What notifiers render. Persisted in the outbox as JSON before any delivery attempt."""
+
+    id: str
+    rule_id: str
+    rule_title: str
+    story_key: str
+    url: str
+    title: str
+    source: str
+    published: datetime | None
+    detected_at: datetime
+    hits: tuple[Hit, ...]
+    also_seen_at: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Delivery:
+    """One (alert, notifier) delivery and where it stands."""
+
+    alert_id: str
+    notifier: str
+    state: DeliveryState
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    created_at: float = field(default=0.0)
