@@ -1,0 +1,459 @@
+"""TOML -> validated, typed ``Config``. Every problem names the file, the key path and what was expected.
+
+Tables map onto frozen dataclasses; a dataclass's fields are the only keys allowed (typos are errors with a
+"did you mean"). Notifier tables are checked against the ``Options`` dataclass of their kind from the
+notifier registry, so each kind declares its own options in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from monitor import __version__
+from monitor.errors import ConfigError, Problem
+from monitor.model import Source
+from monitor.secret import Secret
+
+DEFAULT_PATHS = ("config.toml", "/etc/newsmon/config.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: object) -> float:
+    """``"90s"``, ``"2m"``, ``"1h30m"``, ``"30d"`` or a plain number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration like "90s", "2m", "48h" or "30d"')
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNITS[u] for n, u in parts)
+    raise ValueError(f'expected a duration like "90s", "2m", "48h" or "30d", got {value!r}')
+
+
+@dataclass(slots=True, frozen=True)
+class StoreConfig:
+    url: str = "sqlite:///var/lib/newsmon/newsmon.db"
+    retention: float = 30 * 86400.0
+
+
+@dataclass(slots=True, frozen=True)
+class HttpConfig:
+    user_agent: str = f"newsmon/{__version__} (+https://github.com/newsmon/newsmon)"
+    per_host_concurrency: int = 2
+    per_host_delay: float = 1.0
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_bytes: int = 5_000_000
+    respect_robots: bool = True
+    allow_private_networks: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class RulesConfig:
+    paths: list[str] = field(default_factory=lambda: ["rules/"])
+
+
+@dataclass(slots=True, frozen=True)
+class SourceConfig:
+    name: str
+    url: str
+    kind: Literal["feed", "html", "sitemap"] = "feed"
+    interval: float = 300.0
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    fetch_articles: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class AlertsConfig:
+    first_run: Literal["mark-seen", "alert"] = "mark-seen"
+    max_age: float = 48 * 3600.0
+    story_window: float = 72 * 3600.0
+    give_up_after: float = 24 * 3600.0
+
+
+@dataclass(slots=True, frozen=True)
+class ServiceConfig:
+    metrics: str = "127.0.0.1:9464"
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_timeout: float = 20.0
+
+
+@dataclass(slots=True, frozen=True)
+class NotifierConfig:
+    name: str
+    kind: str
+    options: Any  # the kind's Options dataclass instance
+
+
+@dataclass(slots=True, frozen=True)
+class Config:
+    path: Path
+    store: StoreConfig
+    http: HttpConfig
+    rules: RulesConfig
+    sources: tuple[Source, ...]
+    alerts: AlertsConfig
+    notifiers: tuple[NotifierConfig, ...]
+    service: ServiceConfig
+
+    @property
+    def rule_paths(self) -> list[Path]:
+        return [_relative_to(self.path, p) for p in self.rules.paths]
+
+
+def find_config(explicit: str | None) -> Path:
+    """``-c``, else ``$NEWSMON_CONFIG``, else ``./config.toml``, else ``/etc/newsmon/config.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("NEWSMON_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_PATHS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    return Path(DEFAULT_PATHS[0])
+
+
+def _relative_to(config_path: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config_path.parent / path
+
+
+class _Collector:
+    """Collects problems for one file; locates a key path on a best-effort line for editors."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.problems: list[Problem] = []
+
+    def add(self, keypath: str, message: str) -> None:
+        line = self._locate(keypath)
+        self.problems.append(Problem(str(self.path), line, 1, f"{keypath}: {message}"))
+
+    def _locate(self, keypath: str) -> int:
+        # "sources[2].interval" -> the third [[sources]] header, then the first "interval =" after it.
+        parts = re.findall(r"([A-Za-z0-9_\-]+)(?:\[(\d+)\])?", keypath)
+        start = 0
+        for i, (name, index) in enumerate(parts):
+            last = i == len(parts) - 1
+            if index:
+                header = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+                hits = [n for n, line in enumerate(self.lines) if header.match(line) and n >= start]
+                if int(index) < len(hits):
+                    start = hits[int(index)]
+                continue
+            pattern = (
+                re.compile(rf"^\s*{re.escape(name)}(_file)?\s*=")
+                if last
+                else re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
+            )
+            for n in range(start, len(self.lines)):
+                if pattern.match(self.lines[n]):
+                    start = n
+                    break
+        return start + 1
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if origin is list:
+        return "a list of " + _type_name(get_args(tp)[0]) + "s"
+    return {
+        str: "a string",
+        int: "an integer",
+        float: 'a duration or number (e.g. "30s")',
+        bool: "true or false",
+        Secret: "a secret string",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Value of TOML type -> the field's type, or ValueError with what was expected."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(arg, value)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if len(errors) == 1 else f"expected {_type_name(tp)}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ValueError(f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"expected {_type_name(tp)}, got {value!r}")
+        return [_coerce(get_args(tp)[0], v) for v in value]
+    if tp is float:
+        return parse_duration(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if tp is Secret:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a secret string, got {value!r}")
+        return Secret(value)
+    raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - a programming error
+
+
+def _expand_env(value: Any, keypath: str, out: _Collector) -> Any:
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                out.add(keypath, f"environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, list):
+        return [_expand_env(v, f"{keypath}[{i}]", out) for i, v in enumerate(value)]
+    return value
+
+
+def _is_secret(tp: Any) -> bool:
+    return tp is Secret or Secret in get_args(tp)
+
+
+def build(
+    cls: type,
+    table: Any,
+    keypath: str,
+    out: _Collector,
+    *,
+    skip: tuple[str, ...] = (),
+    aliases: dict[str, str] | None = None,
+) -> Any:
+    """Build dataclass ``cls`` from a TOML table, reporting every problem under ``keypath``."""
+    if not isinstance(table, dict):
+        out.add(keypath, f"expected a table, got {table!r}")
+        return None
+    aliases = aliases or {}
+    toml_key = {v: k for k, v in aliases.items()}  # field name -> the key users write
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    secret_fields = {name for name in fields if _is_secret(hints[name])}
+    allowed = sorted(
+        [toml_key.get(n, n) for n in fields] + [f"{toml_key.get(n, n)}_file" for n in secret_fields]
+    )
+    kwargs: dict[str, Any] = {}
+    ok = True
+    for key, raw in table.items():
+        if key in skip:
+            continue
+        sub = f"{keypath}.{key}" if keypath else key
+        from_file = key.endswith("_file") and key not in fields
+        base_key = key[:-5] if from_file else key
+        name = aliases.get(base_key, base_key)
+        if key not in allowed or name not in fields or (from_file and name not in secret_fields):
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+            out.add(sub, f"unknown key{suggestion}; allowed: {', '.join(allowed)}")
+            ok = False
+            continue
+        value = _expand_env(raw, sub, out)
+        if from_file:
+            if not isinstance(value, str):
+                out.add(sub, f"expected a file path, got {value!r}")
+                ok = False
+                continue
+            secret_path = _relative_to(out.path, value)
+            try:
+                value = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                out.add(sub, f"cannot read secret file {secret_path}: {exc.strerror or exc}")
+                ok = False
+                continue
+        try:
+            kwargs[name] = _coerce(hints[name], value)
+        except ValueError as exc:
+            out.add(sub, str(exc))
+            ok = False
+    for name, f in fields.items():
+        if (
+            name not in kwargs
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
+            out.add(f"{keypath}.{aliases.get(name, name)}" if keypath else name, "required key is missing")
+            ok = False
+    return cls(**kwargs) if ok else None
+
+
+def _sources(raw: Any, out: _Collector) -> tuple[Source, ...]:
+    if not isinstance(raw, list):
+        out.add("sources", "expected an array of tables ([[sources]])")
+        return ()
+    result: list[Source] = []
+    names: set[str] = set()
+    for i, table in enumerate(raw):
+        sc = build(SourceConfig, table, f"sources[{i}]", out)
+        if sc is None:
+            continue
+        if sc.name in names:
+            out.add(f"sources[{i}].name", f'duplicate source name "{sc.name}"')
+        names.add(sc.name)
+        if not re.match(r"^https?://[^/\s]+", sc.url):
+            out.add(f"sources[{i}].url", f"expected an http:// or https:// URL, got {sc.url!r}")
+        if sc.interval < 1:
+            out.add(f"sources[{i}].interval", "must be at least 1s")
+        result.append(
+            Source(
+                name=sc.name,
+                kind=sc.kind,
+                url=sc.url,
+                interval=sc.interval,
+                include=tuple(sc.include),
+                exclude=tuple(sc.exclude),
+                fetch_articles=sc.fetch_articles,
+            )
+        )
+    return tuple(result)
+
+
+def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
+    from monitor.notify import REGISTRY  # the registry is the single list of kinds and their options
+
+    if not isinstance(raw, list):
+        out.add("notifiers", "expected an array of tables ([[notifiers]])")
+        return ()
+    result: list[NotifierConfig] = []
+    names: set[str] = set()
+    for i, table in enumerate(raw):
+        keypath = f"notifiers[{i}]"
+        if not isinstance(table, dict):
+            out.add(keypath, "expected a table")
+            continue
+        name, kind = table.get("name"), table.get("kind")
+        if not isinstance(name, str) or not name:
+            out.add(f"{keypath}.name", "required key is missing (a non-empty string)")
+            continue
+        if name in names:
+            out.add(f"{keypath}.name", f'duplicate notifier name "{name}"')
+        names.add(name)
+        if kind not in REGISTRY:
+            out.add(f"{keypath}.kind", f"expected one of {', '.join(sorted(REGISTRY))}, got {kind!r}")
+            continue
+        cls = REGISTRY[kind]
+        options = build(
+            cls.Options,
+            table,
+            keypath,
+            out,
+            skip=("name", "kind"),
+            aliases=getattr(cls.Options, "KEY_ALIASES", None),
+        )
+        if options is not None:
+            result.append(NotifierConfig(name=name, kind=kind, options=options))
+    return tuple(result)
+
+
+def _store(raw: Any, out: _Collector) -> StoreConfig:
+    sc = build(StoreConfig, raw, "store", out) or StoreConfig()
+    url = sc.url
+    if url.startswith("sqlite://"):
+        # Relative database paths are relative to the config file, like every other path in it.
+        path = url[len("sqlite://") :]
+        if path != ":memory:" and not Path(path).is_absolute():
+            url = "sqlite://" + str((out.path.parent / path).resolve())
+    elif not re.match(r"^(redis|rediss|unix|redis\+cluster)://", url):
+        out.add("store.url", f'expected "sqlite://PATH" or "redis://HOST:PORT/DB", got {url!r}')
+    return dataclasses.replace(sc, url=url)
+
+
+_SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "service")
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate; raises ConfigError carrying every problem found."""
+    out = _Collector(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"at line (\d+), column (\d+)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        raise ConfigError([Problem(str(path), line, col, f"TOML syntax: {exc}")]) from exc
+    for key in data:
+        if key not in _SECTIONS:
+            hint = difflib.get_close_matches(key, _SECTIONS, n=1)
+            suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+            out.add(key, f"unknown section{suggestion}; allowed: {', '.join(_SECTIONS)}")
+    config = Config(
+        path=path,
+        store=_store(data.get("store", {}), out),
+        http=build(HttpConfig, data.get("http", {}), "http", out) or HttpConfig(),
+        rules=build(RulesConfig, data.get("rules", {}), "rules", out) or RulesConfig(),
+        sources=_sources(data.get("sources", []), out),
+        alerts=build(AlertsConfig, data.get("alerts", {}), "alerts", out) or AlertsConfig(),
+        notifiers=_notifiers(data.get("notifiers", []), out),
+        service=build(ServiceConfig, data.get("service", {}), "service", out) or ServiceConfig(),
+    )
+    if config.http.per_host_concurrency < 1:
+        out.add("http.per_host_concurrency", "must be at least 1")
+    if config.http.max_bytes < 1024:
+        out.add("http.max_bytes", "must be at least 1024")
+    if out.problems:
+        raise ConfigError(out.problems)
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, f"config is not UTF-8: {exc}")]) from exc
+    return parse_config(text, path)
+
+
+__all__ = [
+    "AlertsConfig",
+    "Config",
+    "HttpConfig",
+    "NotifierConfig",
+    "RulesConfig",
+    "ServiceConfig",
+    "StoreConfig",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]

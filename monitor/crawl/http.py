@@ -1,0 +1,319 @@
+"""The one HTTP client: politeness per host, conditional GET, caps, redirects checked hop by hop, SSRF guard.
+
+Every aiohttp / OS error is translated into ``FetchError`` here, so nothing above this module knows aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import logging
+import socket
+import time
+import urllib.robotparser
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from monitor.config import HttpConfig
+from monitor.errors import FetchError, Refused, TooLarge
+from monitor.model import Fetched
+
+log = logging.getLogger("newsmon.http")
+
+MAX_REDIRECTS = 5
+# Retry-After beyond this is not waited out inside a poll: the host is blocked and the poll fails fast.
+MAX_INLINE_WAIT = 10.0
+ROBOTS_TTL = 3600.0
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def is_public_address(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_global and not addr.is_multicast
+
+
+class GuardedResolver(AbstractResolver):
+    """Drops non-public addresses after resolution, so a public name cannot rebind to 127.0.0.1."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if self._allow_private:
+            return results
+        public = [r for r in results if is_public_address(r["host"])]
+        if not public:
+            raise OSError(f"{host} resolves only to non-public addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class _Retryable(Exception):
+    """A failure worth one more try after ``wait`` seconds; ``error`` is what the caller sees otherwise."""
+
+    def __init__(self, error: FetchError, wait: float) -> None:
+        self.error = error
+        self.wait = wait
+
+
+@dataclass(slots=True)
+class _Host:
+    semaphore: asyncio.Semaphore
+    next_start: float = 0.0  # loop time before which no request may start
+    blocked_until: float = 0.0  # loop time; set by 429/503 Retry-After
+
+
+@dataclass(slots=True)
+class HostLimiter:
+    """Per-host concurrency and minimum delay between request starts, shared by every source."""
+
+    concurrency: int
+    delay: float
+    _hosts: dict[str, _Host] = field(default_factory=dict)
+
+    def _host(self, host: str) -> _Host:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host(asyncio.Semaphore(self.concurrency))
+        return state
+
+    def blocked_for(self, host: str) -> float:
+        state = self._hosts.get(host)
+        if state is None:
+            return 0.0
+        return max(0.0, state.blocked_until - asyncio.get_running_loop().time())
+
+    def back_off(self, host: str, seconds: float) -> None:
+        state = self._host(host)
+        state.blocked_until = max(state.blocked_until, asyncio.get_running_loop().time() + seconds)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        state = self._host(host)
+        loop = asyncio.get_running_loop()
+        async with state.semaphore:
+            # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
+            start = max(loop.time(), state.next_start, state.blocked_until)
+            state.next_start = start + self.delay
+            wait = start - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield
+
+
+@dataclass(slots=True)
+class _Robots:
+    parser: urllib.robotparser.RobotFileParser | None  # None: everything allowed
+    fetched_at: float
+
+
+class HttpClient:
+    """Owns the shared ``aiohttp.ClientSession``. Use as an async context manager."""
+
+    def __init__(self, config: HttpConfig) -> None:
+        self.config = config
+        self.limiter = HostLimiter(config.per_host_concurrency, config.per_host_delay)
+        self._session: aiohttp.ClientSession | None = None
+        self._robots: dict[str, _Robots] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpClient is not open")
+        return self._session
+
+    async def open(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.config.allow_private_networks),
+            limit=200,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.config.user_agent},
+            timeout=aiohttp.ClientTimeout(
+                total=self.config.timeout, sock_connect=self.config.connect_timeout
+            ),
+            # Redirects are followed by hand so each hop is checked (scheme, address, count).
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> HttpClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def check_url(self, url: str) -> str:
+        """The URL's host if it may be fetched at all; raises Refused otherwise."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise Refused(url, f"scheme {parts.scheme or '(none)'!r} is not http or https")
+        host = parts.hostname
+        if not host:
+            raise Refused(url, "no host")
+        if not self.config.allow_private_networks:
+            try:
+                literal = ipaddress.ip_address(host)
+            except ValueError:
+                literal = None
+            if literal is not None and not is_public_address(host):
+                raise Refused(url, f"{host} is not a public address (allow_private_networks is off)")
+            if host == "localhost" or host.endswith(".localhost"):
+                raise Refused(url, "localhost is not a public address (allow_private_networks is off)")
+        return host
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        robots: bool = True,
+    ) -> Fetched:
+        """GET ``url`` politely. 304 comes back as ``Fetched(status=304)``; every failure as FetchError."""
+        if robots and self.config.respect_robots and not await self.allowed_by_robots(url):
+            raise Refused(url, "disallowed by robots.txt")
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        attempts = 2
+        for attempt in range(attempts):
+            try:
+                return await self._fetch_following(url, headers)
+            except _Retryable as exc:
+                if attempt + 1 >= attempts or exc.wait > MAX_INLINE_WAIT:
+                    raise exc.error from None
+                await asyncio.sleep(exc.wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_following(self, url: str, headers: dict[str, str]) -> Fetched:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            host = self.check_url(current)
+            blocked = self.limiter.blocked_for(host)
+            if blocked > MAX_INLINE_WAIT:
+                raise FetchError(current, f"host {host} is backing off for {blocked:.0f}s (Retry-After)")
+            async with self.limiter.slot(host):
+                result = await self._get_once(current, host, headers)
+            if isinstance(result, Fetched):
+                return result
+            current = result
+        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+    async def _get_once(self, url: str, host: str, headers: dict[str, str]) -> Fetched | str:
+        """One request: a Fetched, or the next URL of a redirect."""
+        try:
+            async with self.session.get(url, headers=headers, allow_redirects=False) as resp:
+                if resp.status in (301, 302, 303, 307, 308):
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise FetchError(url, f"HTTP {resp.status} without Location", status=resp.status)
+                    return urljoin(url, location)
+                if resp.status in RETRYABLE_STATUS:
+                    wait = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                    if wait is not None and resp.status in (429, 503):
+                        self.limiter.back_off(host, wait)
+                    error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
+                    raise _Retryable(error, wait if wait is not None else 1.0)
+                if resp.status == 304:
+                    return Fetched(url=url, status=304, etag=resp.headers.get("ETag"))
+                if resp.status >= 400:
+                    raise FetchError(url, f"HTTP {resp.status}", status=resp.status)
+                body = await self._read_capped(url, resp)
+                return Fetched(
+                    url=str(resp.url),
+                    status=resp.status,
+                    body=body,
+                    content_type=resp.content_type.lower() if resp.content_type else None,
+                    charset=resp.charset,
+                    etag=resp.headers.get("ETag"),
+                    last_modified=resp.headers.get("Last-Modified"),
+                )
+        except (FetchError, _Retryable):
+            raise
+        except TimeoutError as exc:
+            raise _Retryable(FetchError(url, f"timed out after {self.config.timeout:g}s"), 1.0) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise _Retryable(FetchError(url, f"cannot connect: {exc.os_error or exc}"), 1.0) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise FetchError(url, f"broken response body: {exc}") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+
+    async def _read_capped(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.config.max_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            raise TooLarge(url, f"Content-Length {resp.content_length} exceeds max_bytes {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        # Counted after decompression, so a gzip bomb hits the cap as early as a huge body does.
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(url, f"body exceeds max_bytes {limit}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def allowed_by_robots(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:
+            entry = self._robots.get(origin)
+            if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
+                entry = _Robots(await self._load_robots(origin), time.monotonic())
+                self._robots[origin] = entry
+        if entry.parser is None:
+            return True
+        return entry.parser.can_fetch(self.config.user_agent, url)
+
+    async def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        # Missing or unreadable robots.txt allows everything (RFC 9309 4xx rule); a 5xx is treated the
+        # same rather than as "disallow all", so a flaky robots.txt never silently stops monitoring.
+        try:
+            fetched = await self.fetch(origin + "/robots.txt", robots=False)
+        except FetchError as exc:
+            log.debug("robots.txt unavailable", extra={"url": origin, "error": str(exc)})
+            return None
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(fetched.body.decode("utf-8", "replace").splitlines())
+        return parser
