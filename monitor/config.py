@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from monitor import __version__
+from monitor.crawl.urls import compile_filter
 from monitor.errors import ConfigError, Problem
 from monitor.model import Source
 from monitor.secret import Secret
@@ -334,6 +335,12 @@ def _sources(raw: Any, out: _Collector) -> tuple[Source, ...]:
             out.add(f"sources[{i}].url", f"expected an http:// or https:// URL, got {sc.url!r}")
         if sc.interval < 1:
             out.add(f"sources[{i}].interval", "must be at least 1s")
+        for key in ("include", "exclude"):
+            for j, pattern in enumerate(getattr(sc, key)):
+                try:
+                    compile_filter(pattern)
+                except ValueError as exc:
+                    out.add(f"sources[{i}].{key}[{j}]", str(exc))
         result.append(
             Source(
                 name=sc.name,

@@ -97,6 +97,7 @@ BAD = {
         '[[notifiers]]\nname = "x"\nkind = "webhook"\nurl = "https://h.example/x"\nsecret_file = "nope"\n',
         "notifiers[0].secret_file: cannot read secret file",
     ),
+    "bad include regex": (MINIMAL + 'include = ["re:(unclosed"]\n', "sources[0].include[0]:"),
     "toml syntax": ("[http\n", "config.toml:1:"),
 }
 
