@@ -71,8 +71,9 @@ class Store(ABC):
     # -- stories ------------------------------------------------------------------------------------
     @abstractmethod
     async def resolve_story(self, fingerprint: int, url: str, window: float) -> StoryRef:
-        """Find the story whose 64-bit SimHash is near ``fingerprint`` (Hamming distance <= 3) and was seen
-        within ``window`` seconds, else start a new one keyed by this fingerprint. Records ``url`` with it."""
+        """Find the story whose 64-bit SimHash is near ``fingerprint`` (Hamming distance <=
+        ``monitor.fingerprint.MAX_DISTANCE``, 6) and was seen within ``window`` seconds, else start a new
+        one keyed by this fingerprint. Records ``url`` with it."""
 
     # -- claims + outbox ----------------------------------------------------------------------------
     @abstractmethod

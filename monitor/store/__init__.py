@@ -1,0 +1,58 @@
+"""Choose the store by URL: ``sqlite:///path.db`` (embedded default) or ``redis://host:port/db`` (shared)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from monitor.model import Clock
+from monitor.store.base import SourceState, Store, StoryRef, Validators
+
+__all__ = ["SourceState", "Store", "StoryRef", "Validators", "open_store"]
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def open_store(url: str, *, retention: float, clock: Clock) -> Store:
+    """Build (not connect) the store ``url`` names; ``await store.open()`` connects.
+
+    ``sqlite:///var/lib/newsmon/newsmon.db`` names an absolute path, as in the documented config (four
+    slashes work too); ``sqlite://newsmon.db`` or ``sqlite:///./newsmon.db`` a path relative to the
+    working directory; ``sqlite://:memory:`` a private in-memory database. Unknown schemes raise
+    ``ValueError``.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        from monitor.store.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url), retention=retention, clock=clock)
+    if scheme in REDIS_SCHEMES:
+        from monitor.store.redis import RedisStore
+
+        return RedisStore(url, retention=retention, clock=clock)
+    raise ValueError(
+        f"unsupported store URL {_redacted(url)!r}: expected sqlite:///path.db or redis://host:port/db"
+    )
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:`` URL."""
+    rest = url[len("sqlite:") :]
+    if rest.startswith("//"):
+        rest = rest[2:]
+    if not rest:
+        raise ValueError(f"store URL {url!r} names no database file")
+    if rest == ":memory:":
+        return rest
+    if rest.startswith(("/./", "/../")):
+        return rest[1:]
+    if rest.startswith("//"):
+        return "/" + rest.lstrip("/")
+    return rest
+
+
+def _redacted(url: str) -> str:
+    # A redis URL may carry a password; never echo it into an error message.
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

@@ -1,0 +1,50 @@
+"""Every Redis key newsmon uses, in one place.
+
+Cluster layout: a ``{...}`` hash tag puts keys in one slot. Keys touched on their own (seen URLs,
+validators) carry no tag, so they spread over the cluster. A multi-key atomic operation needs its
+keys in one slot, so:
+
+- the outbox (alert hashes, delivery hashes, the due queue, the listing index) shares ``{newsmon:outbox}``:
+  a claim writes the alert, its deliveries and the due queue in one script, and ``lease_due`` pops from
+  one queue. Alerts are few compared with articles, so one slot holds them comfortably.
+- the story index shares ``{newsmon:story}``: finding the nearest story reads several band buckets and
+  the candidate stories, and creating one must not race with a copy being resolved elsewhere.
+- one source's keys are tagged with its name, so per-source leases can join them later.
+
+Values that decide "still valid?" hold the time they were written (by the injected clock); the TTLs
+(real seconds) only bound memory, they are never the source of truth.
+"""
+
+from __future__ import annotations
+
+PREFIX = "newsmon"
+
+SEEN = f"{PREFIX}:seen:"  # + url digest -> seen time (string float)
+VALIDATORS = f"{PREFIX}:val:"  # + url digest -> hash {etag, last_modified, at}
+
+OUTBOX_TAG = "{newsmon:outbox}"
+ALERT = f"{OUTBOX_TAG}:alert:"  # + alert id -> hash {json, at, notifiers (JSON list)}
+DELIVERY = f"{OUTBOX_TAG}:dlv:"  # + member -> hash {state, attempts, next, error, created}
+DUE = f"{OUTBOX_TAG}:due"  # zset member -> next_attempt_at, pending deliveries only
+INDEX = f"{OUTBOX_TAG}:all"  # zset member -> created_at, every delivery (for listings)
+MEMBER_SEP = "\x00"  # member = alert id + MEMBER_SEP + notifier; NUL sorts first, like a tuple
+
+STORY_TAG = "{newsmon:story}"
+STORY = f"{STORY_TAG}:s:"  # + story key -> hash {fp (16 hex), first, last, bands (space-joined keys)}
+STORY_URLS = f"{STORY_TAG}:u:"  # + story key -> zset url -> insertion index
+STORY_BAND = f"{STORY_TAG}:b:"  # + "<band>:<value>" -> zset story key -> last seen
+
+SOURCES = f"{PREFIX}:sources"  # set of source names
+
+
+def source(name: str) -> str:
+    """Hash {last_attempt, last_success, last_error, articles_seen} of one source."""
+    return f"{PREFIX}:source:{{{name}}}"
+
+
+def member(alert_id: str, notifier: str) -> str:
+    return f"{alert_id}{MEMBER_SEP}{notifier}"
+
+
+# Real-time TTL slack on top of retention, so a key never expires before the clock says it should.
+TTL_MARGIN = 3600

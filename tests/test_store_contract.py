@@ -1,0 +1,421 @@
+"""One contract suite for the Store protocol, run against SQLite and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from redis.exceptions import RedisError
+
+from monitor.errors import StoreError
+from monitor.fingerprint import BAND_WIDTHS, MAX_DISTANCE
+from monitor.model import Alert, Hit
+from monitor.store import open_store
+from monitor.store.base import SourceState, Store, Validators
+from monitor.store.redis import RedisStore
+from monitor.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+RETENTION = 30 * 86400.0
+WINDOW = 72 * 3600.0
+
+StoreFactory = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/store.db"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+async def make_store(store_url: str, clock: FakeClock) -> AsyncIterator[StoreFactory]:
+    """Opens another Store instance on the same backend (as a second daemon would)."""
+    opened: list[Store] = []
+
+    async def make() -> Store:
+        store = open_store(store_url, retention=RETENTION, clock=clock)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> Store:
+    return await make_store()
+
+
+def make_alert(alert_id: str = "a1", **changes: object) -> Alert:
+    fields: dict[str, object] = {
+        "id": alert_id,
+        "rule_id": "atacms-strikes-in-russia",
+        "rule_title": "ATACMS used inside Russia",
+        "story_key": "00ff00ff00ff00ff",
+        "url": f"https://news.example.org/{alert_id}",
+        "title": "Missiles hit Kursk – “ATACMS”",
+        "source": "example",
+        "published": datetime(2024, 11, 19, 8, 30, tzinfo=timezone(timedelta(hours=3))),
+        "detected_at": datetime(2024, 11, 19, 9, 0, 1, 250000, tzinfo=UTC),
+        "hits": (
+            Hit(term="@atacms", entity="atacms", field="title", start=20, end=26, snippet="… “ATACMS” …"),
+            Hit(term="Kursk", entity=None, field="body", start=3, end=8, snippet="in Kursk region"),
+        ),
+        "also_seen_at": ("https://mirror.example.net/x",),
+    }
+    fields.update(changes)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+async def test_ping_and_open_is_idempotent(store: Store) -> None:
+    await store.open()
+    assert await store.ping() is True
+
+
+# -- seen URLs -----------------------------------------------------------------------------------------
+async def test_unseen_keeps_order_and_mark_seen_hides(store: Store) -> None:
+    urls = [f"https://example.org/{i}" for i in range(5)]
+    assert await store.unseen([]) == []
+    assert await store.unseen(urls) == urls
+    await store.mark_seen([urls[3], urls[1]])
+    assert await store.unseen(urls) == [urls[0], urls[2], urls[4]]
+    assert await store.unseen(list(reversed(urls))) == [urls[4], urls[2], urls[0]]
+
+
+async def test_seen_urls_expire_after_retention_by_the_clock(store: Store, clock: FakeClock) -> None:
+    url = "https://example.org/old"
+    await store.mark_seen([url])
+    clock.advance(RETENTION - 1)
+    assert await store.unseen([url]) == []
+    clock.advance(2)
+    assert await store.unseen([url]) == [url]
+    await store.mark_seen([url])
+    assert await store.unseen([url]) == []
+
+
+async def test_seen_is_shared_between_instances(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    await first.mark_seen(["https://example.org/a"])
+    assert await second.unseen(["https://example.org/a", "https://example.org/b"]) == [
+        "https://example.org/b"
+    ]
+
+
+# -- validators ----------------------------------------------------------------------------------------
+async def test_validators_round_trip(store: Store, clock: FakeClock) -> None:
+    url = "https://example.org/feed.xml"
+    assert await store.get_validators(url) is None
+    await store.set_validators(url, Validators(etag='W/"abc"', last_modified="Tue, 19 Nov 2024 08:00:00 GMT"))
+    assert await store.get_validators(url) == Validators('W/"abc"', "Tue, 19 Nov 2024 08:00:00 GMT")
+    await store.set_validators(url, Validators(etag=None, last_modified="Wed, 20 Nov 2024 08:00:00 GMT"))
+    assert await store.get_validators(url) == Validators(None, "Wed, 20 Nov 2024 08:00:00 GMT")
+    clock.advance(RETENTION + 1)
+    assert await store.get_validators(url) is None
+
+
+# -- claims and the outbox ---------------------------------------------------------------------------------
+async def test_claim_is_once_only_and_persists_alert_and_deliveries(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = await make_store(), await make_store()
+    alert = make_alert()
+    assert await first.claim(alert, ["ops", "desk", "ops"]) is True
+    assert await first.claim(alert, ["ops"]) is False
+    assert await second.claim(make_alert(title="changed"), ["terminal"]) is False
+
+    assert await second.get_alert("a1") == alert
+    assert await second.get_alert("missing") is None
+    pending = await second.deliveries("pending")
+    assert sorted(d.notifier for d in pending) == ["desk", "ops"]
+    assert {(d.alert_id, d.attempts, d.next_attempt_at, d.created_at) for d in pending} == {
+        ("a1", 0, clock.time(), clock.time())
+    }
+    assert await second.outbox_pending() == 2
+
+
+async def test_claim_race_across_instances_has_one_winner(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    alert = make_alert("contested")
+    results = await asyncio.gather(
+        *(s.claim(alert, ["ops", "desk"]) for _ in range(10) for s in (first, second))
+    )
+    assert sorted(results) == [False] * 19 + [True]
+    assert len(await first.deliveries()) == 2
+    assert await second.outbox_pending() == 2
+
+
+async def test_claim_is_forgotten_after_retention(store: Store, clock: FakeClock) -> None:
+    assert await store.claim(make_alert(), ["ops"]) is True
+    await store.mark_delivered("a1", "ops")
+    clock.advance(RETENTION - 1)
+    assert await store.claim(make_alert(), ["ops"]) is False
+    clock.advance(2)
+    assert await store.claim(make_alert(), ["desk"]) is True
+    assert [(d.notifier, d.state) for d in await store.deliveries()] == [("desk", "pending")]
+
+
+async def test_lease_due_returns_due_oldest_first_and_hides_leased(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = await make_store(), await make_store()
+    await first.claim(make_alert("a1"), ["ops"])
+    clock.advance(1)
+    await first.claim(make_alert("a2"), ["ops", "desk"])
+    clock.advance(1)
+    await first.claim(make_alert("a3"), ["ops"])
+    await first.mark_failed("a3", "ops", "HTTP 503", retry_at=clock.time() + 60)
+
+    leased = await first.lease_due(limit=2, lease=30)
+    assert [(d.alert_id, d.notifier) for d, _ in leased] == [("a1", "ops"), ("a2", "desk")]
+    assert [a for _, a in leased] == [make_alert("a1"), make_alert("a2")]
+    assert all(d.next_attempt_at == clock.time() + 30 and d.state == "pending" for d, _ in leased)
+
+    rest = await second.lease_due(limit=10, lease=30)
+    assert [(d.alert_id, d.notifier) for d, _ in rest] == [("a2", "ops")]  # a3 is not due yet
+    assert await second.lease_due(limit=10, lease=30) == []
+    assert await first.outbox_pending() == 4  # leased deliveries are still pending
+
+    clock.advance(31)  # the first leases lapsed (no ack), a3's retry is not due until +60
+    again = await second.lease_due(limit=10, lease=30)
+    assert [(d.alert_id, d.notifier) for d, _ in again] == [("a1", "ops"), ("a2", "desk"), ("a2", "ops")]
+    clock.advance(30)  # a3's retry (due first) and the lapsed leases, earliest next_attempt_at first
+    late = [(d.alert_id, d.attempts) for d, _ in await first.lease_due(limit=10, lease=30)]
+    assert late == [("a3", 1), ("a1", 0), ("a2", 0), ("a2", 0)]
+    assert await first.lease_due(limit=0, lease=30) == []
+
+
+async def test_mark_delivered_and_mark_failed(store: Store, clock: FakeClock) -> None:
+    await store.claim(make_alert(), ["ops", "desk", "terminal"])
+    await store.mark_failed("a1", "ops", "connection refused", retry_at=clock.time() + 10)
+    await store.mark_delivered("a1", "ops")
+    await store.mark_failed("a1", "desk", "HTTP 410", retry_at=None)
+    await store.mark_delivered("missing", "ops")  # unknown deliveries are ignored
+
+    by_notifier = {d.notifier: d for d in await store.deliveries()}
+    assert (by_notifier["ops"].state, by_notifier["ops"].attempts) == ("delivered", 2)
+    desk = by_notifier["desk"]
+    assert (desk.state, desk.attempts, desk.last_error) == ("dead", 1, "HTTP 410")
+    assert by_notifier["terminal"].state == "pending"
+    assert [d.notifier for d in await store.deliveries("dead")] == ["desk"]
+    assert [d.notifier for d in await store.deliveries("delivered")] == ["ops"]
+    assert await store.outbox_pending() == 1
+    clock.advance(3600)
+    assert [d.notifier for d, _ in await store.lease_due(10, 30)] == ["terminal"]
+
+
+async def test_mark_failed_with_retry_reschedules(store: Store, clock: FakeClock) -> None:
+    await store.claim(make_alert(), ["ops"])
+    await store.mark_failed("a1", "ops", "", retry_at=clock.time() + 120)
+    (delivery,) = await store.deliveries("pending")
+    assert (delivery.attempts, delivery.next_attempt_at, delivery.last_error) == (1, clock.time() + 120, "")
+    clock.advance(119)
+    assert await store.lease_due(10, 30) == []
+    clock.advance(1)
+    assert len(await store.lease_due(10, 30)) == 1
+
+
+async def test_retry_brings_dead_letters_back(store: Store, clock: FakeClock) -> None:
+    await store.claim(make_alert(), ["ops", "desk", "terminal"])
+    for notifier in ("ops", "desk"):
+        await store.mark_failed("a1", notifier, "gave up", retry_at=None)
+    await store.mark_delivered("a1", "terminal")
+    assert await store.outbox_pending() == 0
+
+    clock.advance(100)
+    assert await store.retry("a1", "ops") == 1
+    assert await store.outbox_pending() == 1
+    assert await store.retry("a1") == 2  # desk (dead) and ops (pending); terminal was delivered
+    assert await store.retry("missing") == 0
+    leased = await store.lease_due(10, 30)
+    assert sorted(d.notifier for d, _ in leased) == ["desk", "ops"]
+    assert all(d.state == "pending" and d.last_error == "gave up" for d, _ in leased)
+
+
+async def test_deliveries_newest_first(store: Store, clock: FakeClock) -> None:
+    for alert_id in ("a1", "a2", "a3"):
+        await store.claim(make_alert(alert_id), ["ops"])
+        clock.advance(5)
+    assert [d.alert_id for d in await store.deliveries()] == ["a3", "a2", "a1"]
+    assert await store.deliveries("dead") == []
+
+
+# -- sources ---------------------------------------------------------------------------------------------
+async def test_record_poll_and_source_states(store: Store, clock: FakeClock) -> None:
+    assert await store.source_state("bbc") == SourceState(name="bbc")
+    assert await store.source_states() == []
+    t0 = clock.time()
+    await store.record_poll("bbc", error=None, articles=3)
+    clock.advance(60)
+    await store.record_poll("bbc", error="HTTP 503", articles=0)
+    await store.record_poll("ap", error=None, articles=1)
+    assert await store.source_state("bbc") == SourceState("bbc", t0 + 60, t0, "HTTP 503", 3)
+    clock.advance(60)
+    await store.record_poll("bbc", error=None, articles=2)
+    assert await store.source_states() == [
+        SourceState("ap", t0 + 60, t0 + 60, None, 1),
+        SourceState("bbc", t0 + 120, t0 + 120, None, 5),
+    ]
+
+
+# -- stories ---------------------------------------------------------------------------------------------
+BASE_FP = 0x9E3779B97F4A7C15
+
+
+def flip(fp: int, *bits: int) -> int:
+    for bit in bits:
+        fp ^= 1 << bit
+    return fp
+
+
+def one_bit_in_each_band(count: int) -> list[int]:
+    """Bit positions, one in each of the first ``count`` bands: the near copy shares only the others."""
+    starts = [sum(BAND_WIDTHS[:i]) for i in range(len(BAND_WIDTHS))]
+    return [start + 1 for start in starts[:count]]
+
+
+async def test_resolve_story_groups_near_duplicates(make_store: StoreFactory, clock: FakeClock) -> None:
+    first, second = await make_store(), await make_store()
+    story = await first.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
+    assert (story.key, story.urls, story.new) == (f"{BASE_FP:016x}", (), True)
+
+    clock.advance(3600)
+    # Worst case for the band index: MAX_DISTANCE bits differ, each in a different band.
+    near = flip(BASE_FP, *one_bit_in_each_band(MAX_DISTANCE))
+    copy = await second.resolve_story(near, "https://b.example/2", WINDOW)
+    assert (copy.key, copy.urls, copy.new) == (story.key, ("https://a.example/1",), False)
+
+    again = await first.resolve_story(near, "https://b.example/2", WINDOW)
+    assert (again.key, again.urls, again.new) == (story.key, ("https://a.example/1",), False)
+    third = await first.resolve_story(flip(BASE_FP, 0, 1, 2), "https://c.example/3", WINDOW)
+    assert third.urls == ("https://a.example/1", "https://b.example/2")
+
+
+async def test_resolve_story_distant_fingerprint_is_a_new_story(store: Store) -> None:
+    await store.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
+    too_far = flip(BASE_FP, *one_bit_in_each_band(MAX_DISTANCE), 63)
+    other = await store.resolve_story(too_far, "https://b.example/2", WINDOW)
+    assert (other.key, other.urls, other.new) == (f"{too_far:016x}", (), True)
+    unrelated = BASE_FP ^ 0xFFFF_0000_FFFF_0000
+    assert (await store.resolve_story(unrelated, "https://c.example/3", WINDOW)).key == f"{unrelated:016x}"
+
+
+async def test_resolve_story_window_slides_and_expires(store: Store, clock: FakeClock) -> None:
+    first = await store.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
+    clock.advance(WINDOW - 1)
+    # Seen again just inside the window: the window now runs from here.
+    assert (await store.resolve_story(flip(BASE_FP, 5), "https://b.example/2", WINDOW)).key == first.key
+    clock.advance(WINDOW - 1)
+    assert (await store.resolve_story(flip(BASE_FP, 9), "https://c.example/3", WINDOW)).key == first.key
+
+    clock.advance(WINDOW + 1)
+    near_copy = flip(BASE_FP, 7)
+    late = await store.resolve_story(near_copy, "https://d.example/4", WINDOW)
+    assert (late.key, late.urls, late.new) == (f"{near_copy:016x}", (), True)
+
+    clock.advance(WINDOW + 1)
+    same = await store.resolve_story(BASE_FP, "https://e.example/5", WINDOW)
+    assert same.new is True
+    assert same.key not in (first.key, late.key)
+    assert same.key.startswith(first.key)
+
+
+async def test_resolve_story_keeps_a_bounded_url_list(store: Store) -> None:
+    urls = [f"https://site{i}.example/story" for i in range(60)]
+    for url in urls:
+        ref = await store.resolve_story(BASE_FP, url, WINDOW)
+    assert ref.urls == tuple(urls[:50])
+    assert len((await store.resolve_story(BASE_FP, urls[0], WINDOW)).urls) == 49
+
+
+# -- error translation and URL dispatch ------------------------------------------------------------------
+async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", retention=RETENTION, clock=clock, timeout=1)
+    try:
+        assert await store.ping() is False
+        with pytest.raises(StoreError) as caught:
+            await store.open()
+        assert isinstance(caught.value.__cause__, RedisError)
+        for call in (
+            store.unseen(["https://example.org/"]),
+            store.claim(make_alert(), ["ops"]),
+            store.lease_due(1, 30),
+            store.resolve_story(BASE_FP, "https://example.org/", WINDOW),
+            store.record_poll("x", error=None, articles=0),
+        ):
+            with pytest.raises(StoreError):
+                await call
+    finally:
+        await store.close()
+
+
+async def test_redis_script_errors_become_store_errors(redis_url: str, clock: FakeClock) -> None:
+    store = RedisStore(redis_url, retention=RETENTION, clock=clock)
+    await store.open()
+    try:
+        await store._r.set("newsmon:{newsmon:outbox}:due", "wrong type")
+        await store._r.set("{newsmon:outbox}:due", "wrong type")
+        with pytest.raises(StoreError) as caught:
+            await store.lease_due(1, 30)
+        assert isinstance(caught.value.__cause__, RedisError)
+    finally:
+        await store.close()
+
+
+async def test_sqlite_errors_become_store_errors(tmp_path: Path, clock: FakeClock) -> None:
+    store = SqliteStore(str(tmp_path), retention=RETENTION, clock=clock)  # a directory, not a file
+    try:
+        assert await store.ping() is False
+        with pytest.raises(StoreError) as caught:
+            await store.open()
+        assert caught.value.__cause__ is not None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "purge.db"
+    store = SqliteStore(str(path), retention=RETENTION, clock=clock)
+    await store.mark_seen(["https://example.org/old"])
+    await store.resolve_story(BASE_FP, "https://example.org/old", WINDOW)
+    await store.claim(make_alert(), ["ops"])
+    await store.close()
+
+    clock.advance(RETENTION + 1)
+    reopened = SqliteStore(str(path), retention=RETENTION, clock=clock)
+    await reopened.open()
+    await reopened.close()
+    with closing(sqlite3.connect(path)) as conn:
+        tables = ("seen", "stories", "story_bands", "story_urls", "alerts", "deliveries")
+        assert {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == dict.fromkeys(
+            tables, 0
+        )
+
+
+async def test_sqlite_creates_parent_directory(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "var" / "lib" / "newsmon.db"
+    store = open_store(f"sqlite://{path}", retention=RETENTION, clock=clock)
+    assert isinstance(store, SqliteStore)
+    await store.open()
+    await store.close()
+    assert path.is_file()
+
+
+def test_open_store_by_scheme(clock: FakeClock) -> None:
+    assert isinstance(open_store("sqlite:///var/lib/newsmon/x.db", retention=1, clock=clock), SqliteStore)
+    assert isinstance(open_store("redis://localhost:6379/0", retention=1, clock=clock), RedisStore)
+    assert isinstance(open_store("rediss://localhost:6379/0", retention=1, clock=clock), RedisStore)
+    with pytest.raises(ValueError, match="unsupported store URL 'mongodb://u:\\*\\*\\*@db/x'"):
+        open_store("mongodb://u:hunter2@db/x", retention=1, clock=clock)
+    assert "hunter2" not in repr(open_store("redis://:hunter2@localhost/0", retention=1, clock=clock))
