@@ -1,0 +1,16 @@
+"""Notifiers: one class per ``kind``, looked up by name from the explicit registry below."""
+
+from __future__ import annotations
+
+from monitor.notify.base import Notifier
+from monitor.notify.console import ConsoleNotifier
+from monitor.notify.email import EmailNotifier
+from monitor.notify.webhook import WebhookNotifier
+
+REGISTRY: dict[str, type[Notifier]] = {
+    ConsoleNotifier.kind: ConsoleNotifier,
+    WebhookNotifier.kind: WebhookNotifier,
+    EmailNotifier.kind: EmailNotifier,
+}
+
+__all__ = ["REGISTRY", "ConsoleNotifier", "EmailNotifier", "Notifier", "WebhookNotifier"]

@@ -1,0 +1,129 @@
+"""What every notifier is: a named, configured sender of one alert, and the text hygiene they share.
+
+A notifier never retries and never decides what "later" means: it makes one attempt and either returns the
+receiver's answer or raises ``DeliveryError`` saying whether another attempt could help. Retry policy
+lives in the outbox, so every kind gets the same backoff, dead letters and logging.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from monitor.model import Alert, Clock, Hit, SystemClock
+
+# C0/C1 controls (ESC included) would let a hostile page rewrite a terminal or break a header line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SPACES = re.compile(r"\s+")
+
+
+class Notifier(ABC):
+    """One configured ``[[notifiers]]`` entry.
+
+    ``Options`` is a frozen slotted dataclass whose fields are exactly the TOML keys this kind accepts
+    besides ``name`` and ``kind``; the config loader builds it generically from the field type hints.
+    """
+
+    kind: ClassVar[str]
+    Options: ClassVar[type]
+
+    def __init__(
+        self,
+        name: str,
+        options: Any,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(options, self.Options):
+            raise TypeError(
+                f"{type(self).__name__} needs {self.Options.__name__}, got {type(options).__name__}"
+            )
+        self.name = name
+        self.options = options
+        self._session = session
+        self._clock: Clock = clock or SystemClock()
+
+    @abstractmethod
+    async def send(self, alert: Alert) -> str:
+        """Deliver ``alert`` once. Returns the receiver's answer in a few words ("HTTP 200").
+
+        Raises ``DeliveryError`` (and nothing else) when the receiver did not take it."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the notifier owns (never a session it was given)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def one_line(text: str | None, limit: int = 0) -> str:
+    """``text`` on one line with no control characters; cut to ``limit`` characters (0: no cut)."""
+    cleaned = _SPACES.sub(" ", _CONTROL.sub(" ", text or "")).strip()
+    if limit and len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "…"
+    return cleaned
+
+
+def link(url: str) -> str | None:
+    """``url`` if it is safe to render as a clickable link, else None.
+
+    Article URLs come from crawled pages; a ``javascript:`` or ``data:`` URL must never become a link."""
+    cleaned = one_line(url)
+    try:
+        scheme = urlsplit(cleaned).scheme.lower()
+    except ValueError:
+        return None
+    return cleaned if scheme in ("http", "https") else None
+
+
+def redact_url(url: str) -> str:
+    """Only ``scheme://host[:port]/…``: webhook paths, queries and userinfo are often the credential."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    if not parts.scheme or not host:
+        return "<invalid url>"
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def sample_alert(now: datetime | None = None) -> Alert:
+    """A realistic alert for ``newsmon notify test`` and for tests."""
+    now = now or datetime.now(UTC)
+    return Alert(
+        id="sample-0000000000000000",
+        rule_id="newsmon-test",
+        rule_title="newsmon test alert",
+        story_key="0",
+        url="https://example.org/news/newsmon-test",
+        title="Test alert: your newsmon notifier works",
+        source="newsmon",
+        published=now,
+        detected_at=now,
+        hits=(
+            Hit(
+                term="newsmon", entity=None, field="title", start=12, end=19, snippet="your newsmon notifier"
+            ),
+        ),
+    )

@@ -1,0 +1,190 @@
+"""One email per alert over SMTP (aiosmtplib): text and HTML parts, stable Message-ID.
+
+SMTP reply classes decide the outcome: 5xx means this message will never be accepted (permanent), 4xx and
+lost connections may pass (retryable). The Message-ID is derived from the alert id, so a retry after a
+lost 250 is recognisable as the same message by any receiver that dedupes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import ClassVar, Literal
+
+import aiosmtplib
+
+from monitor.errors import DeliveryError
+from monitor.model import Alert
+from monitor.notify.base import Notifier, iso, link, one_line
+from monitor.secret import Secret
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_QUIT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmailOptions:
+    # "from" is a Python keyword; the config loader maps the TOML key onto ``sender``.
+    KEY_ALIASES: ClassVar[dict[str, str]] = {"from": "sender"}
+
+    host: str
+    sender: str
+    to: list[str]
+    port: int = 587
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    timeout: float = 30.0
+
+
+class EmailNotifier(Notifier):
+    kind = "email"
+    Options = EmailOptions
+    options: EmailOptions
+
+    async def send(self, alert: Alert) -> str:
+        opts = self.options
+        where = f"smtp://{opts.host}:{opts.port}"
+        message = build_message(alert, opts.sender, opts.to)
+        login = opts.username is not None and opts.password is not None
+        smtp = aiosmtplib.SMTP(
+            hostname=opts.host,
+            port=opts.port,
+            use_tls=opts.tls == "implicit",
+            # False rather than None for "none": aiosmtplib would otherwise upgrade opportunistically.
+            start_tls=opts.tls == "starttls",
+            timeout=opts.timeout,
+            username=opts.username if login else None,
+            password=opts.password.reveal() if login and opts.password else None,
+        )
+        try:
+            # aiosmtplib's timeout is per command; this bounds the whole conversation.
+            async with asyncio.timeout(opts.timeout):
+                await smtp.connect()
+                refused, reply = await smtp.send_message(
+                    message,
+                    sender=parseaddr(opts.sender)[1],
+                    recipients=[parseaddr(address)[1] for address in opts.to],
+                )
+        except BaseException as exc:
+            smtp.close()
+            if isinstance(exc, Exception):
+                raise _translate(where, exc) from exc
+            raise
+        await _hang_up(smtp)
+        answer = f"250 {one_line(reply, 200)}"
+        if refused:
+            # Some recipients have it; retrying would send them a second copy.
+            answer += f" ({len(refused)} of {len(opts.to)} recipients refused)"
+        return answer
+
+
+def _translate(where: str, exc: Exception) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        return DeliveryError(
+            f"{where}: all recipients refused ({', '.join(map(str, codes))})", permanent=permanent
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"{where}: {exc.code} {one_line(exc.message, 200)}", permanent=exc.code >= 500)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        # e.g. tls = "starttls" against a server without STARTTLS: retrying cannot help.
+        return DeliveryError(f"{where}: {one_line(exc.message, 200)}", permanent=True)
+    if isinstance(exc, TimeoutError):
+        return DeliveryError(f"{where}: timed out")
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return DeliveryError(f"{where}: {type(exc).__name__}: {one_line(exc.message, 200)}")
+    if isinstance(exc, OSError):
+        return DeliveryError(f"{where}: {type(exc).__name__}: {exc.strerror or exc}")
+    return DeliveryError(f"{where}: unexpected {type(exc).__name__}")
+
+
+async def _hang_up(smtp: aiosmtplib.SMTP) -> None:
+    """QUIT politely after a 250; the message is already accepted, so nothing here may fail the send."""
+    try:
+        async with asyncio.timeout(_QUIT_TIMEOUT):
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()
+    except TimeoutError:
+        pass
+    finally:
+        smtp.close()
+
+
+def header(value: str, limit: int = 250) -> str:
+    """A header value that cannot start a new header line (CR/LF and controls removed)."""
+    return one_line(value, limit)
+
+
+def message_id(alert_id: str, sender: str) -> str:
+    domain = _ID_UNSAFE.sub("", parseaddr(sender)[1].rpartition("@")[2]) or "newsmon.invalid"
+    return f"<{_ID_UNSAFE.sub('-', alert_id)}.newsmon@{domain}>"
+
+
+def build_message(alert: Alert, sender: str, to: list[str]) -> EmailMessage:
+    message = EmailMessage()  # policy.default: also refuses any raw newline that slipped through
+    message["Subject"] = header(f"[newsmon] {alert.rule_title}: {alert.title}")
+    message["From"] = header(sender)
+    message["To"] = ", ".join(header(address) for address in to)
+    detected = alert.detected_at if alert.detected_at.tzinfo else alert.detected_at.replace(tzinfo=UTC)
+    # The detection time, not the send time: a retried message stays byte-identical in its headers.
+    message["Date"] = format_datetime(detected)
+    message["Message-ID"] = message_id(alert.id, sender)
+    message["X-Newsmon-Alert-Id"] = header(alert.id)
+    message["X-Newsmon-Rule"] = header(alert.rule_id)
+    message.set_content(text_body(alert))
+    message.add_alternative(html_body(alert), subtype="html")
+    return message
+
+
+def text_body(alert: Alert) -> str:
+    lines = [
+        f"Rule:      {one_line(alert.rule_title)} ({one_line(alert.rule_id)})",
+        f"Title:     {one_line(alert.title)}",
+        f"URL:       {one_line(alert.url)}",
+        f"Source:    {one_line(alert.source)}",
+        f"Published: {iso(alert.published) or 'unknown'}",
+        f"Detected:  {iso(alert.detected_at)}",
+    ]
+    if alert.hits:
+        lines += ["", "Hits:"] + [f"  {one_line(h.field)}: {one_line(h.snippet)}" for h in alert.hits]
+    if alert.also_seen_at:
+        lines += ["", "Also seen at:"] + [f"  {one_line(url)}" for url in alert.also_seen_at]
+    return "\n".join(lines) + "\n"
+
+
+def _e(value: str | None) -> str:
+    return html.escape(one_line(value), quote=True)
+
+
+def _a(url: str, label: str) -> str:
+    target = link(url)
+    return f'<a href="{_e(target)}">{_e(label)}</a>' if target else _e(label)
+
+
+def html_body(alert: Alert) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"></head><body>',
+        f"<p><strong>{_e(alert.rule_title)}</strong></p>",
+        f"<h2>{_a(alert.url, alert.title)}</h2>",
+        f"<p>{_e(alert.source)} · published {_e(iso(alert.published) or 'unknown')}"
+        f" · detected {_e(iso(alert.detected_at))}</p>",
+    ]
+    if alert.hits:
+        parts.append("<ul>")
+        parts += [f"<li><em>{_e(h.field)}</em>: {_e(h.snippet)}</li>" for h in alert.hits]
+        parts.append("</ul>")
+    if alert.also_seen_at:
+        parts.append("<p>Also seen at:</p><ul>")
+        parts += [f"<li>{_a(url, url)}</li>" for url in alert.also_seen_at]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

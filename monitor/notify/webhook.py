@@ -1,0 +1,252 @@
+"""HTTP POST of an alert: newsmon JSON (signed, idempotent), Slack or Discord.
+
+The receiver acknowledges with 2xx. 408/425/429/5xx, timeouts and connection errors may pass, so they
+are retryable (with the receiver's Retry-After); any other answer means this request will never be
+accepted as it is, so it is permanent. Redirects are not followed: re-POSTing an alert somewhere the
+operator did not configure is worse than failing loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from monitor.errors import DeliveryError
+from monitor.model import Alert
+from monitor.notify.base import Notifier, iso, link, one_line, redact_url
+from monitor.secret import Secret
+
+Format = Literal["json", "slack", "discord"]
+_RETRYABLE = frozenset({408, 425, 429})
+_DETAIL_BYTES = 300
+_SLACK_TEXT_MAX = 3000  # Slack's limit for one section text
+_DISCORD_MAX = 2000  # Discord's limit for message content
+# Reserved URL characters stay; "|", "<", ">", quotes and spaces, which end a chat link early, get encoded.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+_DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\-\[\]()<@:!.])")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    url: str
+    format: Format = "json"
+    secret: Secret | None = None
+    timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        # The URL of a Slack or Discord hook is itself the credential.
+        return (
+            f"WebhookOptions(url={redact_url(self.url)!r}, format={self.format!r}, "
+            f"secret={self.secret!r}, timeout={self.timeout!r})"
+        )
+
+
+class WebhookNotifier(Notifier):
+    kind = "webhook"
+    Options = WebhookOptions
+    options: WebhookOptions
+
+    _owned: aiohttp.ClientSession | None = None
+
+    async def send(self, alert: Alert) -> str:
+        opts = self.options
+        where = redact_url(opts.url)
+        body = render(alert, opts.format)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": alert.id}
+        if opts.secret:
+            headers.update(sign(opts.secret, body, int(self._clock.time())))
+        try:
+            async with self._client().post(
+                opts.url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=opts.timeout),
+                allow_redirects=False,
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    return f"HTTP {resp.status}"
+                raw = await resp.content.read(_DETAIL_BYTES)
+                detail = self._scrub(one_line(raw.decode("utf-8", "replace")))
+                retry_after = parse_retry_after(
+                    resp.headers.get("Retry-After"), resp.headers.get("Date"), self._clock.time()
+                )
+                status = resp.status
+        except TimeoutError as exc:
+            raise DeliveryError(f"{where}: no answer within {opts.timeout:g}s") from exc
+        except aiohttp.InvalidURL as exc:
+            raise DeliveryError(f"{where}: invalid webhook URL", permanent=True) from exc
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(f"{where}: {_describe(exc)}") from exc
+        reason = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
+        if status in _RETRYABLE or status >= 500:
+            raise DeliveryError(reason, retry_after=retry_after)
+        raise DeliveryError(reason, permanent=True)
+
+    async def close(self) -> None:
+        if self._owned is not None:
+            await self._owned.close()
+            self._owned = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is not None:
+            return self._session
+        if self._owned is None:
+            # Created lazily: a ClientSession must be born inside the running loop.
+            self._owned = aiohttp.ClientSession()
+        return self._owned
+
+    def _scrub(self, text: str) -> str:
+        """Receivers sometimes echo the request back; keep the URL's secret parts and the HMAC key out."""
+        parts = urlsplit(self.options.url)
+        tokens = [seg for seg in parts.path.split("/") if len(seg) >= 6]
+        tokens += [v for pair in parts.query.split("&") for v in pair.split("=")[1:] if len(v) >= 4]
+        tokens += [t for t in (parts.password, parts.username) if t]
+        if self.options.secret:
+            tokens.append(self.options.secret.reveal())
+        for token in sorted(tokens, key=len, reverse=True):
+            text = text.replace(token, "…")
+        return text
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    """Exception class and OS reason only: aiohttp messages may carry the full URL."""
+    os_error = getattr(exc, "os_error", None)
+    reason = os_error.strerror if isinstance(os_error, OSError) else None
+    if reason is None and isinstance(exc, OSError):
+        reason = exc.strerror
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+def sign(secret: Secret, body: bytes, timestamp: int) -> dict[str, str]:
+    """Headers proving the body came from us at ``timestamp``; the timestamp is signed to stop replays."""
+    mac = hmac.new(secret.reveal().encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {"X-Newsmon-Timestamp": str(timestamp), "X-Newsmon-Signature": f"sha256={mac.hexdigest()}"}
+
+
+def parse_retry_after(value: str | None, date: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date.
+
+    An HTTP-date is measured against the response's own Date header when present, so a receiver with a
+    skewed clock still means what it says."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+        reference = parsedate_to_datetime(date).timestamp() if date else now
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - reference)
+
+
+# -- payloads -----------------------------------------------------------------------------------------
+
+
+def render(alert: Alert, fmt: Format) -> bytes:
+    if fmt == "slack":
+        payload = slack_payload(alert)
+    elif fmt == "discord":
+        payload = discord_payload(alert)
+    else:
+        payload = json_payload(alert)
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def json_payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "rule": {"id": alert.rule_id, "title": alert.rule_title},
+        "article": {
+            "url": alert.url,
+            "title": alert.title,
+            "source": alert.source,
+            "published": iso(alert.published),
+            "detected_at": iso(alert.detected_at),
+        },
+        "hits": [
+            {"term": h.term, "entity": h.entity, "field": h.field, "snippet": h.snippet} for h in alert.hits
+        ],
+        "also_seen_at": list(alert.also_seen_at),
+    }
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str, label: str) -> str:
+    target = link(url)
+    if target is None:
+        return _slack_escape(label)
+    # "|" ends the URL part of <url|label> and ">" the whole link, so neither may stay raw in the URL.
+    return f"<{_slack_escape(quote(target, safe=_URL_SAFE))}|{_slack_escape(label)}>"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    rule, title = one_line(alert.rule_title, 200), one_line(alert.title, 300)
+    head = (
+        f"*{_slack_escape(rule)}*\n{_slack_link(alert.url, title)}\n{_slack_escape(one_line(alert.source))}"
+    )
+    if alert.published:
+        head += f" · published {iso(alert.published)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(head, _SLACK_TEXT_MAX)}}
+    ]
+    if alert.hits:
+        hits = "\n".join(
+            f"• _{_slack_escape(one_line(h.field))}_: {_slack_escape(one_line(h.snippet, 300))}"
+            for h in alert.hits
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(hits, _SLACK_TEXT_MAX)}})
+    if alert.also_seen_at:
+        seen = "Also seen at: " + ", ".join(_slack_link(u, one_line(u, 100)) for u in alert.also_seen_at[:10])
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(seen, _SLACK_TEXT_MAX)}]}
+        )
+    return {"text": _slack_escape(f"[newsmon] {rule}: {title}"), "blocks": blocks}
+
+
+def _discord_escape(text: str) -> str:
+    return _DISCORD_SPECIAL.sub(r"\\\1", text)
+
+
+def _discord_link(url: str) -> str | None:
+    target = link(url)
+    # <url> shows the link without an embed; a raw ">" or space would end it early.
+    return f"<{quote(target, safe=_URL_SAFE)}>" if target else None
+
+
+def discord_payload(alert: Alert) -> dict[str, Any]:
+    lines = [
+        f"**{_discord_escape(one_line(alert.rule_title, 200))}**",
+        _discord_escape(one_line(alert.title, 300)),
+    ]
+    url = _discord_link(alert.url)
+    if url:
+        lines.append(url)
+    meta = _discord_escape(one_line(alert.source))
+    if alert.published:
+        meta += f" · published {iso(alert.published)}"
+    lines.append(meta)
+    lines += [
+        f"{_discord_escape(one_line(h.field))}: {_discord_escape(one_line(h.snippet, 300))}"
+        for h in alert.hits
+    ]
+    # allowed_mentions with an empty parse list: an "@everyone" in a headline can never ping anyone.
+    return {"content": _cut("\n".join(lines), _DISCORD_MAX), "allowed_mentions": {"parse": []}}
