@@ -8,6 +8,8 @@ import logging
 import signal
 from collections.abc import Sequence
 
+import aiohttp
+
 from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import RuleError
@@ -43,6 +45,7 @@ class Service:
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[PollResult]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
+        self._notify_session: aiohttp.ClientSession | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -54,8 +57,13 @@ class Service:
         )
         await self.store.open()
         await self.http.open()
+        # Receivers are configured by the operator, not discovered on pages, so they get their own
+        # session without the crawler's SSRF guard: an intranet webhook must work.
+        self._notify_session = aiohttp.ClientSession(trust_env=False)
         for nc in self.config.notifiers:
-            self.notifiers[nc.name] = REGISTRY[nc.kind](nc.name, nc.options, session=self.http.session)
+            self.notifiers[nc.name] = REGISTRY[nc.kind](
+                nc.name, nc.options, session=self._notify_session, clock=self.clock
+            )
         self.outbox = Outbox(
             self.store, self.notifiers, self.clock, give_up_after=self.config.alerts.give_up_after
         )
@@ -147,6 +155,9 @@ class Service:
         for notifier in self.notifiers.values():
             await notifier.close()
         self.notifiers.clear()
+        if self._notify_session is not None:
+            await self._notify_session.close()
+            self._notify_session = None
         await self.http.close()
         if self.store is not None:
             await self.store.close()

@@ -65,6 +65,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for servers that cannot bind port 0)."""
+    return _free_port()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL ``redis://127.0.0.1:<port>/0`` of a throwaway redis-server, for the whole session."""

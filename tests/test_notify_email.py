@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,16 +48,10 @@ class Recorder:
         return "250 OK queued as NM42"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
+def smtp(free_port: int) -> Iterator[tuple[Recorder, int]]:
     recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port)
     controller.start()
     try:
         yield recorder, controller.port
@@ -200,9 +193,9 @@ async def test_451_is_retryable(smtp: tuple[Recorder, int]) -> None:
     assert "451" in caught.value.reason
 
 
-async def test_connection_refused_is_retryable() -> None:
+async def test_connection_refused_is_retryable(free_port: int) -> None:
     with pytest.raises(DeliveryError) as caught:
-        await notifier(free_port()).send(make_alert())
+        await notifier(free_port).send(make_alert())
     assert not caught.value.permanent
     assert caught.value.__cause__ is not None
 
@@ -225,7 +218,7 @@ async def test_auth_without_server_support_is_translated(smtp: tuple[Recorder, i
 
 
 @pytest.fixture
-def smtp_auth() -> Iterator[tuple[Recorder, int]]:
+def smtp_auth(free_port: int) -> Iterator[tuple[Recorder, int]]:
     def authenticate(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
@@ -241,7 +234,7 @@ def smtp_auth() -> Iterator[tuple[Recorder, int]]:
     controller = Controller(
         recorder,
         hostname="127.0.0.1",
-        port=free_port(),
+        port=free_port,
         authenticator=authenticate,
         auth_require_tls=False,
     )
