@@ -1,0 +1,452 @@
+"""Rule files (YAML) -> validated ``Rule`` objects; every problem is reported with file:line:col.
+
+The files are read as YAML node trees (``yaml.compose``) rather than plain data so each message can point
+at the offending key or value. Nothing stops at the first problem: all files are checked and every
+problem is raised together in one ``RuleError``, so ``newsmon check`` shows the whole list at once.
+
+Entities are one namespace across all files, so loading is two passes: collect every file's entities,
+then read the rules with all entities known.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+from monitor.errors import Problem, RuleError
+from monitor.matching.text import normalize
+from monitor.model import FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One thing to look for: a phrase, or a regular expression when ``pattern`` is set."""
+
+    text: str  # as written in the rule file (the regex source for a pattern)
+    entity: str | None = None  # the entity this alias was listed under
+    case_sensitive: bool = False
+    exact: bool = False  # no plural / possessive forms of the last word
+    pattern: re.Pattern[str] | None = None
+
+
+# Any one of these terms satisfies the group; an "@entity" is a group of its aliases.
+Group = tuple[Term, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """All groups must occur in one field, within ``words`` words of each other or in one sentence."""
+
+    terms: tuple[Group, ...]
+    words: int | None = None  # at most this many words between the first and the last occurrence
+    sentence: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    title: str
+    all: tuple[Group, ...] = ()  # every group must occur
+    any: tuple[Group, ...] = ()  # at least one group must occur
+    none: tuple[Group, ...] = ()  # any occurrence vetoes the rule
+    near: Near | None = None
+    fields: tuple[str, ...] = FIELDS
+    sources: tuple[str, ...] = ()  # empty: every source
+    notify: tuple[str, ...] = ()  # empty: every notifier
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    path: str = ""  # where the rule is defined, for messages about it
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    entities: Mapping[str, Group]
+    files: tuple[Path, ...]
+
+
+_TOP_KEYS = ("entities", "rules")
+_RULE_KEYS = (
+    "id",
+    "title",
+    "description",
+    "tags",
+    "all",
+    "any",
+    "none",
+    "near",
+    "fields",
+    "sources",
+    "notify",
+)
+_TERM_KEYS = ("term", "re", "case", "exact")
+_NEAR_KEYS = ("terms", "words", "sentence")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TRUE = frozenset({"true", "yes", "on"})
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def load_rules(paths: Sequence[Path]) -> RuleSet:
+    """Load rule files and directories (their ``*.yaml`` / ``*.yml``, sorted); raise ``RuleError``."""
+    loader = _Loader()
+    for path in paths:
+        if path.is_dir():
+            for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
+                loader.add_file(file)
+        else:
+            loader.add_file(path)
+    return loader.finish()
+
+
+def rules_from_text(text: str, path: str = "<rules>") -> RuleSet:
+    """Load one rule file's content; for tests and for checking a rule before saving it."""
+    loader = _Loader()
+    loader.add_text(text, Path(path))
+    return loader.finish()
+
+
+def auto_case_sensitive(text: str) -> bool:
+    """ALL-CAPS terms of at most four letters ("US", "UN", "IS") are acronyms that clash with words."""
+    letters = [c for c in normalize(text).text if c.isalpha()]
+    return 0 < len(letters) <= 4 and all(c.isupper() for c in letters)
+
+
+def _suggest(word: str, allowed: Sequence[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, allowed, n=1)
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.files: list[Path] = []
+        self.documents: list[tuple[Path, yaml.MappingNode]] = []
+        self.entities: dict[str, Group] = {}
+        self.entity_where: dict[str, str] = {}
+        self.rules: list[Rule] = []
+        self.rule_where: dict[str, str] = {}
+        self.path = ""  # the file being read, for messages
+
+    # -- reporting ----------------------------------------------------------------------------------------
+    def error(self, node: yaml.Node, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(Problem(self.path, mark.line + 1, mark.column + 1, message))
+
+    def _where(self, node: yaml.Node) -> str:
+        return f"{self.path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    # -- pass 1: files and entities -----------------------------------------------------------------------
+    def add_file(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.problems.append(Problem(str(path), 1, 1, f"cannot read rule file: {reason}"))
+            return
+        self.add_text(text, path)
+
+    def add_text(self, text: str, path: Path) -> None:
+        self.path = str(path)
+        self.files.append(path)
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            message = exc.problem or exc.context or "invalid YAML"
+            self.problems.append(Problem(self.path, line, col, f"YAML syntax error: {message}"))
+            return
+        except yaml.YAMLError as exc:
+            self.problems.append(Problem(self.path, 1, 1, f"YAML error: {exc}"))
+            return
+        if root is None or self._is_null(root):
+            return  # an empty file holds no rules; that is not a mistake
+        if not isinstance(root, yaml.MappingNode):
+            self.error(root, "a rule file must be a mapping with 'entities' and/or 'rules'")
+            return
+        top = self._mapping(root, _TOP_KEYS, "in a rule file")
+        if "entities" in top:
+            self._entities(top["entities"])
+        self.documents.append((path, root))
+
+    def _entities(self, node: yaml.Node) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, "'entities' must be a mapping of name: [aliases...]")
+            return
+        for key_node, value in node.value:
+            name = self._scalar(key_node)
+            if name is None or not _NAME.fullmatch(name):
+                self.error(key_node, "an entity name must be letters, digits, '.', '_' or '-'")
+                continue
+            if name in self.entity_where:
+                self.error(
+                    key_node, f"duplicate entity {name!r} (first defined at {self.entity_where[name]})"
+                )
+                continue
+            self.entity_where[name] = self._where(key_node)
+            items = self._items(value, f"entity {name!r}")
+            aliases = [t for item in items for t in self._term(item, entity=name)]
+            if items and len(aliases) == len(items):
+                self.entities[name] = tuple(aliases)
+
+    # -- pass 2: rules ------------------------------------------------------------------------------------
+    def finish(self) -> RuleSet:
+        for path, root in self.documents:
+            self.path = str(path)
+            for key_node, value in root.value:
+                if self._scalar(key_node) == "rules":
+                    self._rules(value)
+        if self.problems:
+            raise RuleError(self.problems)
+        return RuleSet(tuple(self.rules), MappingProxyType(dict(self.entities)), tuple(self.files))
+
+    def _rules(self, node: yaml.Node) -> None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, "'rules' must be a list of rules")
+            return
+        for item in node.value:
+            if not isinstance(item, yaml.MappingNode):
+                self.error(item, "a rule must be a mapping with at least 'id' and 'all' or 'any'")
+                continue
+            before = len(self.problems)
+            rule = self._rule(item)
+            if rule is not None and len(self.problems) == before:
+                self.rules.append(rule)
+
+    def _rule(self, node: yaml.MappingNode) -> Rule | None:
+        keys = self._mapping(node, _RULE_KEYS, "in a rule")
+        rule_id = self._string(keys["id"], "'id'") if "id" in keys else None
+        if "id" not in keys:
+            self.error(node, "rule has no 'id'")
+        elif rule_id is not None and not _NAME.fullmatch(rule_id):
+            self.error(keys["id"], "a rule id must be letters, digits, '.', '_' or '-'")
+            rule_id = None
+        elif rule_id is not None and rule_id in self.rule_where:
+            self.error(
+                keys["id"], f"duplicate rule id {rule_id!r} (first defined at {self.rule_where[rule_id]})"
+            )
+            rule_id = None
+        elif rule_id is not None:
+            self.rule_where[rule_id] = self._where(keys["id"])
+        label = f"rule {rule_id!r}" if rule_id else "rule"
+        if "all" not in keys and "any" not in keys:
+            self.error(node, f"{label} needs 'all' or 'any' (or both)")
+        groups = {k: self._groups(keys[k], f"'{k}'") for k in ("all", "any", "none") if k in keys}
+        near = self._near(keys["near"]) if "near" in keys else None
+        fields = self._fields(keys["fields"]) if "fields" in keys else FIELDS
+        lists = {
+            k: tuple(self._strings(keys[k], f"'{k}'")) for k in ("sources", "notify", "tags") if k in keys
+        }
+        title = self._string(keys["title"], "'title'") if "title" in keys else rule_id
+        description = self._string(keys["description"], "'description'") if "description" in keys else ""
+        if rule_id is None:
+            return None
+        return Rule(
+            id=rule_id,
+            title=title or rule_id,
+            all=groups.get("all", ()),
+            any=groups.get("any", ()),
+            none=groups.get("none", ()),
+            near=near,
+            fields=fields,
+            sources=lists.get("sources", ()),
+            notify=lists.get("notify", ()),
+            description=description or "",
+            tags=lists.get("tags", ()),
+            path=self.path,
+            line=node.start_mark.line + 1,
+        )
+
+    def _near(self, node: yaml.Node) -> Near | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(
+                node,
+                "'near' must be a mapping like {terms: [...], words: 20} or {terms: [...], sentence: true}",
+            )
+            return None
+        keys = self._mapping(node, _NEAR_KEYS, "in 'near'")
+        terms = self._groups(keys["terms"], "'near: terms'") if "terms" in keys else ()
+        if "terms" not in keys:
+            self.error(node, "'near' needs 'terms'")
+        elif terms and len(terms) < 2:
+            self.error(keys["terms"], "'near: terms' needs at least two terms to be near each other")
+        words = self._int(keys["words"], "'near: words'") if "words" in keys else None
+        sentence = self._bool(keys["sentence"], "'near: sentence'") if "sentence" in keys else False
+        if (words is None) == (not sentence):
+            self.error(node, "'near' needs exactly one of 'words: N' or 'sentence: true'")
+        return Near(terms, words, bool(sentence))
+
+    def _fields(self, node: yaml.Node) -> tuple[str, ...]:
+        fields = []
+        for item in self._items(node, "'fields'"):
+            name = self._string(item, "a field")
+            if name is None:
+                continue
+            if name not in FIELDS:
+                self.error(
+                    item, f"unknown field {name!r}{_suggest(name, FIELDS)}; fields are {', '.join(FIELDS)}"
+                )
+            elif name in fields:
+                self.error(item, f"field {name!r} listed twice")
+            else:
+                fields.append(name)
+        return tuple(fields)
+
+    # -- terms --------------------------------------------------------------------------------------------
+    def _groups(self, node: yaml.Node, what: str) -> tuple[Group, ...]:
+        groups = []
+        for item in self._items(node, what):
+            if isinstance(item, yaml.SequenceNode):
+                if not item.value:
+                    self.error(item, f"empty any-of list in {what}")
+                    continue
+                group = []
+                for sub in item.value:
+                    if isinstance(sub, yaml.SequenceNode):
+                        self.error(sub, "lists inside an any-of list are not allowed; flatten them")
+                    else:
+                        group.extend(self._term(sub, entity=None))
+                groups.append(tuple(group))
+            else:
+                groups.append(tuple(self._term(item, entity=None)))
+        return tuple(g for g in groups if g)
+
+    def _term(self, node: yaml.Node, entity: str | None) -> list[Term]:
+        """One term node -> its terms (several for an "@entity"); ``entity`` is set when reading aliases."""
+        if isinstance(node, yaml.MappingNode):
+            return self._term_mapping(node, entity)
+        text = self._string(node, "a term")
+        if text is None:
+            return []
+        if text.startswith("@"):
+            if entity is not None:
+                self.error(node, "an entity alias cannot refer to another entity")
+                return []
+            return self._entity_ref(node, text[1:])
+        return self._phrase(node, text, entity, case=None, exact=False)
+
+    def _term_mapping(self, node: yaml.MappingNode, entity: str | None) -> list[Term]:
+        keys = self._mapping(node, _TERM_KEYS, "in a term")
+        case = self._case(keys["case"]) if "case" in keys else None
+        exact = bool(self._bool(keys["exact"], "'exact'")) if "exact" in keys else False
+        if ("term" in keys) == ("re" in keys):
+            self.error(node, "a term mapping needs exactly one of 'term' or 're'")
+            return []
+        if "re" in keys:
+            source = self._string(keys["re"], "'re'")
+            return [] if source is None else self._regex(keys["re"], source, entity, case)
+        text = self._string(keys["term"], "'term'")
+        if text is None:
+            return []
+        if text.startswith("@"):
+            self.error(keys["term"], "options cannot apply to an '@entity'; put them on its aliases")
+            return []
+        return self._phrase(keys["term"], text, entity, case, exact)
+
+    def _phrase(
+        self, node: yaml.Node, text: str, entity: str | None, case: bool | None, exact: bool
+    ) -> list[Term]:
+        if not any(c.isalnum() for c in normalize(text).text):
+            self.error(node, f"term {text!r} has no letters or digits to match")
+            return []
+        sensitive = auto_case_sensitive(text) if case is None else case
+        return [Term(text, entity, case_sensitive=sensitive, exact=exact)]
+
+    def _regex(self, node: yaml.Node, source: str, entity: str | None, case: bool | None) -> list[Term]:
+        try:
+            pattern = re.compile(source, 0 if case else re.IGNORECASE)
+        except re.error as exc:
+            at = f" at position {exc.pos}" if exc.pos is not None else ""
+            self.error(node, f"bad regular expression {source!r}: {exc.msg}{at}")
+            return []
+        if pattern.fullmatch(""):
+            self.error(
+                node, f"regular expression {source!r} matches empty text, so it would match everywhere"
+            )
+            return []
+        return [Term(source, entity, case_sensitive=bool(case), pattern=pattern)]
+
+    def _entity_ref(self, node: yaml.Node, name: str) -> list[Term]:
+        if name in self.entities:
+            return list(self.entities[name])
+        if name not in self.entity_where:  # a broken entity was already reported where it is defined
+            self.error(node, f"unknown entity '@{name}'{_suggest(name, list(self.entity_where), '@')}")
+        return []
+
+    def _case(self, node: yaml.Node) -> bool | None:
+        value = self._string(node, "'case'")
+        if value not in ("sensitive", "insensitive"):
+            self.error(node, "'case' must be 'sensitive' or 'insensitive'")
+            return None
+        return value == "sensitive"
+
+    # -- YAML shapes --------------------------------------------------------------------------------------
+    def _mapping(self, node: yaml.MappingNode, allowed: Sequence[str], where: str) -> dict[str, yaml.Node]:
+        keys: dict[str, yaml.Node] = {}
+        for key_node, value in node.value:
+            key = self._scalar(key_node)
+            if key is None or key not in allowed:
+                shown = key if key is not None else "?"
+                self.error(key_node, f"unknown key {shown!r} {where}{_suggest(shown, allowed)}")
+            elif key in keys:
+                self.error(key_node, f"duplicate key {key!r} {where}")
+            else:
+                keys[key] = value
+        return keys
+
+    def _items(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        """A list's items; a lone scalar counts as a list of one (``notify: ops``)."""
+        if isinstance(node, yaml.SequenceNode):
+            if not node.value:
+                self.error(node, f"{what} is an empty list")
+            return list(node.value)
+        if isinstance(node, yaml.ScalarNode) and not self._is_null(node):
+            return [node]
+        self.error(node, f"{what} must be a list")
+        return []
+
+    def _strings(self, node: yaml.Node, what: str) -> list[str]:
+        values = (self._string(item, f"an item of {what}") for item in self._items(node, what))
+        return [v for v in values if v is not None]
+
+    def _string(self, node: yaml.Node, what: str) -> str | None:
+        value = self._scalar(node)
+        if value is None or not value.strip():
+            self.error(node, f"{what} must be a non-empty string")
+            return None
+        return value
+
+    @staticmethod
+    def _scalar(node: yaml.Node) -> str | None:
+        """A scalar's text whatever YAML typed it as (``id: 2024`` is the id "2024"); None otherwise."""
+        if isinstance(node, yaml.ScalarNode) and not _Loader._is_null(node):
+            return str(node.value)
+        return None
+
+    @staticmethod
+    def _is_null(node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+    def _bool(self, node: yaml.Node, what: str) -> bool | None:
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool"):
+            self.error(node, f"{what} must be true or false")
+            return None
+        return node.value.lower() in _TRUE
+
+    def _int(self, node: yaml.Node, what: str) -> int | None:
+        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag != _STR_TAG else None
+        try:
+            number = int((value or "").replace("_", ""))
+        except ValueError:
+            number = -1
+        if number < 0:
+            self.error(node, f"{what} must be a whole number >= 0")
+            return None
+        return number

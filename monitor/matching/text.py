@@ -1,0 +1,283 @@
+"""Text normalization shared by rule terms and article fields, with a way back to original offsets.
+
+Both sides of a match go through ``normalize`` then ``match_key``, so a term and the text it should find
+compare equal whatever quotes, dashes, spacing, width or case each was written with. Offsets found in the
+normalized text are mapped back with ``Normalized.to_original`` because hits and snippets must point at
+the text the user actually sees.
+
+Words (``words``, ``is_boundary``) are runs of letters and digits; an apostrophe between two word characters
+stays inside the word ("Russia's", "don't" are one word each), any other punctuation separates words
+("North-Korean" is two words, so the term "Korean" finds it, and so does "North Korean": ``match_key``
+treats a hyphen like a space).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Everything a reader cannot see or that only decides where a line wraps.
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
+_QUOTES = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u02b9", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+}
+# Runs worth a closer look: anything beyond printable ASCII, or a run of several spaces. Plain ASCII text
+# between them is copied unchanged, which keeps the common case fast.
+_SPECIAL = re.compile(r"[^\x21-\x7e]*[^\x20-\x7e][^\x21-\x7e]*| {2,}")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalized text plus a piecewise map back to the original.
+
+    Segment ``k`` starts at ``norm_starts[k]`` in ``text`` and at ``orig_starts[k]`` in the original. A
+    segment is either copied unchanged (``copied[k]``; offsets inside it shift linearly) or the
+    replacement of one original stretch (a collapsed whitespace run, an NFKC expansion), which maps as a
+    whole. The last entry is a sentinel at the end of both texts.
+    """
+
+    text: str
+    norm_starts: tuple[int, ...]
+    orig_starts: tuple[int, ...]
+    copied: tuple[bool, ...]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalized span ``[start, end)`` to the smallest original span that produced it."""
+        k = bisect_right(self.norm_starts, start) - 1
+        ostart = self.orig_starts[k] + (start - self.norm_starts[k] if self.copied[k] else 0)
+        if end <= start:
+            return ostart, ostart
+        k = bisect_right(self.norm_starts, end - 1) - 1
+        if self.copied[k]:
+            return ostart, self.orig_starts[k] + (end - self.norm_starts[k])
+        return ostart, self.orig_starts[k + 1]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.norm_starts: list[int] = []
+        self.orig_starts: list[int] = []
+        self.copied: list[bool] = []
+        self.length = 0
+
+    def copy(self, text: str, orig_start: int) -> None:
+        if not text:
+            return
+        if self.copied and self.copied[-1] and self._continues(orig_start):
+            self.parts.append(text)
+            self.length += len(text)
+            return
+        self._segment(text, orig_start, copied=True)
+
+    def replace(self, text: str, orig_start: int) -> None:
+        self._segment(text, orig_start, copied=False)
+
+    def finish(self, orig_length: int) -> Normalized:
+        self.norm_starts.append(self.length)
+        self.orig_starts.append(orig_length)
+        self.copied.append(False)
+        return Normalized(
+            "".join(self.parts), tuple(self.norm_starts), tuple(self.orig_starts), tuple(self.copied)
+        )
+
+    def _continues(self, orig_start: int) -> bool:
+        return self.orig_starts[-1] + (self.length - self.norm_starts[-1]) == orig_start
+
+    def _segment(self, text: str, orig_start: int, *, copied: bool) -> None:
+        self.norm_starts.append(self.length)
+        self.orig_starts.append(orig_start)
+        self.copied.append(copied)
+        self.parts.append(text)
+        self.length += len(text)
+
+
+def _is_space(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cc"
+
+
+def _map_char(cluster: str) -> str:
+    quote = _QUOTES.get(cluster)
+    if quote is not None:
+        return quote
+    if unicodedata.category(cluster[0]) == "Pd" or cluster == "\u2212":
+        return "-"
+    return unicodedata.normalize("NFKC", cluster)
+
+
+@lru_cache(maxsize=4096)
+def _run_pieces(run: str) -> tuple[tuple[int, str, bool], ...]:
+    """How one special run normalizes: (offset in run, output, copied unchanged) per piece.
+
+    Cached because the same few runs (an apostrophe, a paragraph break, " — ") recur all through a text.
+    """
+    pieces = []
+    i, n = 0, len(run)
+    while i < n:
+        char = run[i]
+        if _is_space(char) or char in _INVISIBLE:
+            j = i
+            while j < n and (_is_space(run[j]) or run[j] in _INVISIBLE):
+                j += 1
+            blank = run[i:j]
+            # Invisible characters alone join what surrounds them: "Ka\u00adzakh" reads as one word.
+            spaced = " " if any(_is_space(c) for c in blank) else ""
+            pieces.append((i, spaced, blank == spaced))
+            i = j
+            continue
+        j = i + 1
+        while j < n and unicodedata.combining(run[j]):
+            j += 1
+        cluster = run[i:j]
+        mapped = _map_char(cluster)
+        pieces.append((i, mapped, mapped == cluster))
+        i = j
+    return tuple(pieces)
+
+
+def normalize(text: str) -> Normalized:
+    """NFKC; curly quotes to ASCII; dashes to "-"; invisible characters dropped; whitespace to one space."""
+    out = _Builder()
+    pos = 0
+    for m in _SPECIAL.finditer(text):
+        start = m.start()
+        # A combining mark composes with the character before it, which the plain copy would split off.
+        if start > pos and unicodedata.combining(text[start]):
+            start -= 1
+        out.copy(text[pos:start], pos)
+        for offset, piece, copied in _run_pieces(text[start : m.end()]):
+            if copied:
+                out.copy(piece, start + offset)
+            else:
+                out.replace(piece, start + offset)
+        pos = m.end()
+    out.copy(text[pos:], pos)
+    return out.finish(len(text))
+
+
+def match_key(text: str) -> str:
+    """Case-folded, hyphens as spaces, and always exactly as long as ``text`` so offsets carry over.
+
+    The rare characters whose case folding changes length ("ß" -> "ss") are only lower-cased.
+    """
+    folded = text.casefold()
+    if len(folded) != len(text):
+        folded = "".join(_fold_char(c) for c in text)
+    return folded.replace("-", " ")
+
+
+def _fold_char(char: str) -> str:
+    folded = char.casefold()
+    if len(folded) == 1:
+        return folded
+    lowered = char.lower()
+    return lowered if len(lowered) == 1 else char
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum()
+
+
+def is_boundary(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` is whole words: no letter, digit or in-word apostrophe abuts it."""
+    if start > 0:
+        before = text[start - 1]
+        if _is_word(before) or (before == "'" and start > 1 and _is_word(text[start - 2])):
+            return False
+    if end < len(text):
+        after = text[end]
+        if _is_word(after) or (after == "'" and end + 1 < len(text) and _is_word(text[end + 1])):
+            return False
+    return True
+
+
+def words(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Spans of the words in ``text[start:end]``: letters and digits, with in-word apostrophes."""
+    return (m.span() for m in _WORD.finditer(text, start, len(text) if end is None else end))
+
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital, digit or
+# opening quote; or at a blank line. A single newline is usually a hard wrap, not an ending.
+_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)|\n\s*\n")
+# Words whose trailing dot is not a full stop; a capital after them is usually a name or a month's day.
+_TITLES = ("mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "sgt", "capt", "maj", "adm", "sen", "rep")
+_MONTHS = ("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
+_OTHERS = ("gov", "pres", "st", "jr", "sr", "rev", "no", "vs", "etc", "approx", "est", "dept")
+_ABBREVIATIONS = frozenset(_TITLES + _MONTHS + _OTHERS)
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")  # "U.S", "F" of "John F. Kennedy", "D.C"
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    if text[end] != ".":
+        return True
+    start = end
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "([\"'“‘":
+        start -= 1
+    word = text[start:end]
+    return not (word.lower() in _ABBREVIATIONS or _INITIALS.fullmatch(word))
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans covering ``text`` end to end (each includes its trailing whitespace)."""
+    spans = []
+    start = 0
+    for m in _END.finditer(text):
+        ending = m.group()
+        if ending[0] in ".!?" and ending.count("\n") < 2 and not _ends_sentence(text, m.start()):
+            continue
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(text) or not spans:
+        spans.append((start, len(text)))
+    return spans
+
+
+def snippet(
+    text: str, start: int, end: int, max_len: int = 240, spans: list[tuple[int, int]] | None = None
+) -> str:
+    """The sentence(s) around ``text[start:end]`` on one line, cut with "…" to at most ``max_len`` chars.
+
+    Pass ``spans`` (from ``sentences(text)``) when taking several snippets from one text.
+    """
+    spans = spans if spans is not None else sentences(text)
+    first = spans[bisect_right(spans, start, key=_start) - 1][0]
+    last = spans[bisect_right(spans, max(start, end - 1), key=_start) - 1][1]
+    before = _SPACES.sub(" ", text[first:start]).lstrip()
+    hit = _SPACES.sub(" ", text[start:end])
+    after = _SPACES.sub(" ", text[end:last]).rstrip()
+    if len(before) + len(hit) + len(after) <= max_len:
+        return before + hit + after
+    if len(hit) >= max_len - 2:
+        return "…" + hit[: max_len - 2] + "…"
+    room = max_len - len(hit)
+    # Give the hit the middle, then hand any room one side cannot use to the other.
+    left = min(len(before), max(room // 2, room - len(after)))
+    right = room - left
+    return _cut_left(before, left) + hit + _cut_right(after, right)
+
+
+def _start(span: tuple[int, int]) -> int:
+    return span[0]
+
+
+def _cut_left(text: str, room: int) -> str:
+    if len(text) <= room:
+        return text
+    kept = text[len(text) - room + 1 :]
+    space = kept.find(" ")
+    return "…" + (kept[space + 1 :] if 0 <= space < len(kept) - 1 else kept)
+
+
+def _cut_right(text: str, room: int) -> str:
+    if len(text) <= room:
+        return text
+    kept = text[: room - 1]
+    space = kept.rfind(" ")
+    return (kept[:space] if space > 0 else kept) + "…"
