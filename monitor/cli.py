@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,8 +109,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _article_from_input(args: argparse.Namespace) -> Any:
     from monitor.config import HttpConfig
     from monitor.crawl.http import HttpClient
-    from monitor.extract import extract
-    from monitor.model import Article, Fetched
+    from monitor.extract import article_from_text, extract
+    from monitor.model import Fetched
 
     if args.url:
 
@@ -126,17 +127,9 @@ def _article_from_input(args: argparse.Namespace) -> Any:
     else:
         data = Path(args.file).read_bytes()
         name = args.file
-    text_like = name.endswith(".txt") or (name == "<stdin>" and data.lstrip()[:1] != b"<")
-    if text_like:
-        body = data.decode("utf-8", "replace")
-        lines = [line.strip() for line in body.splitlines() if line.strip()]
-        return Article(
-            url=Path(name).resolve().as_uri() if name != "<stdin>" else "",
-            source="cli",
-            title=lines[0] if lines else "",
-            body=body,
-        )
     url = Path(name).resolve().as_uri() if name != "<stdin>" else "stdin:"
+    if name.endswith(".txt") or (name == "<stdin>" and data.lstrip()[:1] != b"<"):
+        return article_from_text(data.decode("utf-8", "replace"), url=url, source="cli")
     return extract(Fetched(url=url, status=200, body=data, content_type="text/html"), source="cli")
 
 
@@ -399,6 +392,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NewsmonError as exc:
         print(f"newsmon: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error. Point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         print(f"newsmon: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -530,3 +530,14 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
         language=language,
         fetched_url=fetched.url,
     )
+
+
+def article_from_text(text: str, *, url: str, source: str) -> Article:
+    """A plain-text article (``rules test --file x.txt``): the first line that reads like a headline is
+    the title, the rest is the body. Copied pages often start with menu crumbs, hence "reads like"."""
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if len(line.split()) >= 4 and len(line) <= 200 and not line.endswith((".", ":")):
+            body = "\n".join(lines[i + 1 :]).strip()
+            return Article(url=url, source=source, title=line, body=body)
+    return Article(url=url, source=source, title="", body=text.strip())

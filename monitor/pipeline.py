@@ -71,6 +71,9 @@ class Pipeline:
         self.clock = clock
         self.on_claim = on_claim
         self.dry_run = dry_run
+        # URLs some poll of this process is working on now: a story on the front page and in the feed
+        # is fetched once, not by both polls at the same moment.
+        self._in_progress: set[str] = set()
 
     async def poll(self, source: Source) -> PollResult:
         result = PollResult(source.name)
@@ -122,10 +125,20 @@ class Pipeline:
 
     # -- articles -------------------------------------------------------------------------------------
     async def _process(self, source: Source, candidates: list[Candidate], result: PollResult) -> None:
-        by_url = {c.url: c for c in candidates}
+        by_url = {c.url: c for c in candidates if c.url not in self._in_progress}
         unseen = await self.store.unseen(list(by_url))
+        unseen = [url for url in unseen if url not in self._in_progress]
         if not unseen:
             return
+        self._in_progress.update(unseen)
+        try:
+            await self._process_unseen(source, by_url, unseen, result)
+        finally:
+            self._in_progress.difference_update(unseen)
+
+    async def _process_unseen(
+        self, source: Source, by_url: dict[str, Candidate], unseen: list[str], result: PollResult
+    ) -> None:
         state = await self.store.source_state(source.name)
         if state.last_success is None and self.alerts.first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.

@@ -43,7 +43,7 @@ async def test_renders_every_field() -> None:
         "  Published: 2024-11-19T08:00:00+00:00\n"
         "  Detected:  2024-11-19T08:02:00+00:00\n"
         "  Hits:\n"
-        "    title: fires ATACMS at Kursk\n"
+        "    title: fires ATACMS at Kursk [@atacms]\n"
         "  Also seen at:\n"
         "    https://mirror.example/atacms\n"
         "\n"

@@ -259,6 +259,16 @@ def test_listing_untitled_image_link_takes_later_anchor_text() -> None:
     assert c.title == "Story text"
 
 
+def test_listing_skips_menu_links() -> None:
+    html = (
+        '<html><body><nav><a href="/world/">World</a></nav><div role="navigation"><a href="/sport/">Sport</a>'
+        '</div><main><a href="/world/story-a">A</a></main><footer><a href="/about-us">About</a></footer>'
+        "</body></html>"
+    )
+    got = parse_listing(fetched(html, url=LISTING_URL), listing_source())
+    assert [c.url for c in got] == ["https://www.example.com/world/story-a"]
+
+
 def test_listing_relative_links_without_base() -> None:
     html = '<html><body><a href="story-a">A</a><a href="../b/story-b">B</a></body></html>'
     got = parse_listing(fetched(html, url="https://www.example.com/world/europe/"), listing_source())

@@ -487,7 +487,8 @@ def _is_file(path: str) -> bool:
 def parse_listing(fetched: Fetched, source: Source, *, limit: int = 500) -> list[Candidate]:
     """Same-site article links on an HTML front or section page, in page order, at most ``limit``.
 
-    Honours ``<base href>``; drops links to other sites (see :func:`~monitor.crawl.urls.same_site`),
+    Honours ``<base href>``; drops menu links (inside ``<nav>``, ``<footer>``, ``role=navigation``),
+    links to other sites (see :func:`~monitor.crawl.urls.same_site`),
     the page itself and the site root, non-http schemes, files (images, PDFs, media, feeds),
     tag/author/category index pages and search/account pages, then applies ``source.include`` and
     ``source.exclude``. The title is the anchor text (or its ``title`` attribute, or an image's alt).
@@ -527,6 +528,8 @@ def parse_listing(fetched: Fetched, source: Source, *, limit: int = 500) -> list
         href = str(a.get("href") or "").strip()
         if not href or href.startswith("#") or href.lower().startswith(_SKIP_SCHEMES):
             continue
+        if _in_navigation(a):
+            continue
         url = canonicalize(href, base=base)
         if url is None or url in own:
             continue
@@ -547,6 +550,12 @@ def parse_listing(fetched: Fetched, source: Source, *, limit: int = 500) -> list
         titles[url] = _anchor_title(a)
         untitled += titles[url] is None
     return [Candidate(url=u, title=t) for u, t in titles.items()]
+
+
+def _in_navigation(a: Any) -> bool:
+    """Menus and footers link sections and service pages, not stories; fetching them costs a request
+    per poll and yields pages that are not articles."""
+    return any(p.name in ("nav", "footer") or p.get("role") == "navigation" for p in a.parents)
 
 
 def _anchor_title(a: Any) -> str | None:

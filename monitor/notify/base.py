@@ -104,6 +104,17 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}/…"
 
 
+def snippets(alert: Alert) -> list[tuple[str, str, list[str]]]:
+    """Hits folded per (field, snippet), in order, with the distinct terms found there: several terms
+    in one sentence read as one line, not the same sentence repeated."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for hit in alert.hits:
+        terms = grouped.setdefault((hit.field, hit.snippet), [])
+        if hit.term not in terms:
+            terms.append(hit.term)
+    return [(field, snippet, terms) for (field, snippet), terms in grouped.items()]
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

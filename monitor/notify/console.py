@@ -10,7 +10,7 @@ import aiohttp
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Clock
-from monitor.notify.base import Notifier, iso, one_line
+from monitor.notify.base import Notifier, iso, one_line, snippets
 
 _BOLD, _DIM, _CYAN, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[0m"
 
@@ -66,7 +66,9 @@ def render(alert: Alert, *, color: bool = False) -> str:
     if alert.hits:
         lines.append("  Hits:")
         lines += [
-            f"    {paint(_DIM, one_line(hit.field) + ':')} {one_line(hit.snippet)}" for hit in alert.hits
+            f"    {paint(_DIM, one_line(field) + ':')} {one_line(snippet)}"
+            f" {paint(_DIM, '[' + one_line(', '.join(terms)) + ']')}"
+            for field, snippet, terms in snippets(alert)
         ]
     if alert.also_seen_at:
         lines.append("  Also seen at:")

@@ -21,7 +21,7 @@ import aiosmtplib
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from monitor.notify.base import Notifier, iso, link, one_line
+from monitor.notify.base import Notifier, iso, link, one_line, snippets
 from monitor.secret import Secret
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -154,7 +154,10 @@ def text_body(alert: Alert) -> str:
         f"Detected:  {iso(alert.detected_at)}",
     ]
     if alert.hits:
-        lines += ["", "Hits:"] + [f"  {one_line(h.field)}: {one_line(h.snippet)}" for h in alert.hits]
+        lines += ["", "Hits:"] + [
+            f"  {one_line(field)}: {one_line(snippet)} [{one_line(', '.join(terms))}]"
+            for field, snippet, terms in snippets(alert)
+        ]
     if alert.also_seen_at:
         lines += ["", "Also seen at:"] + [f"  {one_line(url)}" for url in alert.also_seen_at]
     return "\n".join(lines) + "\n"
@@ -180,7 +183,10 @@ def html_body(alert: Alert) -> str:
     ]
     if alert.hits:
         parts.append("<ul>")
-        parts += [f"<li><em>{_e(h.field)}</em>: {_e(h.snippet)}</li>" for h in alert.hits]
+        parts += [
+            f"<li><em>{_e(field)}</em>: {_e(snippet)} <small>[{_e(', '.join(terms))}]</small></li>"
+            for field, snippet, terms in snippets(alert)
+        ]
         parts.append("</ul>")
     if alert.also_seen_at:
         parts.append("<p>Also seen at:</p><ul>")

@@ -1,0 +1,230 @@
+"""The CLI contract: commands, output shapes and exit codes (0 ok, 1 nothing found, 2 input error)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from monitor.cli import main
+from monitor.demo import demo_app
+from monitor.matching.rules import rules_from_text
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT.parent / "shared" / "examples" / "seed-article.txt"
+SEED_EXCERPT = """FEATUREDGeneralLatestNews
+
+Biden Approves Ukraine’s Use of Long-Range Missiles for Strikes in Russia
+
+President Joe Biden has authorized Ukraine to use U.S.-supplied long-range missiles, known as Army Tactical
+Missile Systems (ATACMs), to strike deeper into Russian territory, marking a significant shift in U.S. policy.
+
+The move comes amid reports that thousands of North Korean troops have been deployed near Ukraine’s northern
+border to support Russia in retaking territory.
+"""
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    """The demo site served from a thread, since CLI commands run their own event loop."""
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    def serve() -> None:
+        loop = asyncio.new_event_loop()
+        runner = web.AppRunner(demo_app(datetime.now(UTC) - timedelta(minutes=5)))
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+        state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        state["loop"] = loop
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield str(state["url"])
+    loop = state["loop"]
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def write_config(tmp_path: Path, base: str) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite://state.db"
+[http]
+allow_private_networks = true
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["{ROOT / "rules"}"]
+[alerts]
+first_run = "alert"
+[[sources]]
+name = "front"
+kind = "html"
+url = "{base}/"
+[[sources]]
+name = "feed"
+kind = "feed"
+url = "{base}/feed.xml"
+[[notifiers]]
+name = "terminal"
+kind = "console"
+"""
+    )
+    return config
+
+
+def test_check_example_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "-c", str(ROOT / "config.example.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "ok" in out and "5 source(s)" in out
+
+
+def test_check_reports_config_problems_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[rules]\npaths = ["rules/"]\n[http]\ntimeout = "soon"\nagent = 1\n'
+    )
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert re.search(r"config\.toml:4:1: http\.timeout: expected a duration", err[0]), err
+    assert re.search(r"config\.toml:5:1: http\.agent: unknown key", err[1]), err
+
+
+def test_check_reports_rule_errors_with_positions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.yaml").write_text("rules:\n  - id: x\n    any: ['@nowhere']\n    notfy: [ops]\n")
+    (tmp_path / "config.toml").write_text('[rules]\npaths = ["rules/"]\n')
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"bad\.yaml:3:\d+: .*nowhere", err), err
+    assert re.search(r"bad\.yaml:4:\d+: .*notfy.*did you mean", err), err
+
+
+def test_check_unknown_notifier_in_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: x\n    any: [Kursk]\n    notify: [pager]\n")
+    (tmp_path / "config.toml").write_text('[rules]\npaths = ["r.yaml"]\n')
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 2
+    assert "unknown notifier 'pager'" in capsys.readouterr().err
+
+
+def rules_test_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(["rules", "test", "--rules", str(ROOT / "rules"), "--json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_rules_test_seed_excerpt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "seed.txt").write_text(SEED_EXCERPT)
+    code, data = rules_test_json(capsys, "--file", str(tmp_path / "seed.txt"))
+    assert code == 0
+    assert data["article"]["title"].startswith("Biden Approves Ukraine")
+    by_rule = {m["rule"]: m for m in data["matches"]}
+    assert {"atacms-strikes-in-russia", "north-korean-troops"} <= set(by_rule)
+    terms = {h["term"] for h in by_rule["atacms-strikes-in-russia"]["hits"]}
+    assert "Army Tactical Missile System" in terms and "ATACMS" in terms  # "Systems (ATACMs)" both ways
+    for hit in by_rule["north-korean-troops"]["hits"]:
+        assert set(hit) == {"term", "entity", "field", "start", "end", "snippet"}
+        assert "North Korean troops" in hit["snippet"]
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/examples/seed-article.txt is not present")
+def test_rules_test_seed_article(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = rules_test_json(capsys, "--file", str(SEED))
+    assert code == 0
+    assert {"atacms-strikes-in-russia", "north-korean-troops"} <= {m["rule"] for m in data["matches"]}
+    assert all(h["snippet"] for m in data["matches"] for h in m["hits"])
+
+
+def test_rules_test_html_from_stdin_no_match(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import sys
+
+    page = b"<html><head><title>Harvest</title></head><body><p>Pumpkins everywhere.</p></body></html>"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(page)))
+    assert main(["rules", "test", "--rules", str(ROOT / "rules"), "-"]) == 1
+    assert "no rule matched" in capsys.readouterr().out
+
+
+def test_rules_test_bad_rules_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text("rules:\n  - id: x\n    any: [{re: '(unclosed'}]\n")
+    (tmp_path / "a.txt").write_text("text")
+    assert (
+        main(["rules", "test", "--rules", str(tmp_path / "bad.yaml"), "--file", str(tmp_path / "a.txt")]) == 2
+    )
+    assert "bad.yaml:3:" in capsys.readouterr().err
+
+
+def test_rules_test_url(site: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = rules_test_json(capsys, "--url", f"{site}/world/north-korean-soldiers-front")
+    assert code == 0
+    assert data["article"]["url"] == f"{site}/world/north-korean-soldiers-front"
+    assert [m["rule"] for m in data["matches"]] == ["north-korean-troops"]
+
+
+def test_once_dry_run_then_deliver_then_status(
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path, site))
+    assert main(["once", "-c", config, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would alert [atacms-strikes-in-russia]" in out
+    assert main(["alerts", "list", "-c", config]) == 1  # dry run recorded nothing
+
+    assert main(["once", "-c", config, "--source", "feed"]) == 0
+    out = capsys.readouterr().out
+    assert "[newsmon] ATACMS used inside Russia" in out  # the console notifier delivered it
+    assert main(["alerts", "list", "-c", config, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["state"] for r in rows} == {"delivered"}
+
+    assert main(["once", "-c", config]) == 0  # the front page lists the same story: no new alert for it
+    out = capsys.readouterr().out
+    assert "ATACMS used inside Russia" not in out
+
+    assert main(["status", "-c", config, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {s["name"] for s in status["sources"]} == {"front", "feed"}
+    assert status["outbox_pending"] == 0
+    assert main(["once", "-c", config, "--source", "nope"]) == 2
+
+
+def test_notify_test_console(site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(write_config(tmp_path, site))
+    assert main(["notify", "test", "-c", config]) == 0
+    out = capsys.readouterr().out
+    assert "This is a test alert from newsmon" in out and "terminal: delivered" in out
+    assert main(["notify", "test", "-c", config, "pager"]) == 2
+
+
+def test_demo_prints_alerts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for title in ("ATACMS used inside Russia", "North Korean troops"):
+        assert f"[newsmon] {title}" in out
+    assert "Record crowds" not in out  # the harvest story matches nothing
+    assert out.count("[newsmon] ATACMS used inside Russia\n") == 1  # front page + feed, alerted once
+
+
+def test_readme_rule_example_loads() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S)
+    assert block is not None
+    ruleset = rules_from_text(block.group(1), "README.md")
+    assert {r.id for r in ruleset.rules} == {"atacms-strikes-in-russia", "north-korean-troops"}
