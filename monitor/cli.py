@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -276,12 +278,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    import aiohttp
 
-    from monitor.crawl.http import HttpClient
     from monitor.errors import DeliveryError
-    from monitor.model import Alert, Hit
     from monitor.notify import REGISTRY
+    from monitor.notify.base import sample_alert
 
     config = _config(args)
     chosen = [n for n in config.notifiers if not args.names or n.name in args.names]
@@ -289,25 +290,15 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     if missing:
         print(f"unknown notifier(s): {', '.join(sorted(missing))}", file=sys.stderr)
         return EXIT_USAGE
-    now = datetime.now(UTC)
-    alert = Alert(
-        id="test-" + now.strftime("%Y%m%d%H%M%S"),
-        rule_id="newsmon-test",
-        rule_title="newsmon test alert",
-        story_key="test",
-        url="https://example.org/newsmon-test",
-        title="This is a test alert from newsmon",
-        source="newsmon",
-        published=now,
-        detected_at=now,
-        hits=(Hit("test", None, "title", 10, 14, "This is a test alert from newsmon"),),
-    )
+    # A fresh id per run: receivers that dedupe on Idempotency-Key must not swallow a repeated test.
+    alert = dataclasses.replace(sample_alert(), id=f"test-{time.time_ns():x}")
 
     async def send_all() -> bool:
         ok = True
-        async with HttpClient(config.http) as http:
+        # Receivers are the operator's own endpoints, so no crawler SSRF guard (as in the daemon).
+        async with aiohttp.ClientSession(trust_env=False) as session:
             for nc in chosen:
-                notifier = REGISTRY[nc.kind](nc.name, nc.options, session=http.session)
+                notifier = REGISTRY[nc.kind](nc.name, nc.options, session=session)
                 try:
                     answer = await notifier.send(alert)
                     print(f"{nc.name}: delivered ({answer})")

@@ -209,7 +209,7 @@ def test_notify_test_console(site: str, tmp_path: Path, capsys: pytest.CaptureFi
     config = str(write_config(tmp_path, site))
     assert main(["notify", "test", "-c", config]) == 0
     out = capsys.readouterr().out
-    assert "This is a test alert from newsmon" in out and "terminal: delivered" in out
+    assert "Test alert: your newsmon notifier works" in out and "terminal: delivered" in out
     assert main(["notify", "test", "-c", config, "pager"]) == 2
 
 
