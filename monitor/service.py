@@ -14,7 +14,7 @@ from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import RuleError
 from monitor.matching.engine import Engine
-from monitor.matching.rules import RuleSet, load_rules
+from monitor.matching.rules import RuleSet, load_rules, load_rules_skipping_bad
 from monitor.model import Clock, Source, SystemClock
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
@@ -49,8 +49,12 @@ class Service:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Rules first (cheapest to get wrong), then the store, the client and the notifiers."""
-        self.rules = load_rules(self.config.rule_paths)
+        """Rules first (cheapest to get wrong), then the store, the client and the notifiers.
+
+        A rule file with errors is reported and left out; the other files are watched for."""
+        self.rules, problems = load_rules_skipping_bad(self.config.rule_paths)
+        for problem in problems:
+            log.error("rule_file_skipped", extra={"path": problem.path, "error": str(problem)})
         self.engine = Engine(self.rules.rules)
         self.store = open_store(
             self.config.store.url, retention=self.config.store.retention, clock=self.clock

@@ -61,6 +61,7 @@ class Site:
 
     articles: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
     feed_broken: bool = False
+    binary_pages: set[str] = field(default_factory=set)  # slugs served as binary junk labelled HTML
 
     def publish(self, slug: str, article: tuple[str, str]) -> None:
         self.articles[slug] = (*article, datetime.now(UTC))
@@ -95,6 +96,8 @@ class Site:
             slug = request.match_info["slug"]
             if slug not in self.articles:
                 raise web.HTTPNotFound()
+            if slug in self.binary_pages:
+                return web.Response(body=bytes(range(256)) * 40, content_type="text/html")
             title, body, published = self.articles[slug]
             base = f"http://{request.host}"
             html = (
@@ -318,17 +321,30 @@ async def test_failing_receiver_gets_the_alert_once_acknowledged(world: World) -
         await service.stop()
 
 
-async def test_broken_source_does_not_stop_the_others(world: World) -> None:
+async def test_broken_inputs_are_reported_and_the_rest_keeps_working(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     world.site.feed_broken = True
+    bad_rules = world.config.rule_paths[0] / "broken.yaml"
+    bad_rules.write_text("rules:\n  - id: typo\n    any: ['@nowhere']\n")
     service = Service(world.config, clock=world.clock)
     await service.start()
     try:
+        # The bad file is named and located, then left out.
+        assert any("broken.yaml:3:" in getattr(r, "error", "") for r in caplog.records)
+        assert service.rules is not None and {r.id for r in service.rules.rules} == {
+            "atacms-in-russia",
+            "nk-troops",
+        }
         for source in world.config.sources:
             await service.poll(source)
         world.site.publish("nk-soldiers", NK)
+        world.site.publish("junk", ATACMS)
+        world.site.binary_pages.add("junk")
         results = {s.name: await service.poll(s) for s in world.config.sources}
         assert results["feed"].errors and "feed.xml" in results["feed"].errors[0]
-        assert sum(len(r.alerts) for r in results.values()) == 1
+        assert any("/news/junk" in e for e in results["front"].errors)
+        assert sum(len(r.alerts) for r in results.values()) == 1  # the good article on the good sources
         assert service.store is not None
         state = await service.store.source_state("feed")
         assert state.last_error and "feed.xml" in state.last_error

@@ -93,16 +93,37 @@ _TRUE = frozenset({"true", "yes", "on"})
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
-    """Load rule files and directories (their ``*.yaml`` / ``*.yml``, sorted); raise ``RuleError``."""
-    loader = _Loader()
+def rule_files(paths: Sequence[Path]) -> list[Path]:
+    """Files and directories (their ``*.yaml`` / ``*.yml``, sorted) -> the rule files they name."""
+    files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
-                loader.add_file(file)
-        else:
-            loader.add_file(path)
+        files += sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else [path]
+    return files
+
+
+def load_rules(paths: Sequence[Path]) -> RuleSet:
+    """Load rule files and directories; raise ``RuleError`` with every problem in every file."""
+    loader = _Loader()
+    for file in rule_files(paths):
+        loader.add_file(file)
     return loader.finish()
+
+
+def load_rules_skipping_bad(paths: Sequence[Path]) -> tuple[RuleSet, list[Problem]]:
+    """Like ``load_rules``, but a file with errors is left out instead of failing the whole set, so a
+    daemon starting with one broken file still watches for everything the other files ask for."""
+    files = rule_files(paths)
+    problems: list[Problem] = []
+    while True:
+        try:
+            return load_rules(files), problems
+        except RuleError as exc:
+            problems += exc.problems
+            bad = {Path(p.path) for p in exc.problems if p.severity == "error"}
+            remaining = [f for f in files if f not in bad]
+            if len(remaining) == len(files):  # an error no single file owns: nothing safe to drop
+                raise
+            files = remaining
 
 
 def rules_from_text(text: str, path: str = "<rules>") -> RuleSet:
