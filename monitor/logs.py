@@ -47,7 +47,9 @@ class TextFormatter(logging.Formatter):
 def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("newsmon")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name, lvl in (("newsmon", level.upper()), ("apscheduler", "WARNING")):
+        # APScheduler reports missed runs and job errors on its own logger: same format, same stream.
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(lvl)
+        logger.propagate = False

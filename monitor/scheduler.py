@@ -5,6 +5,7 @@ Jobs are independent coroutines on the loop, so a slow or failing source never d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,10 @@ class Scheduler:
         self.last_tick = time.time()
         try:
             await self._poll(source)
+        except asyncio.CancelledError:
+            # Only shutdown cancels a poll (after its drain deadline); the store still holds
+            # everything needed to redo it, so this is a note, not a failure.
+            log.warning("poll_cancelled", extra={"source": name})
         except Exception:  # a bug in one poll must not kill the job: the next tick tries again
             log.exception("poll_crashed", extra={"source": name})
 
@@ -73,6 +78,11 @@ class Scheduler:
             self._sources[name] = source
             # Staggered first polls keep a large config from opening every connection at once.
             self._add(source, first_run=now + timedelta(milliseconds=10 * i))
+
+    def pause(self) -> None:
+        """Start no new polls; running ones continue (``shutdown`` would cancel them)."""
+        if self._scheduler.running:
+            self._scheduler.pause()
 
     def shutdown(self) -> None:
         if self._scheduler.running:

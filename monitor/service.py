@@ -141,13 +141,15 @@ class Service:
         """Stop scheduling, let in-flight polls finish, flush the outbox, close everything."""
         deadline = asyncio.get_running_loop().time() + self.config.service.shutdown_timeout
         if self.scheduler is not None:
-            self.scheduler.shutdown()
+            self.scheduler.pause()
         if self._inflight:
             _, pending = await asyncio.wait(
                 set(self._inflight), timeout=max(0.1, deadline - asyncio.get_running_loop().time())
             )
             for task in pending:
                 task.cancel()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         self._stop.set()
         if self._outbox_task is not None:
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,11 +29,12 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """CLI commands install their own handler on the "newsmon" logger; undo it so caplog keeps working."""
-    logger = logging.getLogger("newsmon")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
+    """CLI commands install their own handlers on our loggers; undo that so caplog keeps working."""
+    loggers = [logging.getLogger(name) for name in ("newsmon", "apscheduler")]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
 
 
 class FakeClock:
