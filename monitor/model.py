@@ -90,6 +90,7 @@ class Match:
     rule_title: str
     hits: tuple[Hit, ...]
     notify: tuple[str, ...] = ()  # empty: every notifier
+    realert: float | None = None  # seconds after which the same story may alert this rule again; None: never
 
 
 @dataclass(slots=True, frozen=True)
