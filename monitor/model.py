@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 SourceKind = Literal["feed", "html", "sitemap"]
-DeliveryState = Literal["pending", "delivered", "dead"]
+DeliveryState = Literal["pending", "digest", "delivered", "dead"]  # digest: held for a batched send
 FIELDS: tuple[str, ...] = ("title", "summary", "body")
 
 

@@ -19,7 +19,7 @@ from monitor.crawl.http import HttpClient
 from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
-from monitor.fingerprint import simhash
+from monitor.fingerprint import fingerprint
 from monitor.matching.engine import Engine
 from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, Source
 from monitor.store.base import Store, StoryRef, Validators
@@ -28,10 +28,32 @@ log = logging.getLogger("newsmon.pipeline")
 
 MAX_CHILD_SITEMAPS = 20
 ARTICLE_CONCURRENCY = 8
+MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within retention
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
     return hashlib.sha256(f"{rule_id}\0{story_key}".encode()).hexdigest()[:32]
+
+
+def entry_key(source: str, candidate: Candidate) -> str:
+    """Seen-key of a source's listing entry: its feed GUID when it has one, else its URL. Scoped to the
+    source, because GUIDs are only unique within one feed and each source describes an entry its own
+    way (a feed's summary, a front page's link text), so revisions compare within one source only."""
+    if candidate.guid:
+        return f"entry\0{source}\0guid\0{candidate.guid}"
+    return f"entry\0{source}\0url\0{candidate.url}"
+
+
+def _revision(candidate: Candidate) -> str:
+    """A digest of what the listing says about this version of the entry; "" when it says nothing."""
+    parts = (
+        candidate.title or "",
+        candidate.summary or "",
+        candidate.published.isoformat() if candidate.published else "",
+    )
+    if not any(parts):
+        return ""
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=8).hexdigest()
 
 
 @dataclass(slots=True)
@@ -126,34 +148,73 @@ class Pipeline:
     # -- articles -------------------------------------------------------------------------------------
     async def _process(self, source: Source, candidates: list[Candidate], result: PollResult) -> None:
         by_url = {c.url: c for c in candidates if c.url not in self._in_progress}
-        unseen = await self.store.unseen(list(by_url))
-        unseen = [url for url in unseen if url not in self._in_progress]
-        if not unseen:
+        entries = {url: entry_key(source.name, c) for url, c in by_url.items()}
+        known = await self.store.seen([*by_url, *entries.values()])
+        todo: dict[str, str] = {}  # url -> the entry revision to record once processed
+        adopt: dict[str, list[str]] = {}  # revision -> entry keys of URLs already seen elsewhere
+        for url, candidate in by_url.items():
+            revision = _revision(candidate)
+            recorded = known.get(entries[url])
+            if recorded is None:
+                if url in known:
+                    # Seen through another source (or before entries were tracked): no news, but from
+                    # now on this source's listing of it can signal an edit.
+                    adopt.setdefault(f"0 {revision}", []).append(entries[url])
+                else:
+                    todo[url] = f"0 {revision}"
+                continue
+            edits, _, before = recorded.partition(" ")
+            # An entry whose link changed under the same GUID is the same entry: only a changed revision
+            # (title, summary or date as the source lists them) makes it worth fetching again, and only
+            # MAX_EDITS times, so a listing that rewrites its dates every poll cannot make us refetch forever.
+            if revision and before and revision != before and int(edits or 0) < MAX_EDITS:
+                todo[url] = f"{int(edits or 0) + 1} {revision}"
+        if not self.dry_run:
+            for revision, keys in adopt.items():
+                await self.store.mark_seen(keys, revision)
+        urls = [url for url in todo if url not in self._in_progress]
+        if not urls:
             return
-        self._in_progress.update(unseen)
+        self._in_progress.update(urls)
         try:
-            await self._process_unseen(source, by_url, unseen, result)
+            await self._process_new(source, by_url, entries, {u: todo[u] for u in urls}, result)
         finally:
-            self._in_progress.difference_update(unseen)
+            self._in_progress.difference_update(urls)
 
-    async def _process_unseen(
-        self, source: Source, by_url: dict[str, Candidate], unseen: list[str], result: PollResult
+    async def _process_new(
+        self,
+        source: Source,
+        by_url: dict[str, Candidate],
+        entries: dict[str, str],
+        todo: dict[str, str],
+        result: PollResult,
     ) -> None:
         state = await self.store.source_state(source.name)
         if state.last_success is None and self.alerts.first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.
-            await self.store.mark_seen(unseen)
-            log.info("first_run_marked_seen", extra={"source": source.name, "count": len(unseen)})
+            await self.store.mark_seen(list(todo))
+            by_revision: dict[str, list[str]] = {}
+            for url, revision in todo.items():
+                by_revision.setdefault(revision, []).append(entries[url])
+            for revision, keys in by_revision.items():
+                await self.store.mark_seen(keys, revision)
+            log.info("first_run_marked_seen", extra={"source": source.name, "count": len(todo)})
             return
         semaphore = asyncio.Semaphore(ARTICLE_CONCURRENCY)
 
         async def one(url: str) -> None:
             async with semaphore:
-                await self._article(source, by_url[url], result)
+                edited = not todo[url].startswith("0 ")
+                done = await self._article(source, by_url[url], edited=edited, result=result)
+            if done and not self.dry_run:
+                await self.store.mark_seen([entries[url]], todo[url])
 
-        await asyncio.gather(*(one(url) for url in unseen))
+        await asyncio.gather(*(one(url) for url in todo))
 
-    async def _article(self, source: Source, candidate: Candidate, result: PollResult) -> None:
+    async def _article(
+        self, source: Source, candidate: Candidate, *, edited: bool, result: PollResult
+    ) -> bool:
+        """Fetch, extract, match and claim one article. False when it should be tried again next poll."""
         url = candidate.url
         try:
             article = await self._load(source, candidate)
@@ -162,23 +223,39 @@ class Pipeline:
             log.warning("article_failed", extra={"source": source.name, "url": url, "error": str(exc)})
             if _permanent(exc) and not self.dry_run:
                 await self.store.mark_seen([url])
-            return
+                return True
+            return False
         except ParseError as exc:
             result.errors.append(str(exc))
             log.warning("article_unparsable", extra={"source": source.name, "url": url, "error": str(exc)})
             if not self.dry_run:
                 await self.store.mark_seen([url])
-            return
+            return True
+        if article.url != url and not edited and await self.store.seen([article.url]):
+            # An AMP page or another spelling of an article we already have under its canonical URL.
+            if not self.dry_run:
+                await self.store.mark_seen([url])
+            return True
         result.new_articles += 1
         matches = [] if self._too_old(article) else self.engine().match(article)
-        if matches:
-            story = await self.store.resolve_story(
-                simhash(article.body or article.title), article.url, self.alerts.story_window
-            )
+        if not self.dry_run or matches:
+            story = await self._story(article)
             for match in matches:
                 await self._alert(article, story, match, result)
         if not self.dry_run:
             await self.store.mark_seen(list({url, article.url}))
+        return True
+
+    async def _story(self, article: Article) -> StoryRef:
+        """Every article with text joins (or starts) a story, so a later copy is recorded in
+        ``also_seen_at`` even when the first one matched no rule yet, and an edit keeps its story."""
+        fp = fingerprint(article.body or article.title)
+        if not fp.size:
+            digest = hashlib.blake2b(article.url.encode(), digest_size=8).hexdigest()
+            return StoryRef(key=f"url-{digest}", urls=(), new=True)
+        if self.dry_run:
+            return StoryRef(key=fp.key(), urls=(), new=True)
+        return await self.store.resolve_story(fp, article.url, self.alerts.story_window)
 
     async def _load(self, source: Source, candidate: Candidate) -> Article:
         if source.kind == "feed" and not source.fetch_articles:
@@ -217,7 +294,10 @@ class Pipeline:
         if self.dry_run:
             result.alerts.append(alert)
             return
-        if await self.store.claim(alert, notifiers):
-            result.alerts.append(alert)
-            log.info("alert_claimed", extra={"rule": match.rule_id, "url": article.url, "alert_id": alert.id})
-            self.on_claim(alert)
+        claimed = await self.store.claim(alert, notifiers, realert=match.realert)
+        if claimed is not None:
+            result.alerts.append(claimed)
+            log.info(
+                "alert_claimed", extra={"rule": match.rule_id, "url": article.url, "alert_id": claimed.id}
+            )
+            self.on_claim(claimed)

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Hit
 from monitor.notify import REGISTRY
+from monitor.notify.base import digest_id
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions, parse_retry_after
 from monitor.secret import Secret
 
@@ -174,10 +176,103 @@ async def test_discord_escapes_markdown_and_mentions(receiver: Receiver) -> None
         await hook.send(hostile)
     payload = json.loads(receiver.requests[0][1])
     assert payload["allowed_mentions"] == {"parse": []}
-    content = payload["content"]
-    assert r"\@everyone \*\*breaking\*\* \[x\]\(https\://evil\.example\) \<\@123\>" in content
-    assert "<https://news.example/world/atacms-kursk>" in content
-    assert len(content) <= 2000
+    check_discord(payload)
+    [embed] = payload["embeds"]
+    assert embed["title"] == r"\@everyone \*\*breaking\*\* \[x\]\(https\://evil\.example\) \<\@123\>"
+    assert embed["url"] == "https://news.example/world/atacms-kursk"
+
+
+# -- the shapes Slack and Discord document --------------------------------------------------------------
+def check_slack(payload: dict[str, Any]) -> None:
+    """Block Kit, as api.slack.com/reference/block-kit documents it (the parts we use)."""
+    assert isinstance(payload["text"], str) and payload["text"]
+    blocks = payload["blocks"]
+    assert 1 <= len(blocks) <= 50
+    for block in blocks:
+        kind = block["type"]
+        if kind == "section":
+            assert block["text"]["type"] == "mrkdwn" and 0 < len(block["text"]["text"]) <= 3000
+        elif kind == "actions":
+            assert 1 <= len(block["elements"]) <= 25
+            for button in block["elements"]:
+                assert button["type"] == "button"
+                assert button["text"]["type"] == "plain_text" and len(button["text"]["text"]) <= 75
+                assert button["url"].startswith(("http://", "https://")) and len(button["url"]) <= 3000
+        elif kind == "context":
+            assert 1 <= len(block["elements"]) <= 10
+            assert all(e["type"] == "mrkdwn" and len(e["text"]) <= 3000 for e in block["elements"])
+        else:
+            raise AssertionError(f"unexpected block type {kind}")
+
+
+def check_discord(payload: dict[str, Any]) -> None:
+    """An execute-webhook body, as discord.com/developers/docs/resources/webhook documents it."""
+    assert len(payload.get("content", "")) <= 2000
+    embeds = payload["embeds"]
+    assert 1 <= len(embeds) <= 10
+    total = 0
+    for embed in embeds:
+        assert 0 < len(embed["title"]) <= 256 and len(embed["description"]) <= 4096
+        assert "url" not in embed or embed["url"].startswith(("http://", "https://"))
+        assert isinstance(embed["color"], int) and datetime.fromisoformat(embed["timestamp"])
+        assert len(embed["fields"]) <= 25
+        for f in embed["fields"]:
+            assert 0 < len(f["name"]) <= 256 and 0 < len(f["value"]) <= 1024 and isinstance(f["inline"], bool)
+        total += len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"])
+        total += sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    assert total <= 6000
+
+
+async def test_slack_block_kit_with_bold_terms_and_a_button(receiver: Receiver) -> None:
+    async with notifier(receiver.url(), format="slack") as hook:
+        await hook.send(make_alert())
+    payload = json.loads(receiver.requests[0][1])
+    check_slack(payload)
+    head, hits, actions, context = payload["blocks"]
+    assert (
+        "<https://news.example/world/atacms-kursk|Ukraine fires ATACMS at Kursk region>"
+        in head["text"]["text"]
+    )
+    assert hits["text"]["text"].splitlines() == [
+        "• _title_: Ukraine fires *ATACMS* at Kursk",
+        "• _body_: struck targets in the *Kursk* region",
+    ]
+    assert actions["elements"][0]["url"] == "https://news.example/world/atacms-kursk"
+    assert "mirror.example/atacms" in context["elements"][0]["text"]
+
+
+async def test_discord_embed_with_snippet_and_fields(receiver: Receiver) -> None:
+    async with notifier(receiver.url(), format="discord") as hook:
+        await hook.send(make_alert(hits=(Hit("ATACM", None, "body", 0, 6, "ATACMs hit a depot"),)))
+    payload = json.loads(receiver.requests[0][1])
+    check_discord(payload)
+    [embed] = payload["embeds"]
+    assert embed["title"] == "Ukraine fires ATACMS at Kursk region"
+    assert embed["description"] == r"body: **ATACMs** hit a depot"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Rule"] == "ATACMS used inside Russia" and fields["Source"] == "reuters"
+    assert fields["Also seen at"] == "<https://mirror.example/atacms>"
+
+
+@pytest.mark.parametrize("fmt", ["json", "slack", "discord"])
+async def test_digest_is_one_request_with_every_alert(receiver: Receiver, fmt: str) -> None:
+    alerts = [make_alert(id=f"a{i}", title=f"Story {i}") for i in range(12)]
+    async with notifier(receiver.url(), format=fmt) as hook:
+        chunk = alerts[: hook.digest_limit]
+        await hook.send_digest(chunk)
+        await hook.send_digest(list(reversed(chunk)))
+    (headers, body, _), (again, _, _) = receiver.requests
+    assert headers["Idempotency-Key"] == again["Idempotency-Key"] == digest_id(chunk)
+    payload = json.loads(body)
+    if fmt == "json":
+        assert payload["id"] == digest_id(chunk) and payload["digest"] is True
+        assert [a["id"] for a in payload["alerts"]] == [a.id for a in chunk]
+    elif fmt == "slack":
+        check_slack(payload)
+        assert len(payload["blocks"]) == len(chunk) + 1
+    else:
+        check_discord(payload)
+        assert [e["title"] for e in payload["embeds"]] == [f"Story {i}" for i in range(10)]
 
 
 async def test_javascript_url_is_never_a_link(receiver: Receiver) -> None:

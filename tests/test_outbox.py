@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.errors import DeliveryError
+from monitor.fingerprint import Fingerprint
 from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
@@ -41,25 +42,29 @@ class MemStore(Store):
         self.retention = 30 * 86400.0
         self.alerts: dict[str, Alert] = {}
         self.rows: dict[tuple[str, str], Delivery] = {}
+        self.slots: dict[tuple[str, float], int] = {}
+        self.stories: dict[str, list[str]] = {}
 
     async def ping(self) -> bool:
         return True
 
-    async def claim(self, alert: Alert, notifiers: list[str]) -> bool:
+    async def claim(
+        self, alert: Alert, notifiers: list[str], *, realert: float | None = None
+    ) -> Alert | None:
         if alert.id in self.alerts:
-            return False
+            return None
         now = self.clock.time()
         self.alerts[alert.id] = alert
         for name in dict.fromkeys(notifiers):
             self.rows[alert.id, name] = Delivery(
                 alert.id, name, "pending", next_attempt_at=now, created_at=now
             )
-        return True
+        return alert
 
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
         now = self.clock.time()
         due = sorted(
-            (d for d in self.rows.values() if d.state == "pending" and d.next_attempt_at <= now),
+            (d for d in self.rows.values() if d.state in ("pending", "digest") and d.next_attempt_at <= now),
             key=lambda d: (d.next_attempt_at, d.alert_id, d.notifier),
         )[:limit]
         out = []
@@ -67,6 +72,18 @@ class MemStore(Store):
             leased = self.rows[d.alert_id, d.notifier] = replace(d, next_attempt_at=now + lease)
             out.append((leased, self.alerts[d.alert_id]))
         return out
+
+    async def hold(self, alert_id: str, notifier: str, until: float) -> None:
+        d = self.rows[alert_id, notifier]
+        self.rows[alert_id, notifier] = replace(d, state="digest", next_attempt_at=until)
+
+    async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
+        key = (notifier, window_start)
+        self.slots[key] = self.slots.get(key, 0) + 1
+        return self.slots[key] <= limit
+
+    async def story_urls(self, key: str) -> list[str]:
+        return self.stories.get(key, [])
 
     async def mark_delivered(self, alert_id: str, notifier: str) -> None:
         d = self.rows[alert_id, notifier]
@@ -94,13 +111,13 @@ class MemStore(Store):
         return changed
 
     async def outbox_pending(self) -> int:
-        return sum(d.state == "pending" for d in self.rows.values())
+        return sum(d.state in ("pending", "digest") for d in self.rows.values())
 
     # Not the outbox's business; present because the protocol requires them.
-    async def unseen(self, urls: list[str]) -> list[str]:
+    async def seen(self, urls: list[str]) -> dict[str, str]:
         raise NotImplementedError
 
-    async def mark_seen(self, urls: list[str]) -> None:
+    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
         raise NotImplementedError
 
     async def get_validators(self, url: str) -> Validators | None:
@@ -109,7 +126,7 @@ class MemStore(Store):
     async def set_validators(self, url: str, validators: Validators) -> None:
         raise NotImplementedError
 
-    async def resolve_story(self, fingerprint: int, url: str, window: float) -> StoryRef:
+    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
         raise NotImplementedError
 
     async def record_poll(self, name: str, *, error: str | None, articles: int) -> None:
@@ -341,6 +358,9 @@ async def test_notifier_bug_is_retried_not_fatal(clock: Clock) -> None:
         async def send(self, alert: Alert) -> str:
             raise KeyError("bug")
 
+        async def send_digest(self, alerts: list[Alert]) -> str:
+            raise KeyError("bug")
+
     store = MemStore(clock)
     outbox = Outbox(store, {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
     await store.claim(make_alert(), ["x"])
@@ -438,3 +458,73 @@ async def test_drain_cancels_sends_past_deadline(clock: Clock, receiver: Receive
 
 def test_delivery_error_defaults() -> None:
     assert not DeliveryError("x").permanent and DeliveryError("x").retry_after is None
+
+
+# -- digests, rate limits, also_seen_at at send time -------------------------------------------------------
+def policy_outbox(store: MemStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
+    return Outbox(store, {"ops": hook}, clock, rng=random.Random(7))
+
+
+async def test_digest_window_batches_alerts_into_one_send(clock: FakeClock, receiver: Receiver) -> None:
+    clock.set(900 * 1_000_000 + 100)  # 100 s into a 15-minute window
+    store = MemStore(clock)
+    outbox = policy_outbox(store, clock, receiver, digest=900.0)
+    for n in range(3):
+        await store.claim(make_alert(n), ["ops"])
+    assert await outbox.deliver_due() == 3
+    assert receiver.keys == []  # parked, not sent
+    assert {(d.state, d.next_attempt_at) for d in store.rows.values()} == {("digest", 900 * 1_000_001)}
+    clock.advance(799)
+    assert await outbox.deliver_due() == 0
+    clock.advance(1)  # the window closes
+    receiver.replies.append((503, {}))
+    assert await outbox.deliver_due() == 3
+    assert len(receiver.keys) == 1 and receiver.acked == []
+    assert {d.state for d in store.rows.values()} == {"digest"}  # retried together, as a digest
+    clock.advance(3600)
+    assert await outbox.deliver_due() == 3
+    assert receiver.keys[0] == receiver.keys[1] == receiver.acked[0]  # the same digest, once acknowledged
+    assert {d.state for d in store.rows.values()} == {"delivered"}
+    await outbox.notifiers["ops"].close()
+
+
+async def test_max_per_hour_folds_the_excess_into_a_digest(clock: FakeClock, receiver: Receiver) -> None:
+    clock.set(3600 * 500_000)
+    store = MemStore(clock)
+    outbox = policy_outbox(store, clock, receiver, max_per_hour=2)
+    for n in range(5):
+        await store.claim(make_alert(n), ["ops"])
+    assert await outbox.deliver_due() == 5
+    assert sorted(receiver.acked) == ["alert-0", "alert-1"]
+    held = [d for d in store.rows.values() if d.state == "digest"]
+    assert len(held) == 3 and {d.next_attempt_at for d in held} == {clock.time() + 3600}
+    clock.advance(3600)
+    assert await outbox.deliver_due() == 3
+    assert len(receiver.acked) == 3  # nothing dropped, no flood: one more message carries the three
+    assert all(d.state == "delivered" for d in store.rows.values())
+    await outbox.notifiers["ops"].close()
+
+
+async def test_also_seen_at_is_what_the_store_knows_at_send_time(clock: FakeClock) -> None:
+    sent: list[Alert] = []
+
+    class Recording(Notifier):
+        kind = "recording"
+        Options = WebhookOptions
+
+        async def send(self, alert: Alert) -> str:
+            sent.append(alert)
+            return "ok"
+
+        async def send_digest(self, alerts: list[Alert]) -> str:
+            sent.extend(alerts)
+            return "ok"
+
+    store = MemStore(clock)
+    outbox = Outbox(store, {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
+    alert = make_alert()
+    await store.claim(alert, ["r"])
+    store.stories[alert.story_key] = [alert.url, "https://copy.example/1", "https://copy.example/2"]
+    await outbox.deliver_due()
+    assert sent[0].also_seen_at == ("https://copy.example/1", "https://copy.example/2")

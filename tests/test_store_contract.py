@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ import pytest
 from redis.exceptions import RedisError
 
 from monitor.errors import StoreError
-from monitor.fingerprint import BAND_WIDTHS, MAX_DISTANCE
+from monitor.fingerprint import fingerprint
 from monitor.model import Alert, Hit
 from monitor.store import open_store
 from monitor.store.base import SourceState, Store, Validators
@@ -85,32 +86,37 @@ async def test_ping_and_open_is_idempotent(store: Store) -> None:
 
 
 # -- seen URLs -----------------------------------------------------------------------------------------
-async def test_unseen_keeps_order_and_mark_seen_hides(store: Store) -> None:
+async def test_seen_reports_marked_urls_with_their_revision(store: Store) -> None:
     urls = [f"https://example.org/{i}" for i in range(5)]
-    assert await store.unseen([]) == []
-    assert await store.unseen(urls) == urls
+    assert await store.seen([]) == {}
+    assert await store.seen(urls) == {}
     await store.mark_seen([urls[3], urls[1]])
-    assert await store.unseen(urls) == [urls[0], urls[2], urls[4]]
-    assert await store.unseen(list(reversed(urls))) == [urls[4], urls[2], urls[0]]
+    assert await store.seen(urls) == {urls[1]: "", urls[3]: ""}
+    await store.mark_seen([urls[1], "guid:feed\0tag:x,2024:1"], revision="2 a b")
+    assert await store.seen([*urls, "guid:feed\0tag:x,2024:1"]) == {
+        urls[1]: "2 a b",
+        urls[3]: "",
+        "guid:feed\0tag:x,2024:1": "2 a b",
+    }
 
 
 async def test_seen_urls_expire_after_retention_by_the_clock(store: Store, clock: FakeClock) -> None:
     url = "https://example.org/old"
-    await store.mark_seen([url])
+    await store.mark_seen([url], revision="r1")
     clock.advance(RETENTION - 1)
-    assert await store.unseen([url]) == []
+    assert await store.seen([url]) == {url: "r1"}
     clock.advance(2)
-    assert await store.unseen([url]) == [url]
+    assert await store.seen([url]) == {}
     await store.mark_seen([url])
-    assert await store.unseen([url]) == []
+    assert await store.seen([url]) == {url: ""}
 
 
 async def test_seen_is_shared_between_instances(make_store: StoreFactory) -> None:
     first, second = await make_store(), await make_store()
-    await first.mark_seen(["https://example.org/a"])
-    assert await second.unseen(["https://example.org/a", "https://example.org/b"]) == [
-        "https://example.org/b"
-    ]
+    await first.mark_seen(["https://example.org/a"], revision="x")
+    assert await second.seen(["https://example.org/a", "https://example.org/b"]) == {
+        "https://example.org/a": "x"
+    }
 
 
 # -- validators ----------------------------------------------------------------------------------------
@@ -131,9 +137,9 @@ async def test_claim_is_once_only_and_persists_alert_and_deliveries(
 ) -> None:
     first, second = await make_store(), await make_store()
     alert = make_alert()
-    assert await first.claim(alert, ["ops", "desk", "ops"]) is True
-    assert await first.claim(alert, ["ops"]) is False
-    assert await second.claim(make_alert(title="changed"), ["terminal"]) is False
+    assert await first.claim(alert, ["ops", "desk", "ops"]) == alert
+    assert await first.claim(alert, ["ops"]) is None
+    assert await second.claim(make_alert(title="changed"), ["terminal"]) is None
 
     assert await second.get_alert("a1") == alert
     assert await second.get_alert("missing") is None
@@ -151,19 +157,46 @@ async def test_claim_race_across_instances_has_one_winner(make_store: StoreFacto
     results = await asyncio.gather(
         *(s.claim(alert, ["ops", "desk"]) for _ in range(10) for s in (first, second))
     )
-    assert sorted(results) == [False] * 19 + [True]
+    assert sorted(r is not None for r in results) == [False] * 19 + [True]
     assert len(await first.deliveries()) == 2
     assert await second.outbox_pending() == 2
 
 
 async def test_claim_is_forgotten_after_retention(store: Store, clock: FakeClock) -> None:
-    assert await store.claim(make_alert(), ["ops"]) is True
+    assert await store.claim(make_alert(), ["ops"]) is not None
     await store.mark_delivered("a1", "ops")
     clock.advance(RETENTION - 1)
-    assert await store.claim(make_alert(), ["ops"]) is False
+    assert await store.claim(make_alert(), ["ops"]) is None
     clock.advance(2)
-    assert await store.claim(make_alert(), ["desk"]) is True
+    assert await store.claim(make_alert(), ["desk"]) == make_alert()
     assert [(d.notifier, d.state) for d in await store.deliveries()] == [("desk", "pending")]
+
+
+async def test_claim_is_taken_again_after_realert_under_a_new_id(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = await make_store(), await make_store()
+    assert await first.claim(make_alert(), ["ops"], realert=3600) == make_alert()
+    clock.advance(3599)
+    assert await second.claim(make_alert(), ["ops"], realert=3600) is None
+    clock.advance(1)
+    again = await second.claim(make_alert(title="edited"), ["ops"], realert=3600)
+    assert again == replace(make_alert(title="edited"), id="a1-r1")
+    assert await first.get_alert("a1-r1") == again
+    assert await first.get_alert("a1") == make_alert()  # the first alert and its delivery stay
+    assert sorted(d.alert_id for d in await first.deliveries("pending")) == ["a1", "a1-r1"]
+    # the window runs from the latest claim, and None means never again
+    clock.advance(3599)
+    assert await first.claim(make_alert(), ["ops"], realert=3600) is None
+    clock.advance(1)
+    assert await first.claim(make_alert(), ["ops"]) is None
+    third = await first.claim(make_alert(), ["ops"], realert=3600)
+    assert third is not None and third.id == "a1-r2"
+    clock.advance(3600)
+    results = await asyncio.gather(
+        *(s.claim(make_alert(), ["ops"], realert=3600) for _ in range(5) for s in (first, second))
+    )
+    assert [r.id for r in results if r is not None] == ["a1-r3"]  # one winner per due re-alert
 
 
 async def test_lease_due_returns_due_oldest_first_and_hides_leased(
@@ -226,6 +259,46 @@ async def test_mark_failed_with_retry_reschedules(store: Store, clock: FakeClock
     assert len(await store.lease_due(10, 30)) == 1
 
 
+async def test_hold_parks_a_delivery_for_its_digest(make_store: StoreFactory, clock: FakeClock) -> None:
+    first, second = await make_store(), await make_store()
+    await first.claim(make_alert("a1"), ["ops", "desk"])
+    await first.claim(make_alert("a2"), ["ops"])
+    t0 = clock.time()
+    await first.hold("a1", "ops", until=t0 + 900)
+    await second.hold("a2", "ops", until=t0 + 900)
+    await second.mark_delivered("a1", "desk")
+    await second.hold("a1", "desk", until=t0 + 900)  # delivered stays delivered
+    assert sorted((d.alert_id, d.state) for d in await first.deliveries("digest")) == [
+        ("a1", "digest"),
+        ("a2", "digest"),
+    ]
+    assert await first.outbox_pending() == 2
+    assert await first.lease_due(10, 30) == []
+    clock.advance(900)
+    leased = await second.lease_due(10, 30)
+    assert [(d.alert_id, d.state) for d, _ in leased] == [("a1", "digest"), ("a2", "digest")]
+    # a failed digest send stays a digest, due again together
+    for alert_id in ("a1", "a2"):
+        await first.mark_failed(alert_id, "ops", "HTTP 503", retry_at=clock.time() + 60)
+    assert {d.state for d in await first.deliveries()} == {"digest", "delivered"}
+    clock.advance(60)
+    assert [d.state for d, _ in await first.lease_due(10, 30)] == ["digest", "digest"]
+    await first.mark_delivered("a1", "ops")
+    await first.mark_failed("a2", "ops", "gave up", retry_at=None)
+    assert await first.outbox_pending() == 0
+    assert await first.retry("a2") == 1  # a dead digest member comes back on its own
+    assert [d.state for d in await second.deliveries("pending")] == ["pending"]
+
+
+async def test_take_slot_counts_sends_per_notifier_and_window(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    hour = 1_700_000_000.0 // 3600 * 3600
+    results = await asyncio.gather(*(s.take_slot("ops", hour, 3) for _ in range(4) for s in (first, second)))
+    assert sorted(results) == [False] * 5 + [True] * 3
+    assert await first.take_slot("desk", hour, 3) is True
+    assert await second.take_slot("ops", hour + 3600, 3) is True
+
+
 async def test_retry_brings_dead_letters_back(store: Store, clock: FakeClock) -> None:
     await store.claim(make_alert(), ["ops", "desk", "terminal"])
     for notifier in ("ops", "desk"):
@@ -270,62 +343,77 @@ async def test_record_poll_and_source_states(store: Store, clock: FakeClock) -> 
 
 
 # -- stories ---------------------------------------------------------------------------------------------
-BASE_FP = 0x9E3779B97F4A7C15
+STORY = " ".join(
+    f"Sentence {i} of the wire report says Ukraine fired missiles at a depot in region {i}."
+    for i in range(30)
+)
+COPY = "By Jane Doe, Associated Press. " + STORY + " Copyright 2024. All rights reserved. Read more news."
+OTHER = " ".join(
+    f"Paragraph {i} covers the central bank, inflation and interest rate {i}." for i in range(30)
+)
 
 
-def flip(fp: int, *bits: int) -> int:
-    for bit in bits:
-        fp ^= 1 << bit
-    return fp
-
-
-def one_bit_in_each_band(count: int) -> list[int]:
-    """Bit positions, one in each of the first ``count`` bands: the near copy shares only the others."""
-    starts = [sum(BAND_WIDTHS[:i]) for i in range(len(BAND_WIDTHS))]
-    return [start + 1 for start in starts[:count]]
-
-
-async def test_resolve_story_groups_near_duplicates(make_store: StoreFactory, clock: FakeClock) -> None:
+async def test_resolve_story_groups_copies(make_store: StoreFactory, clock: FakeClock) -> None:
     first, second = await make_store(), await make_store()
-    story = await first.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
-    assert (story.key, story.urls, story.new) == (f"{BASE_FP:016x}", (), True)
+    fp = fingerprint(STORY)
+    story = await first.resolve_story(fp, "https://a.example/1", WINDOW)
+    assert (story.key, story.urls, story.new) == (fp.key(), (), True)
 
     clock.advance(3600)
-    # Worst case for the band index: MAX_DISTANCE bits differ, each in a different band.
-    near = flip(BASE_FP, *one_bit_in_each_band(MAX_DISTANCE))
-    copy = await second.resolve_story(near, "https://b.example/2", WINDOW)
+    copy = await second.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
     assert (copy.key, copy.urls, copy.new) == (story.key, ("https://a.example/1",), False)
-
-    again = await first.resolve_story(near, "https://b.example/2", WINDOW)
+    again = await first.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
     assert (again.key, again.urls, again.new) == (story.key, ("https://a.example/1",), False)
-    third = await first.resolve_story(flip(BASE_FP, 0, 1, 2), "https://c.example/3", WINDOW)
+    third = await first.resolve_story(fingerprint(STORY[:-40]), "https://c.example/3", WINDOW)
     assert third.urls == ("https://a.example/1", "https://b.example/2")
+    assert await second.story_urls(story.key) == [f"https://{c}.example/{i}" for i, c in enumerate("abc", 1)]
+    assert await second.story_urls("unknown") == []
 
 
-async def test_resolve_story_distant_fingerprint_is_a_new_story(store: Store) -> None:
-    await store.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
-    too_far = flip(BASE_FP, *one_bit_in_each_band(MAX_DISTANCE), 63)
-    other = await store.resolve_story(too_far, "https://b.example/2", WINDOW)
-    assert (other.key, other.urls, other.new) == (f"{too_far:016x}", (), True)
-    unrelated = BASE_FP ^ 0xFFFF_0000_FFFF_0000
-    assert (await store.resolve_story(unrelated, "https://c.example/3", WINDOW)).key == f"{unrelated:016x}"
+async def test_resolve_story_different_text_is_a_new_story(store: Store) -> None:
+    await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
+    other = await store.resolve_story(fingerprint(OTHER), "https://b.example/2", WINDOW)
+    assert (other.key, other.urls, other.new) == (fingerprint(OTHER).key(), (), True)
+    short = fingerprint("Breaking: missiles hit depot")
+    assert (await store.resolve_story(short, "https://e.example/5", WINDOW)).new
+    assert not (await store.resolve_story(short, "https://f.example/6", WINDOW)).new  # identical text
+    shorter = fingerprint("Breaking: missiles hit a depot")
+    assert (await store.resolve_story(shorter, "https://g.example/7", WINDOW)).new
+
+
+async def test_resolve_story_prefers_the_closest_story(store: Store, clock: FakeClock) -> None:
+    half = " ".join(STORY.split()[: len(STORY.split()) // 2])
+    older = await store.resolve_story(fingerprint(half + " " + OTHER), "https://a.example/1", WINDOW)
+    clock.advance(60)
+    closer = await store.resolve_story(fingerprint(STORY), "https://b.example/2", WINDOW)
+    assert older.new and closer.new  # a half-overlap is not one story...
+    copy = await store.resolve_story(fingerprint(COPY), "https://c.example/3", WINDOW)
+    assert copy.key == closer.key  # ...and the copy joins the story it overlaps most
+
+
+async def test_an_edited_article_keeps_its_story(store: Store, clock: FakeClock) -> None:
+    story = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
+    clock.advance(600)
+    edited = await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)
+    assert (edited.key, edited.urls, edited.new) == (story.key, (), False)
+    clock.advance(WINDOW + 1)  # out of the window, the URL starts afresh
+    assert (await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)).new
 
 
 async def test_resolve_story_window_slides_and_expires(store: Store, clock: FakeClock) -> None:
-    first = await store.resolve_story(BASE_FP, "https://a.example/1", WINDOW)
+    first = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
     clock.advance(WINDOW - 1)
     # Seen again just inside the window: the window now runs from here.
-    assert (await store.resolve_story(flip(BASE_FP, 5), "https://b.example/2", WINDOW)).key == first.key
+    assert (await store.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)).key == first.key
     clock.advance(WINDOW - 1)
-    assert (await store.resolve_story(flip(BASE_FP, 9), "https://c.example/3", WINDOW)).key == first.key
+    assert (await store.resolve_story(fingerprint(STORY), "https://c.example/3", WINDOW)).key == first.key
 
     clock.advance(WINDOW + 1)
-    near_copy = flip(BASE_FP, 7)
-    late = await store.resolve_story(near_copy, "https://d.example/4", WINDOW)
-    assert (late.key, late.urls, late.new) == (f"{near_copy:016x}", (), True)
+    late = await store.resolve_story(fingerprint(COPY), "https://d.example/4", WINDOW)
+    assert (late.key, late.urls, late.new) == (fingerprint(COPY).key(), (), True)
 
     clock.advance(WINDOW + 1)
-    same = await store.resolve_story(BASE_FP, "https://e.example/5", WINDOW)
+    same = await store.resolve_story(fingerprint(STORY), "https://e.example/5", WINDOW)
     assert same.new is True
     assert same.key not in (first.key, late.key)
     assert same.key.startswith(first.key)
@@ -333,10 +421,11 @@ async def test_resolve_story_window_slides_and_expires(store: Store, clock: Fake
 
 async def test_resolve_story_keeps_a_bounded_url_list(store: Store) -> None:
     urls = [f"https://site{i}.example/story" for i in range(60)]
+    fp = fingerprint(STORY)
     for url in urls:
-        ref = await store.resolve_story(BASE_FP, url, WINDOW)
+        ref = await store.resolve_story(fp, url, WINDOW)
     assert ref.urls == tuple(urls[:50])
-    assert len((await store.resolve_story(BASE_FP, urls[0], WINDOW)).urls) == 49
+    assert len((await store.resolve_story(fp, urls[0], WINDOW)).urls) == 49
 
 
 # -- error translation and URL dispatch ------------------------------------------------------------------
@@ -348,10 +437,10 @@ async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
             await store.open()
         assert isinstance(caught.value.__cause__, RedisError)
         for call in (
-            store.unseen(["https://example.org/"]),
+            store.seen(["https://example.org/"]),
             store.claim(make_alert(), ["ops"]),
             store.lease_due(1, 30),
-            store.resolve_story(BASE_FP, "https://example.org/", WINDOW),
+            store.resolve_story(fingerprint(STORY), "https://example.org/", WINDOW),
             store.record_poll("x", error=None, articles=0),
         ):
             with pytest.raises(StoreError):
@@ -388,8 +477,9 @@ async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClo
     path = tmp_path / "purge.db"
     store = SqliteStore(str(path), retention=RETENTION, clock=clock)
     await store.mark_seen(["https://example.org/old"])
-    await store.resolve_story(BASE_FP, "https://example.org/old", WINDOW)
+    await store.resolve_story(fingerprint(STORY), "https://example.org/old", WINDOW)
     await store.claim(make_alert(), ["ops"])
+    await store.take_slot("ops", clock.time(), 10)
     await store.close()
 
     clock.advance(RETENTION + 1)
@@ -397,10 +487,36 @@ async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClo
     await reopened.open()
     await reopened.close()
     with closing(sqlite3.connect(path)) as conn:
-        tables = ("seen", "stories", "story_bands", "story_urls", "alerts", "deliveries")
+        tables = (
+            "seen",
+            "story",
+            "story_band",
+            "story_url",
+            "story_of",
+            "claims",
+            "slots",
+            "alerts",
+            "deliveries",
+        )
         assert {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables} == dict.fromkeys(
             tables, 0
         )
+
+
+async def test_sqlite_migrates_a_database_from_before_revisions(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE seen (h BLOB PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID")
+        conn.execute("CREATE TABLE stories (key TEXT PRIMARY KEY, fp INTEGER NOT NULL)")
+        conn.commit()
+    store = SqliteStore(str(path), retention=RETENTION, clock=clock)
+    try:
+        await store.mark_seen(["https://example.org/a"], revision="r")
+        assert await store.seen(["https://example.org/a"]) == {"https://example.org/a": "r"}
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'stories'").fetchone() is None
 
 
 async def test_sqlite_creates_parent_directory(tmp_path: Path, clock: FakeClock) -> None:

@@ -7,8 +7,11 @@ lives in the outbox, so every kind gets the same backoff, dead letters and loggi
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -21,6 +24,25 @@ from monitor.model import Alert, Clock, Hit, SystemClock
 # C0/C1 controls (ESC included) would let a hostile page rewrite a terminal or break a header line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryPolicy:
+    """Options every notifier kind accepts (its ``Options`` derive from this).
+
+    ``digest``: seconds; alerts wait for the end of the current window (aligned to the epoch) and go
+    out together in one message. ``max_per_hour``: single messages allowed per clock hour; beyond that,
+    alerts wait for the hour's digest instead of being dropped."""
+
+    digest: float | None = None
+    max_per_hour: int | None = None
+
+
+def digest_id(alerts: list[Alert]) -> str:
+    """A stable id for a digest of ``alerts``: a retry of the same digest carries the same id."""
+    joined = "\0".join(sorted(a.id for a in alerts))
+    return "digest-" + hashlib.sha256(joined.encode()).hexdigest()[:24]
 
 
 class Notifier(ABC):
@@ -32,6 +54,7 @@ class Notifier(ABC):
 
     kind: ClassVar[str]
     Options: ClassVar[type]
+    digest_limit: int = 50  # most alerts one digest message carries; more make several messages
 
     def __init__(
         self,
@@ -55,6 +78,10 @@ class Notifier(ABC):
         """Deliver ``alert`` once. Returns the receiver's answer in a few words ("HTTP 200").
 
         Raises ``DeliveryError`` (and nothing else) when the receiver did not take it."""
+
+    @abstractmethod
+    async def send_digest(self, alerts: list[Alert]) -> str:
+        """Deliver ``alerts`` (at most ``digest_limit``) in one message, with ``send``'s contract."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the notifier owns (never a session it was given)."""
@@ -113,6 +140,37 @@ def snippets(alert: Alert) -> list[tuple[str, str, list[str]]]:
         if hit.term not in terms:
             terms.append(hit.term)
     return [(field, snippet, terms) for (field, snippet), terms in grouped.items()]
+
+
+def highlight_spans(snippet: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Where ``terms`` occur in ``snippet``: case-insensitive, at a word start, across any punctuation or
+    spacing between a term's words, and through the end of the last word ("ATACM" marks "ATACMs").
+    Overlapping spans are merged, in order."""
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        parts = _WORD.findall(term)
+        if parts:
+            pattern = re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, parts)) + r"\w*", re.IGNORECASE)
+            spans += [m.span() for m in pattern.finditer(snippet)]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def marked(
+    snippet: str, terms: Iterable[str], escape: Callable[[str], str], mark: Callable[[str], str]
+) -> str:
+    """``snippet`` escaped for a format, with every term occurrence wrapped by ``mark`` (after escaping)."""
+    out, at = [], 0
+    for start, end in highlight_spans(snippet, terms):
+        out += [escape(snippet[at:start]), mark(escape(snippet[start:end]))]
+        at = end
+    out.append(escape(snippet[at:]))
+    return "".join(out)
 
 
 def iso(value: datetime | None) -> str | None:

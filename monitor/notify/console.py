@@ -10,13 +10,13 @@ import aiohttp
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert, Clock
-from monitor.notify.base import Notifier, iso, one_line, snippets
+from monitor.notify.base import DeliveryPolicy, Notifier, iso, one_line, snippets
 
 _BOLD, _DIM, _CYAN, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[0m"
 
 
 @dataclass(frozen=True, slots=True)
-class ConsoleOptions:
+class ConsoleOptions(DeliveryPolicy):
     color: bool = False
 
 
@@ -38,10 +38,17 @@ class ConsoleNotifier(Notifier):
         self._stream = stream
 
     async def send(self, alert: Alert) -> str:
+        return self._write(render(alert, color=self.options.color))
+
+    async def send_digest(self, alerts: list[Alert]) -> str:
+        head = f"[newsmon] digest: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}\n\n"
+        return self._write(head + "".join(render(a, color=self.options.color) for a in alerts))
+
+    def _write(self, text: str) -> str:
         # Resolved at send time so pytest's capsys and a re-pointed sys.stdout are honoured.
         stream = self._stream or sys.stdout
         try:
-            stream.write(render(alert, color=self.options.color))
+            stream.write(text)
             stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
             raise DeliveryError(f"console: cannot write: {type(exc).__name__}") from exc

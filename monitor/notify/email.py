@@ -21,7 +21,7 @@ import aiosmtplib
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from monitor.notify.base import Notifier, iso, link, one_line, snippets
+from monitor.notify.base import DeliveryPolicy, Notifier, digest_id, iso, link, marked, one_line, snippets
 from monitor.secret import Secret
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -29,7 +29,7 @@ _QUIT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class EmailOptions:
+class EmailOptions(DeliveryPolicy):
     # "from" is a Python keyword; the config loader maps the TOML key onto ``sender``.
     KEY_ALIASES: ClassVar[dict[str, str]] = {"from": "sender"}
 
@@ -41,6 +41,10 @@ class EmailOptions:
     username: str | None = None
     password: Secret | None = None
     timeout: float = 30.0
+    # Trust this PEM bundle instead of the system's CAs (a private CA); tls_verify = false trusts any
+    # certificate, for a test relay only.
+    tls_ca_file: str | None = None
+    tls_verify: bool = True
 
 
 class EmailNotifier(Notifier):
@@ -49,9 +53,14 @@ class EmailNotifier(Notifier):
     options: EmailOptions
 
     async def send(self, alert: Alert) -> str:
+        return await self._send(build_message(alert, self.options.sender, self.options.to))
+
+    async def send_digest(self, alerts: list[Alert]) -> str:
+        return await self._send(build_digest(alerts, self.options.sender, self.options.to))
+
+    async def _send(self, message: EmailMessage) -> str:
         opts = self.options
         where = f"smtp://{opts.host}:{opts.port}"
-        message = build_message(alert, opts.sender, opts.to)
         login = opts.username is not None and opts.password is not None
         smtp = aiosmtplib.SMTP(
             hostname=opts.host,
@@ -60,6 +69,8 @@ class EmailNotifier(Notifier):
             # False rather than None for "none": aiosmtplib would otherwise upgrade opportunistically.
             start_tls=opts.tls == "starttls",
             timeout=opts.timeout,
+            validate_certs=opts.tls_verify,
+            cert_bundle=opts.tls_ca_file,
             username=opts.username if login else None,
             password=opts.password.reveal() if login and opts.password else None,
         )
@@ -172,10 +183,24 @@ def _a(url: str, label: str) -> str:
     return f'<a href="{_e(target)}">{_e(label)}</a>' if target else _e(label)
 
 
+def _snippet_html(snippet: str, terms: list[str]) -> str:
+    return marked(
+        one_line(snippet), terms, lambda t: html.escape(t, quote=True), lambda t: f"<mark>{t}</mark>"
+    )
+
+
 def html_body(alert: Alert) -> str:
+    return _html_page(_alert_html(alert))
+
+
+def _html_page(parts: list[str]) -> str:
+    return "\n".join(["<!DOCTYPE html>", '<html><head><meta charset="utf-8"></head><body>', *parts]) + (
+        "\n</body></html>\n"
+    )
+
+
+def _alert_html(alert: Alert) -> list[str]:
     parts = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"></head><body>',
         f"<p><strong>{_e(alert.rule_title)}</strong></p>",
         f"<h2>{_a(alert.url, alert.title)}</h2>",
         f"<p>{_e(alert.source)} · published {_e(iso(alert.published) or 'unknown')}"
@@ -184,7 +209,8 @@ def html_body(alert: Alert) -> str:
     if alert.hits:
         parts.append("<ul>")
         parts += [
-            f"<li><em>{_e(field)}</em>: {_e(snippet)} <small>[{_e(', '.join(terms))}]</small></li>"
+            f"<li><em>{_e(field)}</em>: {_snippet_html(snippet, terms)}"
+            f" <small>[{_e(', '.join(terms))}]</small></li>"
             for field, snippet, terms in snippets(alert)
         ]
         parts.append("</ul>")
@@ -192,5 +218,29 @@ def html_body(alert: Alert) -> str:
         parts.append("<p>Also seen at:</p><ul>")
         parts += [f"<li>{_a(url, url)}</li>" for url in alert.also_seen_at]
         parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts
+
+
+def build_digest(alerts: list[Alert], sender: str, to: list[str]) -> EmailMessage:
+    """One message for several alerts: the subject counts them and names the first rule; the
+    Message-ID comes from the digest id, so a retried digest is recognisably the same message."""
+    message = EmailMessage()
+    count = len(alerts)
+    first = alerts[0]
+    more = f" and {count - 1} more" if count > 1 else ""
+    message["Subject"] = header(
+        f"[newsmon] digest: {count} alert{'s' if count != 1 else ''}: {first.rule_title}{more}"
+    )
+    message["From"] = header(sender)
+    message["To"] = ", ".join(header(address) for address in to)
+    latest = max(a.detected_at if a.detected_at.tzinfo else a.detected_at.replace(tzinfo=UTC) for a in alerts)
+    message["Date"] = format_datetime(latest)
+    key = digest_id(alerts)
+    message["Message-ID"] = message_id(key, sender)
+    message["X-Newsmon-Alert-Id"] = header(" ".join(a.id for a in alerts), 0)
+    message.set_content(("\n" + "-" * 60 + "\n\n").join(text_body(a) for a in alerts))
+    html_parts = [f"<h1>newsmon digest: {count} alert{'s' if count != 1 else ''}</h1>"]
+    for alert in alerts:
+        html_parts += ["<hr>", *_alert_html(alert)]
+    message.add_alternative(_html_page(html_parts), subtype="html")
+    return message

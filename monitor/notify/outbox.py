@@ -5,6 +5,11 @@ loop sees it, so a crash at any point loses nothing: a leased delivery whose out
 comes back when its lease runs out. Receivers dedupe the resulting rare duplicate by alert id
 (Idempotency-Key, Message-ID). Outcomes are recorded per notifier, so one receiver's success never hides
 another's failure.
+
+A notifier with ``digest = "15m"`` or ``max_per_hour`` turns some first attempts into a wait: the delivery
+is parked in state ``digest`` (``Store.hold``) until its window closes, then every parked delivery of that
+notifier goes out in one message (``Notifier.send_digest``); acknowledging it delivers them all, failing
+it retries them together. Parking is a store write, so digests survive restarts like any delivery.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from monitor.errors import DeliveryError
@@ -21,7 +27,7 @@ from monitor.model import Alert, Clock, Delivery
 from monitor.notify.base import Notifier
 from monitor.store.base import Store
 
-Outcome = str  # "delivered" | "retry" | "dead" | "skipped"
+Outcome = str  # "delivered" | "retry" | "dead" | "skipped" | "held"
 _log = logging.getLogger("monitor.notify.outbox")
 
 
@@ -81,20 +87,32 @@ class Outbox:
         return max(min(retry_after or 0.0, self.give_up_after), jitter)
 
     async def deliver_due(self) -> int:
-        """One pass: lease up to ``batch`` due deliveries and attempt them. Returns how many were leased."""
+        """One pass: lease up to ``batch`` due deliveries and attempt them. Returns how many were leased.
+
+        Pending deliveries go one message each (unless their notifier's policy parks them in a digest);
+        digest deliveries whose window closed go together, one message per notifier and chunk."""
         self._next_due = math.inf
         leased = await self.store.lease_due(self.batch, self.lease)
         if not leased:
             return 0
         limit = asyncio.Semaphore(self.concurrency)
 
-        async def bounded(delivery: Delivery, alert: Alert) -> None:
+        async def bounded(work: Coroutine[Any, Any, None]) -> None:
             async with limit:
-                await self._attempt(delivery, alert)
+                await work
 
+        digests: dict[str, list[tuple[Delivery, Alert]]] = {}
         async with asyncio.TaskGroup() as group:
             for delivery, alert in leased:
-                group.create_task(bounded(delivery, alert))
+                if delivery.state == "digest":
+                    digests.setdefault(delivery.notifier, []).append((delivery, alert))
+                else:
+                    group.create_task(bounded(self._attempt(delivery, alert)))
+            for name, members in digests.items():
+                notifier = self.notifiers.get(name)
+                size = notifier.digest_limit if notifier is not None else len(members)
+                for i in range(0, len(members), size):
+                    group.create_task(bounded(self._attempt_digest(name, members[i : i + size])))
         return len(leased)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -146,32 +164,88 @@ class Outbox:
             # The lease just taken keeps it out of the way meanwhile.
             self._report(delivery, "skipped", "notifier not configured", once=True)
             return
+        if delivery.attempts == 0:
+            until = await self._digest_until(notifier)
+            if until is not None:
+                if await self._record(self.store.hold(delivery.alert_id, delivery.notifier, until), delivery):
+                    self._next_due = min(self._next_due, until)
+                    self._report(delivery, "held", f"for the digest due in {until - self.clock.time():.0f}s")
+                return
         try:
-            answer = await notifier.send(alert)
+            answer = await notifier.send(await self._current(alert))
         except DeliveryError as exc:
-            await self._failed(delivery, exc)
+            await self._failed([delivery], exc)
         except Exception as exc:
             # A notifier bug: log it with its traceback, then treat it like any retryable failure.
             self._log.exception("notifier %s raised %s", delivery.notifier, type(exc).__name__)
-            await self._failed(delivery, DeliveryError(f"internal error: {type(exc).__name__}"))
+            await self._failed([delivery], DeliveryError(f"internal error: {type(exc).__name__}"))
         else:
             if await self._record(self.store.mark_delivered(delivery.alert_id, delivery.notifier), delivery):
                 self._report(delivery, "delivered", answer)
 
-    async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
+    async def _attempt_digest(self, name: str, members: list[tuple[Delivery, Alert]]) -> None:
+        """One message carrying every member; its outcome is every member's outcome."""
+        notifier = self.notifiers.get(name)
+        if notifier is None:
+            self._report(members[0][0], "skipped", "notifier not configured", once=True)
+            return
+        deliveries = [d for d, _ in members]
+        try:
+            answer = await notifier.send_digest([await self._current(a) for _, a in members])
+        except DeliveryError as exc:
+            await self._failed(deliveries, exc)
+        except Exception as exc:
+            self._log.exception("notifier %s raised %s", name, type(exc).__name__)
+            await self._failed(deliveries, DeliveryError(f"internal error: {type(exc).__name__}"))
+        else:
+            for delivery in deliveries:
+                if await self._record(self.store.mark_delivered(delivery.alert_id, name), delivery):
+                    self._report(delivery, "delivered", f"in a digest of {len(deliveries)}: {answer}")
+
+    async def _digest_until(self, notifier: Notifier) -> float | None:
+        """When a first attempt must wait for a digest instead of going out alone, the time it is due.
+
+        Windows are aligned to the epoch (a "15m" digest closes at :00, :15, :30, :45), so every instance
+        sharing the store parks its alerts in the same digest without coordinating."""
         now = self.clock.time()
+        window = notifier.options.digest
+        if window:
+            return (now // window + 1) * window
+        limit = notifier.options.max_per_hour
+        if limit is not None:
+            hour = now // 3600 * 3600
+            if not await self.store.take_slot(notifier.name, hour, limit):
+                return hour + 3600
+        return None
+
+    async def _current(self, alert: Alert) -> Alert:
+        """``alert`` with ``also_seen_at`` as the store knows it now: copies found after the claim count."""
+        try:
+            urls = await self.store.story_urls(alert.story_key)
+        except Exception:
+            self._log.exception("could not read the story's URLs", extra={"event": "outbox_error"})
+            return alert
+        others = tuple(u for u in urls if u != alert.url)
+        return replace(alert, also_seen_at=others) if others else alert
+
+    async def _failed(self, deliveries: list[Delivery], error: DeliveryError) -> None:
+        """Record one failed send for ``deliveries`` (one, or a digest's members: they stay together,
+        due again at the same moment)."""
+        now = self.clock.time()
+        first = deliveries[0]
         retry_at: float | None = None
         if error.permanent:
             outcome, detail = "dead", f"permanent: {error.reason}"
-        elif now - delivery.created_at > self.give_up_after:
-            outcome, detail = "dead", f"gave up after {delivery.attempts + 1} attempts: {error.reason}"
+        elif now - min(d.created_at for d in deliveries) > self.give_up_after:
+            outcome, detail = "dead", f"gave up after {first.attempts + 1} attempts: {error.reason}"
         else:
-            retry_at = now + self.retry_delay(delivery.attempts, error.retry_after)
+            retry_at = now + self.retry_delay(max(d.attempts for d in deliveries), error.retry_after)
             self._next_due = min(self._next_due, retry_at)
             outcome, detail = "retry", f"in {retry_at - now:.1f}s: {error.reason}"
-        stored = self.store.mark_failed(delivery.alert_id, delivery.notifier, error.reason, retry_at)
-        if await self._record(stored, delivery):
-            self._report(delivery, outcome, detail)
+        for delivery in deliveries:
+            stored = self.store.mark_failed(delivery.alert_id, delivery.notifier, error.reason, retry_at)
+            if await self._record(stored, delivery):
+                self._report(delivery, outcome, detail)
 
     async def _record(self, write: Coroutine[Any, Any, None], delivery: Delivery) -> bool:
         """Await a store write, shielded so a shutdown cancelling the batch cannot lose an outcome."""
@@ -191,7 +265,7 @@ class Outbox:
             if delivery.notifier in self._missing_reported:
                 return
             self._missing_reported.add(delivery.notifier)
-        level = logging.INFO if outcome in ("delivered", "retry") else logging.WARNING
+        level = logging.INFO if outcome in ("delivered", "retry", "held") else logging.WARNING
         self._log.log(
             level,
             "delivery alert_id=%s notifier=%s outcome=%s attempt=%d %s",

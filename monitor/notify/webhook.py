@@ -21,21 +21,37 @@ import aiohttp
 
 from monitor.errors import DeliveryError
 from monitor.model import Alert
-from monitor.notify.base import Notifier, iso, link, one_line, redact_url
+from monitor.notify.base import (
+    DeliveryPolicy,
+    Notifier,
+    digest_id,
+    iso,
+    link,
+    marked,
+    one_line,
+    redact_url,
+    snippets,
+)
 from monitor.secret import Secret
 
 Format = Literal["json", "slack", "discord"]
 _RETRYABLE = frozenset({408, 425, 429})
 _DETAIL_BYTES = 300
 _SLACK_TEXT_MAX = 3000  # Slack's limit for one section text
+_SLACK_BUTTON_MAX = 75  # plain_text of a button
 _DISCORD_MAX = 2000  # Discord's limit for message content
+# Discord embed limits: title 256, description 4096, 25 fields of name 256 / value 1024, 10 embeds a message
+_EMBED_TITLE, _EMBED_DESCRIPTION, _FIELD_NAME, _FIELD_VALUE = 256, 4096, 256, 1024
+_EMBED_COLOR = 0xC0392B
+# Slack allows 50 blocks a message (a digest uses one per alert, plus a header); Discord 10 embeds.
+_DIGEST_LIMITS: dict[str, int] = {"json": 50, "slack": 40, "discord": 10}
 # Reserved URL characters stay; "|", "<", ">", quotes and spaces, which end a chat link early, get encoded.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\-\[\]()<@:!.])")
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookOptions:
+class WebhookOptions(DeliveryPolicy):
     url: str
     format: Format = "json"
     secret: Secret | None = None
@@ -45,7 +61,8 @@ class WebhookOptions:
         # The URL of a Slack or Discord hook is itself the credential.
         return (
             f"WebhookOptions(url={redact_url(self.url)!r}, format={self.format!r}, "
-            f"secret={self.secret!r}, timeout={self.timeout!r})"
+            f"secret={self.secret!r}, timeout={self.timeout!r}, digest={self.digest!r}, "
+            f"max_per_hour={self.max_per_hour!r})"
         )
 
 
@@ -56,11 +73,21 @@ class WebhookNotifier(Notifier):
 
     _owned: aiohttp.ClientSession | None = None
 
+    @property
+    def digest_limit(self) -> int:  # type: ignore[override]
+        return _DIGEST_LIMITS[self.options.format]
+
     async def send(self, alert: Alert) -> str:
+        return await self._post(alert.id, render(alert, self.options.format))
+
+    async def send_digest(self, alerts: list[Alert]) -> str:
+        key = digest_id(alerts)
+        return await self._post(key, render_digest(key, alerts, self.options.format))
+
+    async def _post(self, key: str, body: bytes) -> str:
         opts = self.options
         where = redact_url(opts.url)
-        body = render(alert, opts.format)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": alert.id}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         if opts.secret:
             headers.update(sign(opts.secret, body, int(self._clock.time())))
         try:
@@ -154,14 +181,24 @@ def parse_retry_after(value: str | None, date: str | None, now: float) -> float 
 # -- payloads -----------------------------------------------------------------------------------------
 
 
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def render(alert: Alert, fmt: Format) -> bytes:
     if fmt == "slack":
-        payload = slack_payload(alert)
-    elif fmt == "discord":
-        payload = discord_payload(alert)
-    else:
-        payload = json_payload(alert)
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return _dumps(slack_payload(alert))
+    if fmt == "discord":
+        return _dumps(discord_payload(alert))
+    return _dumps(json_payload(alert))
+
+
+def render_digest(key: str, alerts: list[Alert], fmt: Format) -> bytes:
+    if fmt == "slack":
+        return _dumps(slack_digest(alerts))
+    if fmt == "discord":
+        return _dumps(discord_digest(alerts))
+    return _dumps({"id": key, "digest": True, "alerts": [json_payload(a) for a in alerts]})
 
 
 def json_payload(alert: Alert) -> dict[str, Any]:
@@ -198,7 +235,22 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _slack_bold(text: str) -> str:
+    # Slack has no escape for "*": a marker inside the term would end the bold early, so drop it there.
+    return f"*{text.replace('*', '')}*"
+
+
+def _slack_snippets(alert: Alert) -> str:
+    return "\n".join(
+        f"• _{_slack_escape(one_line(field))}_: "
+        f"{marked(one_line(snippet, 300), terms, _slack_escape, _slack_bold)}"
+        for field, snippet, terms in snippets(alert)
+    )
+
+
 def slack_payload(alert: Alert) -> dict[str, Any]:
+    """Block Kit: a section with rule, linked title and source; a section with each snippet, the
+    matched terms in bold; a button to the article; a context line with the other copies."""
     rule, title = one_line(alert.rule_title, 200), one_line(alert.title, 300)
     head = (
         f"*{_slack_escape(rule)}*\n{_slack_link(alert.url, title)}\n{_slack_escape(one_line(alert.source))}"
@@ -209,11 +261,12 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(head, _SLACK_TEXT_MAX)}}
     ]
     if alert.hits:
-        hits = "\n".join(
-            f"• _{_slack_escape(one_line(h.field))}_: {_slack_escape(one_line(h.snippet, 300))}"
-            for h in alert.hits
-        )
+        hits = _slack_snippets(alert)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(hits, _SLACK_TEXT_MAX)}})
+    target = link(alert.url)
+    if target is not None and len(target) <= _SLACK_TEXT_MAX:
+        button = {"type": "plain_text", "text": "Open article", "emoji": False}
+        blocks.append({"type": "actions", "elements": [{"type": "button", "text": button, "url": target}]})
     if alert.also_seen_at:
         seen = "Also seen at: " + ", ".join(_slack_link(u, one_line(u, 100)) for u in alert.also_seen_at[:10])
         blocks.append(
@@ -222,8 +275,60 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     return {"text": _slack_escape(f"[newsmon] {rule}: {title}"), "blocks": blocks}
 
 
+def slack_digest(alerts: list[Alert]) -> dict[str, Any]:
+    """One section per alert (rule, linked title, snippets), after a header section."""
+    header = f"*newsmon digest: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}*"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
+    for alert in alerts:
+        rule, title = one_line(alert.rule_title, 200), one_line(alert.title, 300)
+        text = f"*{_slack_escape(rule)}*: {_slack_link(alert.url, title)}\n{_slack_snippets(alert)}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, _SLACK_TEXT_MAX)}})
+    return {"text": f"[newsmon] digest: {len(alerts)} alerts", "blocks": blocks}
+
+
 def _discord_escape(text: str) -> str:
     return _DISCORD_SPECIAL.sub(r"\\\1", text)
+
+
+def _discord_bold(text: str) -> str:
+    return f"**{text}**"
+
+
+def discord_embed(alert: Alert) -> dict[str, Any]:
+    """An embed: linked title, the snippets (terms in bold) as description, rule/source/dates as fields."""
+    description = "\n".join(
+        f"{_discord_escape(one_line(field))}: "
+        f"{marked(one_line(snippet, 300), terms, _discord_escape, _discord_bold)}"
+        for field, snippet, terms in snippets(alert)
+    )
+    fields = [
+        {
+            "name": "Rule",
+            "value": _cut(_discord_escape(one_line(alert.rule_title)), _FIELD_VALUE),
+            "inline": True,
+        },
+        {
+            "name": "Source",
+            "value": _cut(_discord_escape(one_line(alert.source)), _FIELD_VALUE),
+            "inline": True,
+        },
+        {"name": "Published", "value": iso(alert.published) or "unknown", "inline": True},
+    ]
+    seen = [u for u in (_discord_link(u) for u in alert.also_seen_at) if u]
+    if seen:
+        fields.append({"name": "Also seen at", "value": _cut("\n".join(seen), _FIELD_VALUE), "inline": False})
+    embed: dict[str, Any] = {
+        "title": _cut(_discord_escape(one_line(alert.title)) or "(untitled)", _EMBED_TITLE),
+        "description": _cut(description, _EMBED_DESCRIPTION),
+        "color": _EMBED_COLOR,
+        "timestamp": iso(alert.detected_at),
+        "fields": fields,
+        "footer": {"text": "newsmon"},
+    }
+    target = link(alert.url)
+    if target is not None:
+        embed["url"] = quote(target, safe=_URL_SAFE)
+    return embed
 
 
 def _discord_link(url: str) -> str | None:
@@ -233,20 +338,18 @@ def _discord_link(url: str) -> str | None:
 
 
 def discord_payload(alert: Alert) -> dict[str, Any]:
-    lines = [
-        f"**{_discord_escape(one_line(alert.rule_title, 200))}**",
-        _discord_escape(one_line(alert.title, 300)),
-    ]
-    url = _discord_link(alert.url)
-    if url:
-        lines.append(url)
-    meta = _discord_escape(one_line(alert.source))
-    if alert.published:
-        meta += f" · published {iso(alert.published)}"
-    lines.append(meta)
-    lines += [
-        f"{_discord_escape(one_line(h.field))}: {_discord_escape(one_line(h.snippet, 300))}"
-        for h in alert.hits
-    ]
+    content = f"**{_discord_escape(one_line(alert.rule_title, 200))}**"
     # allowed_mentions with an empty parse list: an "@everyone" in a headline can never ping anyone.
-    return {"content": _cut("\n".join(lines), _DISCORD_MAX), "allowed_mentions": {"parse": []}}
+    return {
+        "content": _cut(content, _DISCORD_MAX),
+        "embeds": [discord_embed(alert)],
+        "allowed_mentions": {"parse": []},
+    }
+
+
+def discord_digest(alerts: list[Alert]) -> dict[str, Any]:
+    return {
+        "content": f"**newsmon digest: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}**",
+        "embeds": [discord_embed(a) for a in alerts],
+        "allowed_mentions": {"parse": []},
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from monitor.fingerprint import Fingerprint
 from monitor.model import Alert, Delivery
 
 
@@ -30,11 +31,16 @@ class SourceState:
 
 @dataclass(slots=True, frozen=True)
 class StoryRef:
-    """The story an article belongs to: its key and the other URLs already seen for it."""
+    """The story an article belongs to: its key and the other URLs already recorded for it."""
 
     key: str
     urls: tuple[str, ...]
     new: bool
+
+
+def claimed_id(key: str, n: int) -> str:
+    """The alert id of the ``n``-th claim (0: the first) of claim key ``key``."""
+    return key if n == 0 else f"{key}-r{n}"
 
 
 class Store(ABC):
@@ -54,12 +60,14 @@ class Store(ABC):
 
     # -- seen article URLs ------------------------------------------------------------------------
     @abstractmethod
-    async def unseen(self, urls: list[str]) -> list[str]:
-        """The subset of ``urls`` not marked seen (within retention), order kept."""
+    async def seen(self, urls: list[str]) -> dict[str, str]:
+        """The members of ``urls`` marked seen (within retention), each with the revision it was marked
+        with ("" for none). Any string is a valid key: the pipeline also marks feed GUIDs this way."""
 
     @abstractmethod
-    async def mark_seen(self, urls: list[str]) -> None:
-        """Remember ``urls`` for ``retention``. Called only after their alerts are in the outbox."""
+    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
+        """Remember ``urls`` for ``retention`` with ``revision`` (an opaque marker of the version seen,
+        replacing any earlier one). Called only after their alerts are in the outbox."""
 
     # -- HTTP validators ----------------------------------------------------------------------------
     @abstractmethod
@@ -70,28 +78,58 @@ class Store(ABC):
 
     # -- stories ------------------------------------------------------------------------------------
     @abstractmethod
-    async def resolve_story(self, fingerprint: int, url: str, window: float) -> StoryRef:
-        """Find the story whose 64-bit SimHash is near ``fingerprint`` (Hamming distance <=
-        ``monitor.fingerprint.MAX_DISTANCE``, 6) and was seen within ``window`` seconds, else start a new
-        one keyed by this fingerprint. Records ``url`` with it."""
+    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
+        """The story ``url`` belongs to, recording ``url`` with it. In order:
+
+        1. a story last seen within ``window`` seconds that ``url`` was already recorded with (an edited
+           article stays its story, however much its text changed);
+        2. among stories last seen within ``window`` that share a band with ``fingerprint``, those that
+           are ``monitor.fingerprint.same_story`` with it: the highest containment wins, then the oldest;
+        3. else a new story keyed ``fingerprint.key()`` (plus the clock second if that key names a story
+           fallen out of the window).
+
+        Every resolution counts as the story being seen now. Only fingerprints of some text (``size`` >
+        0) belong here: text-less articles have no story to share. At most ``MAX_STORY_URLS`` URLs,
+        the first, are listed per story."""
+
+    @abstractmethod
+    async def story_urls(self, key: str) -> list[str]:
+        """The URLs recorded for story ``key``, first first; [] for an unknown story."""
 
     # -- claims + outbox ----------------------------------------------------------------------------
     @abstractmethod
-    async def claim(self, alert: Alert, notifiers: list[str]) -> bool:
-        """Atomically: if ``alert.id`` was never claimed (within retention), persist the alert and one
-        pending delivery per notifier, and return True. Otherwise change nothing and return False."""
+    async def claim(
+        self, alert: Alert, notifiers: list[str], *, realert: float | None = None
+    ) -> Alert | None:
+        """Atomically: unless ``alert.id`` (the claim key: rule and story) was claimed within retention,
+        and less than ``realert`` seconds ago (None: any time), persist the alert and one pending
+        delivery per notifier and return the alert as stored. Otherwise change nothing, return None.
+
+        The first claim stores the alert under ``alert.id``; the n-th re-alert under ``<id>-r<n>``, so a
+        receiver deduping by id (Idempotency-Key, Message-ID) does not swallow it."""
 
     @abstractmethod
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
-        """Pending deliveries whose ``next_attempt_at`` has come, oldest first. Each returned delivery is
-        pushed ``lease`` seconds into the future, so another instance does not take it meanwhile."""
+        """Pending and digest deliveries whose ``next_attempt_at`` has come, oldest first. Each returned
+        delivery is pushed ``lease`` seconds into the future, so another instance does not take it
+        meanwhile."""
+
+    @abstractmethod
+    async def hold(self, alert_id: str, notifier: str, until: float) -> None:
+        """Park a delivery for a digest: state ``digest``, due at ``until`` (when its window closes)."""
+
+    @abstractmethod
+    async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
+        """Atomically count one send for ``notifier`` in the window starting at ``window_start``; True
+        while the count stays within ``limit``. Shared by every instance using the store."""
 
     @abstractmethod
     async def mark_delivered(self, alert_id: str, notifier: str) -> None: ...
 
     @abstractmethod
     async def mark_failed(self, alert_id: str, notifier: str, error: str, retry_at: float | None) -> None:
-        """Record a failed attempt. ``retry_at`` None makes the delivery a dead letter."""
+        """Record a failed attempt. ``retry_at`` None makes the delivery a dead letter; otherwise it is
+        due again then, in its state (a digest delivery stays in its digest)."""
 
     @abstractmethod
     async def deliveries(self, state: str | None = None) -> list[Delivery]:
@@ -102,11 +140,12 @@ class Store(ABC):
 
     @abstractmethod
     async def retry(self, alert_id: str, notifier: str | None = None) -> int:
-        """Make dead (or pending) deliveries of ``alert_id`` due now; returns how many changed."""
+        """Make dead, pending or digest deliveries of ``alert_id`` individually due now; returns how many
+        changed."""
 
     @abstractmethod
     async def outbox_pending(self) -> int:
-        """Number of deliveries still pending."""
+        """Number of deliveries not yet delivered or dead (pending or waiting in a digest)."""
 
     # -- sources --------------------------------------------------------------------------------
     @abstractmethod

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 PREFIX = "newsmon"
 
-SEEN = f"{PREFIX}:seen:"  # + url digest -> seen time (string float)
+SEEN = f"{PREFIX}:seen:"  # + url digest -> "<seen time> <revision>" (revision may be empty)
 VALIDATORS = f"{PREFIX}:val:"  # + url digest -> hash {etag, last_modified, at}
 
 OUTBOX_TAG = "{newsmon:outbox}"
@@ -27,12 +27,15 @@ ALERT = f"{OUTBOX_TAG}:alert:"  # + alert id -> hash {json, at, notifiers (JSON 
 DELIVERY = f"{OUTBOX_TAG}:dlv:"  # + member -> hash {state, attempts, next, error, created}
 DUE = f"{OUTBOX_TAG}:due"  # zset member -> next_attempt_at, pending deliveries only
 INDEX = f"{OUTBOX_TAG}:all"  # zset member -> created_at, every delivery (for listings)
+CLAIM = f"{OUTBOX_TAG}:claim:"  # + claim key (rule and story) -> hash {n, at}: the latest claim
 MEMBER_SEP = "\x00"  # member = alert id + MEMBER_SEP + notifier; NUL sorts first, like a tuple
 
 STORY_TAG = "{newsmon:story}"
-STORY = f"{STORY_TAG}:s:"  # + story key -> hash {fp (16 hex), first, last, bands (space-joined keys)}
-STORY_URLS = f"{STORY_TAG}:u:"  # + story key -> zset url -> insertion index
-STORY_BAND = f"{STORY_TAG}:b:"  # + "<band>:<value>" -> zset story key -> last seen
+# v2: MinHash stories; the SimHash-era keys (…:s:, …:u:, …:b:) are left to expire by their TTLs.
+STORY = f"{STORY_TAG}:s2:"  # + story key -> hash {sig (hex), size, first, last, bands (space-joined keys)}
+STORY_URLS = f"{STORY_TAG}:u2:"  # + story key -> zset url -> insertion index
+STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> last seen
+STORY_OF = f"{STORY_TAG}:o:"  # + url digest -> story key: an edited article keeps its story
 
 SOURCES = f"{PREFIX}:sources"  # set of source names
 
@@ -40,6 +43,11 @@ SOURCES = f"{PREFIX}:sources"  # set of source names
 def source(name: str) -> str:
     """Hash {last_attempt, last_success, last_error, articles_seen} of one source."""
     return f"{PREFIX}:source:{{{name}}}"
+
+
+def slot(notifier: str, window_start: float) -> str:
+    """Counter of sends to ``notifier`` in the rate window starting at ``window_start``."""
+    return f"{PREFIX}:slot:{{{notifier}}}:{int(window_start)}"
 
 
 def member(alert_id: str, notifier: str) -> str:

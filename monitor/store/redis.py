@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,43 +20,56 @@ from redis.exceptions import RedisError
 
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
-from monitor.fingerprint import MAX_DISTANCE, bands
+from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fingerprint
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
 from monitor.store.base import SourceState, Store, StoryRef, Validators
 
 MAX_STORY_URLS = 50
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
+_EMPTY_ID = '{"id":"",'
 
-# KEYS: alert, due, index. ARGV: now, claim cutoff, ttl, alert json, notifiers json, alert id.
+# KEYS: claim, due, index. ARGV: now, retention cutoff, ttl, alert json after its id field, notifiers json,
+# claim key, realert cutoff ('' for never). Returns the claimed alert id, or false.
 _CLAIM = (
     """
-local at = redis.call('HGET', KEYS[1], 'at')
-if at and tonumber(at) >= tonumber(ARGV[2]) then return 0 end
+local claim = redis.call('HMGET', KEYS[1], 'n', 'at')
+local n = 0
+if claim[2] and tonumber(claim[2]) >= tonumber(ARGV[2]) then
+  if ARGV[7] == '' or tonumber(claim[2]) > tonumber(ARGV[7]) then return false end
+  n = tonumber(claim[1]) + 1
+end
+local id = ARGV[6]
+if n > 0 then id = id .. '-r' .. n end
+local akey = '"""
+    + keys.ALERT
+    + """' .. id
 local dprefix = '"""
     + keys.DELIVERY
     + """'
-if at then
-  -- a claim older than retention (by the clock) is forgotten, as if it had expired
-  for _, n in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'notifiers') or '[]')) do
-    local m = ARGV[6] .. '\\0' .. n
+if redis.call('EXISTS', akey) == 1 then
+  -- an alert of this id older than retention (by the clock) is forgotten, as if it had expired
+  for _, name in ipairs(cjson.decode(redis.call('HGET', akey, 'notifiers') or '[]')) do
+    local m = id .. '\\0' .. name
     redis.call('DEL', dprefix .. m)
     redis.call('ZREM', KEYS[2], m)
     redis.call('ZREM', KEYS[3], m)
   end
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', akey)
 end
-redis.call('HSET', KEYS[1], 'json', ARGV[4], 'at', ARGV[1], 'notifiers', ARGV[5])
+redis.call('HSET', KEYS[1], 'n', n, 'at', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-for _, n in ipairs(cjson.decode(ARGV[5])) do
-  local m = ARGV[6] .. '\\0' .. n
+redis.call('HSET', akey, 'json', '{"id":"' .. id .. '",' .. ARGV[4], 'at', ARGV[1], 'notifiers', ARGV[5])
+redis.call('EXPIRE', akey, ARGV[3])
+for _, name in ipairs(cjson.decode(ARGV[5])) do
+  local m = id .. '\\0' .. name
   redis.call('HSET', dprefix .. m, 'state', 'pending', 'attempts', 0, 'next', ARGV[1], 'created', ARGV[1])
   redis.call('EXPIRE', dprefix .. m, ARGV[3])
   redis.call('ZADD', KEYS[2], ARGV[1], m)
   redis.call('ZADD', KEYS[3], ARGV[1], m)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
-return 1
+return id
 """
 )
 
@@ -80,12 +94,15 @@ return out
 )
 
 # KEYS: delivery, due. ARGV: member, state, attempts increment, error ('' keeps), next ('' for none).
+# A retried digest delivery stays in its digest.
 _MARK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[3])
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
+local state = ARGV[2]
+if state == 'pending' and redis.call('HGET', KEYS[1], 'state') == 'digest' then state = 'digest' end
+redis.call('HSET', KEYS[1], 'state', state)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', string.sub(ARGV[4], 2)) end
-if ARGV[2] == 'pending' then
+if state == 'pending' or state == 'digest' then
   redis.call('HSET', KEYS[1], 'next', ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 else
@@ -107,7 +124,7 @@ for _, n in ipairs(cjson.decode(ns)) do
   if ARGV[3] == '' or ARGV[3] == '=' .. n then
     local m = ARGV[2] .. '\\0' .. n
     local state = redis.call('HGET', dprefix .. m, 'state')
-    if state == 'dead' or state == 'pending' then
+    if state == 'dead' or state == 'pending' or state == 'digest' then
       redis.call('HSET', dprefix .. m, 'state', 'pending', 'next', ARGV[1])
       redis.call('ZADD', KEYS[2], ARGV[1], m)
       changed = changed + 1
@@ -118,8 +135,9 @@ return changed
 """
 )
 
-# KEYS: the band buckets of the fingerprint. ARGV: now, window cutoff, retention cutoff, fingerprint
-# (16 hex), url, max urls, ttl, max distance, key for a new story, fallback key, band keys (space-joined).
+# KEYS: story-of-url key, then the band buckets of the fingerprint. ARGV: now, window cutoff, retention
+# cutoff, signature (hex), size, url, max urls, ttl, key for a new story, fallback key, band keys
+# (space-joined), min containment, min shingles, permutations. Returns {key, new, other urls...}.
 _RESOLVE = (
     """
 local sprefix = '"""
@@ -128,65 +146,93 @@ local sprefix = '"""
 local uprefix = '"""
     + keys.STORY_URLS
     + """'
-local POP = {[0]=0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4}
-local function distance(a, b)
-  local d = 0
-  for i = 1, 16 do
-    d = d + POP[bit.bxor(tonumber(string.sub(a, i, i), 16), tonumber(string.sub(b, i, i), 16))]
+local now, window, sig, size = ARGV[1], tonumber(ARGV[2]), ARGV[4], tonumber(ARGV[5])
+local perms = tonumber(ARGV[14])
+-- exactly monitor.fingerprint.containment / same_story, operation for operation
+local function containment(other, osize)
+  local equal = 0
+  for i = 0, perms - 1 do
+    if string.sub(sig, i * 8 + 1, i * 8 + 8) == string.sub(other, i * 8 + 1, i * 8 + 8) then
+      equal = equal + 1
+    end
   end
-  return d
+  local j = equal / perms
+  return math.min(1.0, j * (size + osize) / ((1.0 + j) * math.min(size, osize)))
 end
-local fp, maxd = ARGV[4], tonumber(ARGV[8])
-local best, best_d, best_first
-local looked = {}
-for _, bucket in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', bucket, '-inf', '(' .. ARGV[3])
-  for _, k in ipairs(redis.call('ZRANGEBYSCORE', bucket, ARGV[2], '+inf')) do
-    if not looked[k] then
-      looked[k] = true
-      local s = redis.call('HMGET', sprefix .. k, 'fp', 'first', 'last')
-      if s[1] and tonumber(s[3]) >= tonumber(ARGV[2]) then
-        local d = distance(s[1], fp)
-        local first = tonumber(s[2])
-        if d <= maxd and (best == nil or d < best_d or (d == best_d and
-            (first < best_first or (first == best_first and k < best)))) then
-          best, best_d, best_first = k, d, first
+local function same(other, osize)
+  if math.min(size, osize) < tonumber(ARGV[13]) then return size > 0 and size == osize and sig == other end
+  return containment(other, osize) >= tonumber(ARGV[12])
+end
+local key = redis.call('GET', KEYS[1])
+if key then
+  local last = redis.call('HGET', sprefix .. key, 'last')
+  if not last or tonumber(last) < window then key = nil end
+end
+if not key and size > 0 then
+  local best_c, best_first
+  local looked = {}
+  for i = 2, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[3])
+    for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i], window, '+inf')) do
+      if not looked[k] then
+        looked[k] = true
+        local s = redis.call('HMGET', sprefix .. k, 'sig', 'size', 'first', 'last')
+        if s[1] and tonumber(s[4]) >= window and same(s[1], tonumber(s[2])) then
+          local c, first = containment(s[1], tonumber(s[2])), tonumber(s[3])
+          if not key or c > best_c or (c == best_c and (first < best_first or
+              (first == best_first and k < key))) then
+            key, best_c, best_first = k, c, first
+          end
         end
       end
     end
   end
 end
-local key, new = best, 0
+local new = 0
 if key then
-  redis.call('HSET', sprefix .. key, 'last', ARGV[1])
-  for bucket in string.gmatch(redis.call('HGET', sprefix .. key, 'bands'), '%S+') do
-    redis.call('ZADD', bucket, 'XX', ARGV[1], key)
+  redis.call('HSET', sprefix .. key, 'last', now)
+  for bucket in string.gmatch(redis.call('HGET', sprefix .. key, 'bands') or '', '%S+') do
+    redis.call('ZADD', bucket, 'XX', now, key)
   end
 else
   new = 1
   key = ARGV[9]
   if redis.call('EXISTS', sprefix .. key) == 1 then key = ARGV[10] end
   redis.call('DEL', sprefix .. key, uprefix .. key)
-  redis.call('HSET', sprefix .. key, 'fp', fp, 'first', ARGV[1], 'last', ARGV[1], 'bands', ARGV[11])
-  for _, bucket in ipairs(KEYS) do
-    redis.call('ZADD', bucket, ARGV[1], key)
-    redis.call('EXPIRE', bucket, ARGV[7])
+  local bands = ''
+  if size > 0 then
+    bands = ARGV[11]
+    for i = 2, #KEYS do
+      redis.call('ZADD', KEYS[i], now, key)
+      redis.call('EXPIRE', KEYS[i], ARGV[8])
+    end
   end
+  redis.call('HSET', sprefix .. key, 'sig', sig, 'size', size, 'first', now, 'last', now, 'bands', bands)
 end
+redis.call('SET', KEYS[1], key, 'EX', ARGV[8])
 local ukey = uprefix .. key
 local urls = redis.call('ZRANGE', ukey, 0, -1)
-if not redis.call('ZSCORE', ukey, ARGV[5]) and #urls < tonumber(ARGV[6]) then
-  redis.call('ZADD', ukey, #urls, ARGV[5])
+if not redis.call('ZSCORE', ukey, ARGV[6]) and #urls < tonumber(ARGV[7]) then
+  redis.call('ZADD', ukey, #urls, ARGV[6])
 end
-redis.call('EXPIRE', sprefix .. key, ARGV[7])
-redis.call('EXPIRE', ukey, ARGV[7])
+redis.call('EXPIRE', sprefix .. key, ARGV[8])
+redis.call('EXPIRE', ukey, ARGV[8])
 local out = {key, new}
 for _, u in ipairs(urls) do
-  if u ~= ARGV[5] then table.insert(out, u) end
+  if u ~= ARGV[6] then table.insert(out, u) end
 end
 return out
 """
 )
+
+# KEYS: delivery, due. ARGV: member, until.
+_HOLD = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'pending' and state ~= 'digest' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'digest', 'next', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
 
 # KEYS: source. ARGV: now, error ('' for success, else '!' .. error), articles.
 _RECORD_POLL = """
@@ -257,6 +303,7 @@ class RedisStore(Store):
         self._mark_script = self._r.register_script(_MARK)
         self._retry_script = self._r.register_script(_RETRY)
         self._resolve_script = self._r.register_script(_RESOLVE)
+        self._hold_script = self._r.register_script(_HOLD)
         self._poll_script = self._r.register_script(_RECORD_POLL)
 
     def __repr__(self) -> str:
@@ -282,9 +329,9 @@ class RedisStore(Store):
             return False
 
     # -- seen ---------------------------------------------------------------------------------------
-    async def unseen(self, urls: list[str]) -> list[str]:
+    async def seen(self, urls: list[str]) -> dict[str, str]:
         if not urls:
-            return []
+            return {}
         cutoff = self.clock.time() - self.retention
         with _translated():
             # A pipeline of GETs rather than MGET: the keys spread over Cluster slots on purpose.
@@ -292,16 +339,22 @@ class RedisStore(Store):
                 for u in urls:
                     pipe.get(keys.SEEN + url_digest(u))
                 values = await pipe.execute()
-        return [u for u, v in zip(urls, values, strict=True) if v is None or float(v) < cutoff]
+        found = {}
+        for url, value in zip(urls, values, strict=True):
+            if value is not None:
+                at, _, revision = value.partition(" ")
+                if float(at) >= cutoff:
+                    found[url] = revision
+        return found
 
-    async def mark_seen(self, urls: list[str]) -> None:
+    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
         if not urls:
             return
-        now = _num(self.clock.time())
+        value = f"{_num(self.clock.time())} {revision}"
         with _translated():
             async with self._r.pipeline(transaction=False) as pipe:
                 for u in urls:
-                    pipe.set(keys.SEEN + url_digest(u), now, ex=self._ttl)
+                    pipe.set(keys.SEEN + url_digest(u), value, ex=self._ttl)
                 await pipe.execute()
 
     # -- validators ---------------------------------------------------------------------------------
@@ -327,48 +380,56 @@ class RedisStore(Store):
                 await pipe.execute()
 
     # -- stories ------------------------------------------------------------------------------------
-    async def resolve_story(self, fingerprint: int, url: str, window: float) -> StoryRef:
-        """Near-duplicate lookup by LSH banding, in one Lua script.
-
-        Same rules as ``SqliteStore.resolve_story`` (which explains the 6-bit threshold and 7 bands):
-        the nearest story within ``MAX_DISTANCE`` bits sharing a band and last seen within
-        ``window`` wins; else a new story keyed by the fingerprint's hex (plus the clock second if that
-        key names a story outside the window). At most ``MAX_STORY_URLS`` URLs, the first, are kept.
-        """
+    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
+        """See ``Store.resolve_story``; one Lua script, which compares signatures exactly as
+        ``monitor.fingerprint.same_story`` does."""
         now = self.clock.time()
-        buckets = [f"{keys.STORY_BAND}{i}:{v}" for i, v in enumerate(bands(fingerprint))]
-        base_key = f"{fingerprint:016x}"
+        buckets = [f"{keys.STORY_BAND}{i}:{v:x}" for i, v in enumerate(fingerprint.bands())]
+        base_key = fingerprint.key()
         args = [
             _num(now),
             _num(now - window),
             _num(now - self.retention),
-            base_key,
+            fingerprint.hex(),
+            fingerprint.size,
             url,
             MAX_STORY_URLS,
             self._ttl,
-            MAX_DISTANCE,
             base_key,
             f"{base_key}-{int(now):x}",
             " ".join(buckets),
+            repr(MIN_CONTAINMENT),
+            MIN_SHINGLES,
+            PERMUTATIONS,
         ]
         with _translated():
-            result = await self._resolve_script(keys=buckets, args=args)
+            result = await self._resolve_script(keys=[keys.STORY_OF + url_digest(url), *buckets], args=args)
         return StoryRef(key=result[0], urls=tuple(result[2:]), new=bool(int(result[1])))
 
+    async def story_urls(self, key: str) -> list[str]:
+        with _translated():
+            return list(await self._r.zrange(keys.STORY_URLS + key, 0, -1))
+
     # -- claims + outbox ----------------------------------------------------------------------------
-    async def claim(self, alert: Alert, notifiers: list[str]) -> bool:
+    async def claim(
+        self, alert: Alert, notifiers: list[str], *, realert: float | None = None
+    ) -> Alert | None:
         now = self.clock.time()
+        # The script picks the id (a re-alert gets "-r<n>"), so it writes the id field itself.
+        body = dumps_alert(replace(alert, id=""))
+        assert body.startswith(_EMPTY_ID), "dumps_alert must write the id first"
         args = [
             _num(now),
             _num(now - self.retention),
             self._ttl,
-            dumps_alert(alert),
+            body[len(_EMPTY_ID) :],
             json.dumps(list(dict.fromkeys(notifiers))),
             alert.id,
+            "" if realert is None else _num(now - realert),
         ]
         with _translated():
-            won = await self._claim_script(keys=[keys.ALERT + alert.id, keys.DUE, keys.INDEX], args=args)
-        return bool(int(won))
+            claimed = await self._claim_script(keys=[keys.CLAIM + alert.id, keys.DUE, keys.INDEX], args=args)
+        return replace(alert, id=claimed) if claimed else None
 
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
         """Due deliveries, returned as stored after the lease: ``next_attempt_at`` is now + ``lease``."""
@@ -399,6 +460,20 @@ class RedisStore(Store):
             if delivery is not None and delivery.alert_id in alerts:
                 out.append((delivery, alerts[delivery.alert_id]))
         return out
+
+    async def hold(self, alert_id: str, notifier: str, until: float) -> None:
+        member = keys.member(alert_id, notifier)
+        with _translated():
+            await self._hold_script(keys=[keys.DELIVERY + member, keys.DUE], args=[member, _num(until)])
+
+    async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
+        key = keys.slot(notifier, window_start)
+        with _translated():
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self._ttl)
+                used, _ = await pipe.execute()
+        return int(used) <= limit
 
     async def _mark(
         self, alert_id: str, notifier: str, state: str, error: str | None, at: float | None

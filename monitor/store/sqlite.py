@@ -19,11 +19,11 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TypeVar
 
-from monitor import fingerprint
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
+from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
-from monitor.store.base import SourceState, Store, StoryRef, Validators
+from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
 
 T = TypeVar("T")
 
@@ -35,7 +35,8 @@ _CHUNK = 500  # stays far below SQLite's bound-parameter limit
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     h BLOB PRIMARY KEY,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    rev TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_at ON seen(at);
 CREATE TABLE IF NOT EXISTS validators (
@@ -44,24 +45,45 @@ CREATE TABLE IF NOT EXISTS validators (
     last_modified TEXT,
     at REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stories (
+-- SimHash-era story tables: their fingerprints cannot be compared with MinHash ones.
+DROP TABLE IF EXISTS story_bands;
+DROP TABLE IF EXISTS story_urls;
+DROP TABLE IF EXISTS stories;
+CREATE TABLE IF NOT EXISTS story (
     key TEXT PRIMARY KEY,
-    fp INTEGER NOT NULL,
+    sig TEXT NOT NULL,
+    size INTEGER NOT NULL,
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS story_bands (
+CREATE TABLE IF NOT EXISTS story_band (
     band INTEGER NOT NULL,
     value INTEGER NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (band, value, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS story_bands_key ON story_bands(key);
-CREATE TABLE IF NOT EXISTS story_urls (
+CREATE INDEX IF NOT EXISTS story_band_key ON story_band(key);
+CREATE TABLE IF NOT EXISTS story_url (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL,
     url TEXT NOT NULL,
     UNIQUE (key, url)
+);
+CREATE TABLE IF NOT EXISTS story_of (
+    h BLOB PRIMARY KEY,
+    key TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_of_key ON story_of(key);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    n INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slots (
+    notifier TEXT NOT NULL,
+    start REAL NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (notifier, start)
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY,
@@ -93,15 +115,6 @@ CREATE TABLE IF NOT EXISTS sources (
 def url_digest(url: str) -> bytes:
     """12 bytes instead of the URL: collisions are negligible and rows stay small."""
     return blake2b(url.encode(), digest_size=12).digest()
-
-
-def _signed(fp: int) -> int:
-    # SQLite integers are signed 64-bit.
-    return fp - (1 << 64) if fp >= 1 << 63 else fp
-
-
-def _unsigned(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
 
 
 def _chunks(items: list[T], size: int = _CHUNK) -> Iterator[list[T]]:
@@ -170,6 +183,9 @@ class SqliteStore(Store):
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             with _immediate(conn):
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(seen)")}
+                if columns and "rev" not in columns:
+                    conn.execute("ALTER TABLE seen ADD COLUMN rev TEXT NOT NULL DEFAULT ''")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -187,10 +203,12 @@ class SqliteStore(Store):
         with _immediate(conn):
             conn.execute("DELETE FROM seen WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM validators WHERE at < ?", (cutoff,))
-            old = "SELECT key FROM stories WHERE last_seen < ?"
-            conn.execute(f"DELETE FROM story_bands WHERE key IN ({old})", (cutoff,))
-            conn.execute(f"DELETE FROM story_urls WHERE key IN ({old})", (cutoff,))
-            conn.execute("DELETE FROM stories WHERE last_seen < ?", (cutoff,))
+            old = "SELECT key FROM story WHERE last_seen < ?"
+            for table in ("story_band", "story_url", "story_of"):
+                conn.execute(f"DELETE FROM {table} WHERE key IN ({old})", (cutoff,))
+            conn.execute("DELETE FROM story WHERE last_seen < ?", (cutoff,))
+            conn.execute("DELETE FROM claims WHERE at < ?", (cutoff,))
+            conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -217,30 +235,31 @@ class SqliteStore(Store):
             return False
 
     # -- seen ---------------------------------------------------------------------------------------
-    async def unseen(self, urls: list[str]) -> list[str]:
+    async def seen(self, urls: list[str]) -> dict[str, str]:
         if not urls:
-            return []
-        return await self._run(self._unseen, urls, self.clock.time() - self.retention)
+            return {}
+        return await self._run(self._seen, urls, self.clock.time() - self.retention)
 
     @staticmethod
-    def _unseen(conn: sqlite3.Connection, urls: list[str], cutoff: float) -> list[str]:
-        digests = [url_digest(u) for u in urls]
-        known: set[bytes] = set()
-        for chunk in _chunks(digests):
+    def _seen(conn: sqlite3.Connection, urls: list[str], cutoff: float) -> dict[str, str]:
+        digests = {url_digest(u): u for u in urls}
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(digests)):
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT h FROM seen WHERE at >= ? AND h IN ({marks})", (cutoff, *chunk))
-            known.update(row[0] for row in rows)
-        return [u for u, d in zip(urls, digests, strict=True) if d not in known]
+            rows = conn.execute(f"SELECT h, rev FROM seen WHERE at >= ? AND h IN ({marks})", (cutoff, *chunk))
+            found.update((digests[row[0]], row[1]) for row in rows)
+        return found
 
-    async def mark_seen(self, urls: list[str]) -> None:
+    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
         if urls:
-            await self._run(self._mark_seen, urls, self.clock.time())
+            await self._run(self._mark_seen, urls, revision, self.clock.time())
 
-    def _mark_seen(self, conn: sqlite3.Connection, urls: list[str], now: float) -> None:
+    def _mark_seen(self, conn: sqlite3.Connection, urls: list[str], revision: str, now: float) -> None:
         with _immediate(conn):
             conn.executemany(
-                "INSERT INTO seen (h, at) VALUES (?, ?) ON CONFLICT (h) DO UPDATE SET at = excluded.at",
-                [(url_digest(u), now) for u in urls],
+                "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
+                "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
+                [(url_digest(u), now, revision) for u in urls],
             )
         self._wrote(conn, now)
 
@@ -268,93 +287,118 @@ class SqliteStore(Store):
         )
 
     # -- stories ------------------------------------------------------------------------------------
-    async def resolve_story(self, fingerprint: int, url: str, window: float) -> StoryRef:
-        """Near-duplicate lookup by LSH banding.
-
-        The 64-bit SimHash is cut into ``fingerprint.BANDS`` bands (six of 9 bits, one of 10); a story
-        is indexed under each band value. A candidate sharing any band, within
-        ``fingerprint.MAX_DISTANCE`` (6) bits and last seen within ``window`` seconds, is the same story;
-        the nearest wins, then the oldest. Six bits, not the three the protocol text names: measured on
-        real 500-word articles, a new byline plus one changed word stayed within 3 bits only 66% of the
-        time but within 6 bits 97% of the time, while unrelated articles were never closer than 16 bits.
-        With 7 bands, pigeonhole guarantees two fingerprints within 6 bits share one band exactly.
-
-        A new story is keyed by the hex of its fingerprint; if that key already names a story that fell
-        out of the window, the clock second is appended, so the reappearance is a new story (as a near
-        copy outside the window would be). At most ``MAX_STORY_URLS`` URLs, the first ones, are kept.
-        """
+    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
+        """See ``Store.resolve_story``; candidates come from the ``story_band`` index."""
         return await self._run(self._resolve_story, fingerprint, url, window, self.clock.time())
 
     def _resolve_story(
-        self, conn: sqlite3.Connection, fp: int, url: str, window: float, now: float
+        self, conn: sqlite3.Connection, fp: Fingerprint, url: str, window: float, now: float
     ) -> StoryRef:
-        band_values = fingerprint.bands(fp)
-        where = " OR ".join("(b.band = ? AND b.value = ?)" for _ in band_values)
-        params: list[object] = [now - window]
-        for i, value in enumerate(band_values):
-            params += [i, value]
+        h = url_digest(url)
         with _immediate(conn):
-            rows = conn.execute(
-                "SELECT DISTINCT s.key, s.fp, s.first_seen "
-                "FROM story_bands b JOIN stories s ON s.key = b.key "
-                f"WHERE s.last_seen >= ? AND ({where})",
-                params,
-            ).fetchall()
-            candidates = [
-                (fingerprint.hamming(fp, _unsigned(r["fp"])), r["first_seen"], r["key"]) for r in rows
-            ]
-            near = [c for c in candidates if c[0] <= fingerprint.MAX_DISTANCE]
-            if near:
-                key = min(near)[2]
-                new = False
-                conn.execute("UPDATE stories SET last_seen = ? WHERE key = ?", (now, key))
-            else:
-                key = f"{fp:016x}"
-                if conn.execute("SELECT 1 FROM stories WHERE key = ?", (key,)).fetchone():
+            row = conn.execute(
+                "SELECT s.key FROM story_of o JOIN story s ON s.key = o.key "
+                "WHERE o.h = ? AND s.last_seen >= ?",
+                (h, now - window),
+            ).fetchone()
+            key = row[0] if row else self._nearest(conn, fp, now - window)
+            new = key is None
+            if key is None:
+                key = fp.key()
+                if conn.execute("SELECT 1 FROM story WHERE key = ?", (key,)).fetchone():
                     key = f"{key}-{int(now):x}"
-                new = True
+                for table in ("story", "story_band", "story_url", "story_of"):
+                    conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
                 conn.execute(
-                    "INSERT INTO stories (key, fp, first_seen, last_seen) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET fp = excluded.fp, first_seen = excluded.first_seen, "
-                    "last_seen = excluded.last_seen",
-                    (key, _signed(fp), now, now),
+                    "INSERT INTO story (key, sig, size, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+                    (key, fp.hex(), fp.size, now, now),
                 )
-                conn.execute("DELETE FROM story_bands WHERE key = ?", (key,))
-                conn.execute("DELETE FROM story_urls WHERE key = ?", (key,))
-                conn.executemany(
-                    "INSERT INTO story_bands (band, value, key) VALUES (?, ?, ?)",
-                    [(i, v, key) for i, v in enumerate(band_values)],
-                )
+                if fp.size:
+                    conn.executemany(
+                        "INSERT INTO story_band (band, value, key) VALUES (?, ?, ?)",
+                        [(i, v, key) for i, v in enumerate(fp.bands())],
+                    )
+            else:
+                conn.execute("UPDATE story SET last_seen = ? WHERE key = ?", (now, key))
+            conn.execute(
+                "INSERT INTO story_of (h, key) VALUES (?, ?) "
+                "ON CONFLICT (h) DO UPDATE SET key = excluded.key",
+                (h, key),
+            )
             urls = [
-                r[0] for r in conn.execute("SELECT url FROM story_urls WHERE key = ? ORDER BY seq", (key,))
+                r[0] for r in conn.execute("SELECT url FROM story_url WHERE key = ? ORDER BY seq", (key,))
             ]
             if url not in urls and len(urls) < MAX_STORY_URLS:
-                conn.execute("INSERT INTO story_urls (key, url) VALUES (?, ?)", (key, url))
+                conn.execute("INSERT INTO story_url (key, url) VALUES (?, ?)", (key, url))
         self._wrote(conn, now)
         return StoryRef(key=key, urls=tuple(u for u in urls if u != url), new=new)
 
-    # -- claims + outbox ----------------------------------------------------------------------------
-    async def claim(self, alert: Alert, notifiers: list[str]) -> bool:
-        return await self._run(self._claim, alert, list(notifiers), self.clock.time())
+    @staticmethod
+    def _nearest(conn: sqlite3.Connection, fp: Fingerprint, cutoff: float) -> str | None:
+        if not fp.size:
+            return None
+        band_values = fp.bands()
+        where = " OR ".join("(b.band = ? AND b.value = ?)" for _ in band_values)
+        params: list[object] = [cutoff]
+        for i, value in enumerate(band_values):
+            params += [i, value]
+        rows = conn.execute(
+            "SELECT DISTINCT s.key, s.sig, s.size, s.first_seen "
+            "FROM story_band b JOIN story s ON s.key = b.key "
+            f"WHERE s.last_seen >= ? AND ({where})",
+            params,
+        ).fetchall()
+        best: tuple[float, float, str] | None = None
+        for r in rows:
+            other = Fingerprint.from_hex(r["sig"], r["size"])
+            if same_story(fp, other):
+                rank = (-containment(fp, other), r["first_seen"], r["key"])
+                best = rank if best is None or rank < best else best
+        return best[2] if best else None
 
-    def _claim(self, conn: sqlite3.Connection, alert: Alert, notifiers: list[str], now: float) -> bool:
+    async def story_urls(self, key: str) -> list[str]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT url FROM story_url WHERE key = ? ORDER BY seq", (key,)
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    # -- claims + outbox ----------------------------------------------------------------------------
+    async def claim(
+        self, alert: Alert, notifiers: list[str], *, realert: float | None = None
+    ) -> Alert | None:
+        return await self._run(self._claim, alert, list(notifiers), realert, self.clock.time())
+
+    def _claim(
+        self, conn: sqlite3.Connection, alert: Alert, notifiers: list[str], realert: float | None, now: float
+    ) -> Alert | None:
         with _immediate(conn):
-            row = conn.execute("SELECT created_at FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-            if row is not None and row[0] >= now - self.retention:
-                return False
-            # A claim older than retention is forgotten, as if purged already.
-            conn.execute("DELETE FROM alerts WHERE id = ?", (alert.id,))
+            row = conn.execute("SELECT n, at FROM claims WHERE key = ?", (alert.id,)).fetchone()
+            n = 0
+            if row is not None and row["at"] >= now - self.retention:
+                if realert is None or row["at"] > now - realert:
+                    return None
+                n = row["n"] + 1
+            claimed = replace(alert, id=claimed_id(alert.id, n))
+            conn.execute(
+                "INSERT INTO claims (key, n, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET n = excluded.n, at = excluded.at",
+                (alert.id, n, now),
+            )
+            # An alert row of that id older than retention is forgotten, as if purged already.
+            conn.execute("DELETE FROM alerts WHERE id = ?", (claimed.id,))
             conn.execute(
                 "INSERT INTO alerts (id, body, created_at) VALUES (?, ?, ?)",
-                (alert.id, dumps_alert(alert), now),
+                (claimed.id, dumps_alert(claimed), now),
             )
             conn.executemany(
                 "INSERT INTO deliveries (alert_id, notifier, state, attempts, next_attempt_at, created_at) "
                 "VALUES (?, ?, 'pending', 0, ?, ?)",
-                [(alert.id, n, now, now) for n in dict.fromkeys(notifiers)],
+                [(claimed.id, name, now, now) for name in dict.fromkeys(notifiers)],
             )
         self._wrote(conn, now)
-        return True
+        return claimed
 
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
         """Due deliveries, returned as stored after the lease: ``next_attempt_at`` is now + ``lease``."""
@@ -369,7 +413,7 @@ class SqliteStore(Store):
         with _immediate(conn):
             rows = conn.execute(
                 "SELECT d.*, a.body FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-                "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                "WHERE d.state IN ('pending', 'digest') AND d.next_attempt_at <= ? "
                 "ORDER BY d.next_attempt_at, d.alert_id, d.notifier LIMIT ?",
                 (now, limit),
             ).fetchall()
@@ -384,6 +428,27 @@ class SqliteStore(Store):
             alert = alerts.get(r["alert_id"]) or alerts.setdefault(r["alert_id"], loads_alert(r["body"]))
             out.append((replace(_delivery(r), next_attempt_at=until), alert))
         return out
+
+    async def hold(self, alert_id: str, notifier: str, until: float) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "UPDATE deliveries SET state = 'digest', next_attempt_at = ? "
+                "WHERE alert_id = ? AND notifier = ? AND state IN ('pending', 'digest')",
+                (until, alert_id, notifier),
+            )
+        )
+
+    async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
+        def _take(conn: sqlite3.Connection) -> bool:
+            with _immediate(conn):
+                row = conn.execute(
+                    "INSERT INTO slots (notifier, start, used) VALUES (?, ?, 1) "
+                    "ON CONFLICT (notifier, start) DO UPDATE SET used = used + 1 RETURNING used",
+                    (notifier, window_start),
+                ).fetchone()
+            return int(row[0]) <= limit
+
+        return await self._run(_take)
 
     async def mark_delivered(self, alert_id: str, notifier: str) -> None:
         await self._run(
@@ -400,8 +465,8 @@ class SqliteStore(Store):
             params: tuple[object, ...] = (error,)
         else:
             sql = (
-                "UPDATE deliveries SET state = 'pending', attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ?"
+                "UPDATE deliveries SET state = CASE state WHEN 'digest' THEN 'digest' ELSE 'pending' END, "
+                "attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
             )
             params = (error, retry_at)
         await self._run(
@@ -432,7 +497,7 @@ class SqliteStore(Store):
         cursor = await self._run(
             lambda conn: conn.execute(
                 "UPDATE deliveries SET state = 'pending', next_attempt_at = ? "
-                f"WHERE alert_id = ? AND state IN ('pending', 'dead') {cond}",
+                f"WHERE alert_id = ? AND state IN ('pending', 'digest', 'dead') {cond}",
                 (now, alert_id, *params),
             )
         )
@@ -440,7 +505,9 @@ class SqliteStore(Store):
 
     async def outbox_pending(self) -> int:
         row = await self._run(
-            lambda conn: conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'digest')"
+            ).fetchone()
         )
         return int(row[0])
 
