@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.notify.apprise import AppriseNotifier  # imports the apprise package only when used
 from monitor.notify.base import Notifier
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.email import EmailNotifier
@@ -11,6 +12,7 @@ REGISTRY: dict[str, type[Notifier]] = {
     ConsoleNotifier.kind: ConsoleNotifier,
     WebhookNotifier.kind: WebhookNotifier,
     EmailNotifier.kind: EmailNotifier,
+    AppriseNotifier.kind: AppriseNotifier,
 }
 
-__all__ = ["REGISTRY", "ConsoleNotifier", "EmailNotifier", "Notifier", "WebhookNotifier"]
+__all__ = ["REGISTRY", "AppriseNotifier", "ConsoleNotifier", "EmailNotifier", "Notifier", "WebhookNotifier"]
