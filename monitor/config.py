@@ -78,6 +78,7 @@ class SourceConfig:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     fetch_articles: bool = True
+    stale_after: float | None = None  # a health alert when no new article arrives for this long
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,6 +95,8 @@ class ServiceConfig:
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = 20.0
+    health_failures: int = 5  # polls failing in a row before a health alert; 0 turns it off
+    health_notify: list[str] = field(default_factory=list)  # notifier names for health alerts
 
 
 @dataclass(slots=True, frozen=True)
@@ -113,6 +116,8 @@ class Config:
     alerts: AlertsConfig
     notifiers: tuple[NotifierConfig, ...]
     service: ServiceConfig
+    # Per-source options that are not part of the pipeline's ``Source``: only the service reads them.
+    stale_after: dict[str, float] = field(default_factory=dict)
 
     @property
     def rule_paths(self) -> list[Path]:
@@ -135,6 +140,28 @@ def find_config(explicit: str | None) -> Path:
 def _relative_to(config_path: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else config_path.parent / path
+
+
+def _secret_path(config_path: Path, value: str) -> Path:
+    """A relative ``*_file`` names a systemd credential first (``LoadCredential=NAME:...`` puts it in
+    ``$CREDENTIALS_DIRECTORY``), else a file next to the config."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and not Path(value).expanduser().is_absolute():
+        candidate = Path(credentials) / value
+        if candidate.is_file():
+            return candidate
+    return _relative_to(config_path, value)
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9464"``, ``"[::1]:9464"`` or ``":9464"`` (all addresses) -> (host, port);
+    ``""`` -> None (disabled). Port 0 takes any free port (logged at startup). ValueError otherwise."""
+    if not value:
+        return None
+    m = re.fullmatch(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*)):(\d{1,5})", value.strip())
+    if not m or int(m.group(3)) > 65535:
+        raise ValueError(f'expected "HOST:PORT" like "127.0.0.1:9464", or "" to disable, got {value!r}')
+    return (m.group(1) or m.group(2) or "0.0.0.0", int(m.group(3)))
 
 
 class _Collector:
@@ -295,7 +322,7 @@ def build(
                 out.add(sub, f"expected a file path, got {value!r}")
                 ok = False
                 continue
-            secret_path = _relative_to(out.path, value)
+            secret_path = _secret_path(out.path, value)
             try:
                 value = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
@@ -318,7 +345,7 @@ def build(
     return cls(**kwargs) if ok else None
 
 
-def _sources(raw: Any, out: _Collector) -> tuple[Source, ...]:
+def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[Source, ...]:
     if not isinstance(raw, list):
         out.add("sources", "expected an array of tables ([[sources]])")
         return ()
@@ -335,6 +362,10 @@ def _sources(raw: Any, out: _Collector) -> tuple[Source, ...]:
             out.add(f"sources[{i}].url", f"expected an http:// or https:// URL, got {sc.url!r}")
         if sc.interval < 1:
             out.add(f"sources[{i}].interval", "must be at least 1s")
+        if sc.stale_after is not None:
+            if sc.stale_after < sc.interval:
+                out.add(f"sources[{i}].stale_after", "must be at least the source's interval")
+            stale_after[sc.name] = sc.stale_after
         for key in ("include", "exclude"):
             for j, pattern in enumerate(getattr(sc, key)):
                 try:
@@ -379,6 +410,12 @@ def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
             out.add(f"{keypath}.kind", f"expected one of {', '.join(sorted(REGISTRY))}, got {kind!r}")
             continue
         cls = REGISTRY[kind]
+        # A kind backed by an optional extra (apprise) says how to install it instead of failing later.
+        unavailable = getattr(cls, "unavailable", None)
+        missing = unavailable() if unavailable is not None else None
+        if missing:
+            out.add(f"{keypath}.kind", missing)
+            continue
         options = build(
             cls.Options,
             table,
@@ -422,16 +459,29 @@ def parse_config(text: str, path: Path) -> Config:
             hint = difflib.get_close_matches(key, _SECTIONS, n=1)
             suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
             out.add(key, f"unknown section{suggestion}; allowed: {', '.join(_SECTIONS)}")
+    stale_after: dict[str, float] = {}
     config = Config(
         path=path,
         store=_store(data.get("store", {}), out),
         http=build(HttpConfig, data.get("http", {}), "http", out) or HttpConfig(),
         rules=build(RulesConfig, data.get("rules", {}), "rules", out) or RulesConfig(),
-        sources=_sources(data.get("sources", []), out),
+        sources=_sources(data.get("sources", []), out, stale_after),
         alerts=build(AlertsConfig, data.get("alerts", {}), "alerts", out) or AlertsConfig(),
         notifiers=_notifiers(data.get("notifiers", []), out),
         service=build(ServiceConfig, data.get("service", {}), "service", out) or ServiceConfig(),
+        stale_after=stale_after,
     )
+    try:
+        parse_listen(config.service.metrics)
+    except ValueError as exc:
+        out.add("service.metrics", str(exc))
+    if config.service.health_failures < 0:
+        out.add("service.health_failures", "must be 0 (off) or more")
+    notifier_names = {n.name for n in config.notifiers}
+    for i, name in enumerate(config.service.health_notify):
+        if name not in notifier_names and isinstance(data.get("notifiers", []), list):
+            known = ", ".join(sorted(notifier_names)) or "none configured"
+            out.add(f"service.health_notify[{i}]", f"unknown notifier {name!r} (known: {known})")
     if config.http.per_host_concurrency < 1:
         out.add("http.per_host_concurrency", "must be at least 1")
     if config.http.max_bytes < 1024:
@@ -463,4 +513,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
 ]

@@ -8,21 +8,74 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
 FIELDS = ("source", "url", "rule", "alert_id", "notifier", "outcome", "error", "count", "path", "detail")
+MASK = "********"
+# Shorter values would blank out ordinary words; secrets this short are not worth protecting anyway.
+MIN_SECRET_LENGTH = 4
+# userinfo in any URL: "redis://user:pass@host" -> "redis://user:***@host"
+_USERINFO_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)(?P<pw>[^\s/@]+)(?=@)", re.I)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its userinfo (``redis://:pw@host``) replaced by ``***``."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        return url.replace(f":{password}@", ":***@", 1)
+    return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + "***", url)
+
+
+class Scrubber:
+    """Last line of defence: replaces every configured secret value, and any URL password, in a finished
+    log line. Call sites already never log secrets; this catches the ones nobody thought of (a library's
+    exception text quoting a URL, a traceback)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        values = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        # Longest first, so a secret that contains another is masked whole.
+        self._pattern = (
+            re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+            if values
+            else None
+        )
+
+    def __call__(self, line: str) -> str:
+        if self._pattern is not None:
+            line = self._pattern.sub(MASK, line)
+        return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + "***", line)
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, scrub: Scrubber | None = None) -> None:
+        super().__init__()
+        self.scrub = scrub or Scrubber()
+
     def format(self, record: logging.LogRecord) -> str:
+        return self.scrub(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
             "logger": record.name,
         }
+        event = getattr(record, "event", None)
+        if isinstance(event, str):
+            # Call sites with a formatted message name their event in ``extra``; keep both.
+            data["message"], data["event"] = data["event"], event
         for name in FIELDS:
             value = getattr(record, name, None)
             if value is not None:
@@ -33,7 +86,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    def __init__(self, scrub: Scrubber | None = None) -> None:
+        super().__init__()
+        self.scrub = scrub or Scrubber()
+
     def format(self, record: logging.LogRecord) -> str:
+        return self.scrub(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         details = " ".join(
             f"{name}={getattr(record, name)}" for name in FIELDS if getattr(record, name, None) is not None
@@ -44,9 +104,16 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
+def setup_logging(
+    fmt: str = "text",
+    level: str = "info",
+    stream: TextIO | None = None,
+    *,
+    scrub: Scrubber | None = None,
+) -> None:
+    """Our loggers (``newsmon.*``) and APScheduler's on one stream, in one format."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter(scrub) if fmt == "json" else TextFormatter(scrub))
     for name, lvl in (("newsmon", level.upper()), ("apscheduler", "WARNING")):
         # APScheduler reports missed runs and job errors on its own logger: same format, same stream.
         logger = logging.getLogger(name)

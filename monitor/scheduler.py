@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.model import Source
@@ -21,14 +22,40 @@ log = logging.getLogger("newsmon.scheduler")
 # Jitter spreads sources that share an interval so they do not all fire in the same second.
 JITTER_FRACTION = 0.1
 MAX_JITTER = 30.0
+# An internal job proves the scheduler still dispatches even when every source polls hourly.
+HEARTBEAT_JOB = "\0newsmon-heartbeat"  # a NUL byte: no source name from TOML can collide by accident
+HEARTBEAT_INTERVAL = 5.0
 
 
 class Scheduler:
-    def __init__(self, poll: Callable[[Source], Awaitable[object]]) -> None:
+    def __init__(
+        self, poll: Callable[[Source], Awaitable[object]], *, heartbeat: float = HEARTBEAT_INTERVAL
+    ) -> None:
         self._poll = poll
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._sources: dict[str, Source] = {}
+        self._heartbeat_interval = heartbeat
         self.last_tick: float | None = None  # wall time of the last job start, for health checks
+        self.last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat job
+
+    async def _heartbeat(self) -> None:
+        # A coroutine job runs on the event loop itself (a plain function would run in a thread).
+        self.last_heartbeat = time.monotonic()
+
+    def ticking(self) -> str | None:
+        """None when the scheduler runs and its heartbeat is recent, else why not."""
+        if self._scheduler.state != STATE_RUNNING:
+            return "scheduler is not running"
+        if self.last_heartbeat is None:
+            return "scheduler has not ticked yet"
+        age = time.monotonic() - self.last_heartbeat
+        if age > 3 * self._heartbeat_interval:
+            return f"scheduler last ticked {age:.0f}s ago"
+        return None
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        return dict(self._sources)
 
     async def _run(self, name: str) -> None:
         source = self._sources.get(name)
@@ -62,10 +89,22 @@ class Scheduler:
 
     def start(self, sources: tuple[Source, ...]) -> None:
         self.sync(sources)
+        self.last_heartbeat = time.monotonic()
+        self._scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=self._heartbeat_interval),
+            id=HEARTBEAT_JOB,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
         self._scheduler.start()
 
     def sync(self, sources: tuple[Source, ...]) -> None:
-        """Add new sources (polled at once), drop removed ones, reschedule changed ones."""
+        """Add new sources (polled at once), drop removed ones, reschedule changed ones.
+
+        A poll already running is never cancelled: a removed source's last poll finishes (its articles
+        are claimed and marked seen), a changed source's next poll uses the new settings."""
         now = datetime.now().astimezone()
         wanted = {s.name: s for s in sources}
         for name in list(self._sources):

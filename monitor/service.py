@@ -1,36 +1,110 @@
-"""The daemon: builds every component from Config in one place, runs them, drains them on the way out."""
+"""The daemon: builds every component from Config in one place, runs them, drains them on the way out.
+
+Besides the pipeline it owns the operational surface: sd_notify (READY, WATCHDOG, STATUS, RELOADING,
+STOPPING), SIGHUP reloads, the SIGTERM drain, Prometheus metrics and /healthz, and source health alerts.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import logging
 import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from monitor.config import Config
+from monitor.config import Config, NotifierConfig, load_config, parse_listen
 from monitor.crawl.http import HttpClient
-from monitor.errors import RuleError
+from monitor.errors import ConfigError, RuleError
+from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet, load_rules, load_rules_skipping_bad
-from monitor.model import Clock, Source, SystemClock
+from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
-from monitor.pipeline import Pipeline, PollResult
+from monitor.pipeline import Pipeline, PollResult, alert_id
 from monitor.scheduler import Scheduler
+from monitor.sdnotify import SystemdNotifier
+from monitor.secret import Secret
 from monitor.store import open_store
 from monitor.store.base import Store
 
 log = logging.getLogger("newsmon.service")
 
+STATUS_INTERVAL = 10.0  # seconds between STATUS= updates and outbox gauge refreshes
+HEALTH_PING_TIMEOUT = 2.0  # seconds /healthz waits for the store
+RATE_WINDOW = 60.0  # seconds of history behind "articles/min"
+HEALTH_RULE_PREFIX = "newsmon-health:"
+
+
+class _CountingEngine:
+    """The engine the pipeline sees: the real one, plus a count per matched rule for metrics."""
+
+    __slots__ = ("_engine", "_metrics")
+
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+        self._engine = engine
+        self._metrics = metrics
+
+    def match(self, article: Article) -> list[Match]:
+        matches = self._engine.match(article)
+        for m in matches:
+            self._metrics.matches_total.labels(m.rule_id).inc()
+        return matches
+
+
+@dataclasses.dataclass(slots=True)
+class _SourceHealth:
+    """In-memory incident state of one source. Incident keys come from store state (last success,
+    articles seen), so a restart in the middle of an incident re-derives the same alert id and the
+    store's claim keeps it to one alert."""
+
+    last_new: float  # clock time of the last poll that found a new article (or of startup)
+    failures: int = 0
+    failing: str | None = None  # incident key while a "failing" alert is open
+    stale: str | None = None  # incident key while a "stale" alert is open
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Every secret value the config holds, for the log scrubber."""
+    values: list[str] = []
+    for nc in config.notifiers:
+        for f in dataclasses.fields(nc.options):
+            value = getattr(nc.options, f.name)
+            if isinstance(value, Secret):
+                values.append(value.reveal())
+    with contextlib.suppress(ValueError):
+        password = _url_password(config.store.url)
+        if password:
+            values.append(password)
+    return values
+
+
+def _url_password(url: str) -> str | None:
+    password = urlsplit(url).password
+    return unquote(password) if password else None
+
 
 class Service:
     """Owns the store, the HTTP client, the rules, the notifiers, the outbox loop and the scheduler."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        dry_run: bool = False,
+        environ: Mapping[str, str] | None = None,
+        scrubber: Scrubber | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.dry_run = dry_run
@@ -38,24 +112,39 @@ class Service:
         self.http = HttpClient(config.http)
         self.rules: RuleSet | None = None
         self.engine: Engine | None = None
+        self._counting: _CountingEngine | None = None
         self.notifiers: dict[str, Notifier] = {}
+        self._notifier_configs: dict[str, NotifierConfig] = {}
         self.outbox: Outbox | None = None
         self.pipeline: Pipeline | None = None
         self.scheduler: Scheduler | None = None
+        self.metrics = Metrics()
+        self.metrics_server: MetricsServer | None = None
+        self.sd = SystemdNotifier(environ)
+        self.scrubber = scrubber
         self._stop = asyncio.Event()
-        self._inflight: set[asyncio.Task[PollResult]] = set()
+        self.ready = asyncio.Event()  # set when READY=1 goes out: for in-process callers and tests
+        self._inflight: set[asyncio.Task[object]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._reload_task: asyncio.Task[bool] | None = None
+        self._reload_again = False
         self._notify_session: aiohttp.ClientSession | None = None
+        self._health: dict[str, _SourceHealth] = {}
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()
+        self._outbox_depth: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Rules first (cheapest to get wrong), then the store, the client and the notifiers.
 
         A rule file with errors is reported and left out; the other files are watched for."""
-        self.rules, problems = load_rules_skipping_bad(self.config.rule_paths)
+        if self.scrubber is not None:
+            self.scrubber.update(config_secrets(self.config))
+        rules, problems = load_rules_skipping_bad(self.config.rule_paths)
         for problem in problems:
             log.error("rule_file_skipped", extra={"path": problem.path, "error": str(problem)})
-        self.engine = Engine(self.rules.rules)
+        self._set_rules(rules)
         self.store = open_store(
             self.config.store.url, retention=self.config.store.retention, clock=self.clock
         )
@@ -64,66 +153,236 @@ class Service:
         # Receivers are configured by the operator, not discovered on pages, so they get their own
         # session without the crawler's SSRF guard: an intranet webhook must work.
         self._notify_session = aiohttp.ClientSession(trust_env=False)
-        for nc in self.config.notifiers:
-            self.notifiers[nc.name] = REGISTRY[nc.kind](
-                nc.name, nc.options, session=self._notify_session, clock=self.clock
-            )
+        await self._apply_notifiers(self.config.notifiers)
         self.outbox = Outbox(
-            self.store, self.notifiers, self.clock, give_up_after=self.config.alerts.give_up_after
+            self.store,
+            self.notifiers,
+            self.clock,
+            give_up_after=self.config.alerts.give_up_after,
+            logger=logging.getLogger("newsmon.outbox"),
+            on_outcome=self._on_outcome,
         )
         self.pipeline = Pipeline(
             store=self.store,
             http=self.http,
-            engine=self._current_engine,
+            engine=self._current_engine,  # type: ignore[arg-type]  # duck-typed: only .match is used
             alerts=self.config.alerts,
             notifiers=list(self.notifiers),
             clock=self.clock,
-            on_claim=lambda alert: self.outbox.wake() if self.outbox else None,
+            on_claim=self._on_claim,
             dry_run=self.dry_run,
         )
+        self.metrics.declare([s.name for s in self.config.sources], [], self.notifiers)
+        now = self.clock.time()
+        self._health = {s.name: _SourceHealth(last_new=now) for s in self.config.sources}
+        for state in await self.store.source_states():
+            if state.last_success is not None and state.name in self._health:
+                self.metrics.source_last_success.labels(state.name).set(state.last_success)
         log.info(
             "started",
             extra={
                 "count": len(self.config.sources),
-                "detail": f"{len(self.rules.rules)} rules, {len(self.notifiers)} notifiers",
+                "detail": f"{len(rules.rules)} rules, {len(self.notifiers)} notifiers, "
+                f"store {mask_url(self.config.store.url)}",
             },
         )
 
-    def _current_engine(self) -> Engine:
-        assert self.engine is not None
-        return self.engine
+    def _set_rules(self, rules: RuleSet) -> None:
+        old = {r.id for r in self.rules.rules} if self.rules else set()
+        self.rules, self.engine = rules, Engine(rules.rules)
+        self._counting = _CountingEngine(self.engine, self.metrics)
+        new = {r.id for r in rules.rules}
+        for rule in old - new:
+            self.metrics.forget_rule(rule)
+        self.metrics.declare([], new, [])
+        self.metrics.rules_loaded.set(len(rules.rules))
 
+    def _current_engine(self) -> _CountingEngine:
+        assert self._counting is not None
+        return self._counting
+
+    async def _apply_notifiers(self, configs: Sequence[NotifierConfig]) -> None:
+        """Keep unchanged notifiers (and their connections), build new or changed ones, close the rest."""
+        assert self._notify_session is not None
+        wanted: dict[str, Notifier] = {}
+        for nc in configs:
+            if self._notifier_configs.get(nc.name) == nc and nc.name in self.notifiers:
+                wanted[nc.name] = self.notifiers[nc.name]
+            else:
+                wanted[nc.name] = REGISTRY[nc.kind](
+                    nc.name, nc.options, session=self._notify_session, clock=self.clock
+                )
+        retired = [n for name, n in self.notifiers.items() if wanted.get(name) is not n]
+        self.notifiers = wanted
+        self._notifier_configs = {nc.name: nc for nc in configs}
+        if self.outbox is not None:
+            self.outbox.notifiers = wanted
+        if self.pipeline is not None:
+            self.pipeline.notifiers = list(wanted)
+        self.metrics.declare([], [], wanted)
+        for notifier in retired:
+            # A send in flight on a retired notifier may fail; its delivery is retried, never lost.
+            await notifier.close()
+
+    # -- polling --------------------------------------------------------------------------------------
     async def poll(self, source: Source) -> PollResult:
         assert self.pipeline is not None
         task = asyncio.current_task()
         if task is not None:
-            self._inflight.add(task)  # type: ignore[arg-type]
+            self._inflight.add(task)
+        started = time.monotonic()
         try:
-            return await self.pipeline.poll(source)
+            result = await self.pipeline.poll(source)
+        except Exception:
+            self.metrics.fetch_total.labels(source.name, "error").inc()
+            raise
         finally:
+            self.metrics.fetch_seconds.observe(time.monotonic() - started)
             if task is not None:
-                self._inflight.discard(task)  # type: ignore[arg-type]
+                self._inflight.discard(task)
+        await self._observe(source, result)
+        return result
 
-    async def run(self) -> None:
-        """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain."""
-        await self.start()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
-        assert self.outbox is not None
-        self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
-        self.scheduler = Scheduler(self.poll)
-        self.scheduler.start(self.config.sources)
+    async def _observe(self, source: Source, result: PollResult) -> None:
+        """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
+        failed = bool(result.errors) and not result.new_articles
+        outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
+        self.metrics.fetch_total.labels(source.name, outcome).inc()
+        if result.new_articles:
+            self.metrics.articles_total.labels(source.name).inc(result.new_articles)
+            self._recent.append((time.monotonic(), result.new_articles))
+        if not failed and not self.dry_run:
+            self.metrics.source_last_success.labels(source.name).set(self.clock.time())
+        if self.dry_run:
+            return
         try:
+            await self._track_health(source, result, failed)
+        except Exception as exc:  # the store may be down; health alerts catch up on a later poll
+            log.warning("health_check_failed", extra={"source": source.name, "error": str(exc)})
+
+    async def _track_health(self, source: Source, result: PollResult, failed: bool) -> None:
+        health = self._health.setdefault(source.name, _SourceHealth(last_new=self.clock.time()))
+        threshold = self.config.service.health_failures
+        assert self.store is not None
+        if failed:
+            health.failures += 1
+            if threshold and health.failures >= threshold and health.failing is None:
+                state = await self.store.source_state(source.name)
+                health.failing = f"failing:{state.last_success}"
+                detail = f"{health.failures} polls in a row failed; last error: {result.errors[0]}"
+                await self._health_alert(source, health.failing, "is failing", detail)
+        else:
+            health.failures = 0
+            if health.failing is not None:
+                key, health.failing = health.failing, None
+                await self._health_alert(source, f"{key}:recovered", "recovered", "polls succeed again")
+        stale_after = self.config.stale_after.get(source.name)
+        now = self.clock.time()
+        if result.new_articles:
+            health.last_new = now
+            if health.stale is not None:
+                key, health.stale = health.stale, None
+                await self._health_alert(source, f"{key}:recovered", "has new articles again", "recovered")
+        elif stale_after and now - health.last_new > stale_after and health.stale is None:
+            state = await self.store.source_state(source.name)
+            health.stale = f"stale:{state.articles_seen}"
+            detail = f"no new article for {_human(now - health.last_new)} (stale_after {_human(stale_after)})"
+            await self._health_alert(source, health.stale, "went quiet", detail)
+
+    async def _health_alert(self, source: Source, key: str, what: str, detail: str) -> None:
+        """One alert per incident through the durable outbox: the claim makes it exactly-once."""
+        level = logging.INFO if "recovered" in key else logging.WARNING
+        log.log(level, "source_health", extra={"source": source.name, "outcome": what, "detail": detail})
+        notifiers = [n for n in self.config.service.health_notify if n in self.notifiers]
+        if not notifiers:
+            return
+        assert self.store is not None
+        rule_id = HEALTH_RULE_PREFIX + source.name
+        story_key = f"{source.name}:{key}"
+        alert = Alert(
+            id=alert_id(rule_id, story_key),
+            rule_id=rule_id,
+            rule_title=f"newsmon: source {source.name} {what}",
+            story_key=story_key,
+            url=mask_url(source.url),
+            title=detail,
+            source=source.name,
+            published=None,
+            detected_at=datetime.fromtimestamp(self.clock.time(), UTC),
+            hits=(),
+        )
+        if await self.store.claim(alert, notifiers):
+            log.info("alert_claimed", extra={"rule": rule_id, "alert_id": alert.id})
+            self._on_claim(alert)
+
+    def _on_claim(self, alert: Alert) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
+
+    def _on_outcome(self, notifier: str, outcome: str) -> None:
+        self.metrics.alerts_total.labels(notifier, outcome).inc()
+
+    # -- the daemon -----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
+        loop = asyncio.get_running_loop()
+        # Handlers before start: a SIGTERM while the store connects still means "drain and exit 0".
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            await self.start()
+            assert self.outbox is not None
+            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
+            self.scheduler = Scheduler(self.poll)
+            self.scheduler.start(self.config.sources)
+            await self._start_metrics_server()
+            self._background = [
+                asyncio.create_task(self.sd.watchdog_loop()),
+                asyncio.create_task(self._status_loop()),
+            ]
+            await self._refresh_outbox_depth()
+            self.sd.ready(self.status_line())
+            self.ready.set()
+            log.info("ready", extra={"detail": self.status_line()})
             await self._stop.wait()
         finally:
+            self.sd.stopping()
+            await self.stop()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-            await self.stop()
+            self.sd.close()
+
+    async def _start_metrics_server(self) -> None:
+        address = parse_listen(self.config.service.metrics)
+        if address is None:
+            return
+        server = MetricsServer(self.metrics, *address, health=self.health, refresh=self._refresh_outbox_depth)
+        try:
+            await server.start()
+        except OSError as exc:
+            # Monitoring news matters more than exposing metrics: run on, loudly.
+            log.error("metrics_unavailable", extra={"detail": self.config.service.metrics, "error": str(exc)})
+            return
+        self.metrics_server = server
+        log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def request_reload(self) -> None:
+        """SIGHUP. Reloads run one at a time; a HUP during a reload runs another one after it."""
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_task = asyncio.create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> bool:
+        ok = await self.reload()
+        while self._reload_again and not self._stop.is_set():
+            self._reload_again = False
+            ok = await self.reload()
+        return ok
 
     async def once(self, names: Sequence[str] = ()) -> list[PollResult]:
         """One pass over the (named) sources, then deliver what was claimed."""
@@ -138,26 +397,44 @@ class Service:
             await self.stop()
 
     async def stop(self) -> None:
-        """Stop scheduling, let in-flight polls finish, flush the outbox, close everything."""
-        deadline = asyncio.get_running_loop().time() + self.config.service.shutdown_timeout
+        """Stop scheduling, let in-flight polls and sends finish, flush the outbox, close everything,
+        all within ``shutdown_timeout``. What does not make it stays in the store for the next start:
+        an unsent delivery comes back when its lease runs out, an unfinished article was never marked
+        seen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.service.shutdown_timeout
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
         if self.scheduler is not None:
             self.scheduler.pause()
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_task.cancel()
         if self._inflight:
-            _, pending = await asyncio.wait(
-                set(self._inflight), timeout=max(0.1, deadline - asyncio.get_running_loop().time())
-            )
-            for task in pending:
-                task.cancel()
+            _, pending = await asyncio.wait(set(self._inflight), timeout=max(0.1, remaining()))
+            await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
         self._stop.set()
         if self._outbox_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._outbox_task
+            # The outbox loop notices the stop between passes; a slow send in the current pass gets
+            # what is left of the deadline, then is cancelled.
+            _, pending = await asyncio.wait({self._outbox_task}, timeout=remaining())
+            if pending:
+                log.warning("shutdown_deadline", extra={"detail": "deliveries in flight left for next start"})
+            await _cancel(pending)
             self._outbox_task = None
-        if self.outbox is not None and not self.dry_run:
-            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-            await asyncio.shield(self.outbox.drain(self.clock.time() + remaining))
+        if self.outbox is not None and not self.dry_run and remaining() > 0 and self.store is not None:
+            try:
+                await asyncio.shield(self.outbox.drain(self.clock.time() + remaining()))
+            except Exception as exc:  # a down store: nothing more to flush, close the rest cleanly
+                log.warning("drain_failed", extra={"error": str(exc)})
+        await _cancel(set(self._background))
+        self._background = []
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+            self.metrics_server = None
         for notifier in self.notifiers.values():
             await notifier.close()
         self.notifiers.clear()
@@ -170,13 +447,140 @@ class Service:
             self.store = None
         log.info("stopped")
 
-    def reload_rules(self) -> None:
-        """SIGHUP: swap in the new rules only if every file is valid; otherwise keep the old ones."""
+    # -- reload ---------------------------------------------------------------------------------------
+    async def reload(self) -> bool:
+        """Re-read the config file and every rule file; apply them only if all are valid.
+
+        Sources are added, removed and rescheduled in place; rules and notifiers are swapped; settings
+        that need new connections (``[store]``, ``[http]``, ``metrics``, ``log_format``) wait for a
+        restart and say so. A poll in flight finishes: it picks up the new rules at its next article."""
+        self.sd.reloading()
         try:
-            rules = load_rules(self.config.rule_paths)
-        except RuleError as exc:
+            return await self._reload()
+        finally:
+            self.sd.ready(self.status_line())
+
+    async def _reload(self) -> bool:
+        try:
+            config = load_config(self.config.path)
+            rules = load_rules(config.rule_paths)
+        except (ConfigError, RuleError) as exc:
+            self.metrics.rules_reload_errors.inc()
             for problem in exc.problems:
-                log.error("rules_reload_failed", extra={"error": str(problem)})
+                log.error("reload_failed", extra={"path": problem.path, "error": str(problem)})
+            log.error("reload_failed", extra={"detail": "kept the running config and rules"})
+            return False
+        old = self.config
+        restart_only = {
+            "[store]": old.store != config.store,
+            "[http]": old.http != config.http,
+            "[service] metrics": old.service.metrics != config.service.metrics,
+            "[service] log_format": old.service.log_format != config.service.log_format,
+        }
+        for what, changed in restart_only.items():
+            if changed:
+                log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
+        # What is in effect, not what the file says: restart-only settings keep their running values.
+        config = dataclasses.replace(
+            config,
+            store=old.store,
+            http=old.http,
+            service=dataclasses.replace(
+                config.service, metrics=old.service.metrics, log_format=old.service.log_format
+            ),
+        )
+        if self.scrubber is not None:
+            self.scrubber.update([*config_secrets(old), *config_secrets(config)])
+        if self.store is not None:
+            await self._apply_notifiers(config.notifiers)
+        self._set_rules(rules)
+        if self.pipeline is not None:
+            self.pipeline.alerts = config.alerts
+        if self.outbox is not None:
+            self.outbox.give_up_after = config.alerts.give_up_after
+        logging.getLogger("newsmon").setLevel(config.service.log_level.upper())
+        old_names = {s.name for s in old.sources}
+        new_names = {s.name for s in config.sources}
+        for name in old_names - new_names:
+            self.metrics.forget_source(name)
+            self._health.pop(name, None)
+        now = self.clock.time()
+        for name in new_names - old_names:
+            self._health[name] = _SourceHealth(last_new=now)
+        self.metrics.declare(new_names, [], [])
+        self.config = config
+        if self.scheduler is not None:
+            self.scheduler.sync(config.sources)
+        changed = len({s for s in config.sources} - set(old.sources)) - len(new_names - old_names)
+        log.info(
+            "reloaded",
+            extra={
+                "count": len(rules.rules),
+                "detail": f"{len(rules.rules)} rules; sources: {len(new_names - old_names)} added, "
+                f"{len(old_names - new_names)} removed, {changed} changed",
+            },
+        )
+        return True
+
+    # -- status and health ----------------------------------------------------------------------------
+    def articles_per_minute(self) -> float:
+        cutoff = time.monotonic() - RATE_WINDOW
+        while self._recent and self._recent[0][0] < cutoff:
+            self._recent.popleft()
+        return sum(n for _, n in self._recent) * 60.0 / RATE_WINDOW
+
+    def status_line(self) -> str:
+        outbox = "?" if self._outbox_depth is None else str(self._outbox_depth)
+        return (
+            f"{len(self.config.sources)} sources, {self.articles_per_minute():.0f} articles/min, "
+            f"outbox {outbox} pending"
+        )
+
+    async def _refresh_outbox_depth(self) -> None:
+        if self.store is None:
             return
-        self.rules, self.engine = rules, Engine(rules.rules)
-        log.info("rules_reloaded", extra={"count": len(rules.rules)})
+        try:
+            self._outbox_depth = await self.store.outbox_pending()
+        except Exception:
+            self._outbox_depth = None
+            raise
+        self.metrics.outbox_pending.set(self._outbox_depth)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL)
+            with contextlib.suppress(Exception):  # unknown depth shows as "?"
+                await self._refresh_outbox_depth()
+            self.sd.status(self.status_line())
+
+    async def health(self) -> Health:
+        """/healthz: the scheduler dispatches jobs and the store answers a ping."""
+        checks: dict[str, str] = {}
+        problem = self.scheduler.ticking() if self.scheduler is not None else "scheduler not started"
+        checks["scheduler"] = problem or "ok"
+        store = self.store
+        if store is None:
+            checks["store"] = "store not open"
+        else:
+            try:
+                async with asyncio.timeout(HEALTH_PING_TIMEOUT):
+                    answered = await store.ping()
+            except TimeoutError:
+                answered = False
+            checks["store"] = "ok" if answered else "store does not answer"
+        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks)
+
+
+async def _cancel(tasks: set[asyncio.Task[object]] | set[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}".replace(".0", "")
+    return f"{seconds:.0f}s"

@@ -81,7 +81,7 @@ BAD = {
     "unknown section": ('[alert]\nmax_age = "1h"\n', 'alert: unknown section (did you mean "alerts"?)'),
     "unknown notifier kind": (
         '[[notifiers]]\nname = "x"\nkind = "pager"\n',
-        "notifiers[0].kind: expected one of console, email, webhook, got 'pager'",
+        "notifiers[0].kind: expected one of apprise, console, email, webhook, got 'pager'",
     ),
     "notifier option typo": (
         '[[notifiers]]\nname = "x"\nkind = "webhook"\nurl = "https://h.example/x"\nformt = "json"\n',
@@ -99,6 +99,16 @@ BAD = {
     ),
     "bad include regex": (MINIMAL + 'include = ["re:(unclosed"]\n', "sources[0].include[0]:"),
     "toml syntax": ("[http\n", "config.toml:1:"),
+    "stale_after shorter than interval": (
+        MINIMAL + 'interval = "10m"\nstale_after = "5m"\n',
+        "config.toml:6:1: sources[0].stale_after: must be at least the source's interval",
+    ),
+    "health_notify names an unknown notifier": (
+        '[[notifiers]]\nname = "ops"\nkind = "console"\n[service]\nhealth_notify = ["opz"]\n',
+        "service.health_notify[0]: unknown notifier 'opz' (known: ops)",
+    ),
+    "negative health_failures": ("[service]\nhealth_failures = -1\n", "service.health_failures: must be 0"),
+    "bad metrics address": ('[service]\nmetrics = "9464"\n', 'service.metrics: expected "HOST:PORT"'),
 }
 
 
@@ -128,3 +138,39 @@ def test_secrets_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     secret = config.notifiers[0].options.secret
     assert secret.reveal() == "s3cret-value"
     assert "s3cret" not in repr(config)
+
+
+def test_health_and_metrics_keys(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + 'stale_after = "6h"\n[[notifiers]]\nname = "ops"\nkind = "console"\n'
+        + '[service]\nmetrics = ""\nhealth_failures = 3\nhealth_notify = ["ops"]\n'
+    )
+    config = parse_config(text, tmp_path / "c.toml")
+    assert config.stale_after == {"a": 6 * 3600}
+    assert config.service.health_failures == 3 and config.service.health_notify == ["ops"]
+    assert config.service.metrics == ""
+    defaults = parse_config(MINIMAL, tmp_path / "c.toml").service
+    assert defaults.health_failures == 5 and defaults.health_notify == []
+    assert defaults.metrics == "127.0.0.1:9464"
+
+
+def test_relative_secret_file_is_a_systemd_credential_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        '[[notifiers]]\nname = "ops"\nkind = "webhook"\nurl = "https://h.example/x"\n'
+        'secret_file = "hook.secret"\n'
+    )
+    (tmp_path / "hook.secret").write_text("next-to-config\n")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    # Not among the credentials: the file next to the config.
+    assert parse_config(text, tmp_path / "c.toml").notifiers[0].options.secret.reveal() == "next-to-config"
+    (credentials / "hook.secret").write_text("from-systemd\n")
+    assert parse_config(text, tmp_path / "c.toml").notifiers[0].options.secret.reveal() == "from-systemd"
+    # An absolute path is never redirected.
+    absolute = text.replace('"hook.secret"', f'"{tmp_path / "hook.secret"}"')
+    secret = parse_config(absolute, tmp_path / "c.toml").notifiers[0].options.secret
+    assert secret.reveal() == "next-to-config"

@@ -1,0 +1,160 @@
+"""Prometheus metrics (one registry per Service, no globals) and the /metrics + /healthz HTTP server.
+
+Names are a contract (see the design's Observability section); label values are source, rule and
+notifier names from the operator's config, so their number is bounded by the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+log = logging.getLogger("newsmon.metrics")
+
+FETCH_OUTCOMES = ("ok", "not_modified", "error")
+ALERT_OUTCOMES = ("delivered", "retry", "dead")
+# Polls are network-bound: from a quick 304 to a slow page plus its articles.
+FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+REFRESH_TIMEOUT = 2.0  # seconds a scrape waits for the store before serving the last known values
+
+
+class Metrics:
+    """Every newsmon metric, registered in this instance's own ``CollectorRegistry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        # prometheus-client appends "_total" to counters itself; the names below are the exposed ones.
+        self.fetch_total = Counter(
+            "newsmon_fetch_total", "Source polls by outcome", ["source", "outcome"], registry=r
+        )
+        self.fetch_seconds = Histogram(
+            "newsmon_fetch_seconds", "Duration of one source poll", buckets=FETCH_BUCKETS, registry=r
+        )
+        self.articles_total = Counter(
+            "newsmon_articles_total", "New articles extracted", ["source"], registry=r
+        )
+        self.matches_total = Counter(
+            "newsmon_matches_total", "Articles matched, per rule", ["rule"], registry=r
+        )
+        self.alerts_total = Counter(
+            "newsmon_alerts_total", "Delivery attempts by outcome", ["notifier", "outcome"], registry=r
+        )
+        self.outbox_pending = Gauge("newsmon_outbox_pending", "Deliveries not yet acknowledged", registry=r)
+        self.source_last_success = Gauge(
+            "newsmon_source_last_success_timestamp_seconds",
+            "Unix time of the source's last successful poll",
+            ["source"],
+            registry=r,
+        )
+        self.rules_loaded = Gauge("newsmon_rules_loaded", "Rules in effect", registry=r)
+        self.rules_reload_errors = Counter(
+            "newsmon_rules_reload_errors_total",
+            "Reloads refused because of invalid config or rules",
+            registry=r,
+        )
+
+    def declare(self, sources: Iterable[str], rules: Iterable[str], notifiers: Iterable[str]) -> None:
+        """Create the zero-valued series for configured names, so dashboards and ``rate()`` see a
+        source before its first poll and a rule before its first match."""
+        for source in sources:
+            for outcome in FETCH_OUTCOMES:
+                self.fetch_total.labels(source, outcome)
+            self.articles_total.labels(source)
+        for rule in rules:
+            self.matches_total.labels(rule)
+        for notifier in notifiers:
+            for outcome in ALERT_OUTCOMES:
+                self.alerts_total.labels(notifier, outcome)
+
+    def forget_source(self, source: str) -> None:
+        """A source removed by a reload: its series go away instead of freezing at their last value."""
+        for outcome in FETCH_OUTCOMES:
+            _remove(self.fetch_total, source, outcome)
+        _remove(self.articles_total, source)
+        _remove(self.source_last_success, source)
+
+    def forget_rule(self, rule: str) -> None:
+        _remove(self.matches_total, rule)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _remove(metric: Counter | Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # never observed
+        metric.remove(*labels)
+
+
+@dataclass(slots=True)
+class Health:
+    ok: bool
+    checks: dict[str, str] = field(default_factory=dict)  # check name -> "ok" or why not
+
+    def body(self) -> str:
+        return json.dumps({"status": "ok" if self.ok else "unhealthy", "checks": self.checks})
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text format) and ``/healthz`` (200 / 503 with a JSON reason)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        *,
+        health: Callable[[], Awaitable[Health]],
+        refresh: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self._health = health
+        self._refresh = refresh
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        if self.port == 0:  # tests ask for any free port; report the one we got
+            self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self._refresh is not None:
+            try:
+                async with asyncio.timeout(REFRESH_TIMEOUT):
+                    await self._refresh()
+            except Exception as exc:  # a down store must not break the scrape that would show it
+                log.debug("metrics_refresh_failed", extra={"error": str(exc)})
+        body = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        health = await self._health()
+        return web.Response(
+            status=200 if health.ok else 503, text=health.body(), content_type="application/json"
+        )

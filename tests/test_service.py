@@ -1,0 +1,542 @@
+"""The daemon as systemd runs it: a real ``newsmon run`` subprocess, a datagram socket as NOTIFY_SOCKET,
+signals, a local news site and webhook receiver. Plus source health alerts, driven in-process.
+
+Waits are on events, datagrams and log lines, each with a deadline; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import load_config
+from monitor.service import Service
+
+ROOT = Path(__file__).resolve().parents[1]
+DEADLINE = 15.0  # seconds for anything a healthy daemon does in well under one
+
+RULES = """\
+entities:
+  atacms: ["ATACMS", "Army Tactical Missile System"]
+rules:
+  - id: atacms-in-russia
+    title: "ATACMS used inside Russia"
+    all: ["@atacms", ["Russia", "Kursk"]]
+  - id: nk-troops
+    title: "North Korean troops"
+    any: ["North Korean troops", "North Korean soldiers"]
+"""
+BROKEN_RULES = """\
+rules:
+  - id: broken
+    any: ["@nowhere"]
+"""
+ATACMS = (
+    "Ukraine fires ATACMS into Kursk",
+    "<p>Ukraine used US-supplied ATACMS missiles against a depot in Russia's Kursk region, officials said. "
+    "The strike was the deepest so far.</p>",
+)
+NK = (
+    "North Korean soldiers near the front",
+    "<p>Thousands of North Korean soldiers moved closer to the front line in western Russia, according to "
+    "intelligence officials. Pyongyang did not comment.</p>",
+)
+
+
+# -- a news site and a webhook receiver, served by the test's own loop ------------------------------------
+@dataclass
+class Site:
+    articles: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
+    broken: bool = False  # feeds answer 404
+    hits: dict[str, int] = field(default_factory=dict)
+    hit: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def publish(self, slug: str, article: tuple[str, str]) -> None:
+        self.articles[slug] = (*article, datetime.now(UTC))
+
+    def app(self) -> web.Application:
+        async def feed(request: web.Request) -> web.Response:
+            self.hits[request.path] = self.hits.get(request.path, 0) + 1
+            self.hit.set()
+            if self.broken:
+                raise web.HTTPNotFound()
+            base = f"http://{request.host}"
+            items = "".join(
+                f"<item><title>{t}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
+                f"<pubDate>{format_datetime(p)}</pubDate></item>"
+                for s, (t, _, p) in self.articles.items()
+            )
+            text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+            return web.Response(text=text, content_type="application/rss+xml")
+
+        async def article(request: web.Request) -> web.Response:
+            if request.match_info["slug"] not in self.articles:
+                raise web.HTTPNotFound()
+            title, body, published = self.articles[request.match_info["slug"]]
+            html = (
+                f"<html><head><title>{title}</title>"
+                f'<meta property="article:published_time" content="{published.isoformat()}"></head>'
+                f"<body><article><h1>{title}</h1>{body}</article></body></html>"
+            )
+            return web.Response(text=html, content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/news/{slug}", article)
+        app.router.add_get("/{name}.xml", feed)
+        return app
+
+
+async def polled(site: Site, path: str) -> None:
+    """Wait until ``path`` was requested (again, after ``site.hits`` was cleared)."""
+    async with asyncio.timeout(DEADLINE):
+        while path not in site.hits:
+            site.hit.clear()
+            await site.hit.wait()
+
+
+@dataclass
+class Receiver:
+    slow: bool = False  # hold every request until ``release`` is set
+    fail_first: int = 0  # answer the first requests with 500
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    acked: list[dict[str, Any]] = field(default_factory=list)
+    got_request: asyncio.Event = field(default_factory=asyncio.Event)
+    got_ack: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self) -> web.Application:
+        async def hook(request: web.Request) -> web.Response:
+            payload = await request.json()
+            self.requests.append(payload)
+            self.headers.append(dict(request.headers))
+            self.got_request.set()
+            if len(self.requests) <= self.fail_first:
+                return web.Response(status=500, text="receiver down")
+            if self.slow:
+                await self.release.wait()
+            self.acked.append(payload)
+            self.got_ack.set()
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        return app
+
+
+@dataclass
+class Net:
+    site: Site
+    receiver: Receiver
+    base: str
+    hook: str
+
+
+@contextlib.asynccontextmanager
+async def serve_net() -> AsyncIterator[Net]:
+    """The news site and the webhook receiver on loopback, for as long as the block runs."""
+    site, receiver = Site(), Receiver()
+    site_server = TestServer(site.app(), host="127.0.0.1")
+    hook_server = TestServer(receiver.app(), host="127.0.0.1")
+    await site_server.start_server()
+    await hook_server.start_server()
+    try:
+        yield Net(
+            site, receiver, str(site_server.make_url("")).rstrip("/"), str(hook_server.make_url("/hook"))
+        )
+    finally:
+        receiver.release.set()
+        await site_server.close()
+        await hook_server.close()
+
+
+@pytest.fixture
+async def net() -> AsyncIterator[Net]:
+    async with serve_net() as served:
+        yield served
+
+
+def write_config(
+    tmp_path: Path,
+    net: Net,
+    *,
+    sources: tuple[str, ...] = ("feed",),
+    store: str | None = None,
+    service: str = "",
+    notifiers: str = "",
+    alerts: str = 'first_run = "alert"',
+    metrics: str = "",
+) -> Path:
+    """A config with one feed source per name (``/<name>.xml``), the webhook notifier and ``service``
+    lines; rules in ``rules/``."""
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    if not (rules / "test.yaml").exists():
+        (rules / "test.yaml").write_text(RULES)
+    store = store or f"sqlite://{tmp_path / 'state.db'}"
+    text = f"""
+[store]
+url = "{store}"
+[http]
+allow_private_networks = true
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["rules/"]
+[alerts]
+{alerts}
+"""
+    for name in sources:
+        text += f'[[sources]]\nname = "{name}"\nurl = "{net.base}/{name}.xml"\ninterval = "1s"\n'
+    text += f'[[notifiers]]\nname = "hook"\nkind = "webhook"\nurl = "{net.hook}"\n{notifiers}\n'
+    text += f'[service]\nlog_format = "json"\nmetrics = "{metrics}"\nshutdown_timeout = "2s"\n{service}\n'
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+# -- the daemon as a subprocess -----------------------------------------------------------------------
+@dataclass
+class Daemon:
+    """``newsmon run`` with its stderr parsed as JSON log lines and its sd_notify datagrams collected."""
+
+    proc: asyncio.subprocess.Process
+    sock: socket.socket
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # every stderr and stdout line, as written
+    notes: list[tuple[float, str]] = field(default_factory=list)  # (monotonic arrival, datagram)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def _wait(self, find: Callable[[], Any], within: float, what: str) -> Any:
+        try:
+            async with asyncio.timeout(within), self.changed:
+                while (found := find()) is None:
+                    if self.proc.returncode is not None:
+                        raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}")
+                    await self.changed.wait()
+                return found
+        except TimeoutError:
+            tail = "\n".join(self.raw[-20:])
+            raise AssertionError(f"no {what} within {within}s; last output:\n{tail}") from None
+
+    async def note(
+        self, predicate: Callable[[str], bool], *, after: int = 0, within: float = DEADLINE
+    ) -> int:
+        """Index of the first datagram from ``after`` on that satisfies ``predicate``."""
+
+        def find() -> int | None:
+            return next((i for i in range(after, len(self.notes)) if predicate(self.notes[i][1])), None)
+
+        return int(await self._wait(find, within, "notify datagram"))
+
+    async def log(self, predicate: Callable[[dict[str, Any]], bool], *, within: float = DEADLINE) -> dict:
+        return dict(
+            await self._wait(lambda: next((e for e in self.logs if predicate(e)), None), within, "log line")
+        )
+
+    async def ready(self) -> int:
+        return await self.note(lambda n: "READY=1" in n.split("\n"))
+
+    async def exit_code(self, within: float = DEADLINE) -> int:
+        async with asyncio.timeout(within):
+            return await self.proc.wait()
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip("\n")
+            async with self.changed:
+                self.raw.append(text)
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(text)
+                    if isinstance(entry, dict):
+                        self.logs.append(entry)
+                self.changed.notify_all()
+        async with self.changed:  # EOF: wake waiters so they see the exit
+            self.changed.notify_all()
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(self.sock, 4096)
+            async with self.changed:
+                self.notes.append((time.monotonic(), data.decode()))
+                self.changed.notify_all()
+
+
+@contextlib.asynccontextmanager
+async def run_daemon(config: Path, *, env: dict[str, str] | None = None) -> AsyncIterator[Daemon]:
+    """``newsmon run -c config`` with NOTIFY_SOCKET on an abstract socket; killed if still running."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"newsmon-test-{uuid.uuid4().hex}"
+    sock.bind("\0" + name)  # an abstract socket, as systemd may hand out: no path length limit
+    sock.setblocking(False)
+    environ = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID")}
+    environ |= {"NOTIFY_SOCKET": "@" + name, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "monitor", "run", "-c", str(config)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environ,
+        cwd=config.parent,
+    )
+    daemon = Daemon(proc, sock)
+    assert proc.stdout is not None and proc.stderr is not None
+    daemon.tasks = [
+        asyncio.create_task(daemon._read(proc.stderr)),
+        asyncio.create_task(daemon._read(proc.stdout)),
+        asyncio.create_task(daemon._listen()),
+    ]
+    try:
+        yield daemon
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for task in daemon.tasks:
+            task.cancel()
+        await asyncio.gather(*daemon.tasks, return_exceptions=True)
+        sock.close()
+
+
+StartDaemon = Callable[..., Awaitable[Daemon]]
+
+
+@pytest.fixture
+async def start_daemon() -> AsyncIterator[StartDaemon]:
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(config: Path, *, env: dict[str, str] | None = None) -> Daemon:
+            return await stack.enter_async_context(run_daemon(config, env=env))
+
+        yield start
+
+
+# -- lifecycle ----------------------------------------------------------------------------------------
+async def test_ready_then_watchdog_at_half_the_period_then_stopping(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    config = write_config(tmp_path, net)
+    daemon = await start_daemon(config, env={"WATCHDOG_USEC": "400000"})  # pings every 0.2 s
+    ready = await daemon.ready()
+    assert "STATUS=1 sources, " in daemon.notes[ready][1]
+    # READY comes after the rules and the store are up: the startup log says so first.
+    started = await daemon.log(lambda e: e["event"] == "started")
+    assert "2 rules" in started["detail"]
+    first = await daemon.note(lambda n: n == "WATCHDOG=1", after=ready)
+    last = first
+    for _ in range(6):
+        last = await daemon.note(lambda n: n == "WATCHDOG=1", after=last + 1)
+    times = [t for t, n in daemon.notes[first : last + 1] if n == "WATCHDOG=1"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert 0.15 <= statistics.median(gaps) <= 0.3, gaps
+    assert max(gaps) < 0.4, gaps  # never as long as WATCHDOG_USEC: systemd would kill us
+
+    daemon.proc.send_signal(signal.SIGTERM)
+    await daemon.note(lambda n: n == "STOPPING=1", after=last)
+    assert await daemon.exit_code() == 0
+    assert any(e["event"] == "stopped" for e in daemon.logs)
+
+
+async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_delivery(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    net.site.publish("atacms-kursk", ATACMS)
+    net.receiver.slow = True
+    config = write_config(tmp_path, net)
+    daemon = await start_daemon(config)
+    await daemon.ready()
+    async with asyncio.timeout(DEADLINE):
+        await net.receiver.got_request.wait()  # the delivery is in flight now, and will hang
+
+    sent = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await daemon.exit_code() == 0
+    # shutdown_timeout is 2s; allow for interpreter teardown, not for waiting on the receiver.
+    assert time.monotonic() - sent < 2 + 2.0
+    assert net.receiver.acked == []
+    await daemon.log(lambda e: e["event"] == "shutdown_deadline")
+
+    # Next start: once the in-flight lease has run out, the same alert is delivered.
+    net.receiver.slow = False
+    (held,) = net.receiver.requests
+
+    class Later:
+        def time(self) -> float:
+            return time.time() + 600
+
+    service = Service(load_config(config), clock=Later())
+    await service.start()
+    try:
+        assert service.store is not None and await service.store.outbox_pending() == 1
+        assert service.outbox is not None and await service.outbox.deliver_due() == 1
+    finally:
+        await service.stop()
+    assert [p["id"] for p in net.receiver.acked] == [held["id"]]
+    assert held["rule"]["id"] == "atacms-in-russia"
+
+
+async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    config = write_config(tmp_path, net)
+    daemon = await start_daemon(config)
+    ready = await daemon.ready()
+    await polled(net.site, "/feed.xml")
+
+    (tmp_path / "rules" / "zz-broken.yaml").write_text(BROKEN_RULES)
+    daemon.proc.send_signal(signal.SIGHUP)
+    reloading = await daemon.note(lambda n: n.startswith("RELOADING=1\nMONOTONIC_USEC="), after=ready)
+    failed = await daemon.log(
+        lambda e: e["event"] == "reload_failed" and "zz-broken.yaml:3:" in e.get("error", "")
+    )
+    assert "@nowhere" in failed["error"]
+    await daemon.note(lambda n: n.startswith("READY=1"), after=reloading)  # systemd leaves "reloading"
+
+    # The old rules still alert.
+    net.site.publish("atacms-kursk", ATACMS)
+    async with asyncio.timeout(DEADLINE):
+        await net.receiver.got_ack.wait()
+    assert [p["rule"]["id"] for p in net.receiver.acked] == ["atacms-in-russia"]
+    assert not any(e["event"] == "reloaded" for e in daemon.logs)
+
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await daemon.exit_code() == 0
+
+
+async def test_sighup_with_a_new_source_starts_polling_it(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    config = write_config(tmp_path, net, sources=("feed",))
+    daemon = await start_daemon(config)
+    ready = await daemon.ready()
+    write_config(tmp_path, net, sources=("extra",))  # one added, one removed
+    daemon.proc.send_signal(signal.SIGHUP)
+    reloaded = await daemon.log(lambda e: e["event"] == "reloaded")
+    assert "1 added, 1 removed" in reloaded["detail"]
+    await daemon.note(lambda n: n.startswith("READY=1") and "STATUS=1 sources" in n, after=ready + 1)
+    await polled(net.site, "/extra.xml")
+    # Restart-only sections are reported, not silently ignored.
+    write_config(tmp_path, net, sources=("extra",), store=f"sqlite://{tmp_path / 'other.db'}")
+    daemon.proc.send_signal(signal.SIGHUP)
+    needs = await daemon.log(lambda e: e["event"] == "reload_needs_restart")
+    assert "[store]" in needs["detail"]
+
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await daemon.exit_code() == 0
+
+
+async def test_broken_config_on_sighup_is_located_and_the_daemon_lives_on(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    config = write_config(tmp_path, net)
+    daemon = await start_daemon(config)
+    await daemon.ready()
+    config.write_text(config.read_text() + '\n[[sources]]\nname = "x"\nurll = "http://x/"\n')
+    daemon.proc.send_signal(signal.SIGHUP)
+    failed = await daemon.log(lambda e: e["event"] == "reload_failed" and "urll" in e.get("error", ""))
+    assert f"{config}:" in failed["error"]
+    net.site.hits.clear()
+    await polled(net.site, "/feed.xml")  # still polling the old source
+    daemon.proc.send_signal(signal.SIGINT)
+    assert await daemon.exit_code() == 0
+
+
+# -- source health, in-process with a fake clock -------------------------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_a_failing_source_alerts_once_then_once_recovered(tmp_path: Path, net: Net) -> None:
+    config = load_config(write_config(tmp_path, net, service='health_failures = 3\nhealth_notify = ["hook"]'))
+    clock = FakeClock()
+    net.site.broken = True
+
+    async def polls(service: Service, n: int) -> None:
+        for _ in range(n):
+            await service.poll(config.sources[0])
+            clock.now += 1
+        assert service.outbox is not None
+        await service.outbox.deliver_due()
+
+    service = Service(config, clock=clock)
+    await service.start()
+    try:
+        await polls(service, 2)
+        assert net.receiver.acked == []  # two failures are not an incident yet
+        await polls(service, 5)
+        (alert,) = net.receiver.acked
+        assert alert["rule"]["id"] == "newsmon-health:feed"
+        assert "is failing" in alert["rule"]["title"]
+        assert "3 polls in a row failed" in alert["article"]["title"] and "404" in alert["article"]["title"]
+    finally:
+        await service.stop()
+
+    # A restart in the middle of the incident does not alert again: same incident, same alert id.
+    service = Service(config, clock=clock)
+    await service.start()
+    try:
+        await polls(service, 4)
+        assert len(net.receiver.acked) == 1
+        net.site.broken = False
+        await polls(service, 2)
+        assert [p["rule"]["title"] for p in net.receiver.acked[1:]] == ["newsmon: source feed recovered"]
+    finally:
+        await service.stop()
+
+
+async def test_a_quiet_source_alerts_once_after_stale_after(tmp_path: Path, net: Net) -> None:
+    path = write_config(tmp_path, net, service='health_notify = ["hook"]')
+    path.write_text(path.read_text().replace('interval = "1s"', 'interval = "1s"\nstale_after = "1h"'))
+    config = load_config(path)
+    clock = FakeClock()
+    service = Service(config, clock=clock)
+    await service.start()
+    assert service.outbox is not None
+    try:
+        await service.poll(config.sources[0])
+        clock.now += 1800
+        await service.poll(config.sources[0])
+        await service.outbox.deliver_due()
+        assert net.receiver.acked == []
+        clock.now += 1801
+        await service.poll(config.sources[0])
+        await service.poll(config.sources[0])
+        await service.outbox.deliver_due()
+        (alert,) = net.receiver.acked
+        assert alert["rule"]["title"] == "newsmon: source feed went quiet"
+        assert "no new article for 1h" in alert["article"]["title"]
+        net.site.publish("nk", NK)
+        await service.poll(config.sources[0])
+        await service.outbox.deliver_due()
+        titles = sorted(p["rule"]["title"] for p in net.receiver.acked)
+        assert titles == [
+            "North Korean troops",
+            "newsmon: source feed has new articles again",
+            "newsmon: source feed went quiet",
+        ]
+    finally:
+        await service.stop()
