@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ def _config(args: argparse.Namespace) -> Config:
 
 # -- run / once -------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from monitor.logs import setup_logging
-    from monitor.service import Service
+    from monitor.logs import Scrubber, setup_logging
+    from monitor.service import Service, config_secrets
 
     config = _config(args)
-    setup_logging(config.service.log_format, config.service.log_level)
-    asyncio.run(Service(config).run())
+    # The scrubber learns the config's secrets now and the new ones at each reload.
+    scrubber = Scrubber(config_secrets(config))
+    setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
+    asyncio.run(Service(config, scrubber=scrubber).run())
     return EXIT_OK
 
 
@@ -79,30 +82,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     rules = None
     if config is not None:
         try:
-            rules = load_rules(config.rule_paths)
+            rules = load_rules(
+                config.rule_paths,
+                sources={s.name for s in config.sources},
+                notifiers={n.name for n in config.notifiers},
+            )
         except RuleError as exc:
             problems.extend(exc.problems)
-    if rules is not None and config is not None:
-        sources = {s.name for s in config.sources}
-        notifiers = {n.name for n in config.notifiers}
-        for rule in rules.rules:
-            for name in rule.sources:
-                if name not in sources:
-                    problems.append(
-                        Problem(rule.path, rule.line, 1, f"rule {rule.id}: unknown source {name!r}")
-                    )
-            for name in rule.notify:
-                if name not in notifiers:
-                    problems.append(
-                        Problem(rule.path, rule.line, 1, f"rule {rule.id}: unknown notifier {name!r}")
-                    )
-    if problems:
-        _print_problems(problems)
+        else:
+            problems.extend(rules.warnings)
+    _print_problems(problems)
+    if any(p.severity == "error" for p in problems):
         return EXIT_USAGE
     assert config is not None and rules is not None
+    warned = f", {len(problems)} warning(s)" if problems else ""
     print(
         f"{path}: ok — {len(config.sources)} source(s), {len(rules.rules)} rule(s) in "
-        f"{len(rules.files)} file(s), {len(config.notifiers)} notifier(s), store {config.store.url}"
+        f"{len(rules.files)} file(s), {len(config.notifiers)} notifier(s), store {config.store.url}{warned}"
     )
     return EXIT_OK
 
@@ -135,6 +131,23 @@ def _article_from_input(args: argparse.Namespace) -> Any:
     return extract(Fetched(url=url, status=200, body=data, content_type="text/html"), source="cli")
 
 
+def _hit_json(h: Any) -> dict[str, Any]:
+    return {
+        "term": h.term,
+        "entity": h.entity,
+        "field": h.field,
+        "start": h.start,
+        "end": h.end,
+        "snippet": h.snippet,
+    }
+
+
+def _print_hits(hits: Sequence[Any], prefix: str = "   ") -> None:
+    for h in hits:
+        via = f" (@{h.entity})" if h.entity else ""
+        print(f"{prefix}{h.field}: {h.term!r}{via}: {h.snippet}")
+
+
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitor.matching.engine import Engine
     from monitor.matching.rules import load_rules
@@ -143,8 +156,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         print("rules test: give --url URL, --file PATH or - (stdin)", file=sys.stderr)
         return EXIT_USAGE
     rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
+    _print_problems(rules.warnings)
     article = _article_from_input(args)
-    matches = Engine(rules.rules).match(article)
+    explained = Engine(rules.rules).explain(article)
+    matches = [x.match for x in explained if x.match is not None]
+    misses = [x for x in explained if x.match is None]
     if args.json:
         print(
             json.dumps(
@@ -155,22 +171,17 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                         "published": article.published.isoformat() if article.published else None,
                     },
                     "matches": [
-                        {
-                            "rule": m.rule_id,
-                            "title": m.rule_title,
-                            "hits": [
-                                {
-                                    "term": h.term,
-                                    "entity": h.entity,
-                                    "field": h.field,
-                                    "start": h.start,
-                                    "end": h.end,
-                                    "snippet": h.snippet,
-                                }
-                                for h in m.hits
-                            ],
-                        }
+                        {"rule": m.rule_id, "title": m.rule_title, "hits": [_hit_json(h) for h in m.hits]}
                         for m in matches
+                    ],
+                    "near_misses": [
+                        {
+                            "rule": x.rule.id,
+                            "title": x.rule.title,
+                            "failed": list(x.failed),
+                            "hits": [_hit_json(h) for h in x.hits],
+                        }
+                        for x in misses
                     ],
                 },
                 ensure_ascii=False,
@@ -183,9 +194,12 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
             print(f"\n✔ {m.rule_id} — {m.rule_title}")
-            for h in m.hits:
-                via = f" (@{h.entity})" if h.entity else ""
-                print(f"   {h.field}: {h.term!r}{via}: {h.snippet}")
+            _print_hits(m.hits)
+        for x in misses:
+            print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
+            for reason in x.failed:
+                print(f"   {reason}")
+            _print_hits(x.hits, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
 
@@ -250,30 +264,48 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.logs import mask_url
+
     config = _config(args)
+
+    def when(ts: float | None) -> str | None:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
     async def action(store: Any) -> dict[str, Any]:
         states = {s.name: s for s in await store.source_states()}
-        return {
-            "sources": [
+        sources = []
+        for src in config.sources:
+            state = states.get(src.name)
+            sources.append(
                 {
                     "name": src.name,
-                    "last_success": states[src.name].last_success if src.name in states else None,
-                    "last_error": states[src.name].last_error if src.name in states else None,
-                    "articles_seen": states[src.name].articles_seen if src.name in states else 0,
+                    "kind": src.kind,
+                    "last_attempt": state.last_attempt if state else None,
+                    "last_success": state.last_success if state else None,
+                    "last_success_at": when(state.last_success) if state else None,
+                    "last_error": state.last_error if state else None,
+                    "articles_seen": state.articles_seen if state else 0,
                 }
-                for src in config.sources
-            ],
+            )
+        return {
+            "store": mask_url(config.store.url),
+            "sources": sources,
             "outbox_pending": await store.outbox_pending(),
         }
 
     status = asyncio.run(_with_store(config, action))
     if args.json:
         print(json.dumps(status, indent=2))
-    else:
-        for s in status["sources"]:
-            print(f"{s['name']:<24} articles={s['articles_seen']:<6} last_error={s['last_error'] or '-'}")
-        print(f"outbox pending: {status['outbox_pending']}")
+        return EXIT_OK
+    print(f"store: {status['store']}")
+    width = max([len("source"), *(len(s["name"]) for s in status["sources"])])
+    print(f"{'source':<{width}}  {'last success (UTC)':<25}  {'articles':>8}  last error")
+    for s in status["sources"]:
+        # A source that never answered shows "never"; one never polled yet shows "-".
+        success = s["last_success_at"] or ("never" if s["last_attempt"] else "-")
+        error = (s["last_error"] or "-").replace("\n", " ")
+        print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
+    print(f"outbox pending: {status['outbox_pending']}")
     return EXIT_OK
 
 
@@ -316,6 +348,204 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
     return run_demo()
+
+
+# -- sources add / import / export, completion ------------------------------------------------------------
+# Discovery is a one-off of a dozen requests while someone waits: the daemon's per-host delay (made for
+# polling around the clock) is capped for it. Everything else (robots.txt, SSRF guard, caps) is kept.
+DISCOVERY_DELAY = 0.2
+
+
+def _source_key(url: str) -> str:
+    from monitor.crawl.urls import canonicalize
+
+    return canonicalize(url) or url
+
+
+def _edit_target(args: argparse.Namespace) -> tuple[Path, str | None, Config | None]:
+    """The config to edit, its text and Config; a missing file is fine only for a dry run."""
+    from monitor.config_edit import read_config
+
+    path = find_config(args.config)
+    if args.dry_run and not path.exists():
+        return path, None, None
+    text, config = read_config(path)
+    return path, text, config
+
+
+def _write_sources(path: Path, text: str, blocks: list[Any], what: str) -> int:
+    from monitor.config_edit import append_sources
+
+    try:
+        append_sources(path, text, blocks)
+    except ConfigError as exc:
+        print(f"{what}: the config would not load with this change, so {path} is unchanged:", file=sys.stderr)
+        _print_problems(exc.problems)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _interval(args: argparse.Namespace, what: str) -> bool:
+    from monitor.config import parse_duration
+
+    if args.interval is None:
+        return True
+    try:
+        parse_duration(args.interval)
+    except ValueError as exc:
+        print(f"{what}: --interval: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from monitor.config import HttpConfig
+    from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
+    from monitor.crawl.http import HttpClient
+    from monitor.discover import LINKED, PAGE, ROBOTS, discover
+
+    if not _interval(args, "sources add"):
+        return EXIT_USAGE
+    if urlsplit(args.url).scheme not in ("http", "https"):
+        print(f"sources add: expected an http:// or https:// URL, got {args.url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    path, text, config = _edit_target(args)
+    names = {s.name for s in config.sources} if config else set()
+    if args.name and args.name in names:
+        print(f'sources add: a source named "{args.name}" exists already in {path}', file=sys.stderr)
+        return EXIT_USAGE
+    http_config = config.http if config else HttpConfig()
+    http_config = dataclasses.replace(
+        http_config, per_host_delay=min(http_config.per_host_delay, DISCOVERY_DELAY)
+    )
+
+    async def run() -> Any:
+        async with HttpClient(http_config) as http:
+            return await discover(args.url, http)
+
+    result = asyncio.run(run())
+    valid = [f for f in result.valid if args.kind in (None, f.kind)]
+    for n, finding in enumerate(valid, 1):
+        print(f"{n:>2}. {finding.kind:<8} {finding.url}  ({finding.describe()})")
+    # Guessed paths that 404 are noise; a linked feed or a robots.txt sitemap that fails is news.
+    for finding in result.findings:
+        if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
+            print(f"  ✗ {finding.kind:<8} {finding.url}  ({finding.how}: {finding.error})")
+    best = valid[0] if valid else None
+    if best is None:
+        wanted = f"no {args.kind} source" if args.kind else "no feed, sitemap or article links"
+        print(f"sources add: {wanted} found at {args.url}", file=sys.stderr)
+        return EXIT_NONE
+    if config is not None:
+        watched = {_source_key(s.url): s.name for s in config.sources}
+        if _source_key(best.url) in watched:
+            print(
+                f'sources add: {best.url} is already watched as "{watched[_source_key(best.url)]}"',
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    host = (urlsplit(best.url).hostname or "source").removeprefix("www.")
+    name = args.name or unique_name(slug(host) or "source", names)
+    block = SourceBlock(name=name, url=best.url, kind=best.kind, interval=args.interval)
+    if args.dry_run or text is None:
+        print(f"\ndry run, {path} not changed; this would be added:\n\n{render_blocks([block])}", end="")
+        return EXIT_OK
+    code = _write_sources(path, text, [block], "sources add")
+    if code == EXIT_OK:
+        print(f'\nadded source "{name}" ({best.kind}, {best.url}) to {path}')
+    return code
+
+
+def cmd_sources_import(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
+    from monitor.notify.base import one_line
+    from monitor.opml import Skipped, parse_opml
+
+    if not _interval(args, "sources import"):
+        return EXIT_USAGE
+    feeds, skipped = parse_opml(Path(args.file).read_bytes(), args.file)
+    path, text, config = _edit_target(args)
+    names = {s.name for s in config.sources} if config else set()
+    watched = {_source_key(s.url): s.name for s in config.sources} if config else {}
+    blocks: list[SourceBlock] = []
+    for feed in feeds:
+        label = one_line(feed.title or feed.url, 80)
+        if _source_key(feed.url) in watched:
+            skipped.append(Skipped(label, f'already watched as "{watched[_source_key(feed.url)]}"'))
+            continue
+        host = (urlsplit(feed.url).hostname or "").removeprefix("www.")
+        name = unique_name(slug(feed.title or "") or slug(host) or "feed", names)
+        names.add(name)
+        # The reader's folder survives as a comment: rules can then be scoped with `sources = [...]`.
+        comment = f"OPML folder: {one_line(feed.category, 200)}" if feed.category else None
+        blocks.append(SourceBlock(name=name, url=feed.url, interval=args.interval, comment=comment))
+    for skip in skipped:
+        print(f"  skipped {one_line(skip.where, 80)}: {skip.reason}")
+    if not blocks:
+        print(f"sources import: no new feeds in {args.file}", file=sys.stderr)
+        return EXIT_NONE
+    if args.dry_run or text is None:
+        print(f"dry run, {path} not changed; {len(blocks)} source(s) would be added:\n")
+        print(render_blocks(blocks), end="")
+        return EXIT_OK
+    code = _write_sources(path, text, blocks, "sources import")
+    if code == EXIT_OK:
+        print(f"imported {len(blocks)} feed(s) into {path}, skipped {len(skipped)}")
+    return code
+
+
+def cmd_sources_export(args: argparse.Namespace) -> int:
+    from monitor.opml import export_opml
+
+    config = _config(args)
+    feeds = [s for s in config.sources if s.kind == "feed"]
+    data = export_opml(feeds)
+    others = len(config.sources) - len(feeds)
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"exported {len(feeds)} feed source(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    if others:
+        print(f"({others} html/sitemap source(s) left out: OPML lists feeds only)", file=sys.stderr)
+    return EXIT_OK if feeds else EXIT_NONE
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from monitor.completion import generate
+
+    sys.stdout.write(generate(args.shell, build_parser()))
+    return EXIT_OK
+
+
+def _add_source_commands(sub: Any, with_config: Any) -> None:
+    sources = sub.add_parser("sources", help="add, import and export sources").add_subparsers(
+        dest="sources_command", required=True
+    )
+    add = with_config(sources.add_parser("add", help="find how to watch a site and add it to the config"))
+    add.add_argument("url", metavar="URL", help="any page of the site (front page, section, feed)")
+    add.add_argument("--name", help="source name (default: from the host, made unique)")
+    add.add_argument("--interval", metavar="DURATION", help='poll interval, e.g. "5m" (default: 5m)')
+    add.add_argument("--kind", choices=["feed", "sitemap", "html"], help="only consider this kind")
+    add.add_argument("--dry-run", action="store_true", help="only print what was found")
+    add.set_defaults(func=cmd_sources_add)
+    imp = with_config(sources.add_parser("import", help="add the feeds of an OPML file"))
+    imp.add_argument("file", metavar="FILE", help="OPML from a feed reader (Miniflux, FreshRSS, Feedly, …)")
+    imp.add_argument("--interval", metavar="DURATION", help='poll interval for every feed, e.g. "10m"')
+    imp.add_argument("--dry-run", action="store_true", help="only print what would be added")
+    imp.set_defaults(func=cmd_sources_import)
+    exp = with_config(sources.add_parser("export", help="the feed sources as OPML 2.0"))
+    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    exp.set_defaults(func=cmd_sources_export)
+
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+    completion.set_defaults(func=cmd_completion)
 
 
 # -- parser -----------------------------------------------------------------------------------------------
@@ -370,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     ntest.set_defaults(func=cmd_notify_test)
 
     sub.add_parser("demo", help="offline demo on a bundled sample site").set_defaults(func=cmd_demo)
+    _add_source_commands(sub, with_config)
     return parser
 
 

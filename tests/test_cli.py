@@ -228,3 +228,76 @@ def test_readme_rule_example_loads() -> None:
     assert block is not None
     ruleset = rules_from_text(block.group(1), "README.md")
     assert {r.id for r in ruleset.rules} == {"atacms-strikes-in-russia", "north-korean-troops"}
+
+
+def test_check_reports_every_rule_problem_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(
+        "entities:\n  a: ['@b']\n  b: ['@a']\n"
+        "rules:\n  - id: dup\n    any: [x, '--']\n    sources: [front, frnt]\n    notify: [terminal, pager]\n"
+    )
+    (rules / "b.yaml").write_text("rules:\n  - id: dup\n    any: [{re: '(x'}]\n    realert: soon\n")
+    (rules / "c.yaml").write_text("rules: [\n")
+    (tmp_path / "config.toml").write_text(
+        '[rules]\npaths = ["rules/"]\n[[sources]]\nname = "front"\nkind = "html"\nurl = "https://example.org/"\n'
+        '[[notifiers]]\nname = "terminal"\nkind = "console"\n'
+    )
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 2
+    err = [line.removeprefix(str(rules) + "/") for line in capsys.readouterr().err.splitlines()]
+    assert err == [
+        "a.yaml:3:7: entity cycle: @a -> @b -> @a",
+        "a.yaml:6:14: warning: term '--' has no letters or digits, so it can never match",
+        "a.yaml:7:22: unknown source 'frnt' (did you mean 'front'?); sources: front",
+        "a.yaml:8:24: unknown notifier 'pager'; notifiers: terminal",
+        "b.yaml:2:9: duplicate rule id 'dup' (first defined at " + str(rules / "a.yaml") + ":5:9)",
+        "b.yaml:3:16: bad regular expression '(x': missing ), unterminated subpattern at position 0",
+        'b.yaml:4:14: \'realert\' must be a duration like "6h" or "2d", or "never"',
+        "c.yaml:2:1: YAML syntax error: expected the node content, but found '<stream end>'",
+    ]
+
+
+def test_check_with_only_warnings_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.yaml").write_text("rules:\n  - id: x\n    any: [Kursk, '!!!']\n")
+    (tmp_path / "config.toml").write_text('[rules]\npaths = ["r.yaml"]\n')
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 0
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r".*r\.yaml:3:18: warning: term '!!!' has no letters or digits.*\n", err), err
+    assert "ok — 0 source(s), 1 rule(s)" in out and "1 warning(s)" in out
+
+
+NEAR_MISS_RULES = """
+entities: {atacms: [ATACMS]}
+rules:
+  - {id: hit, title: Hit, any: ['@atacms']}
+  - {id: almost, title: Almost, all: ['@atacms', [Russia, Kursk]]}
+  - {id: vetoed, any: [ATACMS], none: [video game]}
+  - {id: far, any: [nothing], near: {terms: [ATACMS, Crimea], words: 3}}
+  - {id: silent, any: [Zaporizhzhia]}
+"""
+
+
+def test_rules_test_shows_near_misses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.yaml").write_text(NEAR_MISS_RULES)
+    (tmp_path / "a.txt").write_text("Title\n\nATACMS seen in a video game. Much later, in Crimea.")
+    args = ["rules", "test", "--rules", str(tmp_path / "r.yaml"), "--file", str(tmp_path / "a.txt")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "✔ hit — Hit\n   body: 'ATACMS' (@atacms): ATACMS seen in a video game.\n" in out
+    assert (
+        "✘ almost — Almost (almost)\n   all: missing any of [Russia, Kursk]\n   found in body: 'ATACMS'"
+        in out
+    )
+    assert '✘ vetoed — vetoed (almost)\n   none: vetoed by "video game"\n' in out
+    assert '   any: none of ["nothing"] found\n   near: "ATACMS" and "Crimea" never within 3 words\n' in out
+    assert "silent" not in out
+
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["rule"] for m in data["matches"]] == ["hit"]
+    misses = {m["rule"]: m for m in data["near_misses"]}
+    assert list(misses) == ["almost", "vetoed", "far"]
+    assert misses["almost"]["failed"] == ["all: missing any of [Russia, Kursk]"]
+    assert set(misses["almost"]["hits"][0]) == {"term", "entity", "field", "start", "end", "snippet"}

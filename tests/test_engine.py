@@ -276,3 +276,82 @@ def test_seed_article_matches() -> None:
     matches = seed_matches(SEED.read_text(encoding="utf-8"))
     check_seed(matches)
     assert "us-aid-to-ukraine" in matches  # "$56.2 billion in security assistance to Ukraine"
+
+
+# -- punctuation, and scripts written without spaces --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        ("U.S.", "the U.S. Army said", True),
+        ("U.S.", "U.S.-supplied missiles", True),
+        ("U.S.", "the U.S.S.R. collapsed", False),
+        ("U.S.", "the u.s. army", False),  # all caps, at most 4 letters: case-sensitive
+        ("AT&T", "AT&T's network", True),
+        ("AT&T", "at&t", False),
+        ("AT&T", "BAT&T", False),
+        ("C++", "written in C++ and Rust", True),
+        ("C++", "written in C++11", False),
+        ("C++", "written in C and Rust", False),
+        (".NET", "the .NET runtime", True),
+        (".NET", "ASP.NET", False),
+        ("中国", "中国人民解放军", True),  # no spaces between words: a term matches as a substring
+        ("解放军", "中国人民解放军发表声明", True),
+        ("中国", "美国和日本", False),
+        ("ミサイル", "北朝鮮がミサイルを発射", True),
+        ("ATACMS", "美国ATACMS导弹", True),  # a script change is a word boundary
+        ("ATACM", "美国ATACMS导弹", True),
+        ("Kursk", "库尔斯克Kurskaya", False),  # ... but a Latin word still needs its whole word
+        ("서울", "서울에서", False),  # Korean is written with spaces: whole words, like Latin
+        ("서울", "서울 시내", True),
+    ],
+)
+def test_punctuated_terms_and_unspaced_scripts(term: str, text: str, hit: bool) -> None:
+    assert term_matches(f"'{term}'", text) is hit
+
+
+def test_a_term_that_can_never_match_keeps_all_from_holding() -> None:
+    e = engine("rules: [{id: r, all: ['--', Kursk]}, {id: s, any: ['--', Kursk]}]")
+    assert [m.rule_id for m in e.match_text({"body": "Kursk -- again"})] == ["s"]
+
+
+def test_match_carries_realert() -> None:
+    e = engine("rules: [{id: r, any: [Kursk], realert: 6h}, {id: s, any: [Kursk]}]")
+    assert [m.realert for m in e.match_text({"body": "Kursk"})] == [6 * 3600.0, None]
+
+
+# -- explain: why a rule fired, or nearly did ----------------------------------------------------------------
+EXPLAIN = """
+entities: {atacms: [ATACMS], russia: [Russia, Kursk]}
+rules:
+  - {id: all, all: ['@atacms', [Russia, Kursk]]}
+  - {id: all-entity, all: ['@atacms', '@russia']}
+  - {id: any, all: [ATACMS], any: [Belgorod, [Bryansk, Oryol]]}
+  - {id: veto, any: [ATACMS], none: [video game, [exercise, drill]]}
+  - {id: near, all: [ATACMS], near: {terms: ['@atacms', Moscow, Kyiv], words: 3}}
+  - {id: sentence, all: [ATACMS], near: {terms: [ATACMS, Moscow], sentence: true}}
+  - {id: scoped, any: [ATACMS], sources: [reuters, ap]}
+  - {id: unrelated, any: [Zaporizhzhia]}
+"""
+
+
+def test_explain_says_which_clause_failed() -> None:
+    body = "ATACMS appeared in a video game and a drill. Moscow said so, and then Kyiv, later."
+    explained = {x.rule.id: x for x in engine(EXPLAIN).explain_text({"body": body}, source="blog")}
+    assert "unrelated" not in explained  # none of its terms occurred: not worth a line
+    assert {rule: x.failed for rule, x in explained.items()} == {
+        "all": ("all: missing any of [Russia, Kursk]",),
+        "all-entity": ("all: missing @russia",),
+        "any": ('any: none of ["Belgorod", any of [Bryansk, Oryol]] found',),
+        "veto": ('none: vetoed by "drill", "video game"',),
+        "near": ('near: @atacms, "Moscow" and "Kyiv" never within 3 words',),
+        "sentence": ('near: "ATACMS" and "Moscow" never in one sentence',),
+        "scoped": ("sources: article is from 'blog', not one of [reuters, ap]",),
+    }
+    assert all(x.match is None for x in explained.values())
+    assert [h.term for h in explained["veto"].hits] == ["ATACMS"]
+
+
+def test_explain_includes_the_matches() -> None:
+    (fired,) = [x for x in engine(EXPLAIN).explain_text({"body": "ATACMS hit Kursk."}) if x.rule.id == "all"]
+    assert fired.failed == () and fired.match is not None
+    assert fired.match == engine(EXPLAIN).match_text({"body": "ATACMS hit Kursk."})[0]

@@ -135,6 +135,9 @@ def test_every_problem_in_every_file_is_reported_together(tmp_path: Path) -> Non
     assert len(got) == 6
 
 
+REALERT_ERROR = 'r.yaml:1:{col}: \'realert\' must be a duration like "6h" or "2d", or "never"'
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -145,7 +148,6 @@ def test_every_problem_in_every_file_is_reported_together(tmp_path: Path) -> Non
             "rules: [{id: r, all: [[a, [b]]]}]",
             "r.yaml:1:27: lists inside an any-of list are not allowed; flatten them",
         ),
-        ("rules: [{id: r, any: ['--']}]", "r.yaml:1:23: term '--' has no letters or digits to match"),
         (
             "rules: [{id: r, any: [{re: 'x*'}]}]",
             "r.yaml:1:28: regular expression 'x*' matches empty text, so it would match everywhere",
@@ -167,7 +169,12 @@ def test_every_problem_in_every_file_is_reported_together(tmp_path: Path) -> Non
             "entities: {e: [x]}\nrules: [{id: r, any: ['@ee']}]",
             "r.yaml:2:23: unknown entity '@ee' (did you mean '@e'?)",
         ),
-        ("entities: {e: ['@f'], f: [x]}", "r.yaml:1:16: an entity alias cannot refer to another entity"),
+        ("entities: {e: ['@e']}", "r.yaml:1:16: entity cycle: @e -> @e"),
+        ("entities: {e: ['@f'], f: [x, '@e']}", "r.yaml:1:30: entity cycle: @e -> @f -> @e"),
+        ("entities: {e: [x, '@ff'], f: [y]}", "r.yaml:1:19: unknown entity '@ff' (did you mean '@f'?)"),
+        ("rules: [{id: r, any: [a], realert: soon}]", REALERT_ERROR.format(col=36)),
+        ("rules: [{id: r, any: [a], realert: 0s}]", REALERT_ERROR.format(col=36)),
+        ("rules: [{id: r, any: [a], realert: 3600}]", REALERT_ERROR.format(col=36)),
         ("entities: {e: [x], e: [y]}", "r.yaml:1:20: duplicate entity 'e' (first defined at r.yaml:1:12)"),
         (
             "rules: [{id: r, any: [a], fields: [body, tittle]}]",
@@ -208,3 +215,87 @@ def test_example_rules_load() -> None:
     assert isinstance(rules, RuleSet)
     ids = {r.id for r in rules.rules}
     assert {"atacms-strikes-in-russia", "north-korean-troops", "us-aid-to-ukraine"} <= ids
+
+
+# -- entities referring to entities ------------------------------------------------------------------------
+def test_entities_can_refer_to_other_entities_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("entities:\n  weapons: ['@atacms', Taurus, '@missiles']\n")
+    (tmp_path / "b.yaml").write_text(
+        "entities:\n  atacms: [ATACMS]\n  missiles: ['@atacms', Storm Shadow]\n"
+        "rules: [{id: r, any: ['@weapons']}]\n"
+    )
+    rules = load_rules([tmp_path])
+    # Each alias keeps the entity it is written under; one reached twice ("@atacms") is one term.
+    assert rules.rules[0].any == (
+        (Term("ATACMS", "atacms"), Term("Taurus", "weapons"), Term("Storm Shadow", "missiles")),
+    )
+
+
+def test_an_entity_cycle_is_reported_once_where_it_closes() -> None:
+    got = problems("entities:\n  a: ['@b']\n  b: ['@c']\n  c: [x, '@a']\nrules: [{id: r, any: ['@b']}]\n")
+    assert got == ["r.yaml:4:10: entity cycle: @a -> @b -> @c -> @a"]
+
+
+# -- realert -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("6h", 6 * 3600.0), ("2d", 2 * 86400.0), ("1h30m", 5400.0), ("never", None)]
+)
+def test_realert(value: str, seconds: float | None) -> None:
+    (rule,) = rules_from_text(f"rules: [{{id: r, any: [a], realert: '{value}'}}]").rules
+    assert rule.realert == seconds
+
+
+def test_realert_defaults_to_never() -> None:
+    (rule,) = rules_from_text("rules: [{id: r, any: [a]}]").rules
+    assert rule.realert is None
+
+
+# -- warnings: the rules load, but part of them can never match ----------------------------------------------
+def warnings(text: str) -> list[str]:
+    return [str(w) for w in rules_from_text(text, "r.yaml").warnings]
+
+
+def test_a_term_without_letters_or_digits_is_a_warning_and_dropped() -> None:
+    text = "entities: {e: [x, '--']}\nrules: [{id: r, any: ['...', Kursk, '@e']}]"
+    assert warnings(text) == [
+        "r.yaml:1:19: warning: term '--' has no letters or digits, so it can never match",
+        "r.yaml:2:23: warning: term '...' has no letters or digits, so it can never match",
+    ]
+    (rule,) = rules_from_text(text).rules
+    assert rule.any == ((), (Term("Kursk"),), (Term("x", "e"),))
+
+
+def test_all_vetoed_by_none_is_a_warning() -> None:
+    got = warnings("rules: [{id: r, all: [[Kursk, Oryol], b], none: [Oryol, Kursk]}]")
+    assert got == [
+        "r.yaml:1:49: warning: rule 'r' can never match: an element of 'all' is entirely vetoed by 'none'"
+    ]
+    assert warnings("rules: [{id: r, all: [[Kursk, Oryol]], none: [Kursk]}]") == []
+
+
+def test_exact_on_a_regex_is_a_warning() -> None:
+    assert warnings("rules: [{id: r, any: [{re: 'x+', exact: true}]}]") == [
+        "r.yaml:1:41: warning: 'exact' has no effect on a regular expression"
+    ]
+
+
+def test_warnings_ride_along_with_errors() -> None:
+    got = problems("rules: [{id: r, any: ['--', '@nope']}]")
+    assert got == [
+        "r.yaml:1:23: warning: term '--' has no letters or digits, so it can never match",
+        "r.yaml:1:29: unknown entity '@nope'",
+    ]
+
+
+# -- configured sources and notifiers ----------------------------------------------------------------------
+def test_unknown_sources_and_notifiers_are_located_when_names_are_given(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: r\n    any: [a]\n    sources: [ap, reuter]\n    notify:\n      - ops\n      - pagr\n"
+    )
+    assert load_rules([tmp_path]).rules  # names are not checked without the configured ones
+    with pytest.raises(RuleError) as info:
+        load_rules([tmp_path], sources={"reuters", "ap"}, notifiers={"ops", "pager"})
+    assert [str(p).removeprefix(str(tmp_path / "r.yaml")) for p in info.value.problems] == [
+        ":4:19: unknown source 'reuter' (did you mean 'reuters'?); sources: ap, reuters",
+        ":7:9: unknown notifier 'pagr' (did you mean 'pager'?); notifiers: ops, pager",
+    ]

@@ -2,7 +2,17 @@ import re
 
 import pytest
 
-from monitor.matching.text import is_boundary, match_key, normalize, sentences, snippet, words
+from monitor.matching.text import (
+    highlight_spans,
+    inflections,
+    is_boundary,
+    match_key,
+    normalize,
+    sentences,
+    snippet,
+    words,
+)
+from monitor.model import Hit
 
 
 @pytest.mark.parametrize(
@@ -108,3 +118,49 @@ def test_snippet_of_a_hit_near_the_start_uses_the_room_after_it() -> None:
     text = "ATACMS " + "more " * 100
     got = snippet(text, 0, 6, max_len=60)
     assert got.startswith("ATACMS more") and got.endswith("…") and len(got) <= 60
+
+
+def test_sentences_in_scripts_without_spaces() -> None:
+    text = "美国批准了。乌克兰使用ATACMS！「很好。」下一句"
+    assert [text[s:e] for s, e in sentences(text)] == [
+        "美国批准了。",
+        "乌克兰使用ATACMS！",
+        "「很好。」",
+        "下一句",
+    ]
+
+
+def test_inflections_of_terms_ending_in_punctuation_or_unspaced_script() -> None:
+    assert inflections("u.s.", exact=False) == [("u.s.", 4), ("u.s.'s", 4)]
+    assert inflections("中国", exact=False) == [("中国", 2)]
+
+
+# -- highlight_spans: where the notifiers mark the term in a snippet -----------------------------------------
+def marked(term: str, snippet_text: str) -> list[str]:
+    hit = Hit(term, None, "body", 0, 0, snippet_text)
+    return [snippet_text[s:e] for s, e in highlight_spans(hit)]
+
+
+@pytest.mark.parametrize(
+    ("term", "snippet_text", "expected"),
+    [
+        ("Russia", "Russia’s war, as Russia said; Russian troops", ["Russia’s", "Russia"]),
+        ("North Korean troop", "North\u00a0Korean  troops arrived", ["North\u00a0Korean  troops"]),
+        ("ATACMS", "…two ＡＴＡＣＭＳ and ATACMs", ["ＡＴＡＣＭＳ", "ATACMs"]),
+        ("country", "several countries", ["countries"]),
+        ("US", "let us see what the US says", ["US"]),  # the exact case, when present, is what hit
+        ("Army", "an army of one", ["army"]),
+        ("ISIS", "a crisis", []),
+        ("F-?16s?", "two F-16s and an F16", ["F-16s", "F16"]),  # a regular-expression term
+        ("(unclosed", "nothing unclosed here", []),  # not there as written, and not a valid pattern
+        ("中国", "中国人民", ["中国"]),
+        ("C++", "C++ and C++11", ["C++"]),
+    ],
+)
+def test_highlight_spans(term: str, snippet_text: str, expected: list[str]) -> None:
+    assert marked(term, snippet_text) == expected
+
+
+def test_highlight_spans_are_sorted_and_disjoint() -> None:
+    hit = Hit("Kursk", None, "body", 0, 0, "Kursk, Kursk's and kursk")
+    assert highlight_spans(hit) == [(0, 5), (7, 14), (19, 24)]

@@ -5,25 +5,38 @@ automaton over ``match_key`` text. Scanning a field once yields every occurrence
 inverted index (term -> rules) then picks the few rules worth evaluating. Rules whose terms do not occur
 cost nothing per article, so thousands of rules are as cheap as ten. Regular-expression terms cannot go
 into the automaton and are run one by one: keep them few.
+
+``explain`` runs the same scan and also says, for each rule that had some of its terms found but did not
+fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a rule.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
 import ahocorasick
 
 from monitor.matching.rules import Group, Rule, Term
-from monitor.matching.text import Normalized, is_boundary, match_key, normalize, sentences, snippet, words
+from monitor.matching.text import (
+    Normalized,
+    inflections,
+    is_boundary,
+    match_key,
+    normalize,
+    sentences,
+    snippet,
+    words,
+)
 from monitor.model import FIELDS, Article, Hit, Match
 
 HITS_PER_TERM = 3  # per field: enough to show why, small enough for a webhook payload
 
 _Occurrence = tuple[int, int]  # a span in the normalized field text
+_Ids = tuple[int, ...]  # term ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +44,12 @@ class _Rule:
     """A rule with its terms replaced by term ids, ready for evaluation."""
 
     rule: Rule
-    all: tuple[frozenset[int], ...]
-    any: tuple[frozenset[int], ...]
-    none: tuple[frozenset[int], ...]
-    near: tuple[frozenset[int], ...]
+    # Term ids per group as plain tuples: at 50k rules frozensets would cost a third of the memory, and
+    # every test done on a group (``found.isdisjoint(group)``) takes any iterable.
+    all: tuple[_Ids, ...]
+    any: tuple[_Ids, ...]
+    none: tuple[_Ids, ...]
+    near: tuple[_Ids, ...]
     fields: frozenset[str]
     sources: frozenset[str]
 
@@ -58,22 +73,14 @@ class _Field:
         return self._sentences
 
 
-def inflections(key: str, exact: bool) -> list[tuple[str, int]]:
-    """``key`` and, unless ``exact``, its last word's plural and possessive forms.
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """How one rule fared on an article: its match, or why it missed although some of its terms hit."""
 
-    Each form comes with the length of the term's prefix it keeps unchanged; a case-sensitive term must
-    match that prefix letter for letter ("US" -> "US's", never "us's").
-    """
-    forms = [(key, len(key))]
-    if exact:
-        return forms
-    last = key.rsplit(" ", 1)[-1]
-    forms += [(key + "s", len(key)), (key + "'s", len(key))]
-    if last.endswith(("s", "x", "z", "ch", "sh")):
-        forms.append((key + "es", len(key)))
-    if len(last) > 2 and last.endswith("y") and last[-2] not in "aeiou":
-        forms.append((key[:-1] + "ies", len(key) - 1))
-    return forms
+    rule: Rule
+    match: Match | None  # set when the rule fired
+    failed: tuple[str, ...]  # one line per failing clause, e.g. 'all: missing any of [Russia, Kursk]'
+    hits: tuple[Hit, ...]  # the rule's terms that were found (for a near miss: what did occur)
 
 
 class Engine:
@@ -83,19 +90,27 @@ class Engine:
         self._term_ids: dict[Term, int] = {}
         self._normalized: list[str] = []  # per phrase term id: its normalized text, for case checks
         self._regexes: list[int] = []
+        self._scopes: dict[frozenset[str], frozenset[str]] = {}
         self._compiled = [self._compile(rule) for rule in self.rules]
+        # Two inverted indexes, term -> rules. ``explain`` wants every rule with any positive term found;
+        # ``match`` only needs the rules whose one required element (see ``_trigger``) was found, which
+        # keeps rules that cannot fire (one of several "all" terms present) from costing anything.
         rules_of: dict[int, list[int]] = defaultdict(list)
+        triggered_by: dict[int, list[int]] = defaultdict(list)
         for index, compiled in enumerate(self._compiled):
             for term_id in compiled.positive:
                 rules_of[term_id].append(index)
-        self._rules_of = dict(rules_of)  # only terms that can make a rule fire; "none" terms cannot
+            for term_id in self._trigger(compiled):
+                triggered_by[term_id].append(index)
+        self._rules_of = dict(rules_of)
+        self._triggered_by = dict(triggered_by)
         self._fields = frozenset().union(*(c.fields for c in self._compiled))
         self._automaton = self._build_automaton()
 
     # -- compilation --------------------------------------------------------------------------------------
     def _compile(self, rule: Rule) -> _Rule:
-        def ids(groups: Iterable[Group]) -> tuple[frozenset[int], ...]:
-            return tuple(frozenset(self._term_id(t) for t in group) for group in groups)
+        def ids(groups: Iterable[Group]) -> tuple[_Ids, ...]:
+            return tuple(tuple(dict.fromkeys(self._term_id(t) for t in group)) for group in groups)
 
         return _Rule(
             rule=rule,
@@ -103,9 +118,25 @@ class Engine:
             any=ids(rule.any),
             none=ids(rule.none),
             near=ids(rule.near.terms) if rule.near else (),
-            fields=frozenset(rule.fields),
-            sources=frozenset(rule.sources),
+            fields=self._shared(frozenset(rule.fields)),
+            sources=self._shared(frozenset(rule.sources)),
         )
+
+    def _shared(self, names: frozenset[str]) -> frozenset[str]:
+        """One object per distinct scope: thousands of rules share a handful of them."""
+        return self._scopes.setdefault(names, names)
+
+    def _trigger(self, compiled: _Rule) -> Iterable[int]:
+        """Terms of which at least one must occur for the rule to fire: one element of "all" or "near"
+        (the one whose shortest term is longest, as longer terms tend to be rarer), else all of "any"."""
+        required = [*compiled.all, *compiled.near]
+        if not required:
+            return frozenset().union(*compiled.any)
+
+        def rarity(group: _Ids) -> int:
+            return min((len(self._normalized[t]) for t in group), default=0)
+
+        return max(required, key=rarity)
 
     def _term_id(self, term: Term) -> int:
         term_id = self._term_ids.get(term)
@@ -141,30 +172,46 @@ class Engine:
 
     def match_text(self, fields: Mapping[str, str], source: str = "") -> list[Match]:
         """Match fields ({"title": ..., "summary": ..., "body": ...}) from ``source`` against every rule."""
+        matches = []
+        for compiled, in_scope, found in self._candidates(fields, self._triggered_by):
+            if compiled.sources and source not in compiled.sources:
+                continue
+            if self._holds(compiled, in_scope, found):
+                matches.append(self._report(compiled, in_scope))
+        return matches
+
+    def explain(self, article: Article) -> list[Explanation]:
+        return self.explain_text(
+            {"title": article.title, "summary": article.summary, "body": article.body}, article.source
+        )
+
+    def explain_text(self, fields: Mapping[str, str], source: str = "") -> list[Explanation]:
+        """Every rule that fired or nearly did (one of its terms occurred in its fields), in rule order."""
+        explained = []
+        for compiled, in_scope, found in self._candidates(fields, self._rules_of):
+            failed = self._failures(compiled, source, in_scope, found)
+            report = self._report(compiled, in_scope)
+            explained.append(Explanation(compiled.rule, None if failed else report, failed, report.hits))
+        return explained
+
+    def _candidates(
+        self, fields: Mapping[str, str], index: Mapping[int, list[int]]
+    ) -> Iterator[tuple[_Rule, dict[str, _Field], frozenset[int]]]:
+        """The rules ``index`` lists under a term that occurs in one of the fields, each with its fields and
+        the terms found in them. The others cost nothing."""
         scanned = {name: self._scan(text) for name, text in fields.items() if name in self._fields and text}
         candidates = sorted(
-            {
-                index
-                for f in scanned.values()
-                for term_id in f.occurrences
-                for index in self._rules_of.get(term_id, ())
-            }
+            {rule for f in scanned.values() for term_id in f.occurrences for rule in index.get(term_id, ())}
         )
         # Rules share a handful of field scopes; each scope's found terms are gathered once.
         scopes: dict[frozenset[str], tuple[dict[str, _Field], frozenset[int]]] = {}
-        matches = []
-        for index in candidates:
-            compiled = self._compiled[index]
-            if compiled.sources and source not in compiled.sources:
-                continue
+        for rule in candidates:
+            compiled = self._compiled[rule]
             if compiled.fields not in scopes:
                 in_scope = {name: f for name, f in scanned.items() if name in compiled.fields}
                 found = frozenset().union(*(f.occurrences.keys() for f in in_scope.values()))
                 scopes[compiled.fields] = in_scope, found
-            in_scope, found = scopes[compiled.fields]
-            if self._holds(compiled, in_scope, found):
-                matches.append(self._report(compiled, in_scope))
-        return matches
+            yield compiled, *scopes[compiled.fields]
 
     def _scan(self, text: str) -> _Field:
         found = _Field(text, normalize(text))
@@ -192,6 +239,27 @@ class Engine:
             and all(found.isdisjoint(g) for g in compiled.none)
             and (not compiled.near or any(self._near(compiled, f) for f in fields.values()))
         )
+
+    def _failures(
+        self, compiled: _Rule, source: str, fields: Mapping[str, _Field], found: frozenset[int]
+    ) -> tuple[str, ...]:
+        """Why ``compiled`` does not fire, clause by clause; empty when it does."""
+        rule = compiled.rule
+        failed = []
+        if compiled.sources and source not in compiled.sources:
+            failed.append(f"sources: article is from {source!r}, not one of [{', '.join(rule.sources)}]")
+        for group, ids in zip(rule.all, compiled.all, strict=True):
+            if found.isdisjoint(ids):
+                failed.append(f"all: missing {_label(group)}")
+        if compiled.any and all(found.isdisjoint(ids) for ids in compiled.any):
+            failed.append(f"any: none of {_label_list(rule.any)} found")
+        vetoes = sorted({self._terms[t].text for ids in compiled.none for t in found.intersection(ids)})
+        if vetoes:
+            failed.append(f"none: vetoed by {', '.join(_quote(text) for text in vetoes)}")
+        if rule.near and not any(self._near(compiled, f) for f in fields.values()):
+            how = f"within {rule.near.words} words" if rule.near.words is not None else "in one sentence"
+            failed.append(f"near: {_label_list(rule.near.terms, last='and')} never {how}")
+        return tuple(failed)
 
     def _near(self, compiled: _Rule, found: _Field) -> bool:
         near = compiled.rule.near
@@ -223,7 +291,26 @@ class Engine:
                     hits[name, ostart, oend] = Hit(term.text, term.entity, name, ostart, oend, text)
         ordered = sorted(hits.values(), key=lambda h: (_field_order(h.field), h.start))
         rule = compiled.rule
-        return Match(rule.id, rule.title, tuple(ordered), notify=tuple(rule.notify))
+        return Match(rule.id, rule.title, tuple(ordered), notify=tuple(rule.notify), realert=rule.realert)
+
+
+def _quote(text: str) -> str:
+    return f'"{text}"'
+
+
+def _label(group: Group) -> str:
+    """A group as the rule file wrote it, near enough: '"Kursk"', '@russia', 'any of [Russia, @nk]'."""
+    names = list(dict.fromkeys(f"@{t.entity}" if t.entity else t.text for t in group))
+    if len(names) == 1:
+        return names[0] if names[0].startswith("@") else _quote(names[0])
+    return f"any of [{', '.join(names)}]"
+
+
+def _label_list(groups: Sequence[Group], last: str = "") -> str:
+    labels = [_label(g) for g in groups]
+    if last and len(labels) > 1:
+        return f"{', '.join(labels[:-1])} {last} {labels[-1]}"
+    return f"[{', '.join(labels)}]"
 
 
 def _field_order(name: str) -> int:

@@ -5,22 +5,27 @@ at the offending key or value. Nothing stops at the first problem: all files are
 problem is raised together in one ``RuleError``, so ``newsmon check`` shows the whole list at once.
 
 Entities are one namespace across all files, so loading is two passes: collect every file's entities,
-then read the rules with all entities known.
+then resolve their references to each other ("@a" among an entity's aliases) and read the rules with all
+entities known.
+
+Problems are errors (the rule set is refused) or warnings (it loads, but something in it can never
+match). Warnings travel in ``RuleSet.warnings``, or beside the errors in ``RuleError.problems``.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import yaml
 
+from monitor.config import parse_duration
 from monitor.errors import Problem, RuleError
-from monitor.matching.text import normalize
+from monitor.matching.text import auto_case_sensitive, normalize
 from monitor.model import FIELDS
 
 
@@ -61,6 +66,7 @@ class Rule:
     notify: tuple[str, ...] = ()  # empty: every notifier
     description: str = ""
     tags: tuple[str, ...] = ()
+    realert: float | None = None  # seconds before the same story may alert this rule again; None: never
     path: str = ""  # where the rule is defined, for messages about it
     line: int = 0
 
@@ -70,6 +76,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     entities: Mapping[str, Group]
     files: tuple[Path, ...]
+    warnings: tuple[Problem, ...] = ()
 
 
 _TOP_KEYS = ("entities", "rules")
@@ -85,6 +92,7 @@ _RULE_KEYS = (
     "fields",
     "sources",
     "notify",
+    "realert",
 )
 _TERM_KEYS = ("term", "re", "case", "exact")
 _NEAR_KEYS = ("terms", "words", "sentence")
@@ -101,9 +109,18 @@ def rule_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
-    """Load rule files and directories; raise ``RuleError`` with every problem in every file."""
-    loader = _Loader()
+def load_rules(
+    paths: Sequence[Path],
+    *,
+    sources: Collection[str] | None = None,
+    notifiers: Collection[str] | None = None,
+) -> RuleSet:
+    """Load rule files and directories; raise ``RuleError`` with every problem in every file.
+
+    With ``sources`` / ``notifiers`` (the configured names), a rule naming any other is an error located
+    at the offending list item; without them those names are not checked.
+    """
+    loader = _Loader(sources, notifiers)
     for file in rule_files(paths):
         loader.add_file(file)
     return loader.finish()
@@ -133,24 +150,26 @@ def rules_from_text(text: str, path: str = "<rules>") -> RuleSet:
     return loader.finish()
 
 
-def auto_case_sensitive(text: str) -> bool:
-    """ALL-CAPS terms of at most four letters ("US", "UN", "IS") are acronyms that clash with words."""
-    letters = [c for c in normalize(text).text if c.isalpha()]
-    return 0 < len(letters) <= 4 and all(c.isupper() for c in letters)
-
-
 def _suggest(word: str, allowed: Sequence[str], prefix: str = "") -> str:
     close = difflib.get_close_matches(word, allowed, n=1)
     return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
 
 
+# An entity's alias list as read in pass 1: its own terms, and references to other entities still to resolve.
+_Alias = Term | tuple[yaml.Node, str]
+
+
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(
+        self, sources: Collection[str] | None = None, notifiers: Collection[str] | None = None
+    ) -> None:
+        self.known = {"sources": sources, "notify": notifiers}
         self.problems: list[Problem] = []
         self.files: list[Path] = []
         self.documents: list[tuple[Path, yaml.MappingNode]] = []
         self.entities: dict[str, Group] = {}
         self.entity_where: dict[str, str] = {}
+        self.entity_aliases: dict[str, tuple[str, list[_Alias]]] = {}  # name -> (file, aliases)
         self.rules: list[Rule] = []
         self.rule_where: dict[str, str] = {}
         self.path = ""  # the file being read, for messages
@@ -159,6 +178,13 @@ class _Loader:
     def error(self, node: yaml.Node, message: str) -> None:
         mark = node.start_mark
         self.problems.append(Problem(self.path, mark.line + 1, mark.column + 1, message))
+
+    def warn(self, node: yaml.Node, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(Problem(self.path, mark.line + 1, mark.column + 1, message, "warning"))
+
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
 
     def _where(self, node: yaml.Node) -> str:
         return f"{self.path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
@@ -212,21 +238,75 @@ class _Loader:
                 )
                 continue
             self.entity_where[name] = self._where(key_node)
-            items = self._items(value, f"entity {name!r}")
-            aliases = [t for item in items for t in self._term(item, entity=name)]
-            if items and len(aliases) == len(items):
-                self.entities[name] = tuple(aliases)
+            before = self.errors()
+            aliases: list[_Alias] = []
+            for item in self._items(value, f"entity {name!r}"):
+                text = self._scalar(item) if isinstance(item, yaml.ScalarNode) else None
+                if text is not None and text.startswith("@"):
+                    aliases.append((item, text[1:]))
+                else:
+                    aliases += self._term(item, entity=name)
+            if self.errors() == before:
+                self.entity_aliases[name] = (self.path, aliases)
+
+    def _resolve_entities(self) -> None:
+        """Replace references among entities by the aliases they name; a cycle is an error where it closes.
+
+        An entity with any error is left out of ``entities``, so its uses are not reported a second time.
+        """
+        done: set[str] = set()
+
+        def resolve(name: str, stack: list[str]) -> None:
+            path, aliases = self.entity_aliases[name]
+            terms: list[Term] = []
+            ok = True
+            for alias in aliases:
+                if isinstance(alias, Term):
+                    terms.append(alias)
+                    continue
+                node, ref = alias
+                self.path = path
+                if ref in stack:
+                    cycle = " -> ".join(f"@{n}" for n in [*stack[stack.index(ref) :], ref])
+                    self.error(node, f"entity cycle: {cycle}")
+                    ok = False
+                    continue
+                if ref not in done and ref in self.entity_aliases:
+                    resolve(ref, [*stack, ref])
+                if ref in self.entities:
+                    terms += self.entities[ref]
+                else:
+                    ok = False
+                    if ref not in self.entity_where:  # a broken entity was reported where it is defined
+                        self.path = path
+                        self.error(node, self._unknown_entity(ref))
+            done.add(name)
+            if ok:
+                # One alias reached along two paths ("@a" and "@b", both listing it) is one term.
+                self.entities[name] = tuple(dict.fromkeys(terms))
+
+        for name in self.entity_aliases:
+            if name not in done:
+                resolve(name, [name])
 
     # -- pass 2: rules ------------------------------------------------------------------------------------
     def finish(self) -> RuleSet:
+        self._resolve_entities()
         for path, root in self.documents:
             self.path = str(path)
             for key_node, value in root.value:
                 if self._scalar(key_node) == "rules":
                     self._rules(value)
-        if self.problems:
+        # Read in two passes, reported in reading order: by file, then position.
+        self.problems.sort(key=lambda p: (p.path, p.line, p.col))
+        if self.errors():
             raise RuleError(self.problems)
-        return RuleSet(tuple(self.rules), MappingProxyType(dict(self.entities)), tuple(self.files))
+        return RuleSet(
+            tuple(self.rules),
+            MappingProxyType(dict(self.entities)),
+            tuple(self.files),
+            tuple(self.problems),
+        )
 
     def _rules(self, node: yaml.Node) -> None:
         if not isinstance(node, yaml.SequenceNode):
@@ -236,9 +316,9 @@ class _Loader:
             if not isinstance(item, yaml.MappingNode):
                 self.error(item, "a rule must be a mapping with at least 'id' and 'all' or 'any'")
                 continue
-            before = len(self.problems)
+            before = self.errors()
             rule = self._rule(item)
-            if rule is not None and len(self.problems) == before:
+            if rule is not None and self.errors() == before:
                 self.rules.append(rule)
 
     def _rule(self, node: yaml.MappingNode) -> Rule | None:
@@ -260,13 +340,17 @@ class _Loader:
         if "all" not in keys and "any" not in keys:
             self.error(node, f"{label} needs 'all' or 'any' (or both)")
         groups = {k: self._groups(keys[k], f"'{k}'") for k in ("all", "any", "none") if k in keys}
+        vetoed = {t for g in groups.get("none", ()) for t in g}
+        if any(g and set(g) <= vetoed for g in groups.get("all", ())):
+            self.warn(
+                keys["none"], f"{label} can never match: an element of 'all' is entirely vetoed by 'none'"
+            )
         near = self._near(keys["near"]) if "near" in keys else None
         fields = self._fields(keys["fields"]) if "fields" in keys else FIELDS
-        lists = {
-            k: tuple(self._strings(keys[k], f"'{k}'")) for k in ("sources", "notify", "tags") if k in keys
-        }
+        lists = {k: tuple(self._names(keys[k], k)) for k in ("sources", "notify", "tags") if k in keys}
         title = self._string(keys["title"], "'title'") if "title" in keys else rule_id
         description = self._string(keys["description"], "'description'") if "description" in keys else ""
+        realert = self._realert(keys["realert"]) if "realert" in keys else None
         if rule_id is None:
             return None
         return Rule(
@@ -281,6 +365,7 @@ class _Loader:
             notify=lists.get("notify", ()),
             description=description or "",
             tags=lists.get("tags", ()),
+            realert=realert,
             path=self.path,
             line=node.start_mark.line + 1,
         )
@@ -304,6 +389,34 @@ class _Loader:
             self.error(node, "'near' needs exactly one of 'words: N' or 'sentence: true'")
         return Near(terms, words, bool(sentence))
 
+    def _realert(self, node: yaml.Node) -> float | None:
+        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG else None
+        if value == "never":
+            return None
+        try:
+            seconds = parse_duration(value) if value is not None else 0.0
+        except ValueError:
+            seconds = 0.0
+        if seconds <= 0:
+            self.error(node, '\'realert\' must be a duration like "6h" or "2d", or "never"')
+            return None
+        return seconds
+
+    def _names(self, node: yaml.Node, key: str) -> list[str]:
+        """The items of ``sources``, ``notify`` or ``tags``; configured names are checked where known."""
+        known = self.known.get(key)
+        names = []
+        for item in self._items(node, f"'{key}'"):
+            name = self._string(item, f"an item of '{key}'")
+            if name is None:
+                continue
+            if known is not None and name not in known:
+                kind = "source" if key == "sources" else "notifier"
+                listed = ", ".join(sorted(known)) or "none are configured"
+                self.error(item, f"unknown {kind} {name!r}{_suggest(name, sorted(known))}; {kind}s: {listed}")
+            names.append(name)
+        return names
+
     def _fields(self, node: yaml.Node) -> tuple[str, ...]:
         fields = []
         for item in self._items(node, "'fields'"):
@@ -322,6 +435,8 @@ class _Loader:
 
     # -- terms --------------------------------------------------------------------------------------------
     def _groups(self, node: yaml.Node, what: str) -> tuple[Group, ...]:
+        """Groups of terms. A group can end up empty when all its terms can never match (warned about);
+        it is kept, because an element that can never occur must keep 'all' from holding."""
         groups = []
         for item in self._items(node, what):
             if isinstance(item, yaml.SequenceNode):
@@ -334,10 +449,10 @@ class _Loader:
                         self.error(sub, "lists inside an any-of list are not allowed; flatten them")
                     else:
                         group.extend(self._term(sub, entity=None))
-                groups.append(tuple(group))
+                groups.append(tuple(dict.fromkeys(group)))
             else:
                 groups.append(tuple(self._term(item, entity=None)))
-        return tuple(g for g in groups if g)
+        return tuple(groups)
 
     def _term(self, node: yaml.Node, entity: str | None) -> list[Term]:
         """One term node -> its terms (several for an "@entity"); ``entity`` is set when reading aliases."""
@@ -347,9 +462,6 @@ class _Loader:
         if text is None:
             return []
         if text.startswith("@"):
-            if entity is not None:
-                self.error(node, "an entity alias cannot refer to another entity")
-                return []
             return self._entity_ref(node, text[1:])
         return self._phrase(node, text, entity, case=None, exact=False)
 
@@ -361,6 +473,8 @@ class _Loader:
             self.error(node, "a term mapping needs exactly one of 'term' or 're'")
             return []
         if "re" in keys:
+            if "exact" in keys:
+                self.warn(keys["exact"], "'exact' has no effect on a regular expression")
             source = self._string(keys["re"], "'re'")
             return [] if source is None else self._regex(keys["re"], source, entity, case)
         text = self._string(keys["term"], "'term'")
@@ -375,7 +489,9 @@ class _Loader:
         self, node: yaml.Node, text: str, entity: str | None, case: bool | None, exact: bool
     ) -> list[Term]:
         if not any(c.isalnum() for c in normalize(text).text):
-            self.error(node, f"term {text!r} has no letters or digits to match")
+            # Whole-word matching needs a word to anchor on, so such a term is dropped, not an error:
+            # the rest of the file still works, and `newsmon check` says why this part never will.
+            self.warn(node, f"term {text!r} has no letters or digits, so it can never match")
             return []
         sensitive = auto_case_sensitive(text) if case is None else case
         return [Term(text, entity, case_sensitive=sensitive, exact=exact)]
@@ -398,8 +514,11 @@ class _Loader:
         if name in self.entities:
             return list(self.entities[name])
         if name not in self.entity_where:  # a broken entity was already reported where it is defined
-            self.error(node, f"unknown entity '@{name}'{_suggest(name, list(self.entity_where), '@')}")
+            self.error(node, self._unknown_entity(name))
         return []
+
+    def _unknown_entity(self, name: str) -> str:
+        return f"unknown entity '@{name}'{_suggest(name, list(self.entity_where), '@')}"
 
     def _case(self, node: yaml.Node) -> bool | None:
         value = self._string(node, "'case'")
@@ -432,10 +551,6 @@ class _Loader:
             return [node]
         self.error(node, f"{what} must be a list")
         return []
-
-    def _strings(self, node: yaml.Node, what: str) -> list[str]:
-        values = (self._string(item, f"an item of {what}") for item in self._items(node, what))
-        return [v for v in values if v is not None]
 
     def _string(self, node: yaml.Node, what: str) -> str | None:
         value = self._scalar(node)

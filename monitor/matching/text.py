@@ -9,6 +9,12 @@ Words (``words``, ``is_boundary``) are runs of letters and digits; an apostrophe
 stays inside the word ("Russia's", "don't" are one word each), any other punctuation separates words
 ("North-Korean" is two words, so the term "Korean" finds it, and so does "North Korean": ``match_key``
 treats a hyphen like a space).
+
+Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar) have no
+word boundaries to find without a dictionary, so a character of theirs is a boundary on its own: a term
+in those scripts matches as a substring ("中国" finds "中国人"), and a Latin term right next to one is a
+whole word ("ATACMS导弹"). Punctuation inside a term is just more text to match: "U.S.", "AT&T" and "C++"
+match literally, and must still stand as whole words ("C++" does not match "C++11").
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+
+from monitor.model import Hit
 
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
@@ -30,6 +38,10 @@ _QUOTES = {
 # between them is copied unchanged, which keeps the common case fast.
 _SPECIAL = re.compile(r"[^\x21-\x7e]*[^\x20-\x7e][^\x21-\x7e]*| {2,}")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -109,7 +121,10 @@ def _map_char(cluster: str) -> str:
         return quote
     if unicodedata.category(cluster[0]) == "Pd" or cluster == "\u2212":
         return "-"
-    return unicodedata.normalize("NFKC", cluster)
+    mapped = unicodedata.normalize("NFKC", cluster)
+    # Spacing accents ("¨" -> " \u0308") would bring a space that a second pass collapses differently:
+    # they are no part of any word, so they stay as written and normalizing stays idempotent.
+    return cluster if any(_is_space(c) for c in mapped) else mapped
 
 
 @lru_cache(maxsize=4096)
@@ -185,17 +200,50 @@ def _is_word(char: str) -> bool:
     return char.isalnum()
 
 
+def is_unspaced(char: str) -> bool:
+    """Is ``char`` from a script written without spaces between words (see the module notes)?"""
+    return char >= "\u0e00" and _UNSPACED.match(char) is not None
+
+
+def _glued(outside: str, inside: str) -> bool:
+    """Does the word character ``outside`` a span continue the word at its edge ``inside``?"""
+    return _is_word(outside) and not is_unspaced(outside) and not is_unspaced(inside)
+
+
 def is_boundary(text: str, start: int, end: int) -> bool:
     """True when ``text[start:end]`` is whole words: no letter, digit or in-word apostrophe abuts it."""
-    if start > 0:
+    if start > 0 and start < len(text):
+        first = text[start]
         before = text[start - 1]
-        if _is_word(before) or (before == "'" and start > 1 and _is_word(text[start - 2])):
+        if _glued(before, first) or (before == "'" and start > 1 and _glued(text[start - 2], first)):
             return False
-    if end < len(text):
+    if end < len(text) and end > 0:
+        last = text[end - 1]
         after = text[end]
-        if _is_word(after) or (after == "'" and end + 1 < len(text) and _is_word(text[end + 1])):
+        if _glued(after, last) or (after == "'" and end + 1 < len(text) and _glued(text[end + 1], last)):
             return False
     return True
+
+
+def inflections(key: str, exact: bool) -> list[tuple[str, int]]:
+    """``key`` and, unless ``exact``, its last word's plural and possessive forms.
+
+    Each form comes with the length of the term's prefix it keeps unchanged; a case-sensitive term must
+    match that prefix letter for letter ("US" -> "US's", never "us's"). Scripts without spaces have no
+    such forms, and would match them as substrings anyway.
+    """
+    forms = [(key, len(key))]
+    if exact or not key or is_unspaced(key[-1]):
+        return forms
+    if not _is_word(key[-1]):  # "U.S.", "C++": no plural to form, but "the U.S.'s position"
+        return [*forms, (key + "'s", len(key))]
+    last = key.rsplit(" ", 1)[-1]
+    forms += [(key + "s", len(key)), (key + "'s", len(key))]
+    if last.endswith(("s", "x", "z", "ch", "sh")):
+        forms.append((key + "es", len(key)))
+    if len(last) > 2 and last.endswith("y") and last[-2] not in "aeiou":
+        forms.append((key[:-1] + "ies", len(key) - 1))
+    return forms
 
 
 def words(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
@@ -205,7 +253,11 @@ def words(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[i
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital, digit or
 # opening quote; or at a blank line. A single newline is usually a hard wrap, not an ending.
-_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)|\n\s*\n")
+# The lookahead up front lets the scan skip every character that cannot start an ending (twice as fast).
+_END = re.compile(
+    r"(?=[.!?。！？\n])"
+    r"(?:[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)|[。！？]+[」』”’)）]*\s*|\n\s*\n)"
+)
 # Words whose trailing dot is not a full stop; a capital after them is usually a name or a month's day.
 _TITLES = ("mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "sgt", "capt", "maj", "adm", "sen", "rep")
 _MONTHS = ("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
@@ -230,7 +282,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for m in _END.finditer(text):
         ending = m.group()
-        if ending[0] in ".!?" and ending.count("\n") < 2 and not _ends_sentence(text, m.start()):
+        if ending[0] == "." and ending.count("\n") < 2 and not _ends_sentence(text, m.start()):
             continue
         spans.append((start, m.end()))
         start = m.end()
@@ -281,3 +333,62 @@ def _cut_right(text: str, room: int) -> str:
     kept = text[: room - 1]
     space = kept.rfind(" ")
     return (kept[:space] if space > 0 else kept) + "…"
+
+
+def auto_case_sensitive(text: str) -> bool:
+    """ALL-CAPS terms of at most four letters ("US", "UN", "IS") are acronyms that clash with words."""
+    letters = [c for c in normalize(text).text if c.isalpha()]
+    return 0 < len(letters) <= 4 and all(c.isupper() for c in letters)
+
+
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
+
+
+def highlight_spans(hit: Hit) -> list[tuple[int, int]]:
+    """Where ``hit``'s term shows in ``hit.snippet``: sorted, non-overlapping ``(start, end)`` offsets
+    into the snippet, for notifiers to mark (bold in HTML email, ``*...*`` in Slack).
+
+    The term is looked for the way the engine matches it (normalized, whole words, plural and
+    possessive forms). For a term that is case-sensitive by default ("US"), occurrences in its exact case
+    are preferred, so "US" marks "US" and not "us". A term with regular-expression syntax that is not
+    found as a phrase is tried as the pattern it may have been. Empty when the term is not visible, e.g.
+    cut off by the ellipsis.
+    """
+    norm = normalize(hit.snippet)
+    spans = _phrase_spans(norm.text, hit.term) or _regex_spans(norm.text, hit.term)
+    return [norm.to_original(start, end) for start, end in spans]
+
+
+def _phrase_spans(text: str, term: str) -> list[tuple[int, int]]:
+    written = normalize(term.strip()).text
+    if not any(c.isalnum() for c in written):
+        return []
+    key = match_key(text)
+    found: dict[int, tuple[int, bool]] = {}  # start -> (end, exact case), the longest form per start
+    for form, kept in inflections(match_key(written), exact=False):
+        start = key.find(form)
+        while start >= 0:
+            end = start + len(form)
+            if is_boundary(text, start, end) and end > found.get(start, (0, False))[0]:
+                found[start] = (end, text.startswith(written[:kept], start))
+            start = key.find(form, start + 1)
+    exact = {start: span for start, span in found.items() if span[1]} if auto_case_sensitive(term) else {}
+    return _disjoint((start, end) for start, (end, _) in (exact or found).items())
+
+
+def _regex_spans(text: str, term: str) -> list[tuple[int, int]]:
+    if not _REGEX_SYNTAX.intersection(term):  # a plain phrase that was not found is not there
+        return []
+    try:
+        pattern = re.compile(term, re.IGNORECASE)
+    except re.error:
+        return []
+    return _disjoint(m.span() for m in pattern.finditer(text) if m.end() > m.start())
+
+
+def _disjoint(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end))
+    return kept

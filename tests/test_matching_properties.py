@@ -1,0 +1,88 @@
+"""Property tests for the promises of design.md "Term semantics", over generated text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.matching.engine import Engine
+from monitor.matching.rules import Rule, Term
+from monitor.matching.text import is_unspaced, normalize
+
+PROPERTIES = settings(max_examples=200, deadline=None)
+
+# Letters of spaced scripts (Latin, Greek, Cyrillic, ...): there, a term must be whole words.
+LETTER = st.characters(categories=("Lu", "Ll"), max_codepoint=0x24F).filter(
+    lambda c: normalize(c).text.isalpha() and not is_unspaced(c)
+)
+WORD = st.text(LETTER, min_size=1, max_size=8)
+PHRASE = st.lists(WORD, min_size=1, max_size=3).map(" ".join)
+SEPARATOR = st.sampled_from([" ", ", ", ". ", "\n", " (", ") ", " — ", "\u00a0", ": ", '"'])
+FILLER = st.lists(st.one_of(WORD, st.sampled_from(["1999", "U.S.", "–", "“x”"])), max_size=6).map(" ".join)
+
+
+def fires(term: Term, text: str) -> bool:
+    return bool(Engine([Rule("r", "r", any=((term,),))]).match_text({"body": text}))
+
+
+@PROPERTIES
+@given(st.text())
+def test_normalization_is_idempotent(text: str) -> None:
+    once = normalize(text).text
+    assert normalize(once).text == once
+
+
+@PROPERTIES
+@given(st.text())
+def test_normalized_offsets_stay_inside_the_original(text: str) -> None:
+    norm = normalize(text)
+    start, end = norm.to_original(0, len(norm.text))
+    assert 0 <= start <= end <= len(text)
+
+
+@PROPERTIES
+@given(PHRASE, FILLER, SEPARATOR, SEPARATOR, FILLER)
+def test_a_term_set_off_by_word_boundaries_is_found(
+    term: str, before: str, left: str, right: str, after: str
+) -> None:
+    assert fires(Term(term, case_sensitive=False), f"{before}{left}{term}{right}{after}")
+
+
+@PROPERTIES
+@given(PHRASE, WORD, WORD, st.booleans(), st.booleans())
+def test_a_term_inside_a_longer_word_is_never_found(
+    term: str, prefix: str, suffix: str, glue_left: bool, glue_right: bool
+) -> None:
+    glued = f"{prefix if glue_left else ''}{term}{suffix if glue_right else ''}"
+    if glued == term:
+        glued = prefix + term
+    # exact: a suffix may otherwise spell a plural ("-s") or possessive, which are meant to match.
+    assert not fires(Term(term, exact=True), f"one {glued} two")
+    assert not fires(Term(term), f"one {prefix}{term} two")
+
+
+@PROPERTIES
+@given(st.text(st.characters(categories=("Lu", "Ll"), max_codepoint=0x7A), min_size=5, max_size=12))
+def test_terms_match_in_any_case(term: str) -> None:
+    for text in (term.upper(), term.lower(), term.title(), term.swapcase()):
+        assert fires(Term(term), f"the {text} said")
+
+
+@PROPERTIES
+@given(st.text(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), min_size=1, max_size=4))
+def test_short_all_caps_terms_are_case_sensitive_by_default(term: str) -> None:
+    from monitor.matching.rules import rules_from_text
+
+    (rule,) = rules_from_text(f"rules: [{{id: r, any: ['{term}']}}]").rules
+    engine = Engine([rule])
+    assert engine.match_text({"body": f"the {term} said"})
+    assert not engine.match_text({"body": f"the {term.lower()} said"})
+    assert not engine.match_text({"body": f"the {term.capitalize()}{'x' if len(term) == 1 else ''} said"})
+
+
+@PROPERTIES
+@given(PHRASE, st.sampled_from(["s", "'s", "’s"]), SEPARATOR)
+def test_plural_and_possessive_forms_match_unless_exact(term: str, ending: str, right: str) -> None:
+    text = f"one {term}{ending}{right}two"
+    assert fires(Term(term), text)
+    assert not fires(Term(term, exact=True), text)

@@ -1,0 +1,107 @@
+"""docs/rules.md is executable: every ```yaml block is a rule file, and the ```text block after it says
+what must happen (the convention is described at the top of the guide). So the guide cannot rot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.errors import RuleError
+from monitor.matching import rules as rules_module
+from monitor.matching.engine import Engine
+from monitor.matching.rules import rules_from_text
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+PROBLEM = re.compile(r"rules\.yaml:\d+:\d+: ")
+
+
+def blocks() -> list[tuple[int, str, str]]:
+    """(line, language, content) of every fenced block in the guide."""
+    text = DOC.read_text(encoding="utf-8")
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2)) for m in FENCE.finditer(text)]
+
+
+def examples() -> list[tuple[int, str, str]]:
+    """(line, rule file, expectations) for each yaml block and the text block that follows it."""
+    found = blocks()
+    return [
+        (line, body, found[i + 1][2] if i + 1 < len(found) and found[i + 1][1] == "text" else "")
+        for i, (line, lang, body) in enumerate(found)
+        if lang == "yaml"
+    ]
+
+
+EXAMPLES = examples()
+
+
+def parse_article(article: str) -> tuple[dict[str, str], str]:
+    """'title: ... | body: ... | source: ...' (or just body text) -> (fields, source)."""
+    fields: dict[str, str] = {}
+    source = ""
+    for part in article.split(" | "):
+        name, sep, value = part.partition(": ")
+        if sep and name in ("title", "summary", "body", "source"):
+            if name == "source":
+                source = value
+            else:
+                fields[name] = value
+        else:
+            fields["body"] = part
+    return fields, source
+
+
+def test_the_guide_has_examples_and_each_says_what_it_must_do() -> None:
+    assert len(EXAMPLES) >= 10
+    for line, _, expect in EXAMPLES:
+        lines = [x for x in expect.splitlines() if x.strip() and not x.startswith("#")]
+        assert lines, f"docs/rules.md:{line}: a yaml example needs a text block of expectations after it"
+        for x in lines:
+            assert " => " in x or PROBLEM.match(x), f"docs/rules.md:{line}: cannot read {x!r}"
+
+
+def test_every_rule_key_has_an_example() -> None:
+    used: set[str] = set()
+
+    def keys(node: object) -> None:
+        if isinstance(node, dict):
+            used.update(str(k) for k in node)
+            for value in node.values():
+                keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                keys(value)
+
+    for _, body, _ in EXAMPLES:
+        keys(yaml.safe_load(body))
+    loader_keys = {
+        *rules_module._TOP_KEYS,
+        *rules_module._RULE_KEYS,
+        *rules_module._TERM_KEYS,
+        *rules_module._NEAR_KEYS,
+    }
+    assert loader_keys - used == set()
+
+
+@pytest.mark.parametrize(("line", "rule_file", "expect"), EXAMPLES, ids=[f"line{e[0]}" for e in EXAMPLES])
+def test_example(line: int, rule_file: str, expect: str) -> None:
+    lines = [x for x in expect.splitlines() if x.strip() and not x.startswith("#")]
+    expected_problems = [x for x in lines if PROBLEM.match(x)]
+    try:
+        rules = rules_from_text(rule_file, "rules.yaml")
+    except RuleError as exc:
+        assert [str(p) for p in exc.problems] == expected_problems
+        assert len(lines) == len(expected_problems), "a rule file with errors cannot match articles"
+        return
+    assert [str(p) for p in rules.warnings] == expected_problems
+    engine = Engine(rules.rules)
+    for case in lines:
+        if PROBLEM.match(case):
+            continue
+        article, _, outcome = case.rpartition(" => ")
+        fields, source = parse_article(article)
+        want = [] if outcome.strip() == "nothing" else [r.strip() for r in outcome.split(",")]
+        assert [m.rule_id for m in engine.match_text(fields, source)] == want, f"docs/rules.md:{line}: {case}"
