@@ -70,6 +70,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 # -- check ------------------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.logs import mask_url
     from monitor.matching.rules import load_rules
 
     path = find_config(args.config)
@@ -98,7 +99,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     warned = f", {len(problems)} warning(s)" if problems else ""
     print(
         f"{path}: ok — {len(config.sources)} source(s), {len(rules.rules)} rule(s) in "
-        f"{len(rules.files)} file(s), {len(config.notifiers)} notifier(s), store {config.store.url}{warned}"
+        f"{len(rules.files)} file(s), {len(config.notifiers)} notifier(s), "
+        f"store {mask_url(config.store.url)}{warned}"
     )
     return EXIT_OK
 

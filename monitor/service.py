@@ -25,6 +25,7 @@ from monitor.errors import ConfigError, RuleError
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet, load_rules, load_rules_skipping_bad
+from monitor.matching.watch import RuleWatcher
 from monitor.metrics import Health, Metrics, MetricsServer
 from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
 from monitor.notify import REGISTRY
@@ -337,9 +338,12 @@ class Service:
             self.scheduler = Scheduler(self.poll)
             self.scheduler.start(self.config.sources)
             await self._start_metrics_server()
+            # Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error.
+            watcher = RuleWatcher(self.config.rule_paths, self.request_reload)
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
                 asyncio.create_task(self._status_loop()),
+                asyncio.create_task(watcher.run(self._stop)),
             ]
             await self._refresh_outbox_depth()
             self.sd.ready(self.status_line())

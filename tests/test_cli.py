@@ -95,6 +95,15 @@ def test_check_example_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert "ok" in out and "5 source(s)" in out
 
 
+def test_check_never_prints_the_store_password(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[store]\nurl = "redis://newsmon:hunter2@127.0.0.1:6379/0"\n[rules]\npaths = ["{ROOT / "rules"}"]\n'
+    )
+    assert main(["check", "-c", str(tmp_path / "config.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "127.0.0.1:6379" in out
+
+
 def test_check_reports_config_problems_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "config.toml").write_text(
         '[rules]\npaths = ["rules/"]\n[http]\ntimeout = "soon"\nagent = 1\n'

@@ -540,3 +540,17 @@ async def test_a_quiet_source_alerts_once_after_stale_after(tmp_path: Path, net:
         ]
     finally:
         await service.stop()
+
+
+async def test_editing_a_rule_file_reloads_without_a_signal(
+    tmp_path: Path, net: Net, start_daemon: StartDaemon
+) -> None:
+    config = write_config(tmp_path, net)
+    daemon = await start_daemon(config)
+    await daemon.ready()
+    extra = "rules:\n  - id: harvest\n    title: Harvest\n    any: [harvest festival]\n"
+    (tmp_path / "rules" / "zz-extra.yaml").write_text(extra)
+    reloaded = await daemon.log(lambda e: e["event"] == "reloaded")  # the rule watcher noticed the new file
+    assert reloaded["count"] == 3
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await daemon.exit_code() == 0
