@@ -1,8 +1,9 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from monitor.matching.engine import HITS_PER_TERM, Engine, inflections
+from monitor.matching.engine import HITS_PER_TERM, Engine, inflections, required_literal
 from monitor.matching.rules import load_rules, rules_from_text
 from monitor.model import Article
 
@@ -355,3 +356,26 @@ def test_explain_includes_the_matches() -> None:
     (fired,) = [x for x in engine(EXPLAIN).explain_text({"body": "ATACMS hit Kursk."}) if x.rule.id == "all"]
     assert fired.failed == () and fired.match is not None
     assert fired.match == engine(EXPLAIN).match_text({"body": "ATACMS hit Kursk."})[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "literal"),
+    [
+        (r"\bKX-\d{2,3}\b", re.IGNORECASE, "kx-"),
+        (r"ATACMS?", 0, "ATACM"),
+        (r"^Breaking:", 0, "Breaking:"),
+        (r"(a|b)c", 0, "c"),
+        (r"[0-9]+", 0, None),
+        (r"Kyiv|Kiev", 0, "K"),  # re factors the common prefix out of the branch
+        (r"caf\u00e9s?", 0, "caf"),  # non-ASCII ends the run: str.lower and re's folding may disagree
+    ],
+)
+def test_required_literal_of_regex_terms(pattern: str, flags: int, literal: str | None) -> None:
+    assert required_literal(re.compile(pattern, flags)) == literal
+
+
+def test_regex_prefilter_keeps_semantics() -> None:
+    assert term_matches(r"{re: '\bKX-\d{2,3}\b'}", "the kx-55 missile")  # IGNORECASE: literal lowered
+    assert not term_matches(r"{re: '\bKX-\d{2,3}\b'}", "the KX-5 missile")  # literal there, no match
+    assert not term_matches(r"{re: '\bKX-\d{2,3}\b', case: sensitive}", "the kx-55 missile")
+    assert term_matches(r"{re: '\bKX-\d{2,3}\b', case: sensitive}", "the KX-555 missile")

@@ -12,6 +12,9 @@ fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a
 
 from __future__ import annotations
 
+import re
+import re._constants as _re_constants  # type: ignore[import-not-found]
+import re._parser as _re_parser  # type: ignore[import-not-found]
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -83,6 +86,31 @@ class Explanation:
     hits: tuple[Hit, ...]  # the rule's terms that were found (for a near miss: what did occur)
 
 
+def required_literal(pattern: re.Pattern[str]) -> str | None:
+    """The longest run of literal characters every match of ``pattern`` contains, if any.
+
+    Only the pattern's top-level sequence is read (a branch, a class or an optional part ends a run);
+    ASCII only, since ``str.lower`` and the re module's IGNORECASE agree there. ``None`` when unsure.
+    """
+    try:
+        parsed = _re_parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # private module: any surprise just means no prefilter
+        return None
+    best, run = "", []
+    for op, arg in parsed:
+        if op is _re_constants.LITERAL and arg < 128:
+            run.append(chr(arg))
+            continue
+        if op is _re_constants.AT:  # \b, ^, $ take no characters: the run goes on across them
+            continue
+        best = max(best, "".join(run), key=len)
+        run = []
+    best = max(best, "".join(run), key=len)
+    if not best:
+        return None
+    return best.lower() if pattern.flags & re.IGNORECASE else best
+
+
 class Engine:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
@@ -90,6 +118,7 @@ class Engine:
         self._term_ids: dict[Term, int] = {}
         self._normalized: list[str] = []  # per phrase term id: its normalized text, for case checks
         self._regexes: list[int] = []
+        self._regex_literal: dict[int, str] = {}  # regex term id -> text every match must contain
         self._scopes: dict[frozenset[str], frozenset[str]] = {}
         self._compiled = [self._compile(rule) for rule in self.rules]
         # Two inverted indexes, term -> rules. ``explain`` wants every rule with any positive term found;
@@ -146,6 +175,9 @@ class Engine:
             self._normalized.append(normalize(term.text.strip()).text)
             if term.pattern is not None:
                 self._regexes.append(term_id)
+                literal = required_literal(term.pattern)
+                if literal:
+                    self._regex_literal[term_id] = literal
         return term_id
 
     def _build_automaton(self) -> ahocorasick.Automaton | None:
@@ -224,9 +256,20 @@ class Engine:
                 for term_id, kept in payload:
                     if kept is None or norm.startswith(self._normalized[term_id][:kept], start):
                         found.occurrences.setdefault(term_id, []).append((start, end + 1))
+        lowered: str | None = None
         for term_id in self._regexes:
             pattern = self._terms[term_id].pattern
             assert pattern is not None
+            literal = self._regex_literal.get(term_id)
+            if literal is not None:
+                # A substring test is ~20x cheaper than finditer, whose \b-led patterns get no
+                # literal-prefix speed-up from the re module: skip fields that cannot match.
+                if pattern.flags & re.IGNORECASE:
+                    lowered = norm.lower() if lowered is None else lowered
+                    if literal not in lowered:
+                        continue
+                elif literal not in norm:
+                    continue
             spans = [m.span() for m in pattern.finditer(norm) if m.end() > m.start()]
             if spans:
                 found.occurrences[term_id] = spans
