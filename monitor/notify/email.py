@@ -3,6 +3,12 @@
 SMTP reply classes decide the outcome: 5xx means this message will never be accepted (permanent), 4xx and
 lost connections may pass (retryable). The Message-ID is derived from the alert id, so a retry after a
 lost 250 is recognisable as the same message by any receiver that dedupes.
+
+TLS: ``tls = "starttls"`` or ``"implicit"`` never falls back to plaintext. ``tls_ca_file`` replaces the
+system's trust store (a private relay's CA is then the only one trusted, so a certificate from any public
+CA is refused). A certificate that does not verify is a retryable failure: nothing (no credentials, no
+message) has been sent, and the usual causes — an expired or misdeployed certificate on the relay, a CA
+file being rotated — get fixed without touching the alert, which a dead letter would need.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ import asyncio
 import contextlib
 import html
 import re
+import ssl
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import aiosmtplib
 
@@ -58,36 +65,54 @@ class EmailNotifier(Notifier):
     async def send_digest(self, alerts: list[Alert]) -> str:
         return await self._send(build_digest(alerts, self.options.sender, self.options.to))
 
+    _tls: ssl.SSLContext | None = None
+
+    async def _tls_context(self, where: str) -> ssl.SSLContext | None:
+        """The client context for ``tls``, built once (reading CA files blocks, so in a thread)."""
+        if self.options.tls == "none":
+            return None
+        if self._tls is None:
+            try:
+                self._tls = await asyncio.to_thread(tls_context, self.options)
+            except OSError as exc:  # ssl.SSLError is one too: a file that is not PEM
+                # Not cached: the file may be fixed or appear before the next attempt.
+                raise DeliveryError(
+                    f"{where}: cannot load tls_ca_file: {type(exc).__name__}: {exc.strerror or exc}"
+                ) from exc
+        return self._tls
+
     async def _send(self, message: EmailMessage) -> str:
         opts = self.options
         where = f"smtp://{opts.host}:{opts.port}"
-        login = opts.username is not None and opts.password is not None
-        smtp = aiosmtplib.SMTP(
+        smtp = _Connection(
             hostname=opts.host,
             port=opts.port,
             use_tls=opts.tls == "implicit",
             # False rather than None for "none": aiosmtplib would otherwise upgrade opportunistically.
             start_tls=opts.tls == "starttls",
             timeout=opts.timeout,
-            validate_certs=opts.tls_verify,
-            cert_bundle=opts.tls_ca_file,
-            username=opts.username if login else None,
-            password=opts.password.reveal() if login and opts.password else None,
+            # Our own context, not aiosmtplib's cert_bundle: that one adds the file to the system CAs.
+            tls_context=await self._tls_context(where),
         )
         try:
             # aiosmtplib's timeout is per command; this bounds the whole conversation.
             async with asyncio.timeout(opts.timeout):
                 await smtp.connect()
+                # AUTH after connect() rather than inside it: a refused login then leaves the connection
+                # to us, so it is closed (and waited for) like any other.
+                if opts.username is not None and opts.password is not None:
+                    await smtp.login(opts.username, opts.password.reveal())
                 refused, reply = await smtp.send_message(
                     message,
                     sender=parseaddr(opts.sender)[1],
                     recipients=[parseaddr(address)[1] for address in opts.to],
                 )
         except BaseException as exc:
-            smtp.close()
-            if isinstance(exc, Exception):
-                raise _translate(where, exc) from exc
-            raise
+            if not isinstance(exc, Exception):
+                smtp.close()
+                raise
+            await smtp.close_and_wait(_QUIT_TIMEOUT)
+            raise _translate(where, exc) from exc
         await _hang_up(smtp)
         answer = f"250 {one_line(reply, 200)}"
         if refused:
@@ -96,7 +121,66 @@ class EmailNotifier(Notifier):
         return answer
 
 
+class _Connection(aiosmtplib.SMTP):
+    """``aiosmtplib.SMTP`` that can wait for its socket to be gone.
+
+    Closing a TLS connection only starts the TLS shutdown (close_notify both ways); the socket closes a
+    few round trips later. A caller whose event loop ends soon after (``newsmon notify test``, a drain
+    at shutdown) would otherwise leave it open."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gone = asyncio.Event()
+        self._opened = False
+
+    async def connect(self, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        # A connect() that fails has closed its connection already; only one that succeeded is ours.
+        response = await super().connect(**kwargs)
+        self._opened = True
+        return response
+
+    def _on_connection_lost(self, protocol: Any) -> None:
+        # aiosmtplib's hook for the protocol's connection_lost, i.e. the socket is closed.
+        super()._on_connection_lost(protocol)
+        self._gone.set()
+
+    async def close_and_wait(self, limit: float) -> None:
+        self.close()
+        if self._opened:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(limit):
+                    await self._gone.wait()
+
+
+def tls_context(opts: EmailOptions) -> ssl.SSLContext:
+    """Client TLS context: hostname checked, TLS 1.2 or later, trusting ``tls_ca_file`` alone if set."""
+    # With a cafile, create_default_context skips the system store: the file is the whole trust.
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=opts.tls_ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not opts.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the first exception of type ``kind`` it was raised from (aiosmtplib wraps TLS errors
+    in SMTPConnectError for implicit TLS, but lets them through bare from STARTTLS)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _translate(where: str, exc: Exception) -> DeliveryError:
+    untrusted = _cause(exc, ssl.SSLCertVerificationError)
+    if isinstance(untrusted, ssl.SSLCertVerificationError):
+        detail = untrusted.verify_message or untrusted.reason or "verification failed"
+        return DeliveryError(f"{where}: TLS certificate not trusted: {one_line(detail, 200)}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         permanent = bool(codes) and all(code >= 500 for code in codes)
@@ -117,12 +201,13 @@ def _translate(where: str, exc: Exception) -> DeliveryError:
     return DeliveryError(f"{where}: unexpected {type(exc).__name__}")
 
 
-async def _hang_up(smtp: aiosmtplib.SMTP) -> None:
+async def _hang_up(smtp: _Connection) -> None:
     """QUIT politely after a 250; the message is already accepted, so nothing here may fail the send."""
     try:
         async with asyncio.timeout(_QUIT_TIMEOUT):
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await smtp.quit()
+            await smtp.close_and_wait(_QUIT_TIMEOUT)
     except TimeoutError:
         pass
     finally:
