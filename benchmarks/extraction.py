@@ -3,9 +3,9 @@
     python benchmarks/extraction.py [--corpus PATH] [--extractor newsmon|trafilatura]...
 
 Prints one JSON line per (extractor, corpus), then a human table. Metrics:
-- body_f1: bag-of-words token F1 against the ground truth ``body_text`` (whitespace tokens, multiset
+- f1: bag-of-words token F1 against the ground truth ``body_text`` (whitespace tokens, multiset
   precision/recall as in the Zyte article-extraction-benchmark), averaged over pages.
-- cpu_ms_median / cpu_ms_p95: ``time.process_time`` per page for extraction of the already
+- median_ms / cpu_ms_p95: ``time.process_time`` per page for extraction of the already
   decompressed bytes (newsmon: decode + parse + metadata + body; trafilatura: decode + extract).
 - title_acc (fundus only): title equal after whitespace normalization, ignoring case.
 - date_acc (fundus only): published date within 24 h of the truth, both read as UTC instants
@@ -135,8 +135,8 @@ def measure(name: str, corpus: str, pages: list[Page]) -> dict:
         "extractor": name,
         "corpus": corpus,
         "pages": len(pages),
-        "body_f1": round(statistics.fmean(f1s), 4),
-        "cpu_ms_median": round(statistics.median(cpu_ms), 2),
+        "f1": round(statistics.fmean(f1s), 4),
+        "median_ms": round(statistics.median(cpu_ms), 2),
         "cpu_ms_p95": round(percentile(cpu_ms, 0.95), 2),
         "title_acc": round(statistics.fmean(titles), 4) if titles else None,
         "date_acc": round(statistics.fmean(dates), 4) if dates else None,
@@ -148,12 +148,12 @@ def _cell(value: float | None, fmt: str) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'extractor':<12} {'corpus':<7} {'pages':>5} {'body_f1':>7} {'ms_med':>7} {'ms_p95':>7} "
+    header = f"{'extractor':<12} {'corpus':<7} {'pages':>5} {'f1':>7} {'ms_med':>7} {'ms_p95':>7} "
     print(header + f"{'title':>6} {'date':>6}")
     for r in rows:
         print(
-            f"{r['extractor']:<12} {r['corpus']:<7} {r['pages']:>5} {r['body_f1']:>7.3f} "
-            f"{r['cpu_ms_median']:>7.2f} {r['cpu_ms_p95']:>7.2f} "
+            f"{r['extractor']:<12} {r['corpus']:<7} {r['pages']:>5} {r['f1']:>7.3f} "
+            f"{r['median_ms']:>7.2f} {r['cpu_ms_p95']:>7.2f} "
             f"{_cell(r['title_acc'], '.3f'):>6} {_cell(r['date_acc'], '.3f'):>6}"
         )
 
