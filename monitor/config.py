@@ -50,6 +50,9 @@ def parse_duration(value: object) -> float:
 class StoreConfig:
     url: str = "sqlite:///var/lib/newsmon/newsmon.db"
     retention: float = 30 * 86400.0
+    # How long a dead instance's claim on work outlives it: a source lease lasts its interval plus this,
+    # and an unacknowledged outbox delivery is taken over after this (the stream's visibility timeout).
+    lease: float = 60.0
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,6 +1,8 @@
 """One APScheduler job per source: its own interval, jittered, coalesced, never overlapping itself.
 
-Jobs are independent coroutines on the loop, so a slow or failing source never delays another.
+Jobs are independent coroutines on the loop, so a slow or failing source never delays another. With
+``leases`` (several instances sharing a store) a tick polls only when this instance holds the source's
+lease (``monitor.leases``), so each source is polled by one instance per tick.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.errors import StoreError
+from monitor.leases import SourceLeases
 from monitor.model import Source
 
 log = logging.getLogger("newsmon.scheduler")
@@ -29,9 +33,14 @@ HEARTBEAT_INTERVAL = 5.0
 
 class Scheduler:
     def __init__(
-        self, poll: Callable[[Source], Awaitable[object]], *, heartbeat: float = HEARTBEAT_INTERVAL
+        self,
+        poll: Callable[[Source], Awaitable[object]],
+        *,
+        heartbeat: float = HEARTBEAT_INTERVAL,
+        leases: SourceLeases | None = None,
     ) -> None:
         self._poll = poll
+        self._leases = leases
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._sources: dict[str, Source] = {}
         self._heartbeat_interval = heartbeat
@@ -62,8 +71,23 @@ class Scheduler:
         if source is None:
             return
         self.last_tick = time.time()
+        if self._leases is None:
+            await self._poll_logged(source)
+            return
+        async with self._leases.holding(source) as mine:
+            if mine:
+                await self._poll_logged(source)
+
+    async def _poll_logged(self, source: Source) -> None:
+        name = source.name
         try:
             await self._poll(source)
+        except StoreError as exc:
+            # An outage fails every poll the same way: report it once (the tracker), not per source.
+            if self._leases is not None:
+                self._leases.outage.failed(exc)
+            else:
+                log.warning("poll_failed", extra={"source": name, "error": str(exc)})
         except asyncio.CancelledError:
             # Only shutdown cancels a poll (after its drain deadline); the store still holds
             # everything needed to redo it, so this is a note, not a failure.

@@ -22,6 +22,7 @@ import aiohttp
 from monitor.config import Config, NotifierConfig, load_config, parse_listen
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, RuleError
+from monitor.leases import SourceLeases, StoreOutage
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet, load_rules, load_rules_skipping_bad
@@ -119,6 +120,8 @@ class Service:
         self.outbox: Outbox | None = None
         self.pipeline: Pipeline | None = None
         self.scheduler: Scheduler | None = None
+        self.leases: SourceLeases | None = None
+        self.outage = StoreOutage(log)
         self.metrics = Metrics()
         self.metrics_server: MetricsServer | None = None
         self.sd = SystemdNotifier(environ)
@@ -151,6 +154,8 @@ class Service:
         )
         await self.store.open()
         await self.http.open()
+        # Per-host politeness holds across every instance sharing the store, not just within this one.
+        self.http.limiter.remote = self.store.host_slot
         # Receivers are configured by the operator, not discovered on pages, so they get their own
         # session without the crawler's SSRF guard: an intranet webhook must work.
         self._notify_session = aiohttp.ClientSession(trust_env=False)
@@ -162,6 +167,8 @@ class Service:
             give_up_after=self.config.alerts.give_up_after,
             logger=logging.getLogger("newsmon.outbox"),
             on_outcome=self._on_outcome,
+            lease=self.config.store.lease,
+            outage=self.outage,
         )
         self.pipeline = Pipeline(
             store=self.store,
@@ -335,7 +342,10 @@ class Service:
             await self.start()
             assert self.outbox is not None
             self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
-            self.scheduler = Scheduler(self.poll)
+            assert self.store is not None
+            self.leases = SourceLeases(self.store, margin=self.config.store.lease, outage=self.outage)
+            await self.leases.start()
+            self.scheduler = Scheduler(self.poll, leases=self.leases)
             self.scheduler.start(self.config.sources)
             await self._start_metrics_server()
             # Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error.
@@ -420,6 +430,10 @@ class Service:
             await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.leases is not None:
+            # Others take our sources over at their next tick instead of after the lease TTL.
+            await self.leases.close()
+            self.leases = None
         self._stop.set()
         if self._outbox_task is not None:
             # The outbox loop notices the stop between passes; a slow send in the current pass gets

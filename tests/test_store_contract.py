@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from redis.exceptions import RedisError
+from test_redis_cluster import cluster_url, redis_cluster
 
 from monitor.errors import StoreError
 from monitor.fingerprint import fingerprint
-from monitor.model import Alert, Hit
+from monitor.model import Alert, Delivery, Hit
 from monitor.store import open_store
 from monitor.store.base import SourceState, Store, Validators
 from monitor.store.redis import RedisStore
@@ -29,12 +30,15 @@ RETENTION = 30 * 86400.0
 WINDOW = 72 * 3600.0
 
 StoreFactory = Callable[[], Awaitable[Store]]
+__all__ = ["cluster_url", "redis_cluster"]  # fixtures, imported for pytest
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/store.db"
+    if request.param == "cluster":  # a three-master Redis Cluster (tests/test_redis_cluster.py)
+        return str(request.getfixturevalue("cluster_url"))
     return str(request.getfixturevalue("redis_url"))
 
 
@@ -220,13 +224,56 @@ async def test_lease_due_returns_due_oldest_first_and_hides_leased(
     assert await second.lease_due(limit=10, lease=30) == []
     assert await first.outbox_pending() == 4  # leased deliveries are still pending
 
-    clock.advance(31)  # the first leases lapsed (no ack), a3's retry is not due until +60
-    again = await second.lease_due(limit=10, lease=30)
-    assert [(d.alert_id, d.notifier) for d, _ in again] == [("a1", "ops"), ("a2", "desk"), ("a2", "ops")]
-    clock.advance(30)  # a3's retry (due first) and the lapsed leases, earliest next_attempt_at first
-    late = [(d.alert_id, d.attempts) for d, _ in await first.lease_due(limit=10, lease=30)]
-    assert late == [("a3", 1), ("a1", 0), ("a2", 0), ("a2", 0)]
-    assert await first.lease_due(limit=0, lease=30) == []
+    assert await second.lease_due(limit=10, lease=30) == []
+    assert await first.lease_due(limit=10, lease=30) == []  # hidden from the one holding it too
+
+
+async def test_a_lapsed_lease_makes_the_delivery_due_again(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """An unacknowledged delivery comes back after its lease: by the clock on SQLite, by the stream
+    entry's idle time (real seconds, the visibility timeout) on Redis -- so this test moves both."""
+    first, second = await make_store(), await make_store()
+    await first.claim(make_alert("a1"), ["ops"])
+    clock.advance(1)
+    await first.claim(make_alert("a2"), ["ops", "desk"])
+    await first.claim(make_alert("a3"), ["ops"])
+    await first.mark_failed("a3", "ops", "HTTP 503", retry_at=clock.time() + 60)
+    assert len(await first.lease_due(limit=10, lease=LEASE)) == 3  # the crashed consumer
+    assert await second.lease_due(limit=10, lease=LEASE) == []
+
+    clock.advance(LEASE + 0.01)
+    again = await lease_until(second, 3)
+    assert sorted((d.alert_id, d.notifier) for d, _ in again) == [
+        ("a1", "ops"),
+        ("a2", "desk"),
+        ("a2", "ops"),
+    ]
+    assert await first.outbox_pending() == 4
+    clock.advance(60)  # a3's retry is due, and the second leases lapsed too
+    late = await lease_until(first, 4)
+    assert sorted((d.alert_id, d.attempts) for d, _ in late) == [("a1", 0), ("a2", 0), ("a2", 0), ("a3", 1)]
+    for delivery, _ in late:
+        await second.mark_delivered(delivery.alert_id, delivery.notifier)
+    clock.advance(LEASE + 0.01)
+    assert await first.outbox_pending() == 0
+    assert await first.lease_due(limit=10, lease=LEASE) == []  # acknowledged: never again
+
+
+LEASE = 0.3  # seconds: lapses on Redis in real time, so kept short
+
+
+async def lease_until(store: Store, count: int) -> list[tuple[Delivery, Alert]]:
+    """Lease until ``count`` distinct deliveries came back (on Redis they lapse in real time, maybe not
+    all in the same call)."""
+    got: dict[tuple[str, str], tuple[Delivery, Alert]] = {}
+    async with asyncio.timeout(5):
+        while len(got) < count:
+            for delivery, alert in await store.lease_due(limit=10, lease=LEASE):
+                got.setdefault((delivery.alert_id, delivery.notifier), (delivery, alert))
+            if len(got) < count:
+                await asyncio.sleep(0.02)  # a poll interval: the deadline above decides failure
+    return list(got.values())
 
 
 async def test_mark_delivered_and_mark_failed(store: Store, clock: FakeClock) -> None:
@@ -535,3 +582,60 @@ def test_open_store_by_scheme(clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="unsupported store URL 'mongodb://u:\\*\\*\\*@db/x'"):
         open_store("mongodb://u:hunter2@db/x", retention=1, clock=clock)
     assert "hunter2" not in repr(open_store("redis://:hunter2@localhost/0", retention=1, clock=clock))
+
+
+# -- leases, membership and host slots (real time: liveness of other processes) ----------------------------
+async def test_lease_has_one_holder_renews_and_transfers(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    results = await asyncio.gather(
+        *(s.acquire_lease("bbc", owner, 30) for _ in range(5) for s, owner in ((first, "i1"), (second, "i2")))
+    )
+    assert results.count(True) == 5  # every call by the winner, none by the loser
+    winner = await second.lease_holder("bbc")
+    loser = "i2" if winner == "i1" else "i1"
+    assert winner in ("i1", "i2")
+    assert await first.acquire_lease("bbc", winner, 30) is True  # a renewal
+    assert await first.acquire_lease("bbc", loser, 30) is False
+    assert await first.transfer_lease("bbc", loser, "i3", 30) is False  # only the holder hands over
+    assert await first.transfer_lease("bbc", winner, "i3", 30) is True
+    assert await second.lease_holder("bbc") == "i3"
+    await second.release_lease("bbc", winner)  # not the holder any more: no effect
+    assert await first.lease_holder("bbc") == "i3"
+    await second.release_lease("bbc", "i3")
+    assert await first.lease_holder("bbc") is None
+    assert await first.acquire_lease("bbc", loser, 30) is True
+    assert await first.lease_holder("other") is None
+
+
+async def test_lease_lapses_after_its_ttl(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    assert await first.acquire_lease("bbc", "dead", 0.2) is True
+    assert await second.acquire_lease("bbc", "alive", 30) is False
+    async with asyncio.timeout(5):
+        while not await second.acquire_lease("bbc", "alive", 30):  # noqa: ASYNC110 - polling; the deadline decides failure
+            await asyncio.sleep(0.02)
+    assert await first.lease_holder("bbc") == "alive"
+
+
+async def test_heartbeat_lists_live_instances(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    assert await first.heartbeat("b", 30) == ["b"]
+    assert await second.heartbeat("a", 30) == ["a", "b"]
+    assert await first.heartbeat("short", 0.2) == ["a", "b", "short"]
+    await second.heartbeat("a", 0)  # a clean shutdown leaves at once
+    async with asyncio.timeout(5):
+        while (live := await first.heartbeat("b", 30)) != ["b"]:
+            assert set(live) <= {"b", "short"}
+            await asyncio.sleep(0.02)
+
+
+async def test_host_slots_space_requests_across_instances(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    waits = sorted(
+        await asyncio.gather(*(s.host_slot("news.example", 1.0) for s in (first, second, first, second)))
+    )
+    # One queue, a second apart, whoever asks (less the little time the calls themselves took).
+    assert all(i - 0.5 < w <= i for i, w in enumerate(waits)), waits
+    assert await first.host_slot("other.example", 1.0) == 0
+    assert await first.host_slot("fast.example", 0) == 0
+    assert await second.host_slot("fast.example", 0) == 0

@@ -10,6 +10,12 @@ A notifier with ``digest = "15m"`` or ``max_per_hour`` turns some first attempts
 is parked in state ``digest`` (``Store.hold``) until its window closes, then every parked delivery of that
 notifier goes out in one message (``Notifier.send_digest``); acknowledging it delivers them all, failing
 it retries them together. Parking is a store write, so digests survive restarts like any delivery.
+
+Several instances may run this loop on one store: ``Store.lease_due`` hands each due delivery to one of
+them (on Redis through a Stream consumer group, acknowledged only when the outcome is recorded). When the
+store is down, the loop reports the outage once (``outage``) and recording an outcome already obtained
+from a receiver is retried until the store is back or the lease runs out, so a receiver's acknowledgement
+is not lost to a short outage and the alert is not sent again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import asyncio
 import logging
 import math
 import random
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, StoreError
+from monitor.leases import StoreOutage
 from monitor.model import Alert, Clock, Delivery
 from monitor.notify.base import Notifier
 from monitor.store.base import Store
@@ -55,6 +63,7 @@ class Outbox:
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
         on_outcome: Callable[[str, Outcome], None] | None = None,
+        outage: StoreOutage | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -69,6 +78,7 @@ class Outbox:
         self._rng = rng or random.Random()
         self._log = logger or _log
         self._on_outcome = on_outcome
+        self.outage = outage
         self._wake = asyncio.Event()
         self._next_due = math.inf
         self._missing_reported: set[str] = set()
@@ -122,10 +132,21 @@ class Outbox:
             self._wake.clear()
             try:
                 leased = await self.deliver_due()
-            except Exception:
+            except StoreError as exc:
                 # The store being down must not end the loop; the next poll tries again.
+                if self.outage is not None:
+                    self.outage.failed(exc)
+                else:
+                    self._log.warning(
+                        "outbox pass failed", extra={"event": "outbox_error", "error": str(exc)}
+                    )
+                leased = 0
+            except Exception:
                 self._log.exception("outbox pass failed", extra={"event": "outbox_error"})
                 leased = 0
+            else:
+                if self.outage is not None:
+                    self.outage.ok()
             if leased >= self.batch:
                 continue  # a full batch: more are probably due right now
             await self._idle(stop)
@@ -167,7 +188,9 @@ class Outbox:
         if delivery.attempts == 0:
             until = await self._digest_until(notifier)
             if until is not None:
-                if await self._record(self.store.hold(delivery.alert_id, delivery.notifier, until), delivery):
+                if await self._record(
+                    lambda: self.store.hold(delivery.alert_id, delivery.notifier, until), delivery
+                ):
                     self._next_due = min(self._next_due, until)
                     self._report(delivery, "held", f"for the digest due in {until - self.clock.time():.0f}s")
                 return
@@ -180,7 +203,9 @@ class Outbox:
             self._log.exception("notifier %s raised %s", delivery.notifier, type(exc).__name__)
             await self._failed([delivery], DeliveryError(f"internal error: {type(exc).__name__}"))
         else:
-            if await self._record(self.store.mark_delivered(delivery.alert_id, delivery.notifier), delivery):
+            if await self._record(
+                lambda: self.store.mark_delivered(delivery.alert_id, delivery.notifier), delivery
+            ):
                 self._report(delivery, "delivered", answer)
 
     async def _attempt_digest(self, name: str, members: list[tuple[Delivery, Alert]]) -> None:
@@ -199,7 +224,9 @@ class Outbox:
             await self._failed(deliveries, DeliveryError(f"internal error: {type(exc).__name__}"))
         else:
             for delivery in deliveries:
-                if await self._record(self.store.mark_delivered(delivery.alert_id, name), delivery):
+                if await self._record(
+                    lambda d=delivery: self.store.mark_delivered(d.alert_id, name), delivery
+                ):
                     self._report(delivery, "delivered", f"in a digest of {len(deliveries)}: {answer}")
 
     async def _digest_until(self, notifier: Notifier) -> float | None:
@@ -243,14 +270,17 @@ class Outbox:
             self._next_due = min(self._next_due, retry_at)
             outcome, detail = "retry", f"in {retry_at - now:.1f}s: {error.reason}"
         for delivery in deliveries:
-            stored = self.store.mark_failed(delivery.alert_id, delivery.notifier, error.reason, retry_at)
+
+            def stored(d: Delivery = delivery) -> Coroutine[Any, Any, None]:
+                return self.store.mark_failed(d.alert_id, d.notifier, error.reason, retry_at)
+
             if await self._record(stored, delivery):
                 self._report(delivery, outcome, detail)
 
-    async def _record(self, write: Coroutine[Any, Any, None], delivery: Delivery) -> bool:
+    async def _record(self, write: Callable[[], Coroutine[Any, Any, None]], delivery: Delivery) -> bool:
         """Await a store write, shielded so a shutdown cancelling the batch cannot lose an outcome."""
         try:
-            await asyncio.shield(write)
+            await asyncio.shield(self._persist(write))
         except Exception:
             # The lease will expire and the delivery will be attempted again; receivers dedupe by id.
             self._log.exception(
@@ -259,6 +289,24 @@ class Outbox:
             )
             return False
         return True
+
+    async def _persist(self, write: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``write()``; while the store is unreachable, run it again (outcome writes are idempotent)
+        until it lands or the delivery's lease is over: after that another instance may have taken the
+        delivery over, and retrying here would only race it."""
+        give_up = time.monotonic() + self.lease
+        pause = 0.05
+        while True:
+            try:
+                await write()
+                return
+            except StoreError as exc:
+                if time.monotonic() + pause >= give_up:
+                    raise
+                if self.outage is not None:
+                    self.outage.failed(exc)
+            await asyncio.sleep(pause)  # backoff between attempts on a down store, not synchronisation
+            pause = min(1.0, pause * 2)
 
     def _report(self, delivery: Delivery, outcome: Outcome, detail: str, *, once: bool = False) -> None:
         if once:

@@ -1,4 +1,5 @@
-"""Choose the store by URL: ``sqlite:///path.db`` (embedded default) or ``redis://host:port/db`` (shared)."""
+"""Choose the store by URL: ``sqlite:///path.db`` (embedded default), ``redis://host:port/db`` (shared) or
+``redis+cluster://host:port`` (shared, Redis Cluster: any one node; the client discovers the rest)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from monitor.store.base import SourceState, Store, StoryRef, Validators
 
 __all__ = ["SourceState", "Store", "StoryRef", "Validators", "open_store"]
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
 
 
 def open_store(url: str, *, retention: float, clock: Clock) -> Store:
@@ -30,7 +31,8 @@ def open_store(url: str, *, retention: float, clock: Clock) -> Store:
 
         return RedisStore(url, retention=retention, clock=clock)
     raise ValueError(
-        f"unsupported store URL {_redacted(url)!r}: expected sqlite:///path.db or redis://host:port/db"
+        f"unsupported store URL {_redacted(url)!r}: expected sqlite:///path.db, redis://host:port/db "
+        "or redis+cluster://host:port"
     )
 
 

@@ -2,11 +2,15 @@
 
 Two implementations (``sqlite.py``, ``redis.py``) pass one contract suite (``tests/test_store_contract.py``).
 Every method that decides "first or not" is atomic across connections and processes, so several daemons
-may share one store. Time comes from the injected clock, never from the store's own idea of "now".
+may share one store. Time comes from the injected clock, never from the store's own idea of "now" --
+except for liveness: leases, instance membership, host slots and the outbox's visibility timeout are
+real seconds (Redis ``PX`` / idle times, SQLite ``time.time()``), because they measure whether another
+process is still alive, which a test's fake clock knows nothing about.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -111,8 +115,10 @@ class Store(ABC):
     @abstractmethod
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
         """Pending and digest deliveries whose ``next_attempt_at`` has come, oldest first. Each returned
-        delivery is pushed ``lease`` seconds into the future, so another instance does not take it
-        meanwhile."""
+        delivery is hidden from every caller (this store instance and others) for ``lease`` seconds;
+        unless an outcome is recorded meanwhile it is due again after that (``next_attempt_at`` reads
+        now + ``lease``). A delivery returned once stays hidden until its lease lapses, so two callers
+        never hold one delivery at the same time."""
 
     @abstractmethod
     async def hold(self, alert_id: str, notifier: str, until: float) -> None:
@@ -146,6 +152,53 @@ class Store(ABC):
     @abstractmethod
     async def outbox_pending(self) -> int:
         """Number of deliveries not yet delivered or dead (pending or waiting in a digest)."""
+
+    # -- leases and liveness (real time) -------------------------------------------------------------
+    # Defaults keep them in this object, right for a store only one process uses; both real stores
+    # override them with shared, atomic versions (the contract suite runs against those).
+    def _local_leases(self) -> dict[str, tuple[str, float]]:
+        leases: dict[str, tuple[str, float]] | None = self.__dict__.get("_leases_here")
+        if leases is None:
+            leases = self.__dict__["_leases_here"] = {}
+        return leases
+
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Take lease ``name`` for ``owner`` for ``ttl`` real seconds, or renew it if ``owner`` holds it.
+        False (a lost race, not an error) while another owner holds it."""
+        leases, now = self._local_leases(), time.time()
+        holder = leases.get(name)
+        if holder is not None and holder[0] != owner and holder[1] > now:
+            return False
+        leases[name] = (owner, now + ttl)
+        return True
+
+    async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
+        """Hand lease ``name`` from ``owner`` to ``to`` for ``ttl`` seconds; False unless ``owner`` held
+        it."""
+        if await self.lease_holder(name) != owner:
+            return False
+        self._local_leases()[name] = (to, time.time() + ttl)
+        return True
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Drop lease ``name`` if ``owner`` holds it; another owner's lease is left alone."""
+        if await self.lease_holder(name) == owner:
+            del self._local_leases()[name]
+
+    async def lease_holder(self, name: str) -> str | None:
+        """Who holds lease ``name`` now, or None."""
+        holder = self._local_leases().get(name)
+        return holder[0] if holder is not None and holder[1] > time.time() else None
+
+    async def heartbeat(self, instance: str, ttl: float) -> list[str]:
+        """Record ``instance`` as live for ``ttl`` seconds; return every live instance, sorted.
+        ``ttl`` 0 (or less) removes ``instance`` at once (a clean shutdown)."""
+        return [instance] if ttl > 0 else []
+
+    async def host_slot(self, host: str, delay: float) -> float:
+        """Reserve the next request start to ``host``, ``delay`` seconds after the previous reservation
+        by any instance; returns the seconds to wait before starting (0: start now)."""
+        return 0.0  # one process: its own HostLimiter already spaces requests
 
     # -- sources --------------------------------------------------------------------------------
     @abstractmethod

@@ -9,7 +9,9 @@ keys in one slot, so:
   one queue. Alerts are few compared with articles, so one slot holds them comfortably.
 - the story index shares ``{newsmon:story}``: finding the nearest story reads several band buckets and
   the candidate stories, and creating one must not race with a copy being resolved elsewhere.
-- one source's keys are tagged with its name, so per-source leases can join them later.
+- one source's keys (its state hash, its lease) are tagged with its name, so they share a slot.
+- the outbox's delivery stream and its consumer group live in ``{newsmon:outbox}`` too: the claim script
+  appends to the stream in the same step that writes the alert.
 
 Values that decide "still valid?" hold the time they were written (by the injected clock); the TTLs
 (real seconds) only bound memory, they are never the source of truth.
@@ -25,7 +27,9 @@ VALIDATORS = f"{PREFIX}:val:"  # + url digest -> hash {etag, last_modified, at}
 OUTBOX_TAG = "{newsmon:outbox}"
 ALERT = f"{OUTBOX_TAG}:alert:"  # + alert id -> hash {json, at, notifiers (JSON list)}
 DELIVERY = f"{OUTBOX_TAG}:dlv:"  # + member -> hash {state, attempts, next, error, created}
-DUE = f"{OUTBOX_TAG}:due"  # zset member -> next_attempt_at, pending deliveries only
+DUE = f"{OUTBOX_TAG}:due"  # zset member -> next attempt: deliveries waiting for a retry or a digest
+STREAM = f"{OUTBOX_TAG}:stream"  # stream of {m: member}: deliveries due now, read by a consumer group
+GROUP = "newsmon"  # the consumer group every instance reads STREAM with
 INDEX = f"{OUTBOX_TAG}:all"  # zset member -> created_at, every delivery (for listings)
 CLAIM = f"{OUTBOX_TAG}:claim:"  # + claim key (rule and story) -> hash {n, at}: the latest claim
 MEMBER_SEP = "\x00"  # member = alert id + MEMBER_SEP + notifier; NUL sorts first, like a tuple
@@ -38,11 +42,22 @@ STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> l
 STORY_OF = f"{STORY_TAG}:o:"  # + url digest -> story key: an edited article keeps its story
 
 SOURCES = f"{PREFIX}:sources"  # set of source names
+MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership lapses (live instances)
 
 
 def source(name: str) -> str:
     """Hash {last_attempt, last_success, last_error, articles_seen} of one source."""
     return f"{PREFIX}:source:{{{name}}}"
+
+
+def lease(name: str) -> str:
+    """``SET NX PX`` lease of one source: value is the holding instance's id, TTL the lease."""
+    return f"{PREFIX}:lease:{{{name}}}"
+
+
+def host(name: str) -> str:
+    """Real-time ms before which no instance may start another request to host ``name``."""
+    return f"{PREFIX}:host:{{{name}}}"
 
 
 def slot(notifier: str, window_start: float) -> str:

@@ -1,13 +1,25 @@
-"""The shared store: ``redis.asyncio``; every multi-key decision is one Lua script.
+"""The shared store: ``redis.asyncio`` (or its Cluster client); every multi-key decision is one Lua script.
 
 Key layout and TTLs live in ``monitor.store.keys``. Redis errors are translated into ``StoreError`` at
-this boundary; losing a race (an alert already claimed) is an ordinary ``False``, never an error.
+this boundary; losing a race (an alert already claimed, a lease held elsewhere) is an ordinary ``False``,
+never an error.
+
+The outbox: a delivery due now is an entry of one Redis Stream read by one consumer group, each store
+instance a consumer. ``XREADGROUP`` hands a new entry to exactly one consumer; an entry left unacknowledged
+longer than the visibility timeout (a crashed or stuck consumer) is taken over with ``XAUTOCLAIM``; it is
+acknowledged (``XACK`` + ``XDEL``) only when an outcome is recorded, i.e. after the receiver answered.
+Deliveries waiting for a retry or a digest sit in a sorted set by due time (the injected clock) and are
+moved onto the stream when due. Each delivery hash records the id of its stream entry (``eid``), so an
+entry that no longer matches its delivery (reset by ``retry``, parked by ``hold``) is dropped on sight.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,7 +28,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError, ResponseError
 
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
@@ -27,12 +42,36 @@ from monitor.store.base import SourceState, Store, StoryRef, Validators
 
 MAX_STORY_URLS = 50
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
+PROMOTE_BATCH = 1000  # due retries moved onto the stream per lease call
+CLUSTER_SCHEME = "redis+cluster"
+
+# Shared by the scripts that drop a delivery's stream entry. XACK may fail with NOGROUP when the group is
+# being (re)created; the entry is deleted either way, so pcall.
+_DROP_ENTRY = (
+    """
+local function drop_entry(stream, dkey)
+  local eid = redis.call('HGET', dkey, 'eid')
+  if eid then
+    redis.pcall('XACK', stream, '"""
+    + keys.GROUP
+    + """', eid)
+    redis.call('XDEL', stream, eid)
+    redis.call('HDEL', dkey, 'eid')
+  end
+end
+local function push_entry(stream, dkey, m)
+  redis.call('HSET', dkey, 'eid', redis.call('XADD', stream, '*', 'm', m))
+end
+"""
+)
 _EMPTY_ID = '{"id":"",'
 
-# KEYS: claim, due, index. ARGV: now, retention cutoff, ttl, alert json after its id field, notifiers json,
-# claim key, realert cutoff ('' for never). Returns the claimed alert id, or false.
+# KEYS: claim, stream, index, due. ARGV: now, retention cutoff, ttl, alert json after its id field, notifiers
+# json (sorted: stream order is then like SQLite's), claim key, realert cutoff ('' for never). Returns the
+# claimed alert id, or false.
 _CLAIM = (
-    """
+    _DROP_ENTRY
+    + """
 local claim = redis.call('HMGET', KEYS[1], 'n', 'at')
 local n = 0
 if claim[2] and tonumber(claim[2]) >= tonumber(ARGV[2]) then
@@ -51,8 +90,9 @@ if redis.call('EXISTS', akey) == 1 then
   -- an alert of this id older than retention (by the clock) is forgotten, as if it had expired
   for _, name in ipairs(cjson.decode(redis.call('HGET', akey, 'notifiers') or '[]')) do
     local m = id .. '\\0' .. name
+    drop_entry(KEYS[2], dprefix .. m)
     redis.call('DEL', dprefix .. m)
-    redis.call('ZREM', KEYS[2], m)
+    redis.call('ZREM', KEYS[4], m)
     redis.call('ZREM', KEYS[3], m)
   end
   redis.call('DEL', akey)
@@ -65,7 +105,7 @@ for _, name in ipairs(cjson.decode(ARGV[5])) do
   local m = id .. '\\0' .. name
   redis.call('HSET', dprefix .. m, 'state', 'pending', 'attempts', 0, 'next', ARGV[1], 'created', ARGV[1])
   redis.call('EXPIRE', dprefix .. m, ARGV[3])
-  redis.call('ZADD', KEYS[2], ARGV[1], m)
+  push_entry(KEYS[2], dprefix .. m, m)
   redis.call('ZADD', KEYS[3], ARGV[1], m)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
@@ -73,35 +113,61 @@ return id
 """
 )
 
-# KEYS: due. ARGV: now, lease-until, limit.
+# KEYS: due, stream. ARGV: now, lease-until, limit, consumer, visibility timeout (ms), promote batch.
+# Moves due retries and digests onto the stream, takes over entries other consumers left unacknowledged
+# longer than the visibility timeout, then reads new entries. Returns {member, next before the lease, ...}.
 _LEASE = (
-    """
+    _DROP_ENTRY
+    + """
 local dprefix = '"""
     + keys.DELIVERY
     + """'
+local group = '"""
+    + keys.GROUP
+    + """'
+local stream, limit = KEYS[2], tonumber(ARGV[3])
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))) do
+  redis.call('ZREM', KEYS[1], m)
+  if redis.call('EXISTS', dprefix .. m) == 1 then push_entry(stream, dprefix .. m, m) end
+end
 local out = {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
-  if redis.call('EXISTS', dprefix .. m) == 1 then
-    redis.call('ZADD', KEYS[1], ARGV[2], m)
-    redis.call('HSET', dprefix .. m, 'next', ARGV[2])
-    table.insert(out, m)
-  else
-    redis.call('ZREM', KEYS[1], m)
+local function take(eid, fields)
+  local m = fields and fields[2]
+  if not m or redis.call('HGET', dprefix .. m, 'eid') ~= eid then
+    -- deleted, expired, or superseded by a newer entry of the same delivery: not ours to send
+    redis.call('XACK', stream, group, eid)
+    redis.call('XDEL', stream, eid)
+    return
+  end
+  table.insert(out, m)
+  table.insert(out, redis.call('HGET', dprefix .. m, 'next'))
+  redis.call('HSET', dprefix .. m, 'next', ARGV[2])
+end
+local claimed = redis.call('XAUTOCLAIM', stream, group, ARGV[4], ARGV[5], '0-0', 'COUNT', limit)
+for _, e in ipairs(claimed[2]) do take(e[1], e[2]) end
+local left = limit - #out / 2
+if left > 0 then
+  local fresh = redis.call('XREADGROUP', 'GROUP', group, ARGV[4], 'COUNT', left, 'STREAMS', stream, '>')
+  if fresh then
+    for _, e in ipairs(fresh[1][2]) do take(e[1], e[2]) end
   end
 end
 return out
 """
 )
 
-# KEYS: delivery, due. ARGV: member, state, attempts increment, error ('' keeps), next ('' for none).
-# A retried digest delivery stays in its digest.
-_MARK = """
+# KEYS: delivery, due, stream. ARGV: member, state, attempts increment, error ('' keeps), next ('' for
+# none). Acknowledges the delivery's stream entry. A retried digest delivery stays in its digest.
+_MARK = (
+    _DROP_ENTRY
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[3])
 local state = ARGV[2]
 if state == 'pending' and redis.call('HGET', KEYS[1], 'state') == 'digest' then state = 'digest' end
 redis.call('HSET', KEYS[1], 'state', state)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', string.sub(ARGV[4], 2)) end
+drop_entry(KEYS[3], KEYS[1])
 if state == 'pending' or state == 'digest' then
   redis.call('HSET', KEYS[1], 'next', ARGV[5])
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
@@ -110,10 +176,13 @@ else
 end
 return 1
 """
+)
 
-# KEYS: alert, due. ARGV: now, alert id, notifier ('' for all, else '=' .. name).
+# KEYS: alert, due, stream. ARGV: now, alert id, notifier ('' for all, else '=' .. name). A delivery
+# already on the stream (due, or being sent) keeps its entry: a second one would send it twice.
 _RETRY = (
-    """
+    _DROP_ENTRY
+    + """
 local ns = redis.call('HGET', KEYS[1], 'notifiers')
 if not ns then return 0 end
 local dprefix = '"""
@@ -126,7 +195,8 @@ for _, n in ipairs(cjson.decode(ns)) do
     local state = redis.call('HGET', dprefix .. m, 'state')
     if state == 'dead' or state == 'pending' or state == 'digest' then
       redis.call('HSET', dprefix .. m, 'state', 'pending', 'next', ARGV[1])
-      redis.call('ZADD', KEYS[2], ARGV[1], m)
+      redis.call('ZREM', KEYS[2], m)
+      if not redis.call('HGET', dprefix .. m, 'eid') then push_entry(KEYS[3], dprefix .. m, m) end
       changed = changed + 1
     end
   end
@@ -225,13 +295,94 @@ return out
 """
 )
 
-# KEYS: delivery, due. ARGV: member, until.
-_HOLD = """
+# KEYS: delivery, due, stream. ARGV: member, until.
+_HOLD = (
+    _DROP_ENTRY
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'pending' and state ~= 'digest' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'digest', 'next', ARGV[2])
+drop_entry(KEYS[3], KEYS[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
+"""
+)
+
+# KEYS: lease. ARGV: owner, ttl ms. SET NX PX, or a renewal by the holder.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: owner, new owner, ttl ms.
+_TRANSFER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# KEYS: lease. ARGV: owner.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Redis's own clock for liveness: instances on different machines need not agree on the time. Before 7.0
+# a script must switch to effects replication to write after reading TIME.
+_NOW_MS = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: members. ARGV: instance, ttl ms (<= 0: leave). Returns the live instances.
+_HEARTBEAT = (
+    _NOW_MS
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('ZADD', KEYS[1], string.format('%d', now + ttl), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl * 10))
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+)
+
+# KEYS: host. ARGV: delay ms. Returns ms to wait: a queue of start times, `delay` apart, across instances.
+_HOST_SLOT = (
+    _NOW_MS
+    + """
+local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local after = start + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', after - now + 1000))
+return start - now
+"""
+)
+
+# KEYS: validators. ARGV: ttl, then field/value pairs. Replaces the hash in one step.
+_SET_VALIDATORS = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: slot counter. ARGV: ttl.
+_TAKE_SLOT = """
+local used = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return used
 """
 
 # KEYS: source. ARGV: now, error ('' for success, else '!' .. error), articles.
@@ -251,6 +402,10 @@ return 1
 def url_digest(url: str) -> str:
     """12 bytes of hash instead of the URL in the key: small, and collisions are negligible."""
     return blake2b(url.encode(), digest_size=12).hexdigest()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def _num(value: float) -> str:
@@ -283,21 +438,37 @@ def _delivery(member: str, data: dict[str, str]) -> Delivery:
     )
 
 
+def _client(url: str, timeout: float) -> aioredis.Redis | RedisCluster:
+    """A client for ``url``; building one does not connect, the pool connects (and reconnects) on use."""
+    # A short retry rides out a server restart's dropped connections without stalling a poll for long;
+    # a longer outage surfaces as StoreError, which the service handles (see monitor.leases).
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+    }
+    parts = urlsplit(url)
+    if parts.scheme.lower() == CLUSTER_SCHEME:
+        plain = urlunsplit(parts._replace(scheme="redis"))
+        return RedisCluster.from_url(plain, **options)
+    return aioredis.from_url(url, health_check_interval=30, **options)
+
+
+def _instance_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class RedisStore(Store):
     def __init__(self, url: str, *, retention: float, clock: Clock, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
         self.retention = retention
         self.clock = clock
         self.timeout = timeout
+        self.consumer = _instance_id()  # this store's name in the outbox consumer group
         self._ttl = math.ceil(retention) + keys.TTL_MARGIN
-        # Building the client does not connect; the pool connects (and reconnects) on use.
-        self._r: aioredis.Redis = aioredis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=30,
-        )
+        self._r = _client(url, timeout)
+        self._group_ready = False
         self._claim_script = self._r.register_script(_CLAIM)
         self._lease_script = self._r.register_script(_LEASE)
         self._mark_script = self._r.register_script(_MARK)
@@ -305,6 +476,13 @@ class RedisStore(Store):
         self._resolve_script = self._r.register_script(_RESOLVE)
         self._hold_script = self._r.register_script(_HOLD)
         self._poll_script = self._r.register_script(_RECORD_POLL)
+        self._acquire_script = self._r.register_script(_ACQUIRE)
+        self._transfer_script = self._r.register_script(_TRANSFER)
+        self._release_script = self._r.register_script(_RELEASE)
+        self._heartbeat_script = self._r.register_script(_HEARTBEAT)
+        self._host_script = self._r.register_script(_HOST_SLOT)
+        self._validators_script = self._r.register_script(_SET_VALIDATORS)
+        self._slot_script = self._r.register_script(_TAKE_SLOT)
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -317,6 +495,17 @@ class RedisStore(Store):
     async def open(self) -> None:
         with _translated():
             await self._r.ping()
+            await self._ensure_group()
+
+    async def _ensure_group(self) -> None:
+        """Create the outbox consumer group (and stream) unless it exists. Id 0: entries written before
+        the group existed (or after a Redis restart without persistence lost it) are still read."""
+        try:
+            await self._r.xgroup_create(keys.STREAM, keys.GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
 
     async def close(self) -> None:
         with _translated():
@@ -372,12 +561,11 @@ class RedisStore(Store):
             fields["etag"] = validators.etag
         if validators.last_modified is not None:
             fields["last_modified"] = validators.last_modified
+        args: list[object] = [self._ttl]
+        for name, value in fields.items():
+            args += [name, value]
         with _translated():
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.hset(key, mapping=fields)
-                pipe.expire(key, self._ttl)
-                await pipe.execute()
+            await self._validators_script(keys=[key], args=args)
 
     # -- stories ------------------------------------------------------------------------------------
     async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
@@ -423,25 +611,38 @@ class RedisStore(Store):
             _num(now - self.retention),
             self._ttl,
             body[len(_EMPTY_ID) :],
-            json.dumps(list(dict.fromkeys(notifiers))),
+            json.dumps(sorted(set(notifiers))),
             alert.id,
             "" if realert is None else _num(now - realert),
         ]
         with _translated():
-            claimed = await self._claim_script(keys=[keys.CLAIM + alert.id, keys.DUE, keys.INDEX], args=args)
+            claimed = await self._claim_script(
+                keys=[keys.CLAIM + alert.id, keys.STREAM, keys.INDEX, keys.DUE], args=args
+            )
         return replace(alert, id=claimed) if claimed else None
 
     async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
-        """Due deliveries, returned as stored after the lease: ``next_attempt_at`` is now + ``lease``."""
+        """Due deliveries, returned as stored after the lease: ``next_attempt_at`` is now + ``lease``.
+        ``lease`` is the stream's visibility timeout, in real seconds (an entry's idle time)."""
         if limit <= 0:
             return []
         now = self.clock.time()
+        args = [_num(now), _num(now + lease), limit, self.consumer, max(1, int(lease * 1000)), PROMOTE_BATCH]
         with _translated():
-            members: list[str] = await self._lease_script(
-                keys=[keys.DUE], args=[_num(now), _num(now + lease), limit]
-            )
-            if not members:
+            try:
+                if not self._group_ready:
+                    await self._ensure_group()
+                flat: list[str] = await self._lease_script(keys=[keys.DUE, keys.STREAM], args=args)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream was lost (FLUSHDB, a restart without persistence): start a new group.
+                await self._ensure_group()
+                flat = await self._lease_script(keys=[keys.DUE, keys.STREAM], args=args)
+            if not flat:
                 return []
+            due = sorted(zip(flat[1::2], flat[::2], strict=True), key=lambda p: (float(p[0] or 0), p[1]))
+            members = [m for _, m in due]
             alert_ids = list(dict.fromkeys(m.partition(keys.MEMBER_SEP)[0] for m in members))
             async with self._r.pipeline(transaction=False) as pipe:
                 for m in members:
@@ -464,15 +665,13 @@ class RedisStore(Store):
     async def hold(self, alert_id: str, notifier: str, until: float) -> None:
         member = keys.member(alert_id, notifier)
         with _translated():
-            await self._hold_script(keys=[keys.DELIVERY + member, keys.DUE], args=[member, _num(until)])
+            await self._hold_script(
+                keys=[keys.DELIVERY + member, keys.DUE, keys.STREAM], args=[member, _num(until)]
+            )
 
     async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
-        key = keys.slot(notifier, window_start)
         with _translated():
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, self._ttl)
-                used, _ = await pipe.execute()
+            used = await self._slot_script(keys=[keys.slot(notifier, window_start)], args=[self._ttl])
         return int(used) <= limit
 
     async def _mark(
@@ -482,7 +681,7 @@ class RedisStore(Store):
         # Prefixes tell "no value" ('') apart from an empty error message ('!').
         args = [member, state, 1, "" if error is None else "!" + error, "" if at is None else _num(at)]
         with _translated():
-            await self._mark_script(keys=[keys.DELIVERY + member, keys.DUE], args=args)
+            await self._mark_script(keys=[keys.DELIVERY + member, keys.DUE, keys.STREAM], args=args)
 
     async def mark_delivered(self, alert_id: str, notifier: str) -> None:
         await self._mark(alert_id, notifier, "delivered", None, None)
@@ -514,11 +713,48 @@ class RedisStore(Store):
     async def retry(self, alert_id: str, notifier: str | None = None) -> int:
         args = [_num(self.clock.time()), alert_id, "" if notifier is None else "=" + notifier]
         with _translated():
-            return int(await self._retry_script(keys=[keys.ALERT + alert_id, keys.DUE], args=args))
+            return int(
+                await self._retry_script(keys=[keys.ALERT + alert_id, keys.DUE, keys.STREAM], args=args)
+            )
 
     async def outbox_pending(self) -> int:
+        """Waiting for a retry or digest (the due set) plus due now or being sent (the stream)."""
         with _translated():
-            return int(await self._r.zcard(keys.DUE))
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.zcard(keys.DUE)
+                pipe.xlen(keys.STREAM)
+                waiting, streamed = await pipe.execute()
+        return int(waiting) + int(streamed)
+
+    # -- leases and liveness ------------------------------------------------------------------------
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        with _translated():
+            return bool(await self._acquire_script(keys=[keys.lease(name)], args=[owner, _ms(ttl)]))
+
+    async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
+        with _translated():
+            return bool(await self._transfer_script(keys=[keys.lease(name)], args=[owner, to, _ms(ttl)]))
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        with _translated():
+            await self._release_script(keys=[keys.lease(name)], args=[owner])
+
+    async def lease_holder(self, name: str) -> str | None:
+        with _translated():
+            return await self._r.get(keys.lease(name))
+
+    async def heartbeat(self, instance: str, ttl: float) -> list[str]:
+        args = [instance, _ms(ttl) if ttl > 0 else 0]
+        with _translated():
+            live = await self._heartbeat_script(keys=[keys.MEMBERS], args=args)
+        return sorted(live)
+
+    async def host_slot(self, host: str, delay: float) -> float:
+        if delay <= 0:
+            return 0.0
+        with _translated():
+            wait_ms = await self._host_script(keys=[keys.host(host)], args=[_ms(delay)])
+        return max(0, int(wait_ms)) / 1000.0
 
     # -- sources ------------------------------------------------------------------------------------
     async def record_poll(self, name: str, *, error: str | None, articles: int) -> None:

@@ -4,6 +4,10 @@ Several daemons may share one database file: every "first or not" decision runs 
 ``BEGIN IMMEDIATE``, which takes SQLite's write lock up front, so the read that decides and the write
 that records the decision cannot interleave with another connection's. ``busy_timeout`` makes the
 other connection wait for the lock instead of failing.
+
+Leases, instance membership and host slots are real leases here too (rows with an expiry in wall-clock
+seconds, ``time.time()``), so two daemons sharing one database file share their sources as they would on
+Redis; one daemon alone simply always wins them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -102,6 +107,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries(created_at);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    instance TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS host_slots (
+    host TEXT PRIMARY KEY,
+    next_start REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     last_attempt REAL,
@@ -210,6 +228,9 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM claims WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
+            wall = time.time()
+            conn.execute("DELETE FROM leases WHERE expires < ?", (wall,))
+            conn.execute("DELETE FROM host_slots WHERE next_start < ?", (wall,))
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -510,6 +531,73 @@ class SqliteStore(Store):
             ).fetchone()
         )
         return int(row[0])
+
+    # -- leases and liveness (wall-clock time: they are about other processes being alive) --------------
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        def _acquire(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            with _immediate(conn):
+                row = conn.execute(
+                    "INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                    "SET owner = excluded.owner, expires = excluded.expires "
+                    "WHERE leases.owner = excluded.owner OR leases.expires <= ? RETURNING owner",
+                    (name, owner, now + ttl, now),
+                ).fetchone()
+            return row is not None
+
+        return await self._run(_acquire)
+
+    async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
+        def _transfer(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            cursor = conn.execute(
+                "UPDATE leases SET owner = ?, expires = ? WHERE name = ? AND owner = ? AND expires > ?",
+                (to, now + ttl, name, owner, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(_transfer)
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self._run(
+            lambda conn: conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+        )
+
+    async def lease_holder(self, name: str) -> str | None:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT owner FROM leases WHERE name = ? AND expires > ?", (name, time.time())
+            ).fetchone()
+        )
+        return row[0] if row else None
+
+    async def heartbeat(self, instance: str, ttl: float) -> list[str]:
+        def _beat(conn: sqlite3.Connection) -> list[str]:
+            now = time.time()
+            with _immediate(conn):
+                conn.execute("DELETE FROM members WHERE expires <= ? OR instance = ?", (now, instance))
+                if ttl > 0:
+                    conn.execute(
+                        "INSERT INTO members (instance, expires) VALUES (?, ?)", (instance, now + ttl)
+                    )
+                return [r[0] for r in conn.execute("SELECT instance FROM members ORDER BY instance")]
+
+        return await self._run(_beat)
+
+    async def host_slot(self, host: str, delay: float) -> float:
+        def _slot(conn: sqlite3.Connection) -> float:
+            now = time.time()
+            with _immediate(conn):
+                row = conn.execute("SELECT next_start FROM host_slots WHERE host = ?", (host,)).fetchone()
+                start = max(now, row[0] if row else 0.0)
+                conn.execute(
+                    "INSERT INTO host_slots (host, next_start) VALUES (?, ?) "
+                    "ON CONFLICT (host) DO UPDATE SET next_start = excluded.next_start",
+                    (host, start + delay),
+                )
+            return start - now
+
+        return await self._run(_slot)
 
     # -- sources ------------------------------------------------------------------------------------
     async def record_poll(self, name: str, *, error: str | None, articles: int) -> None:

@@ -1,0 +1,177 @@
+"""Sharing sources between instances that use one store, and living through store outages.
+
+Each source has a lease in the store (``Store.acquire_lease``: ``SET NX PX`` on Redis). An instance polls a
+source only while it holds its lease; the lease lasts one interval plus ``margin`` and is renewed at every
+tick and while a poll runs, so its holder keeps the source and nobody else polls it in between. An instance
+that dies stops renewing: its leases lapse after at most ``interval + margin`` and the next instance to
+tick takes each source over.
+
+Who *should* hold a source is decided by rendezvous hashing over the live instances (``Store.heartbeat``),
+so adding an instance moves about 1/N of the sources to it instead of leaving the first instance with all of
+them: a holder that is not the preferred instance polls once more, then hands the lease to the preferred
+one (``Store.transfer_lease``), which polls from its next tick on.
+
+When the store does not answer, an instance polls nothing (it cannot take leases) and says so once per
+outage, not once per attempt; ``StoreOutage`` tracks that for the scheduler, the outbox and the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from hashlib import blake2b
+
+from monitor.model import Source
+from monitor.store.base import Store
+
+log = logging.getLogger("newsmon.leases")
+
+DEFAULT_MARGIN = 60.0  # seconds a lease outlives its source's interval; also the membership TTL
+
+
+def instance_id() -> str:
+    """Unique per process start: a restarted daemon is a new instance, its old leases simply lapse."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class StoreOutage:
+    """Logs ``store_unavailable`` once when the store stops answering and ``store_recovered`` once when
+    it answers again, however many operations fail in between."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or log
+        self.since: float | None = None  # time.monotonic() of the first failure of the current outage
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self._log.error("store_unavailable", extra={"error": str(exc)})
+
+    def ok(self) -> None:
+        if self.since is not None:
+            took = time.monotonic() - self.since
+            self.since = None
+            self._log.warning("store_recovered", extra={"detail": f"store answered again after {took:.1f}s"})
+
+
+def preferred(instances: list[str], source: str) -> str:
+    """The instance that should poll ``source``: highest rendezvous hash. Stable as instances come and go:
+    only sources preferring an instance that joined or left change hands."""
+    return max(instances, key=lambda i: blake2b(f"{i}\0{source}".encode(), digest_size=8).digest())
+
+
+class SourceLeases:
+    """The per-source gate in front of every poll of this instance."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        instance: str | None = None,
+        outage: StoreOutage | None = None,
+    ) -> None:
+        self.store = store
+        self.margin = margin
+        self.instance = instance or instance_id()
+        self.outage = outage or StoreOutage()
+        self.live: list[str] = [self.instance]
+        self._held: set[str] = set()
+        self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
+        self._task: asyncio.Task[None] | None = None
+
+    def ttl(self, source: Source) -> float:
+        return source.interval + self.margin
+
+    async def start(self) -> None:
+        """Join the live instances and keep the membership fresh (every third of ``margin``)."""
+        await self._beat()
+        self._task = asyncio.create_task(self._heartbeat_loop())
+
+    async def _beat(self) -> None:
+        try:
+            live = await self.store.heartbeat(self.instance, self.margin)
+        except Exception as exc:
+            self.outage.failed(exc)
+            return
+        self.outage.ok()
+        self.live = live if self.instance in live else sorted([*live, self.instance])
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.margin / 3)
+            await self._beat()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, source: Source) -> AsyncIterator[bool]:
+        """Yields True when this instance should poll ``source`` now (it holds the lease, renewed in the
+        background while the block runs), else False. Afterwards a holder that is not the preferred
+        instance hands the lease over."""
+        ttl = self.ttl(source)
+        self._known.add(source.name)
+        try:
+            held = await self.store.acquire_lease(source.name, self.instance, ttl)
+        except Exception as exc:
+            self.outage.failed(exc)
+            yield False
+            return
+        self.outage.ok()
+        if not held:
+            self._held.discard(source.name)
+            yield False
+            return
+        self._held.add(source.name)
+        renewer = asyncio.create_task(self._renew(source, ttl))
+        try:
+            yield True
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await asyncio.shield(self._hand_over(source, ttl))
+
+    async def _renew(self, source: Source, ttl: float) -> None:
+        # A poll longer than the margin must not let the lease lapse under it.
+        while True:
+            await asyncio.sleep(self.margin / 2)
+            with contextlib.suppress(Exception):  # the holder's next tick or the outage tracker reports
+                await self.store.acquire_lease(source.name, self.instance, ttl)
+
+    async def _hand_over(self, source: Source, ttl: float) -> None:
+        target = preferred(self.live, source.name)
+        if target == self.instance:
+            return
+        try:
+            if await self.store.transfer_lease(source.name, self.instance, target, ttl):
+                self._held.discard(source.name)
+                log.debug("lease_handed_over", extra={"source": source.name, "detail": target})
+        except Exception as exc:
+            self.outage.failed(exc)
+
+    async def close(self) -> None:
+        """Release every lease this instance holds and leave the live set, so the others take over at
+        their next tick instead of after the TTL. Best effort: a down store lets them lapse instead."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # release_lease drops only leases we hold, so releasing every source we know is safe, and it
+        # catches one handed to us after our last tick.
+        held, self._held = sorted(self._held | self._known), set()
+        try:
+            for name in held:
+                await self.store.release_lease(name, self.instance)
+            await self.store.heartbeat(self.instance, 0)
+        except Exception as exc:
+            log.warning("lease_release_failed", extra={"error": str(exc), "count": len(held)})
