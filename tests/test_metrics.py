@@ -146,15 +146,17 @@ async def _exercise(tmp_path: Path, net: Net, url: str, redis_proc: subprocess.P
         base = f"http://127.0.0.1:{service.metrics_server.port}"
         async with aiohttp.ClientSession() as http:
             delivered = ("newsmon_alerts_total", (("notifier", "hook"), ("outcome", "delivered")))
+            pending = ("newsmon_outbox_pending", ())
             async with asyncio.timeout(DEADLINE):
-                # The receiver has the alert; the outcome is recorded right after it answers.
+                # The receiver has the alert; the outcome is recorded right after it answers, and a
+                # scrape reads the outbox depth before the counter, so wait for both to settle.
                 while True:
                     async with http.get(f"{base}/metrics") as response:
                         assert response.status == 200
                         assert response.headers["Content-Type"].startswith("text/plain")
                         text = await response.text()
                     found = samples(text)
-                    if found.get(delivered):
+                    if found.get(delivered) and found.get(pending) == 0:
                         break
             assert set(DESIGN_METRICS) <= families(text)
             names = {name for name, _ in found}
