@@ -108,12 +108,15 @@ def decode_html(body: bytes, http_charset: str | None) -> str:
 
 # --------------------------------------------------------------------------- small text helpers
 
-_WS = re.compile(r"\s+")
+# C0 controls other than tab, LF, FF, CR, plus U+FFFD (what undecodable bytes became).
+_BINARY_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
 
 
 def _clean(text: str | None) -> str:
     """Collapse all whitespace (incl. NBSP and newlines from source formatting) to single spaces."""
-    return _WS.sub(" ", text).strip() if text else ""
+    # str.split() splits on exactly the characters re's Unicode \s matches (both use str.isspace), and is
+    # ~3x faster than a regex substitution plus strip on the hot path.
+    return " ".join(text.split()) if text else ""
 
 
 def _looks_binary(text: str) -> bool:
@@ -121,8 +124,7 @@ def _looks_binary(text: str) -> bool:
     head = text[:2048]
     if "\x00" in head:
         return True
-    bad = sum(1 for ch in head if ch == "\ufffd" or (ch < " " and ch not in "\t\n\r\f"))
-    return bad > len(head) // 10
+    return len(_BINARY_CHARS.findall(head)) > len(head) // 10
 
 
 # --------------------------------------------------------------------------- metadata

@@ -13,7 +13,7 @@ import logging
 import socket
 import time
 import urllib.robotparser
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -41,11 +41,20 @@ def is_public_address(ip: str) -> bool:
     return addr.is_global and not addr.is_multicast
 
 
-class GuardedResolver(AbstractResolver):
-    """Drops non-public addresses after resolution, so a public name cannot rebind to 127.0.0.1."""
+class PrivateAddressError(OSError):
+    """A name resolved only to loopback / private / link-local / multicast / unspecified addresses."""
 
-    def __init__(self, allow_private: bool) -> None:
-        self._inner = DefaultResolver()
+
+class GuardedResolver(AbstractResolver):
+    """Drops non-public addresses after resolution, so a public name cannot rebind to 127.0.0.1.
+
+    The connector connects only to the addresses this returns, so the address checked is the address
+    connected to: there is no earlier "is it public?" lookup that a second, rebinding answer could undo.
+    ``inner`` is the real resolver (tests inject one that answers what they want).
+    """
+
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner if inner is not None else DefaultResolver()
         self._allow_private = allow_private
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
@@ -54,7 +63,7 @@ class GuardedResolver(AbstractResolver):
             return results
         public = [r for r in results if is_public_address(r["host"])]
         if not public:
-            raise OSError(f"{host} resolves only to non-public addresses")
+            raise PrivateAddressError(f"{host} resolves only to non-public addresses")
         return public
 
     async def close(self) -> None:
@@ -97,6 +106,9 @@ class HostLimiter:
     concurrency: int
     delay: float
     _hosts: dict[str, _Host] = field(default_factory=dict)
+    # Optional hook (``Store.host_slot``) spacing request starts across every instance sharing a store:
+    # (host, delay) -> seconds to wait. Errors fall back to this process's own spacing.
+    remote: Callable[[str, float], Awaitable[float]] | None = None
 
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
@@ -125,6 +137,14 @@ class HostLimiter:
             wait = start - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self.remote is not None and self.delay > 0:
+                try:
+                    wait = await self.remote(host, self.delay)
+                except Exception as exc:
+                    log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
+                    wait = 0.0
+                if wait > 0:
+                    await asyncio.sleep(wait)
             yield
 
 
@@ -137,8 +157,9 @@ class _Robots:
 class HttpClient:
     """Owns the shared ``aiohttp.ClientSession``. Use as an async context manager."""
 
-    def __init__(self, config: HttpConfig) -> None:
+    def __init__(self, config: HttpConfig, *, resolver: AbstractResolver | None = None) -> None:
         self.config = config
+        self._resolver = resolver  # the DNS behind the SSRF guard; None: the system's
         self.limiter = HostLimiter(config.per_host_concurrency, config.per_host_delay)
         self._session: aiohttp.ClientSession | None = None
         self._robots: dict[str, _Robots] = {}
@@ -154,7 +175,7 @@ class HttpClient:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.config.allow_private_networks),
+            resolver=GuardedResolver(self.config.allow_private_networks, self._resolver),
             limit=200,
             ttl_dns_cache=300,
         )
@@ -273,6 +294,9 @@ class HttpClient:
         except TimeoutError as exc:
             raise _Retryable(FetchError(url, f"timed out after {self.config.timeout:g}s"), 1.0) from exc
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, PrivateAddressError):
+                # Not retried: the answer is the policy, not a transient failure.
+                raise Refused(url, f"{exc.os_error} (allow_private_networks is off)") from exc
             raise _Retryable(FetchError(url, f"cannot connect: {exc.os_error or exc}"), 1.0) from exc
         except aiohttp.ClientPayloadError as exc:
             raise FetchError(url, f"broken response body: {exc}") from exc
@@ -296,12 +320,16 @@ class HttpClient:
     async def allowed_by_robots(self, url: str) -> bool:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
-        async with lock:
-            entry = self._robots.get(origin)
-            if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
-                entry = _Robots(await self._load_robots(origin), time.monotonic())
-                self._robots[origin] = entry
+        entry = self._robots.get(origin)
+        # Fast path without the lock: almost every call finds a fresh entry, and taking an
+        # asyncio.Lock per fetch costs more than the lookup itself.
+        if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
+            lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+            async with lock:
+                entry = self._robots.get(origin)  # another task may have loaded it while we waited
+                if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
+                    entry = _Robots(await self._load_robots(origin), time.monotonic())
+                    self._robots[origin] = entry
         if entry.parser is None:
             return True
         return entry.parser.can_fetch(self.config.user_agent, url)

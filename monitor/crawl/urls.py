@@ -158,7 +158,10 @@ def canonicalize(url: str, base: str | None = None) -> str | None:
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = _normalize_path(path)
     query = _normalize_query(query)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    canonical = urlunsplit((scheme, netloc, path, query, ""))
+    # Percent-encoding can triple a URL's length: the limit applies to the result too, or a canonical
+    # URL would not survive its own canonicalization (found by tests/test_fuzz.py).
+    return canonical if len(canonical) <= _MAX_URL else None
 
 
 def _normalize_host(hostname: str | None) -> str | None:

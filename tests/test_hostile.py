@@ -1,0 +1,368 @@
+"""Bombs and traps: what a hostile or broken server can send, against the real client and parsers.
+
+Every server is an aiohttp app on loopback. Sizes are asserted on both sides: the client's typed error
+and how much the server actually managed to write (a body that is "capped" after being buffered whole
+would pass the first check and fail the second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import time
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import HttpConfig
+from monitor.crawl.http import HttpClient
+from monitor.crawl.sources import MAX_DECOMPRESSED, parse_feed, parse_listing, parse_sitemap
+from monitor.errors import FetchError, ParseError, Refused, TooLarge
+from monitor.extract import extract
+from monitor.model import Fetched, Source
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+MAX_BYTES = 1_000_000
+CONFIG = HttpConfig(
+    allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5, max_bytes=MAX_BYTES
+)
+GB = 1 << 30
+
+
+def _bomb(encoding: str, size: int) -> bytes:
+    """``size`` zero bytes compressed; built in chunks so the test itself never holds ``size`` bytes."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
+    comp = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    block = b"\0" * (1 << 20)
+    parts = [comp.compress(block) for _ in range(size >> 20)]
+    return b"".join([*parts, comp.flush()])
+
+
+BOMBS: dict[str, bytes] = {}
+
+
+def bomb(encoding: str) -> bytes:
+    if encoding not in BOMBS:
+        BOMBS[encoding] = _bomb(encoding, 256 << 20)  # 256 MB inflated from ~250 KB
+    return BOMBS[encoding]
+
+
+class Served:
+    """Counters the handlers update: bytes written per path, and whether the client went away."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, int] = {}
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[tuple[TestServer, Served]]:
+    served = Served()
+
+    async def compressed(request: web.Request) -> web.Response:
+        encoding = request.match_info["enc"]
+        body = bomb(encoding)
+        served.written[request.path] = len(body)
+        return web.Response(body=body, headers={"Content-Encoding": encoding, "Content-Type": "text/html"})
+
+    async def lazy_gigabyte(request: web.Request) -> web.StreamResponse:
+        """1 GB, generated as it is sent: with or without an honest Content-Length."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+        if request.query.get("length") == "1":
+            resp.content_length = GB
+        await resp.prepare(request)
+        chunk = b"<p>" + b"a" * 65_530 + b"</p>"
+        sent = 0
+        try:
+            while sent < GB:
+                await resp.write(chunk)
+                sent += len(chunk)
+                served.written[request.path + request.query_string] = sent
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client hung up: what we want
+        return resp
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        """One byte at a time, forever; the pause is the scenario being tested, not synchronisation."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await resp.prepare(request)
+        try:
+            while True:
+                await resp.write(b"x")
+                served.written["/trickle"] = served.written.get("/trickle", 0) + 1
+                await asyncio.sleep(0.25)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return resp
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"/loop/{int(request.match_info['n']) + 1}")
+
+    async def self_loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/self")
+
+    async def to_scheme(request: web.Request) -> web.Response:
+        target = {"file": "file:///etc/passwd", "ftp": "ftp://127.0.0.1/pub", "gopher": "gopher://x/"}
+        raise web.HTTPFound(target[request.match_info["scheme"]])
+
+    async def binary(request: web.Request) -> web.Response:
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+        return web.Response(body=png, headers={"Content-Type": "text/html; charset=utf-8"})
+
+    app = web.Application()
+    app.router.add_get("/bomb/{enc}", compressed)
+    app.router.add_get("/gigabyte", lazy_gigabyte)
+    app.router.add_get("/trickle", trickle)
+    app.router.add_get("/loop/{n}", loop)
+    app.router.add_get("/self", self_loop)
+    app.router.add_get("/to/{scheme}", to_scheme)
+    app.router.add_get("/binary", binary)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server, served
+    finally:
+        await server.close()
+
+
+# -- compression bombs -------------------------------------------------------------------------------
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_content_encoding_bomb_is_capped_after_decompression(
+    hostile: tuple[TestServer, Served], encoding: str
+) -> None:
+    server, _ = hostile
+    tracemalloc.start()
+    try:
+        async with HttpClient(CONFIG) as client:
+            with pytest.raises(TooLarge, match="max_bytes"):
+                await client.fetch(str(server.make_url(f"/bomb/{encoding}")))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 256 MB inflated would show; aiohttp inflates in bounded pieces and we stop at the cap.
+    assert peak < 40 * MAX_BYTES, peak
+
+
+def test_brotli_bomb_is_capped() -> None:
+    brotli = pytest.importorskip("brotli", reason="no brotli package: aiohttp cannot decode br at all")
+    assert brotli  # pragma: no cover - only runs where brotli is installed
+
+
+@pytest.mark.parametrize("parse", [parse_feed, parse_sitemap])
+def test_gzip_body_bomb_in_feeds_and_sitemaps_is_capped(parse: Callable[[Fetched], object]) -> None:
+    """Sitemaps come as .xml.gz with no Content-Encoding, so the parser inflates them itself."""
+    body = _bomb("gzip", MAX_DECOMPRESSED + (8 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ParseError, match="inflates beyond"):
+            parse(Fetched(url="http://example.com/sitemap.xml.gz", status=200, body=body))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_DECOMPRESSED + (16 << 20), peak
+
+
+# -- XML entity attacks ------------------------------------------------------------------------------
+LOL = "".join(
+    [
+        '<!ENTITY lol "lol">',
+        '<!ENTITY lol1 "' + "&lol;" * 10 + '">',
+        *(f'<!ENTITY lol{i} "' + f"&lol{i - 1};" * 10 + '">' for i in range(2, 10)),
+    ]
+)
+
+
+def _feed(doctype: str, title: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{doctype}]><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{title}</title><link>http://example.com/a</link></item></channel></rss>"
+    ).encode()
+
+
+def _sitemap(doctype: str, loc: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE urlset [{doctype}]>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>http://example.com/{loc}</loc></url></urlset>"
+    ).encode()
+
+
+def test_billion_laughs_in_a_feed_is_never_expanded() -> None:
+    parse_feed(Fetched(url="http://e.com/", status=200, body=_feed("", "warm-up")))  # imports
+    started = time.process_time()
+    (entry,) = parse_feed(Fetched(url="http://example.com/feed", status=200, body=_feed(LOL, "&lol9;")))
+    assert "lollol" not in (entry.title or "")
+    # expat alone would expand ~10^6 characters (seconds of CPU) before its amplification limit.
+    assert time.process_time() - started < 0.2
+
+
+def test_billion_laughs_in_a_sitemap_is_never_expanded() -> None:
+    started = time.process_time()
+    urls, _ = parse_sitemap(Fetched(url="http://example.com/s.xml", status=200, body=_sitemap(LOL, "&lol9;")))
+    assert all("lollol" not in c.url for c in urls)
+    assert time.process_time() - started < 0.2
+
+
+@pytest.mark.parametrize("target", ["file:///etc/hostname", "http://127.0.0.1:9/xxe"])
+def test_external_entities_are_never_loaded(tmp_path: Path, target: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    target = target if target.startswith("http") else secret.as_uri()
+    decl = f'<!ENTITY xxe SYSTEM "{target}">'
+    (entry,) = parse_feed(Fetched(url="http://example.com/feed", status=200, body=_feed(decl, "&xxe;")))
+    assert "TOPSECRET" not in repr(entry)
+    urls, _ = parse_sitemap(Fetched(url="http://example.com/s.xml", status=200, body=_sitemap(decl, "&xxe;")))
+    assert "TOPSECRET" not in repr(urls)
+
+
+# -- huge, slow, looping -----------------------------------------------------------------------------
+@pytest.mark.parametrize("honest_length", [False, True])
+async def test_a_gigabyte_body_is_cut_while_streaming(
+    hostile: tuple[TestServer, Served], honest_length: bool
+) -> None:
+    server, served = hostile
+    query = "?length=1" if honest_length else ""
+    async with HttpClient(CONFIG) as client:
+        with pytest.raises(TooLarge):
+            await client.fetch(str(server.make_url("/gigabyte" + query)))
+    written = served.written.get("/gigabyte" + query.lstrip("?"), 0)
+    # The socket buffers a few MB at most before the server notices the hang-up.
+    assert written < 64 * MAX_BYTES, written
+
+
+async def test_a_trickling_server_hits_the_total_deadline(hostile: tuple[TestServer, Served]) -> None:
+    server, served = hostile
+    config = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=1.0)
+    started = time.monotonic()
+    async with HttpClient(config) as client:
+        with pytest.raises(FetchError, match="timed out"):
+            await client.fetch(str(server.make_url("/trickle")))
+    elapsed = time.monotonic() - started
+    # One retry after a 1 s pause: two deadlines plus the pause, never "as long as bytes keep coming".
+    assert elapsed < 2 * config.timeout + 1.0 + 1.0, elapsed
+    assert served.written["/trickle"] >= 2  # it really was sending
+
+
+@pytest.mark.parametrize("path", ["/loop/0", "/self"])
+async def test_redirect_loops_end_with_a_fetch_error(hostile: tuple[TestServer, Served], path: str) -> None:
+    server, _ = hostile
+    async with HttpClient(CONFIG) as client:
+        with pytest.raises(FetchError, match="redirects"):
+            await client.fetch(str(server.make_url(path)))
+
+
+@pytest.mark.parametrize("scheme", ["file", "ftp", "gopher"])
+async def test_redirects_to_other_schemes_are_refused(
+    hostile: tuple[TestServer, Served], scheme: str
+) -> None:
+    server, _ = hostile
+    async with HttpClient(CONFIG) as client:
+        with pytest.raises(Refused, match="not http or https"):
+            await client.fetch(str(server.make_url(f"/to/{scheme}")))
+
+
+async def test_binary_served_as_html_is_a_parse_error(hostile: tuple[TestServer, Served]) -> None:
+    server, _ = hostile
+    async with HttpClient(CONFIG) as client:
+        fetched = await client.fetch(str(server.make_url("/binary")))
+    with pytest.raises(ParseError, match="not HTML"):
+        extract(fetched, source="s")
+
+
+# -- charsets ----------------------------------------------------------------------------------------
+def _corpus_page(name: str) -> tuple[bytes, dict[str, object]]:
+    path = CORPUS / "articles" / "fundus" / name
+    if not path.exists():
+        pytest.skip(f"corpus page {name} not present (../shared/corpus)")
+    truth = json.loads(path.with_name(name.replace(".html.gz", ".json")).read_text())
+    return gzip.decompress(path.read_bytes()), truth
+
+
+def _first_sentence(truth: dict[str, object]) -> str:
+    body = str(truth["body_text"])
+    return body.split("\n")[0].strip()[:40]
+
+
+@pytest.mark.parametrize("header", ["gb2312", None, "utf-8", "iso-8859-1"])
+def test_gb2312_page_decodes_whatever_the_server_claims(header: str | None) -> None:
+    raw, truth = _corpus_page("cn_People_2024_04_24.html.gz")
+    article = extract(Fetched(url=str(truth["url"]), status=200, body=raw, charset=header), source="s")
+    # The ground-truth title keeps the site suffix ("--时政--人民网") that extract strips.
+    assert article.title and str(truth["title"]).startswith(article.title)
+    assert _first_sentence(truth) in article.body
+
+
+@pytest.mark.parametrize("header", ["windows-1252", None, "utf-8", "iso-8859-1"])
+def test_windows_1252_page_decodes_whatever_the_server_claims(header: str | None) -> None:
+    raw, truth = _corpus_page("es_ElMundo_2024_12_02.html.gz")  # declares iso-8859-15, stored as UTF-8
+    text = raw.decode("utf-8")
+    # Re-encode as windows-1252 with curly quotes (0x93/0x94), which latin-1 decoding would garble.
+    cp1252 = re.sub(r"(?i)iso-8859-15|utf-8", "windows-1252", text)
+    cp1252 = cp1252.replace("<title>", "<title>\u201cCita\u201d ", 1)
+    body = cp1252.encode("cp1252", errors="replace")
+    assert not body.isascii()
+    article = extract(Fetched(url=str(truth["url"]), status=200, body=body, charset=header), source="s")
+    assert "Nada más cruzar la meta" in article.body
+    assert "Ã" not in article.body and "\ufffd" not in article.body  # no mojibake
+
+
+def test_utf8_page_with_a_lying_latin1_header_decodes_as_utf8() -> None:
+    html = (
+        "<html><head><title>Kyiv — Київ</title></head><body><p>Київ " + "слово " * 200 + "</p></body></html>"
+    )
+    article = extract(
+        Fetched(url="http://e.com/a", status=200, body=html.encode(), charset="iso-8859-1"), source="s"
+    )
+    assert article.title == "Kyiv — Київ"
+
+
+@pytest.mark.parametrize(
+    "name", ["gerapy_netease_rolling_news.html.gz", "gerapy_netease_international_news.html.gz"]
+)
+def test_gb_listing_pages_give_readable_titles(name: str) -> None:
+    path = CORPUS / "listings" / name
+    if not path.exists():
+        pytest.skip("corpus listing not present")
+    raw = gzip.decompress(path.read_bytes())
+    source = Source(name="n", kind="html", url="https://news.163.com/", interval=60)
+    found = parse_listing(Fetched(url="https://news.163.com/", status=200, body=raw, charset=None), source)
+    titles = [c.title for c in found if c.title]
+    assert titles and not any("\ufffd" in t for t in titles)
+    assert any(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in titles)
+
+
+# -- too many links, self-referencing sitemaps -------------------------------------------------------
+def test_ten_thousand_links_are_bounded_per_poll() -> None:
+    links = "".join(f'<a href="/news/story-{i}">Story number {i}</a>' for i in range(10_000))
+    body = f"<html><body>{links}</body></html>".encode()
+    source = Source(name="big", kind="html", url="https://example.com/", interval=60)
+    started = time.process_time()
+    found = parse_listing(Fetched(url="https://example.com/", status=200, body=body), source)
+    assert len(found) == 500  # parse_listing's default limit
+    assert found[0].url == "https://example.com/news/story-0"
+    assert time.process_time() - started < 5.0
+
+
+def test_a_sitemap_index_pointing_at_itself_lists_no_children() -> None:
+    url = "https://example.com/sitemap_index.xml"
+    body = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{url}</loc></sitemap><sitemap><loc>{url}</loc></sitemap>"
+        "<sitemap><loc>https://example.com/news.xml</loc></sitemap></sitemapindex>"
+    ).encode()
+    articles, children = parse_sitemap(Fetched(url=url, status=200, body=body))
+    assert articles == [] and children == ["https://example.com/news.xml"]
+
+
+@pytest.mark.parametrize("junk", [b"\x80bogus", b"\x00bogus"])
+def test_a_bogus_xml_encoding_name_is_a_parse_error(junk: bytes) -> None:
+    """Found by tests/test_fuzz.py: feedparser raised UnicodeDecodeError / ValueError on these."""
+    body = b'<?xml version="1.0" encoding="' + junk + b'"?>\n<rss>\n</rss>'
+    with pytest.raises(ParseError, match="not a readable feed"):
+        parse_feed(Fetched(url="http://example.com/feed", status=200, body=body))

@@ -1,0 +1,186 @@
+"""Hostile titles and snippets, rendered by every notifier format.
+
+A crawled headline is attacker-controlled. Whatever it holds — markup, CR/LF, chat-markup injection,
+bidi overrides, terminal escapes — must come out inert in console text, Slack, Discord, email text,
+email HTML and email headers. (The JSON webhook carries it as data: JSON escaping is the encoder's job,
+checked by round-tripping.) Secrets in logs are covered by tests/test_logs.py.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+import pytest
+
+from monitor.model import Alert, Hit
+from monitor.notify import console, webhook
+from monitor.notify import email as mail
+
+RLO = "\u202e"
+HOSTILE = [
+    "<script>alert(1)</script><img src=x onerror=alert(2)>",
+    "Breaking\r\nBcc: victim@example.org\r\nX-Injected: 1",
+    "<!channel> <!here> <!everyone> <@U123> <#C123>",
+    "@everyone @here <@&123456>",
+    "[click me](javascript:alert(1)) <https://evil.example|Reuters>",
+    f"Invoice {RLO}fdp.exe",
+    "\x1b[2J\x1b]0;pwned\x07 clears the screen",
+    "**bold** __u__ ~~s~~ `code` ||spoiler|| > quote # heading",
+    "a\u2028b\u2029c\x85d\x00e",
+    "\u2066isolate\u2069 \u200fmark\u200e \u061carabic",
+]
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def hostile_alert(text: str) -> Alert:
+    return Alert(
+        id="a1",
+        rule_id="r1",
+        rule_title=f"Rule {text}",
+        story_key="s",
+        url="https://news.example/a?x=<b>|y>",
+        title=text,
+        source=f"src {text}",
+        published=datetime(2024, 1, 2, tzinfo=UTC),
+        detected_at=datetime(2024, 1, 2, 0, 1, tzinfo=UTC),
+        hits=(Hit(term="ATACMS", entity=None, field="body", start=0, end=6, snippet=f"ATACMS {text}"),),
+        also_seen_at=("javascript:alert(1)", "https://copy.example/x|<!channel>"),
+    )
+
+
+def _no_bidi_or_controls(text: str, *, newlines_ok: bool) -> None:
+    assert not BIDI.search(text), repr(text)
+    stripped = text.replace("\n", "") if newlines_ok else text
+    assert not CONTROLS.search(stripped), repr(text)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_console(text: str) -> None:
+    out = console.render(hostile_alert(text))
+    _no_bidi_or_controls(out, newlines_ok=True)
+    # Every value stays on its own labelled line: an injected "\r\nBcc:" cannot start a line.
+    for line in out.splitlines():
+        assert not line or line.startswith(("[newsmon]", "  ")), repr(line)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_json_webhook_round_trips_as_data(text: str) -> None:
+    payload = json.loads(webhook.render(hostile_alert(text), "json"))
+    assert payload["article"]["title"] == text
+
+
+def _slack_texts(payload: dict[str, object]) -> list[str]:
+    texts = [str(payload["text"])]
+    for block in payload["blocks"]:  # type: ignore[attr-defined]
+        if "text" in block and isinstance(block["text"], dict):
+            texts.append(block["text"]["text"])
+        texts += [e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str)]
+    return texts
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_slack_mrkdwn(text: str) -> None:
+    payload = json.loads(webhook.render(hostile_alert(text), "slack"))
+    for mrkdwn in _slack_texts(payload):
+        _no_bidi_or_controls(mrkdwn, newlines_ok=True)
+        # Slack control sequences are <...>; the only ones we emit are our own links to http(s) URLs.
+        for seq in re.findall(r"<([^>]*)>", mrkdwn):
+            # Slack splits at the first "|": the URL part must be ours, with its own "|" and "<" encoded.
+            target = seq.split("|", 1)[0]
+            assert target.startswith(("https://news.example/", "https://copy.example/")), seq
+            assert target in (
+                "https://news.example/a?x=%3Cb%3E%7Cy%3E",
+                "https://copy.example/x%7C%3C!channel%3E",
+            )
+        assert "<!" not in mrkdwn and "<@" not in mrkdwn and "<#" not in mrkdwn
+        assert "javascript:" not in mrkdwn or "<javascript" not in mrkdwn
+    buttons = [e for b in payload["blocks"] for e in b.get("elements", []) if e.get("type") == "button"]
+    assert all(str(b["url"]).startswith("https://") for b in buttons)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_discord(text: str) -> None:
+    payload = json.loads(webhook.render(hostile_alert(text), "discord"))
+    assert payload["allowed_mentions"] == {"parse": []}  # no @everyone ping, whatever the text says
+    (embed,) = payload["embeds"]
+    values = [payload["content"], embed["title"], embed["description"]]
+    values += [f["value"] for f in embed["fields"]]
+    for value in values:
+        _no_bidi_or_controls(value, newlines_ok=True)
+        # Markdown links and mentions need unescaped "[", "](", "@": every one is backslash-escaped.
+        assert not re.search(r"(?<!\\)\[[^\]]*(?<!\\)\]\((?!https?://)", value), value
+        assert not re.search(r"(?<!\\)@(everyone|here)", value), value
+        assert not re.search(r"(?<!\\)<@", value), value
+    assert embed.get("url", "https://").startswith("https://")
+    assert "javascript" not in json.dumps(
+        [f["value"] for f in embed["fields"] if f["name"] == "Also seen at"]
+    )
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name == "href":
+                self.hrefs.append(value or "")
+            if name.startswith("on"):
+                self.handlers.append(name)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_email_text_html_and_headers(text: str) -> None:
+    message = mail.build_message(hostile_alert(text), "newsmon@example.org", ["desk@example.org"])
+    raw = message.as_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    # Headers: exactly the ones we set; the CR/LF in the title never starts a new one.
+    assert "Bcc" not in parsed and "X-Injected" not in parsed
+    subject = str(parsed["Subject"]).strip()
+    _no_bidi_or_controls(subject, newlines_ok=False)
+    assert subject.startswith("[newsmon] Rule ")
+
+    text_part = parsed.get_body(("plain",))
+    html_part = parsed.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    _no_bidi_or_controls(text_part.get_content(), newlines_ok=True)
+    html = html_part.get_content()
+    _no_bidi_or_controls(html, newlines_ok=True)
+    collected = _Collect()
+    collected.feed(html)
+    # Only the tags the template writes, no handler attributes, only http(s) links.
+    assert set(collected.tags) <= {
+        "html",
+        "head",
+        "meta",
+        "body",
+        "p",
+        "strong",
+        "h2",
+        "a",
+        "ul",
+        "li",
+        "em",
+        "mark",
+        "small",
+    }, collected.tags
+    assert collected.handlers == []
+    assert all(h.startswith("https://") for h in collected.hrefs), collected.hrefs
+
+
+def test_rlo_is_removed_not_just_escaped() -> None:
+    alert = hostile_alert(f"Invoice {RLO}fdp.exe")
+    assert RLO not in console.render(alert)
+    assert RLO not in str(mail.build_message(alert, "a@example.org", ["b@example.org"])["Subject"])
+    for fmt in ("slack", "discord"):
+        assert RLO not in webhook.render(alert, fmt).decode()  # type: ignore[arg-type]
