@@ -340,6 +340,22 @@ _BOILERPLATE = (
 )
 _BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre"
 _NESTED_BLOCK = "p, li, blockquote, pre"
+# Inside the chosen container: image captions and credits, related/teaser rails, newsletter boxes,
+# blocked-embed and consent placeholders, comment widgets, author bios, elements hidden by class.
+# Matched on class substrings because every CMS spells them its own way.
+_CLUTTER_CLASSES = (
+    "caption",
+    "related",
+    "newsletter",
+    "author-bio",
+    "trending",
+    "recommend",
+    "placeholder",
+    "consent",
+    "comment",
+    "modal",
+)
+_IN_ARTICLE_CLUTTER = ", ".join(f'[class*="{word}"]' for word in _CLUTTER_CLASSES) + ", [class~=hidden]"
 _MIN_BODY_CHARS = 600  # below this the heuristic probably missed the article: ask trafilatura
 _MIN_BLOCK_CHARS = 30  # a <p> shorter than this does not vote for its container
 _MAX_CLIMB = 4
@@ -439,8 +455,24 @@ def _best_container(root: LexborNode) -> LexborNode | None:
     return nodes[best]
 
 
+def _inside_link(node: LexborNode, container: LexborNode) -> bool:
+    """Whether an ``<a>`` between the node and the container wraps it (a teaser card's headline)."""
+    parent = node.parent
+    while parent is not None and parent.mem_id != container.mem_id:
+        if parent.tag == "a":
+            return True
+        parent = parent.parent
+    return False
+
+
 def _blocks(container: LexborNode) -> list[str]:
-    """Visible paragraph-level texts in document order, skipping link lists and nested duplicates."""
+    """Visible paragraph-level texts in document order, skipping link lists, teasers and clutter."""
+    total = len(_text(container))
+    for node in container.css(_IN_ARTICLE_CLUTTER):
+        # A class like "paywalled" or "related-content" on the wrapper of the story itself (seen on
+        # real sites) matches too; holding a large share of the text, it is the story, not clutter.
+        if len(_text(node)) * 4 < total:
+            node.decompose()
     out: list[str] = []
     for node in container.css(_BLOCKS):
         if node.tag != "p" and node.css_first(_NESTED_BLOCK) is not None:
@@ -450,7 +482,9 @@ def _blocks(container: LexborNode) -> list[str]:
             continue
         if node.tag == "li" and (len(text) < 60 or _link_chars(node) * 2 > len(text)):
             continue
-        if node.tag == "p" and len(text) < 120 and _link_chars(node) * 2 > len(text):
+        if node.tag != "li" and len(text) < 120 and _link_chars(node) * 2 > len(text):
+            continue
+        if _inside_link(node, container):
             continue
         out.append(text)
     return out

@@ -276,14 +276,61 @@ def test_body_paragraphs_spread_over_wrappers_are_collected() -> None:
     assert [line.split(".")[0] for line in text.split("\n\n")] == [f"Paragraph {i}" for i in range(6)]
 
 
+def test_body_teaser_cards_inside_links_are_skipped() -> None:
+    # Card headlines sit inside the <a>, so the link lies above them, not in them.
+    card = "<div class='card'><a href='/other'><h3>Another story you might like to read today</h3></a></div>"
+    body = article_body("Lead paragraph of the story.").replace("</article>", card + "</article>")
+    text = run(page(body=body)).body
+    assert text.startswith("Lead paragraph of the story.\n\n")
+    assert "Another story" not in text
+
+
+def test_body_link_headings_are_skipped() -> None:
+    heading = "<h2><a href='/more'>MORE: Read our other coverage here</a></h2>"
+    body = article_body("First paragraph.", "Second paragraph.").replace("</article>", heading + "</article>")
+    text = run(page(body=body)).body
+    assert "MORE" not in text
+    body = article_body("First paragraph.").replace("<article>", "<article><h2>Plain section heading</h2>")
+    assert run(page(body=body)).body.startswith("Plain section heading\n\nFirst paragraph.")
+
+
+@pytest.mark.parametrize(
+    "clutter",
+    [
+        "<div class='wp-caption'><p>Officials pictured at the border on Tuesday, photo: a reporter</p></div>",
+        "<div class='related-links'><p>Related: an earlier story about the border crossings</p></div>",
+        "<div class='newsletter-signup'><p>Sign up for our daily newsletter to get more stories</p></div>",
+        "<div class='embed-placeholder'><p>External content is blocked by your privacy settings</p></div>",
+        "<div class='intro hidden'><p>Subscribe now to read the latest news in your city today</p></div>",
+        "<div class='comment-form'><p>Write a comment; registered members only, sorry about it</p></div>",
+    ],
+)
+def test_body_in_article_clutter_is_dropped(clutter: str) -> None:
+    body = article_body("First paragraph.", "Second paragraph.").replace("</article>", clutter + "</article>")
+    text = run(page(body=body)).body
+    assert text.startswith("First paragraph.\n\nSecond paragraph.")
+    assert not any(
+        word in text for word in ("pictured", "Related", "newsletter", "blocked", "Subscribe", "comment")
+    )
+
+
+def test_body_clutter_class_on_the_story_wrapper_is_kept() -> None:
+    # Real paywalled sites put the whole story in <div class="...paywalled">; that must survive.
+    body = article_body("First paragraph.").replace(
+        "<article>", "<article><div class='content paywalled related-content'>"
+    )
+    text = run(page(body=body.replace("</article>", "</div></article>"))).body
+    assert text.startswith("First paragraph.\n\n") and FILLER.strip() in text
+
+
 # --------------------------------------------------------------------------- corpus (skips without ../shared)
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/corpus"
 ARTICLES = CORPUS / "articles"
-# Measured (benchmarks/extraction.py): body F1 0.959 aeb / 0.942 fundus, title 0.870, date 0.983.
-MIN_BODY_F1 = 0.93
-MIN_TITLE_ACC = 0.83
-MIN_DATE_ACC = 0.95
+# Measured (benchmarks/extraction.py): body F1 0.962 aeb / 0.958 fundus, title 0.870, date 0.983.
+MIN_BODY_F1 = {"aeb": 0.955, "fundus": 0.95}
+MIN_TITLE_ACC = 0.85
+MIN_DATE_ACC = 0.97
 
 needs_corpus = pytest.mark.skipif(not ARTICLES.is_dir(), reason=f"shared corpus not found at {CORPUS}")
 
@@ -319,9 +366,10 @@ def corpus_results() -> list[tuple[dict, Article]]:
 
 @needs_corpus
 def test_corpus_body_f1(corpus_results: list[tuple[dict, Article]]) -> None:
-    scores = [token_f1(truth["body_text"], article.body) for truth, article in corpus_results]
-    assert len(scores) >= 290
-    assert statistics.fmean(scores) >= MIN_BODY_F1
+    assert len(corpus_results) >= 290
+    for subset, floor in MIN_BODY_F1.items():
+        scores = [token_f1(t["body_text"], a.body) for t, a in corpus_results if t["subset"] == subset]
+        assert statistics.fmean(scores) >= floor, subset
 
 
 def as_utc(value: datetime) -> datetime:
