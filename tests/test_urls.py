@@ -118,6 +118,8 @@ def test_canonicalize_is_idempotent() -> None:
         "https://ex.com/a/?b=2&a=1&utm_source=x#f",
         "https://m\u00fcnchen.de/caf\u00e9/",
         "https://ex.com/%7e/%zz",
+        "https://ex.com/story/amp/amp",  # stripping one AMP segment exposes another
+        "https://wwhttps://www.google.comhttps://wwhttps://www.google.com/amp/amp",  # found by fuzzing
     ):
         once = canonicalize(url)
         assert once is not None

@@ -128,8 +128,27 @@ _AMP_CACHE = re.compile(r"^/(?:c|v)/(s/)?([^/]+)(/.*)?$")
 _GOOGLE_AMP = re.compile(r"^/amp/(s/)?([^/]+)(/.*)?$")
 
 
+_MAX_REWRITES = 4  # real URLs settle after one pass; the bound only stops a pathological one
+
+
 def canonicalize(url: str, base: str | None = None) -> str | None:
-    """The canonical form of ``url`` (resolved against ``base``), or ``None`` if it is not http(s)."""
+    """The canonical form of ``url`` (resolved against ``base``), or ``None`` if it is not http(s).
+
+    Idempotent: one rewrite can expose another (``/amp/amp``, or an empty port and a ``//`` path that
+    parse differently once normalized, found by tests/test_fuzz.py), so it runs to a fixed point.
+    """
+    canonical = _canonicalize_once(url, base)
+    for _ in range(_MAX_REWRITES):
+        if canonical is None:
+            return None
+        again = _canonicalize_once(canonical)
+        if again == canonical:
+            return canonical
+        canonical = again
+    return canonical
+
+
+def _canonicalize_once(url: str, base: str | None = None) -> str | None:
     if not isinstance(url, str):
         return None
     url = url.strip(" \t\r\n\f\v\x00")
@@ -153,7 +172,7 @@ def canonicalize(url: str, base: str | None = None) -> str | None:
     path, query = parts.path, parts.query
     unwrapped = _unwrap_amp_cache(host, path, query)
     if unwrapped is not None:
-        return canonicalize(unwrapped)
+        return _canonicalize_once(unwrapped)
 
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = _normalize_path(path)
