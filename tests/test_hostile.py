@@ -38,14 +38,21 @@ GB = 1 << 30
 
 def _bomb(encoding: str, size: int) -> bytes:
     """``size`` zero bytes compressed; built in chunks so the test itself never holds ``size`` bytes."""
+    block = b"\0" * (1 << 20)
+    if encoding == "br":
+        import brotli
+
+        packer = brotli.Compressor(quality=5)
+        return b"".join([*(packer.process(block) for _ in range(size >> 20)), packer.finish()])
     wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
     comp = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    block = b"\0" * (1 << 20)
     parts = [comp.compress(block) for _ in range(size >> 20)]
     return b"".join([*parts, comp.flush()])
 
 
 BOMBS: dict[str, bytes] = {}
+NO_BROTLI = "no Brotli package (a core dependency): `pip install -e .` installs it"
+BR_PAGE = b"<html><body><article><p>Served with Content-Encoding: br.</p></article></body></html>"
 
 
 def bomb(encoding: str) -> bytes:
@@ -59,6 +66,7 @@ class Served:
 
     def __init__(self) -> None:
         self.written: dict[str, int] = {}
+        self.accept_encoding = ""
 
 
 @pytest.fixture
@@ -70,6 +78,14 @@ async def hostile() -> AsyncIterator[tuple[TestServer, Served]]:
         body = bomb(encoding)
         served.written[request.path] = len(body)
         return web.Response(body=body, headers={"Content-Encoding": encoding, "Content-Type": "text/html"})
+
+    async def br_page(request: web.Request) -> web.Response:
+        import brotli
+
+        served.accept_encoding = request.headers.get("Accept-Encoding", "")
+        return web.Response(
+            body=brotli.compress(BR_PAGE), headers={"Content-Encoding": "br", "Content-Type": "text/html"}
+        )
 
     async def lazy_gigabyte(request: web.Request) -> web.StreamResponse:
         """1 GB, generated as it is sent: with or without an honest Content-Length."""
@@ -117,6 +133,7 @@ async def hostile() -> AsyncIterator[tuple[TestServer, Served]]:
 
     app = web.Application()
     app.router.add_get("/bomb/{enc}", compressed)
+    app.router.add_get("/br-page", br_page)
     app.router.add_get("/gigabyte", lazy_gigabyte)
     app.router.add_get("/trickle", trickle)
     app.router.add_get("/loop/{n}", loop)
@@ -149,9 +166,30 @@ async def test_content_encoding_bomb_is_capped_after_decompression(
     assert peak < 40 * MAX_BYTES, peak
 
 
-def test_brotli_bomb_is_capped() -> None:
-    brotli = pytest.importorskip("brotli", reason="no brotli package: aiohttp cannot decode br at all")
-    assert brotli  # pragma: no cover - only runs where brotli is installed
+async def test_brotli_is_advertised_and_decoded(hostile: tuple[TestServer, Served]) -> None:
+    """Brotli is a core dependency: real news sites answer ``Accept-Encoding: br`` with br bodies."""
+    pytest.importorskip("brotli", reason=NO_BROTLI)
+    server, served = hostile
+    async with HttpClient(CONFIG) as client:
+        fetched = await client.fetch(str(server.make_url("/br-page")))
+    assert "br" in served.accept_encoding.replace(" ", "").split(",")
+    assert fetched.body == BR_PAGE
+
+
+async def test_brotli_bomb_is_capped(hostile: tuple[TestServer, Served]) -> None:
+    """256 MB of zeros in ~400 bytes of br stop at max_bytes, counted after decompression."""
+    pytest.importorskip("brotli", reason=NO_BROTLI)
+    server, served = hostile
+    tracemalloc.start()
+    try:
+        async with HttpClient(CONFIG) as client:
+            with pytest.raises(TooLarge, match="max_bytes"):
+                await client.fetch(str(server.make_url("/bomb/br")))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert served.written["/bomb/br"] < 4096  # the whole bomb went out: the cap is on the inflated size
+    assert peak < 40 * MAX_BYTES, peak
 
 
 @pytest.mark.parametrize("parse", [parse_feed, parse_sitemap])
