@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from monitor.crawl.sources import MAX_DECOMPRESSED, parse_feed, parse_listing, parse_sitemap
+from monitor.crawl.sources import (
+    MAX_DECOMPRESSED,
+    _fast_feed,
+    _parse_feed_feedparser,
+    html_to_text,
+    parse_feed,
+    parse_listing,
+    parse_sitemap,
+)
 from monitor.crawl.urls import same_site
 from monitor.errors import ParseError
 from monitor.model import Candidate, Fetched, Source
@@ -603,3 +611,133 @@ def test_corpus_listing_exclude_and_limit() -> None:
     assert not any("/keywords/" in c.url for c in without_tags)
     assert [c.url for c in without_tags] == [c.url for c in everything if "/keywords/" not in c.url]
     assert [c.url for c in parse_listing(page, src, limit=25)] == [c.url for c in without_tags[:25]]
+
+
+# --- feeds: the lxml fast path must give exactly what feedparser gives -----------------------------
+
+# Shapes the fast path replays by hand (feedparser's ordering rules, xml:base, mojibake repair) and
+# shapes it must hand back to feedparser (xhtml, duplicates, DOCTYPE, foreign charsets).
+EQUIVALENCE_SAMPLES = {
+    "rss2": RSS2,
+    "rdf": RDF,
+    "atom": ATOM,
+    "rss2_plain": RSS2.replace("<b>talks</b>", "&lt;b&gt;talks&lt;/b&gt;"),
+    "rss_xml_base_and_relative": """<rss version="2.0"><channel xml:base="https://cdn.example.org/n/">
+<item xml:base="sub/"><title>A</title><link>rel/1?a=1&amp;b=2</link><guid>g/1</guid></item>
+<item><guid>https://news.example.com/guid-only</guid><title>B &lt;b&gt;bold&lt;/b&gt;</title></item>
+<item><guid isPermaLink="false">/not-a-link</guid><link>/x/2</link></item>
+<item><guid>/guid-first</guid><link>/link-second</link></item>
+<item><guid isPermaLink="True">/odd-case</guid></item>
+<item><link></link><guid>https://news.example.com/after-empty-link</guid></item>
+<item base="https://other.example.net/"><link>bare-base</link></item>
+</channel></rss>""",
+    "rss_content_order": """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>c</title>
+<item><link>https://x.org/1</link><content:encoded><![CDATA[<p>Full <b>body</b></p>]]></content:encoded>
+  <description>Short</description><dc:creator>Me</dc:creator><category>c</category></item>
+<item><link>https://x.org/2</link><description></description>
+  <content:encoded>&lt;div&gt;Only &amp;amp; body&lt;script&gt;x()&lt;/script&gt;&lt;/div&gt;
+  </content:encoded></item>
+<item><link>https://x.org/3</link><description>a &lt; b &gt; c &amp;amp; d</description>
+  <dc:date>2024-05-03T15:47:42+02:00</dc:date><media:thumbnail url="https://x.org/t.jpg"/></item>
+<item><link>https://x.org/4</link><title>Caf\u00c3\u00a9 \u0093quoted\u0094 &#8217;s</title>
+  <description>&lt;noscript&gt;hidden&lt;/noscript&gt;&lt;p&gt;shown&lt;/p&gt;&lt;iframe&gt;f&lt;/iframe&gt;</description>
+  <pubDate>Sat, 07 Sep 2002 00:00:01 GMT</pubDate>
+  <enclosure url="/a.mp3" type="audio/mpeg" length="1"/></item>
+<item><link>https://x.org/5</link><title>Gr\u00fc\u00dfe &amp;amp; &amp;nbsp;x</title>
+  <pubDate>Seg, 24 Set 2018 19:42:40 -0300</pubDate><comments>/c</comments><author>a@b.c</author></item>
+<item><link>https://x.org/6</link><pubDate></pubDate><dc:date>2004-01-01</dc:date></item>
+<item><link>https://x.org/7</link><pubDate>yesterday</pubDate></item>
+</channel></rss>""",
+    "atom_orders": """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example.org/2024/">
+<title>t</title><id>urn:f</id><updated>2024-01-01T00:00:00Z</updated>
+<entry><id>posts/1</id><title type="text">A &amp;amp; B &lt;i&gt;</title><link rel="related" href="/rel"/>
+  <published>2024-01-02T10:00:00.5-05:00</published><updated>2024-01-03T00:00:00Z</updated></entry>
+<entry xml:base="/other/"><link href="p2"/><link href="p2b" type="text/html"/><id>tag:x,2024:2</id>
+  <content type="html">&lt;p&gt;C&lt;/p&gt;</content><summary type="html">&lt;b&gt;S&lt;/b&gt;</summary>
+  <author><name>N</name><uri>/me</uri></author><category term="x"/></entry>
+<entry><link rel="enclosure" href="https://x.org/e.mp3"/><link rel="alternate" type="application/pdf"
+  href="https://x.org/doc.pdf"/><id>https://x.org/id3</id><summary></summary>
+  <content>Plain &lt;content&gt;</content>
+  <updated>Tue, 03 Jun 2003 09:39:21 GMT</updated></entry>
+<entry><link href="https://x.org/4"/>
+  <title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">X</div></title></entry>
+</feed>""",
+    "rss_no_declaration_non_ascii": '<rss version="2.0"><channel><item><title>\u00e7a \u20ac</title>'
+    "<link>https://x.org/na</link></item></channel></rss>",
+    # no declaration and no HTTP type: feedparser decodes ISO-8859-1 and repairs only whole strings
+    "rss_no_declaration_char_refs": '<rss version="2.0"><channel><item>'
+    "<title>&#xC3;&#xA9;\u00e7a \u20ac</title><link>https://x.org/na\u00e9</link></item></channel></rss>",
+    "rss_duplicate_title": """<rss version="2.0"><channel><item><title>one</title><title>two</title>
+<link>https://x.org/d</link></item></channel></rss>""",
+    "rss_nested_item": """<rss version="2.0"><channel><item><link>https://x.org/n1</link></item>
+<image><item><link>https://x.org/n2</link></item></image></channel></rss>""",
+    "rss_latin1_declared": '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel>'
+    "<item><title>\u00fc</title><link>https://x.org/l1</link></item></channel></rss>",
+}
+
+
+def _same_outcome(f: Fetched) -> None:
+    try:
+        expected: list[Candidate] | type[ParseError] = _parse_feed_feedparser(f)
+    except ParseError:
+        expected = ParseError
+    try:
+        got: list[Candidate] | type[ParseError] = parse_feed(f)
+    except ParseError:
+        got = ParseError
+    assert got == expected
+
+
+_HEADERS = [(None, None), ("application/rss+xml", None), ("text/xml", None), ("application/xml", "utf-8")]
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVALENCE_SAMPLES))
+@pytest.mark.parametrize(("content_type", "charset"), _HEADERS)
+def test_fast_path_equivalence_samples(name: str, content_type: str | None, charset: str | None) -> None:
+    body = EQUIVALENCE_SAMPLES[name]
+    data = body.encode("iso-8859-1") if name == "rss_latin1_declared" else body.encode("utf-8")
+    _same_outcome(fetched(data, content_type=content_type, charset=charset))
+
+
+@pytest.mark.parametrize("name", corpus_feeds())
+@pytest.mark.parametrize(("content_type", "charset"), _HEADERS)
+def test_fast_path_equivalence_corpus(name: str, content_type: str | None, charset: str | None) -> None:
+    body = (corpus_dir("feeds") / name).read_bytes()
+    url = f"https://feeds.example.org/{name}"
+    _same_outcome(Fetched(url=url, status=200, body=body, content_type=content_type, charset=charset))
+
+
+@pytest.mark.parametrize(
+    "name", ["rss2_plain", "rdf", "atom", "rss_xml_base_and_relative", "rss_content_order"]
+)
+def test_fast_path_is_taken_for_plain_feeds(name: str) -> None:
+    body = EQUIVALENCE_SAMPLES[name].encode("utf-8")
+    assert _fast_feed(fetched(body, content_type="application/rss+xml"), body) is not None
+    assert _fast_feed(fetched(body), body) is not None
+
+
+@pytest.mark.parametrize(
+    # rss2: its title holds a literal <b> element, which feedparser turns into xhtml content
+    "name",
+    ["rss2", "rss_duplicate_title", "rss_nested_item", "rss_latin1_declared", "atom_orders"],
+)
+def test_fast_path_declines_what_it_does_not_replay(name: str) -> None:
+    body = EQUIVALENCE_SAMPLES[name].encode("utf-8")
+    assert _fast_feed(fetched(body), body) is None
+
+
+def test_fast_path_declines_doctype_and_foreign_charset() -> None:
+    body = RSS2.encode()
+    assert _fast_feed(fetched(body, content_type="text/xml"), body) is None
+    assert _fast_feed(fetched(body, charset="iso-8859-1"), body) is None
+    doctyped = body.replace(b"<rss", b'<!DOCTYPE rss SYSTEM "x.dtd"><rss', 1)
+    assert _fast_feed(fetched(doctyped), doctyped) is None
+
+
+def test_html_to_text_drops_xml_illegal_noncharacters() -> None:
+    # feedparser decodes a NUL-prefixed body as UTF-32 and hands back U+FFFE/U+FFFF (fuzz finding)
+    assert html_to_text("a<p>\ufffe b\uffff</p>") == "a b"
