@@ -138,6 +138,8 @@ def canonicalize(url: str, base: str | None = None) -> str | None:
     parse differently once normalized, found by tests/test_fuzz.py), so it runs to a fixed point.
     """
     canonical = _canonicalize_once(url, base)
+    if canonical == url:  # already canonical (most feed and sitemap links): a fixed point, no re-check
+        return canonical
     for _ in range(_MAX_REWRITES):
         if canonical is None:
             return None
