@@ -146,8 +146,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 for delivery, _ in await store.lease_due(10, 60):
                     await store.story_urls(story.key)
                     await store.mark_delivered(delivery.alert_id, delivery.notifier)
-            await store.mark_seen([page])
-            await store.mark_seen([entry], "0 abcdef")
+            await store.mark_seen({page: "", entry: "0 abcdef"})
 
         rows.append(await measure(r, "new_article", args.articles, article, "article"))
 
@@ -174,7 +173,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
         batch = 1000
 
         async def seen(i: int) -> None:
-            await store.mark_seen([f"https://news.example/2024/11/19/{i * batch + j}" for j in range(batch)])
+            await store.mark_seen(
+                {f"https://news.example/2024/11/19/{i * batch + j}": "" for j in range(batch)}
+            )
 
         seen_row = await measure(r, "seen_url", args.seen // batch, seen, "batch")
         per_url = seen_row["memory_bytes_per_batch"] / batch

@@ -29,6 +29,10 @@ log = logging.getLogger("newsmon.pipeline")
 MAX_CHILD_SITEMAPS = 20
 ARTICLE_CONCURRENCY = 8
 MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within retention
+# Seen-marks of finished articles are written this many at a time: one store write per batch instead of
+# one per article. A crash before a batch is written only makes its articles be processed again, which
+# the atomic claim makes harmless.
+SEEN_BATCH = 50
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
@@ -151,7 +155,7 @@ class Pipeline:
         entries = {url: entry_key(source.name, c) for url, c in by_url.items()}
         known = await self.store.seen([*by_url, *entries.values()])
         todo: dict[str, str] = {}  # url -> the entry revision to record once processed
-        adopt: dict[str, list[str]] = {}  # revision -> entry keys of URLs already seen elsewhere
+        adopt: dict[str, str] = {}  # entry key -> revision, for URLs already seen elsewhere
         for url, candidate in by_url.items():
             revision = _revision(candidate)
             recorded = known.get(entries[url])
@@ -159,7 +163,7 @@ class Pipeline:
                 if url in known:
                     # Seen through another source (or before entries were tracked): no news, but from
                     # now on this source's listing of it can signal an edit.
-                    adopt.setdefault(f"0 {revision}", []).append(entries[url])
+                    adopt[entries[url]] = f"0 {revision}"
                 else:
                     todo[url] = f"0 {revision}"
                 continue
@@ -169,9 +173,8 @@ class Pipeline:
             # MAX_EDITS times, so a listing that rewrites its dates every poll cannot make us refetch forever.
             if revision and before and revision != before and int(edits or 0) < MAX_EDITS:
                 todo[url] = f"{int(edits or 0) + 1} {revision}"
-        if not self.dry_run:
-            for revision, keys in adopt.items():
-                await self.store.mark_seen(keys, revision)
+        if adopt and not self.dry_run:
+            await self.store.mark_seen(adopt)
         urls = [url for url in todo if url not in self._in_progress]
         if not urls:
             return
@@ -192,59 +195,57 @@ class Pipeline:
         state = await self.store.source_state(source.name)
         if state.last_success is None and self.alerts.first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.
-            await self.store.mark_seen(list(todo))
-            by_revision: dict[str, list[str]] = {}
-            for url, revision in todo.items():
-                by_revision.setdefault(revision, []).append(entries[url])
-            for revision, keys in by_revision.items():
-                await self.store.mark_seen(keys, revision)
+            await self.store.mark_seen({url: "" for url in todo} | {entries[u]: r for u, r in todo.items()})
             log.info("first_run_marked_seen", extra={"source": source.name, "count": len(todo)})
             return
         semaphore = asyncio.Semaphore(ARTICLE_CONCURRENCY)
+        pending: dict[str, str] = {}
+
+        async def flush() -> None:
+            marks = pending.copy()
+            pending.clear()
+            if marks:
+                await self.store.mark_seen(marks)
 
         async def one(url: str) -> None:
             async with semaphore:
                 edited = not todo[url].startswith("0 ")
-                done = await self._article(source, by_url[url], edited=edited, result=result)
-            if done and not self.dry_run:
-                await self.store.mark_seen([entries[url]], todo[url])
+                marks = await self._article(source, by_url[url], edited=edited, result=result)
+            if marks is not None and not self.dry_run:
+                pending.update(marks)
+                pending[entries[url]] = todo[url]
+                if len(pending) >= SEEN_BATCH:
+                    await flush()
 
         await asyncio.gather(*(one(url) for url in todo))
+        await flush()
 
     async def _article(
         self, source: Source, candidate: Candidate, *, edited: bool, result: PollResult
-    ) -> bool:
-        """Fetch, extract, match and claim one article. False when it should be tried again next poll."""
+    ) -> dict[str, str] | None:
+        """Fetch, extract, match and claim one article. Returns the seen-marks to record once its
+        alerts are claimed, or None when it should be tried again next poll."""
         url = candidate.url
         try:
             article = await self._load(source, candidate)
         except FetchError as exc:
             result.errors.append(str(exc))
             log.warning("article_failed", extra={"source": source.name, "url": url, "error": str(exc)})
-            if _permanent(exc) and not self.dry_run:
-                await self.store.mark_seen([url])
-                return True
-            return False
+            return {url: ""} if _permanent(exc) else None
         except ParseError as exc:
             result.errors.append(str(exc))
             log.warning("article_unparsable", extra={"source": source.name, "url": url, "error": str(exc)})
-            if not self.dry_run:
-                await self.store.mark_seen([url])
-            return True
+            return {url: ""}
         if article.url != url and not edited and await self.store.seen([article.url]):
             # An AMP page or another spelling of an article we already have under its canonical URL.
-            if not self.dry_run:
-                await self.store.mark_seen([url])
-            return True
+            return {url: ""}
         result.new_articles += 1
         matches = [] if self._too_old(article) else self.engine().match(article)
         if matches:
             story = await self._story(article)
             for match in matches:
                 await self._alert(article, story, match, result)
-        if not self.dry_run:
-            await self.store.mark_seen(list({url, article.url}))
-        return True
+        return {url: "", article.url: ""}
 
     async def _story(self, article: Article) -> StoryRef:
         """The story a matching article joins (or starts); an edit keeps its story.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -117,7 +117,7 @@ class MemStore(Store):
     async def seen(self, urls: list[str]) -> dict[str, str]:
         raise NotImplementedError
 
-    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
+    async def mark_seen(self, marks: Mapping[str, str]) -> None:
         raise NotImplementedError
 
     async def get_validators(self, url: str) -> Validators | None:

@@ -121,7 +121,7 @@ async def test_stores_on_a_cluster_spread_keys_over_every_master(cluster_url: st
     assert isinstance(store, RedisStore)
     await store.open()
     try:
-        await store.mark_seen([f"https://example.org/{i}" for i in range(200)])
+        await store.mark_seen({f"https://example.org/{i}": "" for i in range(200)})
         assert len(await store.seen([f"https://example.org/{i}" for i in range(0, 400, 2)])) == 100
         for i in range(30):
             assert await store.acquire_lease(f"source-{i}", "me", 30)

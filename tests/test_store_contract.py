@@ -94,9 +94,9 @@ async def test_seen_reports_marked_urls_with_their_revision(store: Store) -> Non
     urls = [f"https://example.org/{i}" for i in range(5)]
     assert await store.seen([]) == {}
     assert await store.seen(urls) == {}
-    await store.mark_seen([urls[3], urls[1]])
+    await store.mark_seen({urls[3]: "", urls[1]: ""})
     assert await store.seen(urls) == {urls[1]: "", urls[3]: ""}
-    await store.mark_seen([urls[1], "guid:feed\0tag:x,2024:1"], revision="2 a b")
+    await store.mark_seen({urls[1]: "2 a b", "guid:feed\0tag:x,2024:1": "2 a b"})
     assert await store.seen([*urls, "guid:feed\0tag:x,2024:1"]) == {
         urls[1]: "2 a b",
         urls[3]: "",
@@ -106,18 +106,18 @@ async def test_seen_reports_marked_urls_with_their_revision(store: Store) -> Non
 
 async def test_seen_urls_expire_after_retention_by_the_clock(store: Store, clock: FakeClock) -> None:
     url = "https://example.org/old"
-    await store.mark_seen([url], revision="r1")
+    await store.mark_seen({url: "r1"})
     clock.advance(RETENTION - 1)
     assert await store.seen([url]) == {url: "r1"}
     clock.advance(2)
     assert await store.seen([url]) == {}
-    await store.mark_seen([url])
+    await store.mark_seen({url: ""})
     assert await store.seen([url]) == {url: ""}
 
 
 async def test_seen_is_shared_between_instances(make_store: StoreFactory) -> None:
     first, second = await make_store(), await make_store()
-    await first.mark_seen(["https://example.org/a"], revision="x")
+    await first.mark_seen({"https://example.org/a": "x"})
     assert await second.seen(["https://example.org/a", "https://example.org/b"]) == {
         "https://example.org/a": "x"
     }
@@ -523,7 +523,7 @@ async def test_sqlite_errors_become_store_errors(tmp_path: Path, clock: FakeCloc
 async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "purge.db"
     store = SqliteStore(str(path), retention=RETENTION, clock=clock)
-    await store.mark_seen(["https://example.org/old"])
+    await store.mark_seen({"https://example.org/old": ""})
     await store.resolve_story(fingerprint(STORY), "https://example.org/old", WINDOW)
     await store.claim(make_alert(), ["ops"])
     await store.take_slot("ops", clock.time(), 10)
@@ -558,7 +558,7 @@ async def test_sqlite_migrates_a_database_from_before_revisions(tmp_path: Path, 
         conn.commit()
     store = SqliteStore(str(path), retention=RETENTION, clock=clock)
     try:
-        await store.mark_seen(["https://example.org/a"], revision="r")
+        await store.mark_seen({"https://example.org/a": "r"})
         assert await store.seen(["https://example.org/a"]) == {"https://example.org/a": "r"}
     finally:
         await store.close()

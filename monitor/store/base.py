@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.fingerprint import Fingerprint
@@ -69,9 +70,10 @@ class Store(ABC):
         with ("" for none). Any string is a valid key: the pipeline also marks feed GUIDs this way."""
 
     @abstractmethod
-    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
-        """Remember ``urls`` for ``retention`` with ``revision`` (an opaque marker of the version seen,
-        replacing any earlier one). Called only after their alerts are in the outbox."""
+    async def mark_seen(self, marks: Mapping[str, str]) -> None:
+        """Remember each URL (or other key) of ``marks`` for ``retention`` with its revision (an opaque
+        marker of the version seen, "" for none, replacing any earlier one), in one write. Called only
+        after their alerts are in the outbox."""
 
     # -- HTTP validators ----------------------------------------------------------------------------
     @abstractmethod

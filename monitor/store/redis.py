@@ -20,7 +20,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from hashlib import blake2b
@@ -536,14 +536,14 @@ class RedisStore(Store):
                     found[url] = revision
         return found
 
-    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
-        if not urls:
+    async def mark_seen(self, marks: Mapping[str, str]) -> None:
+        if not marks:
             return
-        value = f"{_num(self.clock.time())} {revision}"
+        now = _num(self.clock.time())
         with _translated():
             async with self._r.pipeline(transaction=False) as pipe:
-                for u in urls:
-                    pipe.set(keys.SEEN + url_digest(u), value, ex=self._ttl)
+                for u, revision in marks.items():
+                    pipe.set(keys.SEEN + url_digest(u), f"{now} {revision}", ex=self._ttl)
                 await pipe.execute()
 
     # -- validators ---------------------------------------------------------------------------------

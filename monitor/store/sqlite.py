@@ -16,7 +16,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -271,16 +271,16 @@ class SqliteStore(Store):
             found.update((digests[row[0]], row[1]) for row in rows)
         return found
 
-    async def mark_seen(self, urls: list[str], revision: str = "") -> None:
-        if urls:
-            await self._run(self._mark_seen, urls, revision, self.clock.time())
+    async def mark_seen(self, marks: Mapping[str, str]) -> None:
+        if marks:
+            await self._run(self._mark_seen, dict(marks), self.clock.time())
 
-    def _mark_seen(self, conn: sqlite3.Connection, urls: list[str], revision: str, now: float) -> None:
+    def _mark_seen(self, conn: sqlite3.Connection, marks: dict[str, str], now: float) -> None:
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
-                [(url_digest(u), now, revision) for u in urls],
+                [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
         self._wrote(conn, now)
 
