@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from threaded import serve_in_thread
 
 from monitor.cli import main
 from monitor.demo import demo_app
@@ -33,30 +31,8 @@ border to support Russia in retaking territory.
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    """The demo site served from a thread, since CLI commands run their own event loop."""
-    ready = threading.Event()
-    state: dict[str, object] = {}
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(demo_app(datetime.now(UTC) - timedelta(minutes=5)))
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        state["loop"] = loop
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield str(state["url"])
-    loop = state["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(demo_app(datetime.now(UTC) - timedelta(minutes=5))) as url:
+        yield url
 
 
 def write_config(tmp_path: Path, base: str) -> Path:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from threaded import serve_in_thread
 
 from monitor.cli import main
 from monitor.config import HttpConfig, load_config
@@ -76,32 +76,8 @@ def site_app(routes: Routes) -> web.Application:
 
 @contextmanager
 def serve(routes: Routes) -> Iterator[str]:
-    """A site in its own thread: the CLI under test runs its own event loop."""
-    ready = threading.Event()
-    state: dict[str, object] = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(site_app(routes), access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        state["loop"] = loop
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield str(state["url"])
-    finally:
-        loop = state["loop"]
-        assert isinstance(loop, asyncio.AbstractEventLoop)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with serve_in_thread(site_app(routes)) as url:
+        yield url
 
 
 def html(head: str = "", links: str = LINKS) -> tuple[str, Callable[[str], str]]:
