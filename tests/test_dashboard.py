@@ -7,21 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from test_metrics import DESIGN_METRICS
+
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 
-# design.md, "Observability", plus the reload error counter the service exports.
-METRICS = {
-    "newsmon_fetch_total",
-    "newsmon_fetch_seconds",
-    "newsmon_articles_total",
-    "newsmon_matches_total",
-    "newsmon_alerts_total",
-    "newsmon_outbox_pending",
-    "newsmon_source_last_success_timestamp_seconds",
-    "newsmon_rules_loaded",
-    "newsmon_rules_reload_errors_total",
-}
+METRICS = set(DESIGN_METRICS)
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 NAME = re.compile(r"\bnewsmon_[a-z0-9_]+")
 

@@ -25,6 +25,7 @@ from monitor.scheduler import Scheduler
 from monitor.service import Service
 
 DEADLINE = 15.0
+# design.md, "Observability", plus the reload error counter the service exports.
 DESIGN_METRICS = (
     "newsmon_fetch_total",
     "newsmon_fetch_seconds",
