@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, StoreError
 from monitor.fingerprint import Fingerprint
+from monitor.leases import StoreOutage
 from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
@@ -420,6 +421,120 @@ async def test_run_survives_store_errors(
     async with asyncio.timeout(WAIT):
         await task
     assert failures == 2
+
+
+class DyingStore(MemStore):
+    """A MemStore that can go away: every outbox operation raises StoreError while ``down``."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.down = False
+        self.story_down = False  # only story_urls fails
+        self.passes = 0  # lease_due calls: one per outbox pass
+        self.polled = asyncio.Event()  # set at every lease_due call
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreError("redis: Connection refused")
+
+    async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
+        self.passes += 1
+        self.polled.set()
+        self._check()
+        return await super().lease_due(limit, lease)
+
+    async def story_urls(self, key: str) -> list[str]:
+        if self.story_down:
+            raise StoreError("redis: Connection refused")
+        self._check()
+        return await super().story_urls(key)
+
+    async def mark_delivered(self, alert_id: str, notifier: str) -> None:
+        self._check()
+        await super().mark_delivered(alert_id, notifier)
+
+    async def mark_failed(self, alert_id: str, notifier: str, error: str, retry_at: float | None) -> None:
+        self._check()
+        await super().mark_failed(alert_id, notifier, error, retry_at)
+
+
+def outage_events(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.getMessage() in ("store_unavailable", "store_recovered")
+    ]
+
+
+async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
+    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass that leased, then could not record its outcome (the store died while the POST was out),
+    is part of the outage: no store_recovered until a pass really reaches the store again."""
+    store = DyingStore(clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    delivered = asyncio.Event()
+    outbox = Outbox(
+        store,
+        {"ops": hook},
+        clock,
+        lease=0.2,  # recording the outcome is retried for the lease (real seconds), then given up
+        poll_interval=0.01,
+        outage=StoreOutage(logging.getLogger("tests.outbox.outage")),
+        on_outcome=lambda name, outcome: delivered.set() if outcome == "delivered" else None,
+    )
+    await store.claim(make_alert(), ["ops"])
+    receiver.gate = asyncio.Event()
+    stop = asyncio.Event()
+    with caplog.at_level(logging.INFO):
+        task = asyncio.create_task(outbox.run(stop))
+        try:
+            async with asyncio.timeout(WAIT):
+                await receiver.arrived.wait()  # the POST is at the receiver
+            store.down = True
+            receiver.gate.set()  # ... and answered, but its outcome cannot be written
+            async with asyncio.timeout(WAIT):
+                while not any(r.getMessage() == "could not record delivery outcome" for r in caplog.records):
+                    store.polled.clear()
+                    await store.polled.wait()
+                # Two more passes, both failing at the lease: the loop is past the given-up pass.
+                after = store.passes
+                while store.passes < after + 2:
+                    store.polled.clear()
+                    await store.polled.wait()
+            assert outage_events(caplog) == ["store_unavailable"]
+            assert outbox.outage is not None and outbox.outage.down
+
+            store.down = False
+            clock.advance(1.0)  # the lease ran out: the delivery is due again
+            async with asyncio.timeout(WAIT):
+                await delivered.wait()
+        finally:
+            stop.set()
+            async with asyncio.timeout(WAIT):
+                await task
+            await hook.close()
+    assert outage_events(caplog) == ["store_unavailable", "store_recovered"]
+    assert receiver.keys == ["alert-1", "alert-1"]  # sent again, under the same key
+    [d] = await store.deliveries()
+    assert d.state == "delivered"
+
+
+async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
+    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DyingStore(clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    outage = StoreOutage(logging.getLogger("tests.outbox.outage"))
+    outbox = Outbox(store, {"ops": hook}, clock, outage=outage)
+    for n in range(5):
+        await store.claim(make_alert(n), ["ops"])
+    store.story_down = True
+    with caplog.at_level(logging.INFO):
+        assert await outbox.deliver_due() == 5
+    await hook.close()
+    assert sorted(receiver.acked) == [f"alert-{n}" for n in range(5)]  # sent as claimed
+    assert outage_events(caplog) == ["store_unavailable"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert outage.down  # a pass with a failed store read does not end the outage
 
 
 async def test_drain_delivers_everything_due(

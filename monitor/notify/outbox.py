@@ -15,7 +15,9 @@ Several instances may run this loop on one store: ``Store.lease_due`` hands each
 them (on Redis through a Stream consumer group, acknowledged only when the outcome is recorded). When the
 store is down, the loop reports the outage once (``outage``) and recording an outcome already obtained
 from a receiver is retried until the store is back or the lease runs out, so a receiver's acknowledgement
-is not lost to a short outage and the alert is not sent again.
+is not lost to a short outage and the alert is not sent again. Only a pass in which every store operation
+succeeded reports the store as back: a pass that leased before the store died and then could not record
+its outcomes is part of the outage, not the end of it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.errors import DeliveryError, StoreError
@@ -37,6 +39,18 @@ from monitor.store.base import Store
 
 Outcome = str  # "delivered" | "retry" | "dead" | "skipped" | "held"
 _log = logging.getLogger("monitor.notify.outbox")
+
+
+@dataclass
+class _Pass:
+    """What one ``deliver_due`` pass saw of the store, shared by its concurrent attempts."""
+
+    leased: int = 0
+    store_error: StoreError | None = None  # the first store operation of the pass that did not land
+
+    def failed(self, exc: StoreError) -> None:
+        if self.store_error is None:
+            self.store_error = exc
 
 
 class Outbox:
@@ -100,11 +114,21 @@ class Outbox:
         """One pass: lease up to ``batch`` due deliveries and attempt them. Returns how many were leased.
 
         Pending deliveries go one message each (unless their notifier's policy parks them in a digest);
-        digest deliveries whose window closed go together, one message per notifier and chunk."""
+        digest deliveries whose window closed go together, one message per notifier and chunk. A store
+        failure after the lease (an outcome that could not be recorded) is reported, not raised."""
+        done = await self._pass()
+        if done.store_error is not None:
+            self._store_down(done.store_error)
+        return done.leased
+
+    async def _pass(self) -> _Pass:
+        """``deliver_due``'s work; the result says whether every store operation after the lease landed.
+        Raises what ``lease_due`` raises."""
         self._next_due = math.inf
         leased = await self.store.lease_due(self.batch, self.lease)
+        done = _Pass(leased=len(leased))
         if not leased:
-            return 0
+            return done
         limit = asyncio.Semaphore(self.concurrency)
 
         async def bounded(work: Coroutine[Any, Any, None]) -> None:
@@ -117,13 +141,13 @@ class Outbox:
                 if delivery.state == "digest":
                     digests.setdefault(delivery.notifier, []).append((delivery, alert))
                 else:
-                    group.create_task(bounded(self._attempt(delivery, alert)))
+                    group.create_task(bounded(self._attempt(delivery, alert, done)))
             for name, members in digests.items():
                 notifier = self.notifiers.get(name)
                 size = notifier.digest_limit if notifier is not None else len(members)
                 for i in range(0, len(members), size):
-                    group.create_task(bounded(self._attempt_digest(name, members[i : i + size])))
-        return len(leased)
+                    group.create_task(bounded(self._attempt_digest(name, members[i : i + size], done)))
+        return done
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set. Sleeps between passes until woken, the earliest retry we
@@ -131,21 +155,20 @@ class Outbox:
         while not stop.is_set():
             self._wake.clear()
             try:
-                leased = await self.deliver_due()
+                done = await self._pass()
             except StoreError as exc:
                 # The store being down must not end the loop; the next poll tries again.
-                if self.outage is not None:
-                    self.outage.failed(exc)
-                else:
-                    self._log.warning(
-                        "outbox pass failed", extra={"event": "outbox_error", "error": str(exc)}
-                    )
+                self._store_down(exc)
                 leased = 0
             except Exception:
                 self._log.exception("outbox pass failed", extra={"event": "outbox_error"})
                 leased = 0
             else:
-                if self.outage is not None:
+                leased = done.leased
+                if done.store_error is not None:
+                    # Leased before the store went away, then could not record everything: still down.
+                    self._store_down(done.store_error)
+                elif self.outage is not None:
                     self.outage.ok()
             if leased >= self.batch:
                 continue  # a full batch: more are probably due right now
@@ -168,6 +191,13 @@ class Outbox:
             total += leased
         return total
 
+    def _store_down(self, exc: StoreError) -> None:
+        """Report a store failure: once per outage through ``outage``, else once per pass."""
+        if self.outage is not None:
+            self.outage.failed(exc)
+        else:
+            self._log.warning("outbox pass failed", extra={"event": "outbox_error", "error": str(exc)})
+
     async def _idle(self, stop: asyncio.Event) -> None:
         timeout = min(self.poll_interval, max(0.0, self._next_due - self.clock.time()))
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -177,7 +207,7 @@ class Outbox:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _attempt(self, delivery: Delivery, alert: Alert) -> None:
+    async def _attempt(self, delivery: Delivery, alert: Alert, done: _Pass) -> None:
         """Never raises (but for cancellation): one failed delivery must not cancel its batch mates."""
         notifier = self.notifiers.get(delivery.notifier)
         if notifier is None:
@@ -186,29 +216,36 @@ class Outbox:
             self._report(delivery, "skipped", "notifier not configured", once=True)
             return
         if delivery.attempts == 0:
-            until = await self._digest_until(notifier)
+            try:
+                until = await self._digest_until(notifier)
+            except StoreError as exc:
+                # The rate-limit slot is unknown: send nothing; the lease brings the delivery back.
+                done.failed(exc)
+                if self.outage is not None:
+                    self.outage.failed(exc)
+                return
             if until is not None:
                 if await self._record(
-                    lambda: self.store.hold(delivery.alert_id, delivery.notifier, until), delivery
+                    lambda: self.store.hold(delivery.alert_id, delivery.notifier, until), delivery, done
                 ):
                     self._next_due = min(self._next_due, until)
                     self._report(delivery, "held", f"for the digest due in {until - self.clock.time():.0f}s")
                 return
         try:
-            answer = await notifier.send(await self._current(alert))
+            answer = await notifier.send(await self._current(alert, done))
         except DeliveryError as exc:
-            await self._failed([delivery], exc)
+            await self._failed([delivery], exc, done)
         except Exception as exc:
             # A notifier bug: log it with its traceback, then treat it like any retryable failure.
             self._log.exception("notifier %s raised %s", delivery.notifier, type(exc).__name__)
-            await self._failed([delivery], DeliveryError(f"internal error: {type(exc).__name__}"))
+            await self._failed([delivery], DeliveryError(f"internal error: {type(exc).__name__}"), done)
         else:
             if await self._record(
-                lambda: self.store.mark_delivered(delivery.alert_id, delivery.notifier), delivery
+                lambda: self.store.mark_delivered(delivery.alert_id, delivery.notifier), delivery, done
             ):
                 self._report(delivery, "delivered", answer)
 
-    async def _attempt_digest(self, name: str, members: list[tuple[Delivery, Alert]]) -> None:
+    async def _attempt_digest(self, name: str, members: list[tuple[Delivery, Alert]], done: _Pass) -> None:
         """One message carrying every member; its outcome is every member's outcome."""
         notifier = self.notifiers.get(name)
         if notifier is None:
@@ -216,16 +253,16 @@ class Outbox:
             return
         deliveries = [d for d, _ in members]
         try:
-            answer = await notifier.send_digest([await self._current(a) for _, a in members])
+            answer = await notifier.send_digest([await self._current(a, done) for _, a in members])
         except DeliveryError as exc:
-            await self._failed(deliveries, exc)
+            await self._failed(deliveries, exc, done)
         except Exception as exc:
             self._log.exception("notifier %s raised %s", name, type(exc).__name__)
-            await self._failed(deliveries, DeliveryError(f"internal error: {type(exc).__name__}"))
+            await self._failed(deliveries, DeliveryError(f"internal error: {type(exc).__name__}"), done)
         else:
             for delivery in deliveries:
                 if await self._record(
-                    lambda d=delivery: self.store.mark_delivered(d.alert_id, name), delivery
+                    lambda d=delivery: self.store.mark_delivered(d.alert_id, name), delivery, done
                 ):
                     self._report(delivery, "delivered", f"in a digest of {len(deliveries)}: {answer}")
 
@@ -245,17 +282,25 @@ class Outbox:
                 return hour + 3600
         return None
 
-    async def _current(self, alert: Alert) -> Alert:
-        """``alert`` with ``also_seen_at`` as the store knows it now: copies found after the claim count."""
+    async def _current(self, alert: Alert, done: _Pass) -> Alert:
+        """``alert`` with ``also_seen_at`` as the store knows it now: copies found after the claim count.
+        Without the store, ``alert`` as claimed: the send goes ahead."""
         try:
             urls = await self.store.story_urls(alert.story_key)
+        except StoreError as exc:
+            # The store went away after the lease: part of the outage, reported once for all of it
+            # (not once per alert), and this pass does not count as the store answering.
+            done.failed(exc)
+            if self.outage is not None:
+                self.outage.failed(exc)
+            return alert
         except Exception:
             self._log.exception("could not read the story's URLs", extra={"event": "outbox_error"})
             return alert
         others = tuple(u for u in urls if u != alert.url)
         return replace(alert, also_seen_at=others) if others else alert
 
-    async def _failed(self, deliveries: list[Delivery], error: DeliveryError) -> None:
+    async def _failed(self, deliveries: list[Delivery], error: DeliveryError, done: _Pass) -> None:
         """Record one failed send for ``deliveries`` (one, or a digest's members: they stay together,
         due again at the same moment)."""
         now = self.clock.time()
@@ -274,13 +319,31 @@ class Outbox:
             def stored(d: Delivery = delivery) -> Coroutine[Any, Any, None]:
                 return self.store.mark_failed(d.alert_id, d.notifier, error.reason, retry_at)
 
-            if await self._record(stored, delivery):
+            if await self._record(stored, delivery, done):
                 self._report(delivery, outcome, detail)
 
-    async def _record(self, write: Callable[[], Coroutine[Any, Any, None]], delivery: Delivery) -> bool:
-        """Await a store write, shielded so a shutdown cancelling the batch cannot lose an outcome."""
+    async def _record(
+        self, write: Callable[[], Coroutine[Any, Any, None]], delivery: Delivery, done: _Pass
+    ) -> bool:
+        """Await a store write, shielded so a shutdown cancelling the batch cannot lose an outcome.
+        False when it did not land (then ``done`` knows the store failed in this pass)."""
         try:
             await asyncio.shield(self._persist(write))
+        except StoreError as exc:
+            # The store stayed down for the whole lease: the lease will expire and the delivery will be
+            # attempted again (receivers dedupe by id). Which delivery is worth a line; the outage itself
+            # is reported once, by the tracker.
+            done.failed(exc)
+            self._log.warning(
+                "could not record delivery outcome",
+                extra={
+                    "event": "outbox_error",
+                    "alert_id": delivery.alert_id,
+                    "notifier": delivery.notifier,
+                    "error": str(exc),
+                },
+            )
+            return False
         except Exception:
             # The lease will expire and the delivery will be attempted again; receivers dedupe by id.
             self._log.exception(
