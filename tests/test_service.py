@@ -9,14 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import os
 import signal
-import socket
 import statistics
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,9 +25,10 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
+from tests import daemon as harness
+from tests.daemon import DEADLINE, Daemon, run_daemon
 
-ROOT = Path(__file__).resolve().parents[1]
-DEADLINE = 15.0  # seconds for anything a healthy daemon does in well under one
+__all__ = ["run_daemon"]  # for tests/test_logs.py
 
 RULES = """\
 entities:
@@ -188,134 +184,11 @@ def write_config(
 ) -> Path:
     """A config with one feed source per name (``/<name>.xml``), the webhook notifier and ``service``
     lines; rules in ``rules/``."""
-    rules = tmp_path / "rules"
-    rules.mkdir(exist_ok=True)
-    if not (rules / "test.yaml").exists():
-        (rules / "test.yaml").write_text(RULES)
-    store = store or f"sqlite://{tmp_path / 'state.db'}"
-    text = f"""
-[store]
-url = "{store}"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules/"]
-[alerts]
-{alerts}
-"""
-    for name in sources:
-        text += f'[[sources]]\nname = "{name}"\nurl = "{net.base}/{name}.xml"\ninterval = "1s"\n'
-    text += f'[[notifiers]]\nname = "hook"\nkind = "webhook"\nurl = "{net.hook}"\n{notifiers}\n'
-    text += f'[service]\nlog_format = "json"\nmetrics = "{metrics}"\nshutdown_timeout = "2s"\n{service}\n'
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    return path
-
-
-# -- the daemon as a subprocess -----------------------------------------------------------------------
-@dataclass
-class Daemon:
-    """``newsmon run`` with its stderr parsed as JSON log lines and its sd_notify datagrams collected."""
-
-    proc: asyncio.subprocess.Process
-    sock: socket.socket
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    raw: list[str] = field(default_factory=list)  # every stderr and stdout line, as written
-    notes: list[tuple[float, str]] = field(default_factory=list)  # (monotonic arrival, datagram)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def _wait(self, find: Callable[[], Any], within: float, what: str) -> Any:
-        try:
-            async with asyncio.timeout(within), self.changed:
-                while (found := find()) is None:
-                    if self.proc.returncode is not None:
-                        raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}")
-                    await self.changed.wait()
-                return found
-        except TimeoutError:
-            tail = "\n".join(self.raw[-20:])
-            raise AssertionError(f"no {what} within {within}s; last output:\n{tail}") from None
-
-    async def note(
-        self, predicate: Callable[[str], bool], *, after: int = 0, within: float = DEADLINE
-    ) -> int:
-        """Index of the first datagram from ``after`` on that satisfies ``predicate``."""
-
-        def find() -> int | None:
-            return next((i for i in range(after, len(self.notes)) if predicate(self.notes[i][1])), None)
-
-        return int(await self._wait(find, within, "notify datagram"))
-
-    async def log(self, predicate: Callable[[dict[str, Any]], bool], *, within: float = DEADLINE) -> dict:
-        return dict(
-            await self._wait(lambda: next((e for e in self.logs if predicate(e)), None), within, "log line")
-        )
-
-    async def ready(self) -> int:
-        return await self.note(lambda n: "READY=1" in n.split("\n"))
-
-    async def exit_code(self, within: float = DEADLINE) -> int:
-        async with asyncio.timeout(within):
-            return await self.proc.wait()
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            text = line.decode(errors="replace").rstrip("\n")
-            async with self.changed:
-                self.raw.append(text)
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(text)
-                    if isinstance(entry, dict):
-                        self.logs.append(entry)
-                self.changed.notify_all()
-        async with self.changed:  # EOF: wake waiters so they see the exit
-            self.changed.notify_all()
-
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            data = await loop.sock_recv(self.sock, 4096)
-            async with self.changed:
-                self.notes.append((time.monotonic(), data.decode()))
-                self.changed.notify_all()
-
-
-@contextlib.asynccontextmanager
-async def run_daemon(config: Path, *, env: dict[str, str] | None = None) -> AsyncIterator[Daemon]:
-    """``newsmon run -c config`` with NOTIFY_SOCKET on an abstract socket; killed if still running."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    name = f"newsmon-test-{uuid.uuid4().hex}"
-    sock.bind("\0" + name)  # an abstract socket, as systemd may hand out: no path length limit
-    sock.setblocking(False)
-    environ = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID")}
-    environ |= {"NOTIFY_SOCKET": "@" + name, "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "monitor", "run", "-c", str(config)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environ,
-        cwd=config.parent,
+    feeds = {name: f"{net.base}/{name}.xml" for name in sources}
+    sections = {"alerts": alerts, "notifier": notifiers, "service": service}
+    return harness.write_config(
+        tmp_path, feeds, net.hook, rules=RULES, store=store, metrics=metrics, **sections
     )
-    daemon = Daemon(proc, sock)
-    assert proc.stdout is not None and proc.stderr is not None
-    daemon.tasks = [
-        asyncio.create_task(daemon._read(proc.stderr)),
-        asyncio.create_task(daemon._read(proc.stdout)),
-        asyncio.create_task(daemon._listen()),
-    ]
-    try:
-        yield daemon
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        for task in daemon.tasks:
-            task.cancel()
-        await asyncio.gather(*daemon.tasks, return_exceptions=True)
-        sock.close()
 
 
 StartDaemon = Callable[..., Awaitable[Daemon]]
