@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -86,11 +87,18 @@ class Hit:
 
 @dataclass(slots=True, frozen=True)
 class Match:
+    """A rule that fired on an article. ``hits`` are worked out by ``report`` when first read: snippets
+    cost more than deciding that the rule fired, and only the alert built from the match needs them."""
+
     rule_id: str
     rule_title: str
-    hits: tuple[Hit, ...]
+    report: Callable[[], tuple[Hit, ...]] = field(repr=False, compare=False)
     notify: tuple[str, ...] = ()  # empty: every notifier
     realert: float | None = None  # seconds after which the same story may alert this rule again; None: never
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        return self.report()
 
 
 @dataclass(slots=True, frozen=True)

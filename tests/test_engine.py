@@ -1,8 +1,10 @@
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor.matching import engine as engine_module
 from monitor.matching.engine import HITS_PER_TERM, Engine, inflections, required_literal
 from monitor.matching.rules import load_rules, rules_from_text
 from monitor.model import Article
@@ -145,6 +147,23 @@ def test_hits_are_capped_per_term_and_field() -> None:
     text = "Russia. " * 10
     (match,) = engine("rules: [{id: r, any: [Russia]}]").match_text({"title": "Russia", "body": text})
     assert [h.field for h in match.hits] == ["title"] + ["body"] * HITS_PER_TERM
+
+
+def test_hits_are_worked_out_once_and_only_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    real = engine_module.snippet
+
+    def counted_snippet(*args: Any, **kwargs: Any) -> str:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(engine_module, "snippet", counted_snippet)
+    matches = engine("rules: [{id: a, any: [Kursk]}, {id: b, any: [Russia]}]").match_text(
+        {"body": "Troops left Kursk. Russia said so."}
+    )
+    assert [m.rule_id for m in matches] == ["a", "b"] and not made
+    assert [h.snippet for h in matches[0].hits] == ["Troops left Kursk."]
+    assert matches[0].hits is matches[0].hits and len(made) == 1
 
 
 def test_match_carries_rule_title_and_notifiers() -> None:

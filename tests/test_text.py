@@ -120,14 +120,32 @@ def test_snippet_of_a_hit_near_the_start_uses_the_room_after_it() -> None:
     assert got.startswith("ATACMS more") and got.endswith("…") and len(got) <= 60
 
 
-def test_sentences_in_scripts_without_spaces() -> None:
-    text = "美国批准了。乌克兰使用ATACMS！「很好。」下一句"
-    assert [text[s:e] for s, e in sentences(text)] == [
-        "美国批准了。",
-        "乌克兰使用ATACMS！",
-        "「很好。」",
-        "下一句",
-    ]
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An ending takes its run of marks, closing quotes or brackets, and the space after it.
+        (
+            'Really?! "Yes." (Fine.) Wait... 2 more\nlines.\n \n\tNext, 。 “Quote.” Done',
+            [
+                "Really?! ",
+                '"Yes." ',
+                "(Fine.) ",
+                "Wait... ",
+                "2 more\nlines.\n \n\t",
+                "Next, 。 ",
+                "“Quote.” ",
+                "Done",
+            ],
+        ),
+        # Scripts without spaces end sentences with their own marks, no space needed.
+        (
+            "美国批准了。乌克兰使用ATACMS！「很好。」下一句",
+            ["美国批准了。", "乌克兰使用ATACMS！", "「很好。」", "下一句"],
+        ),
+    ],
+)
+def test_sentence_endings(text: str, expected: list[str]) -> None:
+    assert [text[s:e] for s, e in sentences(text)] == expected
 
 
 def test_inflections_of_terms_ending_in_punctuation_or_unspaced_script() -> None:

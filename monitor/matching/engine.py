@@ -322,6 +322,20 @@ class Engine:
         return _within_words(spans, found.norm.text, near.words)
 
     def _report(self, compiled: _Rule, fields: Mapping[str, _Field]) -> Match:
+        # Deciding that a rule fires is all the per-article work; its hits (offsets in the original text,
+        # snippets) cost more than that and are worked out once, when the alert is built from the match.
+        hits: tuple[Hit, ...] | None = None
+
+        def report() -> tuple[Hit, ...]:
+            nonlocal hits
+            if hits is None:
+                hits = self._hits(compiled, fields)
+            return hits
+
+        rule = compiled.rule
+        return Match(rule.id, rule.title, report, notify=tuple(rule.notify), realert=rule.realert)
+
+    def _hits(self, compiled: _Rule, fields: Mapping[str, _Field]) -> tuple[Hit, ...]:
         hits: dict[tuple[str, int, int], Hit] = {}
         for name, found in fields.items():
             for term_id in sorted(compiled.positive & found.occurrences.keys()):
@@ -332,9 +346,7 @@ class Engine:
                         continue
                     text = snippet(found.original, ostart, oend, spans=found.sentences())
                     hits[name, ostart, oend] = Hit(term.text, term.entity, name, ostart, oend, text)
-        ordered = sorted(hits.values(), key=lambda h: (_field_order(h.field), h.start))
-        rule = compiled.rule
-        return Match(rule.id, rule.title, tuple(ordered), notify=tuple(rule.notify), realert=rule.realert)
+        return tuple(sorted(hits.values(), key=lambda h: (_field_order(h.field), h.start)))
 
 
 def _quote(text: str) -> str:

@@ -207,20 +207,24 @@ def is_unspaced(char: str) -> bool:
 
 def _glued(outside: str, inside: str) -> bool:
     """Does the word character ``outside`` a span continue the word at its edge ``inside``?"""
-    return _is_word(outside) and not is_unspaced(outside) and not is_unspaced(inside)
+    return not (is_unspaced(outside) or is_unspaced(inside))
 
 
 def is_boundary(text: str, start: int, end: int) -> bool:
     """True when ``text[start:end]`` is whole words: no letter, digit or in-word apostrophe abuts it."""
-    if start > 0 and start < len(text):
-        first = text[start]
+    # Called for every place the automaton finds a term, most of them inside longer words: the cheap
+    # isalnum test comes first, and settles the usual case of a space or punctuation alongside.
+    if 0 < start < len(text):
         before = text[start - 1]
-        if _glued(before, first) or (before == "'" and start > 1 and _glued(text[start - 2], first)):
+        if before == "'" and start > 1:  # "Russia's" is one word: look past the apostrophe
+            before = text[start - 2]
+        if before.isalnum() and _glued(before, text[start]):
             return False
-    if end < len(text) and end > 0:
-        last = text[end - 1]
+    if 0 < end < len(text):
         after = text[end]
-        if _glued(after, last) or (after == "'" and end + 1 < len(text) and _glued(text[end + 1], last)):
+        if after == "'" and end + 1 < len(text):
+            after = text[end + 1]
+        if after.isalnum() and _glued(after, text[end - 1]):
             return False
     return True
 
@@ -253,10 +257,14 @@ def words(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[i
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital, digit or
 # opening quote; or at a blank line. A single newline is usually a hard wrap, not an ending.
-# The lookahead up front lets the scan skip every character that cannot start an ending (twice as fast).
+# Opening with a plain character class lets the re module skip straight to the next such character, where
+# a leading lookahead or a bare alternation is tried at every position (2-3x slower on article bodies): the
+# first character is taken up front and the lookbehinds pick its branch.
 _END = re.compile(
-    r"(?=[.!?。！？\n])"
-    r"(?:[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)|[。！？]+[」』”’)）]*\s*|\n\s*\n)"
+    r"[.!?。！？\n]"
+    r"(?:(?<=[.!?])[.!?]*[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)"
+    r"|(?<=[。！？])[。！？]*[」』”’)）]*\s*"
+    r"|(?<=\n)\s*\n)"
 )
 # Words whose trailing dot is not a full stop; a capital after them is usually a name or a month's day.
 _TITLES = ("mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "sgt", "capt", "maj", "adm", "sen", "rep")
