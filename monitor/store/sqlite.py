@@ -586,8 +586,9 @@ class SqliteStore(Store):
 
     async def host_slot(self, host: str, delay: float) -> float:
         def _slot(conn: sqlite3.Connection) -> float:
-            now = time.time()
             with _immediate(conn):
+                # Read under the write lock: time spent waiting for another instance's slot is not ours.
+                now = time.time()
                 row = conn.execute("SELECT next_start FROM host_slots WHERE host = ?", (host,)).fetchone()
                 start = max(now, row[0] if row else 0.0)
                 conn.execute(
