@@ -24,7 +24,7 @@ def make_alert(**changes: object) -> Alert:
         "source": "reuters",
         "published": datetime(2024, 11, 19, 8, 0, tzinfo=UTC),
         "detected_at": datetime(2024, 11, 19, 8, 2, tzinfo=UTC),
-        "hits": (Hit("@atacms", "atacms", "title", 13, 19, "fires ATACMS at Kursk"),),
+        "hits": (Hit("ATACMS", "atacms", "title", 13, 19, "fires ATACMS at Kursk"),),
         "also_seen_at": ("https://mirror.example/atacms",),
     }
     base.update(changes)
@@ -43,7 +43,7 @@ async def test_renders_every_field() -> None:
         "  Published: 2024-11-19T08:00:00+00:00\n"
         "  Detected:  2024-11-19T08:02:00+00:00\n"
         "  Hits:\n"
-        "    title: fires ATACMS at Kursk [@atacms]\n"
+        "    title: fires ATACMS at Kursk [ATACMS]\n"
         "  Also seen at:\n"
         "    https://mirror.example/atacms\n"
         "\n"

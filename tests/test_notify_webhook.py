@@ -79,7 +79,7 @@ def make_alert(**changes: object) -> Alert:
         "published": datetime(2024, 11, 19, 8, 0, tzinfo=UTC),
         "detected_at": datetime(2024, 11, 19, 8, 2, 30, tzinfo=UTC),
         "hits": (
-            Hit("@atacms", "atacms", "title", 13, 19, "Ukraine fires ATACMS at Kursk"),
+            Hit("ATACMS", "atacms", "title", 13, 19, "Ukraine fires ATACMS at Kursk"),
             Hit("Kursk", None, "body", 40, 45, "struck targets in the Kursk region"),
         ),
         "also_seen_at": ("https://mirror.example/atacms",),
@@ -117,7 +117,7 @@ async def test_json_payload_shape_and_headers(receiver: Receiver) -> None:
         },
         "hits": [
             {
-                "term": "@atacms",
+                "term": "ATACMS",
                 "entity": "atacms",
                 "field": "title",
                 "snippet": "Ukraine fires ATACMS at Kursk",

@@ -75,7 +75,7 @@ def make_alert(alert_id: str = "a1", **changes: object) -> Alert:
         "published": datetime(2024, 11, 19, 8, 30, tzinfo=timezone(timedelta(hours=3))),
         "detected_at": datetime(2024, 11, 19, 9, 0, 1, 250000, tzinfo=UTC),
         "hits": (
-            Hit(term="@atacms", entity="atacms", field="title", start=20, end=26, snippet="… “ATACMS” …"),
+            Hit(term="ATACMS", entity="atacms", field="title", start=20, end=26, snippet="… “ATACMS” …"),
             Hit(term="Kursk", entity=None, field="body", start=3, end=8, snippet="in Kursk region"),
         ),
         "also_seen_at": ("https://mirror.example.net/x",),

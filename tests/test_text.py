@@ -3,16 +3,15 @@ import re
 import pytest
 
 from monitor.matching.text import (
-    highlight_spans,
     inflections,
     is_boundary,
     match_key,
     normalize,
     sentences,
     snippet,
+    term_spans,
     words,
 )
-from monitor.model import Hit
 
 
 @pytest.mark.parametrize(
@@ -153,10 +152,9 @@ def test_inflections_of_terms_ending_in_punctuation_or_unspaced_script() -> None
     assert inflections("中国", exact=False) == [("中国", 2)]
 
 
-# -- highlight_spans: where the notifiers mark the term in a snippet -----------------------------------------
+# -- term_spans: where the notifiers mark the term in a snippet -----------------------------------------
 def marked(term: str, snippet_text: str) -> list[str]:
-    hit = Hit(term, None, "body", 0, 0, snippet_text)
-    return [snippet_text[s:e] for s, e in highlight_spans(hit)]
+    return [snippet_text[s:e] for s, e in term_spans(snippet_text, term)]
 
 
 @pytest.mark.parametrize(
@@ -175,10 +173,9 @@ def marked(term: str, snippet_text: str) -> list[str]:
         ("C++", "C++ and C++11", ["C++"]),
     ],
 )
-def test_highlight_spans(term: str, snippet_text: str, expected: list[str]) -> None:
+def test_term_spans(term: str, snippet_text: str, expected: list[str]) -> None:
     assert marked(term, snippet_text) == expected
 
 
-def test_highlight_spans_are_sorted_and_disjoint() -> None:
-    hit = Hit("Kursk", None, "body", 0, 0, "Kursk, Kursk's and kursk")
-    assert highlight_spans(hit) == [(0, 5), (7, 14), (19, 24)]
+def test_term_spans_are_sorted_and_disjoint() -> None:
+    assert term_spans("Kursk, Kursk's and kursk", "Kursk") == [(0, 5), (7, 14), (19, 24)]

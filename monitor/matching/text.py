@@ -26,8 +26,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from monitor.model import Hit
-
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
 _QUOTES = {
@@ -352,9 +350,9 @@ def auto_case_sensitive(text: str) -> bool:
 _REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
 
 
-def highlight_spans(hit: Hit) -> list[tuple[int, int]]:
-    """Where ``hit``'s term shows in ``hit.snippet``: sorted, non-overlapping ``(start, end)`` offsets
-    into the snippet, for notifiers to mark (bold in HTML email, ``*...*`` in Slack).
+def term_spans(snippet: str, term: str) -> list[tuple[int, int]]:
+    """Where ``term`` shows in ``snippet``: sorted, non-overlapping ``(start, end)`` offsets into the
+    snippet, for notifiers to mark (bold in HTML email, ``*...*`` in Slack).
 
     The term is looked for the way the engine matches it (normalized, whole words, plural and
     possessive forms). For a term that is case-sensitive by default ("US"), occurrences in its exact case
@@ -362,8 +360,8 @@ def highlight_spans(hit: Hit) -> list[tuple[int, int]]:
     found as a phrase is tried as the pattern it may have been. Empty when the term is not visible, e.g.
     cut off by the ellipsis.
     """
-    norm = normalize(hit.snippet)
-    spans = _phrase_spans(norm.text, hit.term) or _regex_spans(norm.text, hit.term)
+    norm = normalize(snippet)
+    spans = _phrase_spans(norm.text, term) or _regex_spans(norm.text, term)
     return [norm.to_original(start, end) for start, end in spans]
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from monitor.matching.text import term_spans
 from monitor.model import Alert, Clock, Hit, SystemClock
 
 # C0/C1 controls (ESC included) would let a hostile page rewrite a terminal or break a header line.
@@ -27,7 +28,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # would display reversed, so "moc.elpmaxe" reads as a trusted name in an alert. Removed, not replaced.
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _SPACES = re.compile(r"\s+")
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,15 +146,9 @@ def snippets(alert: Alert) -> list[tuple[str, str, list[str]]]:
 
 
 def highlight_spans(snippet: str, terms: Iterable[str]) -> list[tuple[int, int]]:
-    """Where ``terms`` occur in ``snippet``: case-insensitive, at a word start, across any punctuation or
-    spacing between a term's words, and through the end of the last word ("ATACM" marks "ATACMs").
-    Overlapping spans are merged, in order."""
-    spans: list[tuple[int, int]] = []
-    for term in terms:
-        parts = _WORD.findall(term)
-        if parts:
-            pattern = re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, parts)) + r"\w*", re.IGNORECASE)
-            spans += [m.span() for m in pattern.finditer(snippet)]
+    """Where any of ``terms`` shows in ``snippet``, found as the engine matches it
+    (:func:`~monitor.matching.text.term_spans`); overlapping spans are merged, in order."""
+    spans = [span for term in terms for span in term_spans(snippet, term)]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
