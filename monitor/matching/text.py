@@ -32,9 +32,13 @@ _QUOTES = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u02b9", "'"),
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
 }
-# Runs worth a closer look: anything beyond printable ASCII, or a run of several spaces. Plain ASCII text
-# between them is copied unchanged, which keeps the common case fast.
-_SPECIAL = re.compile(r"[^\x21-\x7e]*[^\x20-\x7e][^\x21-\x7e]*| {2,}")
+# Runs worth a closer look: anything beyond printable ASCII with the spaces around it, or a run of several
+# spaces. Plain ASCII text between them is copied unchanged, which keeps the common case fast.
+_SPECIAL = re.compile(r" (?: *[^\x20-\x7e][^\x21-\x7e]*| +)|[^\x20-\x7e][^\x21-\x7e]*")
+# The same runs in a text without double spaces, less the one space a run may start with: a pattern that
+# starts with a character class lets the regex engine skip plain text in C, where one that may start with
+# a space stops at every word break (0.21 -> 0.03 ms for a 6 KB body).
+_SPECIAL_CHAR = re.compile(r"[^\x20-\x7e][^\x21-\x7e]*")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
@@ -155,22 +159,32 @@ def _run_pieces(run: str) -> tuple[tuple[int, str, bool], ...]:
     return tuple(pieces)
 
 
+def _special_runs(text: str) -> Iterator[tuple[int, int]]:
+    if "  " in text:
+        for m in _SPECIAL.finditer(text):
+            yield m.span()
+        return
+    for m in _SPECIAL_CHAR.finditer(text):
+        start, end = m.span()
+        # A space before the run belongs to it; one after is taken by the run's own tail.
+        yield (start - 1 if start and text[start - 1] == " " else start), end
+
+
 def normalize(text: str) -> Normalized:
     """NFKC; curly quotes to ASCII; dashes to "-"; invisible characters dropped; whitespace to one space."""
     out = _Builder()
     pos = 0
-    for m in _SPECIAL.finditer(text):
-        start = m.start()
+    for start, end in _special_runs(text):
         # A combining mark composes with the character before it, which the plain copy would split off.
         if start > pos and unicodedata.combining(text[start]):
             start -= 1
         out.copy(text[pos:start], pos)
-        for offset, piece, copied in _run_pieces(text[start : m.end()]):
+        for offset, piece, copied in _run_pieces(text[start:end]):
             if copied:
                 out.copy(piece, start + offset)
             else:
                 out.replace(piece, start + offset)
-        pos = m.end()
+        pos = end
     out.copy(text[pos:], pos)
     return out.finish(len(text))
 
