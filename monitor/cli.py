@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor import loop as event_loop
 from monitor.config import Config, find_config, load_config
 from monitor.errors import ConfigError, NewsmonError, Problem, RuleError
 
@@ -42,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The scrubber learns the config's secrets now and the new ones at each reload.
     scrubber = Scrubber(config_secrets(config))
     setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
-    asyncio.run(Service(config, scrubber=scrubber).run())
+    event_loop.run(Service(config, scrubber=scrubber).run())
     return EXIT_OK
 
 
@@ -56,7 +57,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown source(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return EXIT_USAGE
-    results = asyncio.run(Service(config, dry_run=args.dry_run).once(args.source))
+    results = event_loop.run(Service(config, dry_run=args.dry_run).once(args.source))
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
         state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"

@@ -6,7 +6,6 @@ outbox, console notifier); only the site is local, so the demo proves an install
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from monitor import loop as event_loop
 from monitor.config import parse_config
 from monitor.logs import setup_logging
 from monitor.service import Service
@@ -118,4 +118,4 @@ async def demo() -> int:
 
 def run_demo() -> int:
     setup_logging("text", "warning")
-    return asyncio.run(demo())
+    return event_loop.run(demo())
