@@ -33,6 +33,9 @@ MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within ret
 # one per article. A crash before a batch is written only makes its articles be processed again, which
 # the atomic claim makes harmless.
 SEEN_BATCH = 50
+# Validators kept in memory (write-through to the store): an unchanged poll then costs one store write
+# (record_poll) instead of a read and a write. Bounded for sitemap indexes that name a new child daily.
+VALIDATORS_CACHED = 100_000
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
@@ -75,7 +78,8 @@ def _permanent(exc: FetchError) -> bool:
 
 
 class Pipeline:
-    """Stateless between polls; everything remembered lives in the store."""
+    """Everything remembered between polls lives in the store; the HTTP validators of the URLs this
+    process fetched are also kept in memory."""
 
     def __init__(
         self,
@@ -100,6 +104,7 @@ class Pipeline:
         # URLs some poll of this process is working on now: a story on the front page and in the feed
         # is fetched once, not by both polls at the same moment.
         self._in_progress: set[str] = set()
+        self._validators: dict[str, Validators] = {}
 
     async def poll(self, source: Source) -> PollResult:
         result = PollResult(source.name)
@@ -118,15 +123,26 @@ class Pipeline:
     # -- discovery ------------------------------------------------------------------------------------
     async def _get(self, url: str) -> Fetched:
         """Conditional GET with the validators the store remembers; stores the new ones."""
-        validators = await self.store.get_validators(url)
+        validators = self._validators.get(url) or await self.store.get_validators(url)
         fetched = await self.http.fetch(
             url,
             etag=validators.etag if validators else None,
             last_modified=validators.last_modified if validators else None,
         )
         if not fetched.not_modified and not self.dry_run and (fetched.etag or fetched.last_modified):
-            await self.store.set_validators(url, Validators(fetched.etag, fetched.last_modified))
+            validators = Validators(fetched.etag, fetched.last_modified)
+            await self.store.set_validators(url, validators)
+            self._remember(url, validators)
+        elif validators is not None:
+            self._remember(url, validators)
         return fetched
+
+    def _remember(self, url: str, validators: Validators) -> None:
+        """Only the validators this process sent or stored: another instance that took the source over
+        stored newer ones, and a stale pair only costs one full response, never a missed change."""
+        if url not in self._validators and len(self._validators) >= VALIDATORS_CACHED:
+            del self._validators[next(iter(self._validators))]
+        self._validators[url] = validators
 
     async def _discover(self, source: Source, result: PollResult) -> list[Candidate]:
         fetched = await self._get(source.url)
