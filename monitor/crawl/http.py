@@ -157,6 +157,9 @@ class HostLimiter:
 class _Robots:
     parser: urllib.robotparser.RobotFileParser | None  # None: everything allowed
     fetched_at: float
+    # URL -> allowed, for this copy of robots.txt: a source is asked about every poll, and the parser's
+    # answer costs more than the rest of an unchanged poll's bookkeeping.
+    decisions: dict[str, bool] = field(default_factory=dict)
 
 
 class HttpClient:
@@ -337,7 +340,10 @@ class HttpClient:
                     self._robots[origin] = entry
         if entry.parser is None:
             return True
-        return entry.parser.can_fetch(self.config.user_agent, url)
+        allowed = entry.decisions.get(url)
+        if allowed is None:
+            allowed = entry.decisions[url] = entry.parser.can_fetch(self.config.user_agent, url)
+        return allowed
 
     async def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
         # Missing or unreadable robots.txt allows everything (RFC 9309 4xx rule); a 5xx is treated the
