@@ -89,6 +89,7 @@ class SourceLeases:
         self._held: set[str] = set()
         self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
         self._task: asyncio.Task[None] | None = None
+        self._leaving = False
 
     def ttl(self, source: Source) -> float:
         return source.interval + self.margin
@@ -148,6 +149,11 @@ class SourceLeases:
                 await self.store.acquire_lease(source.name, self.instance, ttl)
 
     async def _hand_over(self, source: Source, ttl: float) -> None:
+        if self._leaving or preferred(self.live, source.name) == self.instance:
+            return
+        # ``live`` may be a heartbeat old: an instance that left since would be handed a lease it never
+        # polls, until the lease lapses. Asking again narrows that to the moment between two calls.
+        await self._beat()
         target = preferred(self.live, source.name)
         if target == self.instance:
             return
@@ -159,19 +165,21 @@ class SourceLeases:
             self.outage.failed(exc)
 
     async def close(self) -> None:
-        """Release every lease this instance holds and leave the live set, so the others take over at
+        """Leave the live set and release every lease this instance holds, so the others take over at
         their next tick instead of after the TTL. Best effort: a down store lets them lapse instead."""
+        self._leaving = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        # release_lease drops only leases we hold, so releasing every source we know is safe, and it
-        # catches one handed to us after our last tick.
+        # Leaving first: another instance checks that a target is live just before handing it a lease,
+        # so none is handed to us once we are gone. release_lease drops only leases we hold, so
+        # releasing every source we know is safe, and it catches one handed to us before we left.
         held, self._held = sorted(self._held | self._known), set()
         try:
+            await self.store.heartbeat(self.instance, 0)
             for name in held:
                 await self.store.release_lease(name, self.instance)
-            await self.store.heartbeat(self.instance, 0)
         except Exception as exc:
             log.warning("lease_release_failed", extra={"error": str(exc), "count": len(held)})
