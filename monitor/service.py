@@ -185,7 +185,7 @@ class Service:
         self._health = {s.name: _SourceHealth(last_new=now) for s in self.config.sources}
         for state in await self.store.source_states():
             if state.last_success is not None and state.name in self._health:
-                self.metrics.source_last_success.labels(state.name).set(state.last_success)
+                self.metrics.sources.succeeded(state.name, state.last_success)
         log.info(
             "started",
             extra={
@@ -242,7 +242,7 @@ class Service:
         try:
             result = await self.pipeline.poll(source)
         except Exception:
-            self.metrics.fetch_total.labels(source.name, "error").inc()
+            self.metrics.sources.fetched(source.name, "error")
             raise
         finally:
             self.metrics.fetch_seconds.observe(time.monotonic() - started)
@@ -255,12 +255,12 @@ class Service:
         """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
         failed = bool(result.errors) and not result.new_articles
         outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
-        self.metrics.fetch_total.labels(source.name, outcome).inc()
+        self.metrics.sources.fetched(source.name, outcome)
         if result.new_articles:
-            self.metrics.articles_total.labels(source.name).inc(result.new_articles)
+            self.metrics.sources.found(source.name, result.new_articles)
             self._recent.append((time.monotonic(), result.new_articles))
         if not failed and not self.dry_run:
-            self.metrics.source_last_success.labels(source.name).set(self.clock.time())
+            self.metrics.sources.succeeded(source.name, self.clock.time())
         if self.dry_run:
             return
         try:

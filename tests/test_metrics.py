@@ -64,7 +64,7 @@ def test_every_design_metric_is_exposed_before_anything_happened() -> None:
     assert found[("newsmon_fetch_total", (("outcome", "error"), ("source", "feed")))] == 0
     assert found[("newsmon_alerts_total", (("notifier", "hook"), ("outcome", "dead")))] == 0
     # Registries are per instance: a second Service in one process starts from zero.
-    metrics.articles_total.labels("feed").inc(3)
+    metrics.sources.found("feed", 3)
     assert samples(Metrics().render().decode()) != samples(metrics.render().decode())
 
 
