@@ -67,6 +67,14 @@ class Scheduler:
         return dict(self._sources)
 
     async def _run(self, name: str) -> None:
+        try:
+            await self._tick(name)
+        except asyncio.CancelledError:
+            # Shutdown cancelled the tick while it took or handed over its lease (a cancelled poll is
+            # reported by _poll_logged); APScheduler would log each as a crashed job with a traceback.
+            log.debug("tick_cancelled", extra={"source": name})
+
+    async def _tick(self, name: str) -> None:
         source = self._sources.get(name)
         if source is None:
             return
