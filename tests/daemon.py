@@ -17,11 +17,25 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 15.0  # seconds for anything a healthy daemon does in well under one
+
+
+# -- the sites -----------------------------------------------------------------------------------------
+def article_page(title: str, body: str, published: datetime) -> web.Response:
+    """An article as the test sites serve it: its headline, publication time and ``body`` (HTML)."""
+    html = (
+        f"<html><head><title>{title}</title>"
+        f'<meta property="article:published_time" content="{published.isoformat()}"></head>'
+        f"<body><article><h1>{title}</h1>{body}</article></body></html>"
+    )
+    return web.Response(text=html, content_type="text/html")
 
 
 # -- the config ---------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from threaded import serve_in_thread
 
 from monitor.cli import main
 from monitor.demo import demo_app
 from monitor.matching.rules import rules_from_text
+from tests.threaded import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "examples" / "seed-article.txt"

@@ -91,12 +91,7 @@ class World:
             if self.article_trap is not None and self.served >= self.article_trap:
                 self.trapped.set()
                 await asyncio.Event().wait()  # never answers: the daemon dies with this fetch open
-            html = (
-                f"<html><head><title>{title}</title>"
-                f'<meta property="article:published_time" content="{self.published.isoformat()}"></head>'
-                f"<body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
-            )
-            return web.Response(text=html, content_type="text/html")
+            return harness.article_page(title, f"<p>{body}</p>", self.published)
 
         app = web.Application()
         app.router.add_get("/feed.xml", feed)

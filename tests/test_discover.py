@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from threaded import serve_in_thread
 
 from monitor.cli import main
 from monitor.config import HttpConfig, load_config
 from monitor.crawl.http import HttpClient
 from monitor.discover import LINKED, PAGE, ROBOTS, discover
+from tests.threaded import serve_in_thread
 
 ARTICLES = [f"/news/2024/story-{i}" for i in range(3)]
 

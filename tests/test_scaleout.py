@@ -94,12 +94,7 @@ class Host:
             if slug not in self.articles:
                 raise web.HTTPNotFound()
             title, body, published = self.articles[slug]
-            html = (
-                f"<html><head><title>{title}</title>"
-                f'<meta property="article:published_time" content="{published.isoformat()}"></head>'
-                f"<body><article><h1>{title}</h1>{body}</article></body></html>"
-            )
-            return web.Response(text=html, content_type="text/html")
+            return harness.article_page(title, body, published)
 
         app = web.Application()
         app.router.add_get("/news/{slug}", article)
