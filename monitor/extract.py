@@ -12,14 +12,14 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from monitor.dates import parse_date
 from monitor.errors import ParseError
 from monitor.model import Article, Candidate, Fetched
 
@@ -296,24 +296,6 @@ def _title(tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], hin
     return _clean(hint.title) if hint is not None and hint.title else ""
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    """ISO 8601 (what nearly every page uses) or RFC 822; naive values are taken as UTC."""
-    value = _clean(value)
-    if not value:
-        return None
-    parsed: datetime | None
-    try:
-        parsed = datetime.fromisoformat(value.replace(" ", "T", 1) if len(value) > 10 else value)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 def _published(
     tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], hint: Candidate | None
 ) -> datetime | None:
@@ -327,7 +309,7 @@ def _published(
         candidates.append(node.attributes.get("datetime"))
     candidates += [_ld_str(ld, "dateCreated"), meta.get(_MODIFIED_META), _ld_str(ld, "dateModified")]
     for value in candidates:
-        parsed = _parse_date(value)
+        parsed = parse_date(value)
         if parsed is not None:
             return parsed
     return hint.published if hint is not None else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ipaddress
 import logging
 import socket
@@ -23,6 +22,7 @@ from zlib_ng import zlib_ng
 
 from monitor.config import HttpConfig
 from monitor.crawl.robots import RobotsTxt, parse_robots
+from monitor.dates import parse_retry_after
 from monitor.errors import FetchError, Refused, TooLarge
 from monitor.model import Fetched
 
@@ -73,20 +73,6 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 class _Retryable(Exception):
@@ -283,7 +269,9 @@ class HttpClient:
                         raise FetchError(url, f"HTTP {resp.status} without Location", status=resp.status)
                     return urljoin(url, location)
                 if resp.status in RETRYABLE_STATUS:
-                    wait = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                    wait = parse_retry_after(
+                        resp.headers.get("Retry-After"), time.time(), resp.headers.get("Date")
+                    )
                     if wait is not None and resp.status in (429, 503):
                         self.limiter.back_off(host, wait)
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)

@@ -15,7 +15,7 @@ import re
 import warnings
 import zlib
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +25,7 @@ import lxml.html
 from bs4 import BeautifulSoup
 
 from monitor.crawl.urls import canonicalize, matches_filters, same_site
+from monitor.dates import parse_date
 from monitor.errors import ParseError
 from monitor.extract import decode_html
 from monitor.model import Candidate, Fetched, Source
@@ -149,86 +150,6 @@ def html_to_text(fragment: str | None) -> str | None:
     return _collapse(root.text_content())
 
 
-def _utc(dt: datetime) -> datetime:
-    # A date without an offset is read as UTC: feeds and sitemaps rarely mean local server time,
-    # and a consistent rule beats a guess.
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _parse_iso_date(text: str | None) -> datetime | None:
-    """W3C datetime / RFC 3339 (``2024-05-03``, ``2024-05-03T15:47Z``, ``...+02:00``, fractions)."""
-    if not text:
-        return None
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return _utc(datetime.fromisoformat(text))
-    except ValueError:
-        pass
-    # Forms fromisoformat refuses: "2024-05-03T15:47+0200", lower-case "t"/"z", 1-digit parts.
-    m = re.fullmatch(
-        r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?\s*"
-        r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
-        text,
-    )
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, _z, sign, oh, om = m.groups()
-    try:
-        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
-    except ValueError:
-        return None
-    if sign:
-        offset = (int(oh) * 60 + int(om)) * (1 if sign == "+" else -1)
-        return dt.replace(tzinfo=UTC) - timedelta(minutes=offset)
-    return dt.replace(tzinfo=UTC)
-
-
-# Month abbreviations of the languages whose feeds put localized names in RFC 822 dates (pt, es, fr,
-# de, it, nl), which feedparser leaves unparsed: "Seg, 24 Set 2018 19:42:40 -0300".
-_MONTH_ROWS = (
-    "jan feb mar apr may jun jul aug sep oct nov dec",
-    "jan fev mar abr mai jun jul ago set out nov dez",
-    "ene feb mar abr may jun jul ago sep oct nov dic",
-    "jan fév mar avr mai jui jul aoû sep oct nov déc",
-    "jan feb mär apr mai jun jul aug sep okt nov dez",
-    "gen feb mar apr mag giu lug ago set ott nov dic",
-    "jan feb maa apr mei jun jul aug sep okt nov dec",
-)
-_MONTHS = {name: i for row in _MONTH_ROWS for i, name in enumerate(row.split(), 1)}
-_MONTHS.update({"mrz": 3, "juin": 6, "juil": 7, "sept": 9})
-_LOOSE_DATE = re.compile(
-    r"(\d{1,2})\.?\s+([^\W\d_]{3,4})\w*\.?\s+(\d{2,4})\s+(\d{1,2}):?(\d{2})(?::(\d{2}))?"
-    r"\s*(?:([+-])(\d{2}):?(\d{2}))?",
-)
-
-
-def _parse_loose_date(text: str | None) -> datetime | None:
-    """Fallback for RFC 822-ish dates feedparser rejects: localized month names, ``1500`` times.
-
-    Only a numeric offset is applied; a named zone (GMT, EST, ...) or none is read as UTC.
-    """
-    if not text:
-        return None
-    m = _LOOSE_DATE.search(text)
-    if m is None:
-        return None
-    day, mon, year, hour, minute, second, sign, oh, om = m.groups()
-    month = _MONTHS.get(mon.lower()[:4]) or _MONTHS.get(mon.lower()[:3])
-    if month is None:
-        return None
-    y = int(year)
-    y = y + 2000 if y < 70 else y + 1900 if y < 100 else y
-    try:
-        dt = datetime(y, month, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
-    except ValueError:
-        return None
-    if sign:
-        dt -= timedelta(minutes=(int(oh) * 60 + int(om)) * (1 if sign == "+" else -1))
-    return dt
-
-
 def _looks_like_html(head: bytes) -> bool:
     h = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return h.startswith((b"<!doctype html", b"<html")) or b"<html" in h[:1024] or b"<body" in h[:2048]
@@ -308,7 +229,7 @@ def _candidates(entries: Iterable[Any], where: str) -> list[Candidate]:
                 published=_struct_to_dt(
                     dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
                 )
-                or _parse_loose_date(dict.get(entry, "published") or dict.get(entry, "updated")),
+                or parse_date(dict.get(entry, "published") or dict.get(entry, "updated")),
                 guid=_collapse(entry.get("id")),
             )
         )
@@ -414,7 +335,7 @@ def _parse_json_feed(fetched: Fetched, body: bytes) -> list[Candidate]:
                 url=url,
                 title=_collapse(_str(item.get("title")), _MAX_TITLE),
                 summary=summary_text,
-                published=_parse_iso_date(_str(item.get("date_published") or item.get("date_modified"))),
+                published=parse_date(_str(item.get("date_published") or item.get("date_modified"))),
                 guid=str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None,
             )
         )
@@ -718,9 +639,9 @@ def _parse_xml_sitemap(where: str, body: bytes) -> tuple[list[Candidate], list[s
         for child in entry:
             if _local(child.tag) == "news":
                 title = _collapse(_child_text(child, "title"), _MAX_TITLE)
-                published = _parse_iso_date(_child_text(child, "publication_date"))
+                published = parse_date(_child_text(child, "publication_date"))
         if published is None:
-            published = _parse_iso_date(_child_text(entry, "lastmod"))
+            published = parse_date(_child_text(entry, "lastmod"))
         out.append(Candidate(url=url, title=title, published=published))
     return _dedupe(out), []
 
