@@ -490,6 +490,7 @@ _MAX_PROMO_CHARS = 300  # a longer paragraph that mentions a newsletter is a par
 _MIN_BODY_CHARS = 600  # below this the heuristic probably missed the article: ask trafilatura
 _MIN_BLOCK_CHARS = 30  # a paragraph shorter than this does not vote for its container
 _MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this long to count as text
+_MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
 _MAX_CLIMB = 4
 _CLIMB_RATIO = 1.5
 
@@ -649,12 +650,15 @@ def _has_nested_block(node: LexborNode) -> bool:
 
 
 def _row_text(row: LexborNode) -> str | None:
-    """A table row as one block (cells joined by spaces), or None when a cell holds blocks of its own
-    (a layout table: its cells are visited one by one)."""
+    """A data table's row as one block (cells joined by spaces), or None for a layout table's row,
+    whose cells hold blocks or paragraphs of their own and are visited one by one."""
     cells = [cell for cell in row.iter(include_text=False) if cell.tag in ("td", "th")]
     if not all(_only_inline_children(cell) for cell in cells):
         return None
-    return " ".join(text for text in (_text(cell) for cell in cells) if text)
+    texts = [_text(cell) for cell in cells]
+    if any(len(text) >= _MAX_CELL_CHARS for text in texts):
+        return None
+    return " ".join(text for text in texts if text)
 
 
 def _is_boilerplate_line(node: LexborNode, text: str) -> bool:
@@ -739,7 +743,7 @@ def _trafilatura_body(html: str, url: str) -> str:
 
     try:
         text = trafilatura.extract(
-            html, url=url, include_comments=False, include_tables=False, favor_precision=True
+            html, url=url, include_comments=False, include_tables=True, favor_precision=True
         )
     except Exception:  # a fallback must never turn a usable page into an error
         return ""
@@ -781,6 +785,8 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
         if len(fallback) > len(body):
             body = fallback
     body = body or last_resort
+    if standfirst and standfirst not in body:
+        body = f"{standfirst}\n\n{body}" if body else standfirst  # the lead is part of the story
     if not body and not title:
         raise ParseError(fetched.url, "no title and no text found")
     # What a reader sees: the standfirst, else a meta description shown on the page, else the feed's.
