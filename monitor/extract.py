@@ -366,10 +366,12 @@ _MAX_STANDFIRST = 600
 _ELLIPSIS = ("...", "…")
 
 
-def _visible(node: LexborNode) -> bool:
+def _visible(node: LexborNode | None) -> bool:
     while node is not None:
         attrs = node.attributes
         if node.tag in _HIDDEN_ANCESTORS or "hidden" in attrs or attrs.get("aria-hidden") == "true":
+            return False
+        if "hidden" in (attrs.get("class") or "").split():
             return False
         node = node.parent
     return True
