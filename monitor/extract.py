@@ -573,11 +573,13 @@ def _chain(parent: LexborNode, nodes: dict[int, LexborNode]) -> list[int] | None
     return chain
 
 
-def _paragraph_votes(root: LexborNode, nodes: dict[int, LexborNode]) -> list[_Vote]:
-    """One vote per substantial, non-link paragraph; fills ``nodes`` with every ancestor seen."""
+def _paragraph_votes(root: LexborNode, nodes: dict[int, LexborNode], *, leaves: bool) -> list[_Vote]:
+    """One vote per substantial, non-link paragraph; fills ``nodes`` with every ancestor seen.
+
+    ``leaves``: leaf blocks (text in a <div>, cell or <span>) stand in for paragraphs too."""
     votes: list[_Vote] = []
     chains: dict[int, list[int] | None] = {}  # paragraphs of one parent share its chain
-    for p in root.css(_PARAGRAPHS):
+    for p in root.css(_PARAGRAPHS if leaves else "p"):
         if p.tag != "p" and not _is_leaf_block(p):
             continue
         length = len(_text(p))
@@ -599,7 +601,7 @@ def _headlines(node: LexborNode) -> int:
     return sum(1 for _ in node.css("h1"))
 
 
-def _best_container(root: LexborNode) -> LexborNode | None:
+def _best_container(votes: list[_Vote], nodes: dict[int, LexborNode]) -> LexborNode | None:
     """The element whose paragraphs hold the most text, widened when an article is split in parts.
 
     Readability-style votes pick the block (parent full weight, grandparent half). Live blogs and
@@ -608,8 +610,6 @@ def _best_container(root: LexborNode) -> LexborNode | None:
     differently built blocks (teasers, comments) do not count for the climb, and neither does an
     ancestor holding a second headline (the next story, appended below this one).
     """
-    nodes: dict[int, LexborNode] = {}
-    votes = _paragraph_votes(root, nodes)
     if not votes:
         return None
     score: dict[int, float] = {}
@@ -680,8 +680,11 @@ def _is_boilerplate_line(node: LexborNode, text: str) -> bool:
     return any(hint in lower for hint in _PROMO_HINTS) and _PROMO.search(text) is not None
 
 
-def _blocks(container: LexborNode) -> list[str]:
-    """Visible paragraph-level texts in document order, skipping link lists, teasers and clutter."""
+def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
+    """Visible paragraph-level texts in document order, skipping link lists, teasers and clutter.
+
+    ``leaves``: the page has (almost) no <p>, so leaf blocks are its paragraphs. On a page with <p>
+    they are widgets (newsletter boxes, bylines, cookie notes) and are not emitted."""
     total = len(_text(container))
     for node in container.css(_IN_ARTICLE_CLUTTER):
         # A class like "paywalled" or "related-content" on the wrapper of the story itself (seen on
@@ -698,7 +701,11 @@ def _blocks(container: LexborNode) -> list[str]:
                 continue
             rows.add(node.mem_id)
         elif tag in _LEAF_TAGS:
-            if not _is_leaf_block(node) or (node.parent is not None and node.parent.mem_id in rows):
+            if (
+                not leaves
+                or not _is_leaf_block(node)
+                or (node.parent is not None and node.parent.mem_id in rows)
+            ):
                 continue
             text = _text(node)
             if len(text) < _MIN_LEAF_CHARS and tag not in ("td", "th"):
@@ -734,10 +741,15 @@ def _heuristic_body(tree: LexborHTMLParser) -> tuple[str, str]:
     for node in root.css(_BOILERPLATE):
         node.decompose()
     _drop_forms(root)
-    container = _best_container(root)
+    nodes: dict[int, LexborNode] = {}
+    votes = _paragraph_votes(root, nodes, leaves=False)
+    leaves = sum(vote.length for vote in votes) < _MIN_BODY_CHARS
+    if leaves:  # an old or odd template: text in cells, <div>s or <br>-cut <span>s
+        votes = _paragraph_votes(root, nodes, leaves=True)
+    container = _best_container(votes, nodes)
     if container is None:
-        return "", "\n\n".join(_blocks(root))
-    return "\n\n".join(_blocks(container)), ""
+        return "", "\n\n".join(_blocks(root, leaves=leaves))
+    return "\n\n".join(_blocks(container, leaves=leaves)), ""
 
 
 def _trafilatura_body(html: str, url: str) -> str:
