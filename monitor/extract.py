@@ -362,6 +362,7 @@ _STANDFIRST = (
 )
 _HIDDEN_ANCESTORS = frozenset({"head", "nav", "footer", "aside", "a", "script", "noscript", "template"})
 _MIN_STANDFIRST = 30
+_STANDFIRST_LEVELS = 3
 _MAX_STANDFIRST = 600
 _ELLIPSIS = ("...", "…")
 
@@ -378,11 +379,20 @@ def _visible(node: LexborNode | None) -> bool:
 
 
 def _standfirst(tree: LexborHTMLParser) -> str:
-    """The first visible standfirst-like element's text, or ""."""
-    root = tree.body
-    if root is None:
+    """The first visible standfirst-like element near the headline, or "".
+
+    Only the headline's surroundings (up to its great-grandparent: the article header) are searched;
+    elsewhere such classes mark teasers of other stories, and a page-wide search costs a millisecond.
+    """
+    headline = next((h for h in tree.css("h1") if _text(h)), None)
+    if headline is None:
         return ""
-    for node in root.css(_STANDFIRST):
+    scope = headline
+    for _ in range(_STANDFIRST_LEVELS):
+        if scope.parent is None or scope.parent.tag in ("body", "html"):
+            break
+        scope = scope.parent
+    for node in scope.css(_STANDFIRST):
         if node.tag == "meta":
             continue
         text = _text(node)
