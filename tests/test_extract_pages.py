@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from monitor.extract import _heuristic_body, extract
+from monitor.extract import _heuristic_body, _trafilatura_body, extract
 from monitor.model import Article, Fetched
 
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
@@ -76,6 +76,11 @@ def test_table_layout_with_br_and_no_paragraphs() -> None:
     for text in ("Obituaries", "Classifieds", "Privacy"):
         assert text not in body, text
     assert run("old_table_layout.html").body == body
+
+
+def test_fallback_reads_table_layouts_too() -> None:
+    text = _trafilatura_body(html("old_table_layout.html").decode(), "https://news.example.com/a")
+    assert "The county board of supervisors voted 4-1" in text
 
 
 def test_page_wrapped_in_an_aspnet_form() -> None:
