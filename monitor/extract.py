@@ -430,7 +430,8 @@ _BOILERPLATE = (
 # Paragraph-level elements emitted as body blocks. Old templates put text straight into cells, <div>s
 # or a <span> cut by <br>: such "leaf" elements (only inline children) stand in for <p>.
 _LEAF_TAGS = frozenset({"td", "th", "div", "dd", "center", "section", "article", "span", "font", "main"})
-_BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre, tr, " + ", ".join(sorted(_LEAF_TAGS))
+_BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre, tr"
+_BLOCKS_AND_LEAVES = _BLOCKS + ", " + ", ".join(sorted(_LEAF_TAGS))
 _PARAGRAPHS = "p, " + ", ".join(sorted(_LEAF_TAGS))
 _NESTED_BLOCK = "p, li, blockquote, pre, table"
 _TEXT_BLOCK_TAGS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "dt"})
@@ -502,6 +503,7 @@ _MAX_PROMO_CHARS = 300  # a longer paragraph that mentions a newsletter is a par
 _MIN_BODY_CHARS = 600  # below this the heuristic probably missed the article: ask trafilatura
 _MIN_BLOCK_CHARS = 30  # a paragraph shorter than this does not vote for its container
 _MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this long to count as text
+_MAX_FORM_CHARS = 1000  # a <form> with more text than this wraps the page rather than a search box
 _MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
 _MAX_CLIMB = 4
 _CLIMB_RATIO = 1.5
@@ -675,6 +677,8 @@ def _row_text(row: LexborNode) -> str | None:
 
 def _is_boilerplate_line(node: LexborNode, text: str) -> bool:
     """Link lists, teaser blocks, "follow us"/newsletter/app promotion: not the story's text."""
+    if len(text) > _MAX_PROMO_CHARS and node.tag != "li" and not _TEASER_LABEL.search(text):
+        return False  # a long paragraph made of links is rare; counting them costs on every page
     links = _link_chars(node)
     if links * 5 >= len(text) * 4:
         return True
@@ -703,7 +707,7 @@ def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
             node.decompose()
     out: list[str] = []
     rows: set[int] = set()  # table rows emitted whole: their cells are not emitted again
-    for node in container.css(_BLOCKS):
+    for node in container.css(_BLOCKS_AND_LEAVES if leaves else _BLOCKS):
         tag = node.tag
         if tag == "tr":
             text = _row_text(node)
@@ -731,13 +735,9 @@ def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
 
 
 def _drop_forms(root: LexborNode) -> None:
-    """Drop search, login and comment forms; keep a form that wraps the page (ASP.NET WebForms)."""
-    forms = root.css("form")
-    if not forms:
-        return
-    total = len(_text(root))
-    for form in forms:
-        if len(_text(form)) * 2 < total:
+    """Drop search, login and newsletter forms; keep a form that wraps the page (ASP.NET WebForms)."""
+    for form in root.css("form"):
+        if len(_text(form)) < _MAX_FORM_CHARS:
             form.decompose()
 
 
