@@ -735,9 +735,10 @@ def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
 
 
 def _drop_forms(root: LexborNode) -> None:
-    """Drop search, login and newsletter forms; keep a form that wraps the page (ASP.NET WebForms)."""
+    """Drop search, login and newsletter forms; keep a form that wraps the page (ASP.NET WebForms):
+    one that holds the headline or a page's worth of text."""
     for form in root.css("form"):
-        if len(_text(form)) < _MAX_FORM_CHARS:
+        if form.css_first("h1") is None and len(_text(form)) < _MAX_FORM_CHARS:
             form.decompose()
 
 
