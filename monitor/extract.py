@@ -506,6 +506,7 @@ _MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this lon
 _MAX_FORM_CHARS = 1000  # a <form> with more text than this wraps the page rather than a search box
 _MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
 _MAX_CLIMB = 4
+_MIN_RUN = 3  # blocks built alike that make a run (live-blog entries), not a one-off box
 _CLIMB_RATIO = 1.5
 
 
@@ -618,9 +619,10 @@ def _best_container(votes: list[_Vote], nodes: dict[int, LexborNode]) -> LexborN
 
     Readability-style votes pick the block (parent full weight, grandparent half). Live blogs and
     ad-interrupted stories spread paragraphs over sibling blocks built alike, so we climb to an
-    ancestor while paragraphs in blocks of the same (tag, class) add clearly more text; paragraphs of
-    differently built blocks (teasers, comments) do not count for the climb, and neither does an
-    ancestor holding a second headline (the next story, appended below this one).
+    ancestor while paragraphs in blocks of the same (tag, class) add clearly more text: blocks built
+    like the best one, or a run of blocks built like each other (a live blog's entries below its
+    introduction). One-off blocks (a teaser, a bio) do not count for the climb, and no climb reaches
+    an ancestor holding a second headline (the next story, appended below this one).
     """
     if not votes:
         return None
@@ -630,9 +632,12 @@ def _best_container(votes: list[_Vote], nodes: dict[int, LexborNode]) -> LexborN
             score[key] = score.get(key, 0.0) + vote.length * weight
     best = max(score, key=score.__getitem__)
     signature = _signature(nodes[best])
+    runs: dict[tuple[str, str], int] = {}
+    for vote in votes:
+        runs[vote.signature] = runs.get(vote.signature, 0) + 1
     like: dict[int, int] = {}
     for vote in votes:
-        if vote.signature == signature:
+        if vote.signature == signature or runs[vote.signature] >= _MIN_RUN:
             for key in vote.chain:
                 like[key] = like.get(key, 0) + vote.length
     chain = next((v.chain for v in votes if best in v.chain), [best])
