@@ -502,6 +502,8 @@ _PROMO_HINTS = (
 _MAX_PROMO_CHARS = 300  # a longer paragraph that mentions a newsletter is a paragraph about one
 _MIN_BODY_CHARS = 600  # below this the heuristic probably missed the article: ask trafilatura
 _MIN_BLOCK_CHARS = 30  # a paragraph shorter than this does not vote for its container
+_SCAN_OWN_TEXT_BELOW = 3000  # <p> text above this is the story: no page-wide scan for text in <div>s
+_MIN_OWN_TEXT = 200  # text directly inside an element with block children that makes it a paragraph
 _MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this long to count as text
 _MAX_FORM_CHARS = 1000  # a <form> with more text than this wraps the page rather than a search box
 _MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
@@ -528,17 +530,40 @@ def _only_inline_children(node: LexborNode) -> bool:
     return all(child.tag in _INLINE or child.child is None for child in node.iter(include_text=False))
 
 
+def _holds_text(node: LexborNode) -> bool:
+    """A <div>/<td>/<span>... whose text is its own: only inline children, or long runs of text between
+    its children (``text<br><br>text<center>caption</center><br>text``) and no paragraphs inside."""
+    if node.tag not in _LEAF_TAGS:
+        return False
+    if _only_inline_children(node):
+        return True
+    own = node.text(deep=False)
+    return (
+        len(own) >= _MIN_OWN_TEXT
+        and len(_clean(own)) >= _MIN_OWN_TEXT
+        and node.css_first(_NESTED_BLOCK) is None
+    )
+
+
+def _own_text_over(root: LexborNode, limit: int) -> bool:
+    """Whether a <div> or cell holds more than ``limit`` characters of text directly (not in children)."""
+    for node in root.css("div, td"):
+        own = node.text(deep=False)
+        if len(own) > limit and len(_clean(own)) > limit:  # the raw length first: it is free
+            return True
+    return False
+
+
 def _is_leaf_block(node: LexborNode) -> bool:
-    """A ``<div>``/``<td>``/``<span>``... holding text directly, the outermost such element: a paragraph
-    of a template that has no ``<p>``."""
-    if node.tag not in _LEAF_TAGS or not _only_inline_children(node):
+    """The outermost element holding its own text: a paragraph of a template that has no ``<p>``."""
+    if not _holds_text(node):
         return False
     parent = node.parent
     if parent is None:
         return True
     if parent.tag in _TEXT_BLOCK_TAGS or parent.tag in _INLINE:
         return False
-    return not (parent.tag in _LEAF_TAGS and _only_inline_children(parent))
+    return not _holds_text(parent)
 
 
 def _effective_parent(node: LexborNode) -> LexborNode | None:
@@ -632,12 +657,12 @@ def _best_container(votes: list[_Vote], nodes: dict[int, LexborNode]) -> LexborN
             score[key] = score.get(key, 0.0) + vote.length * weight
     best = max(score, key=score.__getitem__)
     signature = _signature(nodes[best])
-    runs: dict[tuple[str, str], int] = {}
+    runs: dict[tuple[str, str], set[int]] = {}  # signature -> the distinct blocks built that way
     for vote in votes:
-        runs[vote.signature] = runs.get(vote.signature, 0) + 1
+        runs.setdefault(vote.signature, set()).add(vote.chain[0])
     like: dict[int, int] = {}
     for vote in votes:
-        if vote.signature == signature or runs[vote.signature] >= _MIN_RUN:
+        if vote.signature == signature or len(runs[vote.signature]) >= _MIN_RUN:
             for key in vote.chain:
                 like[key] = like.get(key, 0) + vote.length
     chain = next((v.chain for v in votes if best in v.chain), [best])
@@ -759,8 +784,11 @@ def _heuristic_body(tree: LexborHTMLParser) -> tuple[str, str]:
     _drop_forms(root)
     nodes: dict[int, LexborNode] = {}
     votes = _paragraph_votes(root, nodes, leaves=False)
-    leaves = sum(vote.length for vote in votes) < _MIN_BODY_CHARS
-    if leaves:  # an old or odd template: text in cells, <div>s or <br>-cut <span>s
+    p_text = sum(vote.length for vote in votes)
+    # An old or odd template: text in cells, <div>s or <br>-cut <span>s, where the <p>s on the page
+    # (bios, footers) hold less than one such block alone.
+    leaves = p_text < _MIN_BODY_CHARS or (p_text < _SCAN_OWN_TEXT_BELOW and _own_text_over(root, p_text))
+    if leaves:
         votes = _paragraph_votes(root, nodes, leaves=True)
     container = _best_container(votes, nodes)
     if container is None:

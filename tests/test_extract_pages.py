@@ -78,6 +78,14 @@ def test_table_layout_with_br_and_no_paragraphs() -> None:
     assert run("old_table_layout.html").body == body
 
 
+def test_br_cut_story_in_a_div_beats_paragraphs_elsewhere() -> None:
+    # The story is text between <br>s in one <div>; the only <p>s on the page are bios.
+    body = heuristic("br_div_with_bios.html")
+    assert body.startswith("Following last month's larger model")
+    assert "Production is said to be handled" in body
+    assert "attracts a broad audience" not in body and "senior editor" not in body
+
+
 def test_fallback_reads_table_layouts_too() -> None:
     text = _trafilatura_body(html("old_table_layout.html").decode(), "https://news.example.com/a")
     assert "The county board of supervisors voted 4-1" in text
