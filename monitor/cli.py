@@ -248,7 +248,11 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     from monitor.config import parse_duration
 
     config = _config(args)
-    since = time.time() - parse_duration(args.since) if args.since else None
+    try:
+        since = time.time() - parse_duration(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"alerts list: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def action(store: Any) -> list[dict[str, Any]]:
         deliveries = sorted(

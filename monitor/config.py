@@ -42,6 +42,8 @@ def parse_duration(value: object) -> float:
     site sixty times too often or too rarely, so the error says how to write it."""
     if isinstance(value, bool):
         raise ValueError('expected a duration like "90s", "2m", "48h" or "30d"')
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        value = float(value) if "." in value else int(value)
     if isinstance(value, int | float):
         raise ValueError(
             f"a duration needs a unit, got the bare number {value!r}: write {_with_units(value)}"

@@ -163,7 +163,7 @@ class Service:
         marked seen, without the complete rule set it was meant to be matched against."""
         if self.scrubber is not None:
             self.scrubber.update(config_secrets(self.config))
-        rules = self._given_rules or validate(self.config, strict=True).rules
+        rules = self._given_rules or validate(self.config, require={"rules"}).rules
         self._set_rules(rules)
         self.store = open_store(
             self.config.store.url, retention=self.config.store.retention, clock=self.clock

@@ -11,12 +11,17 @@ was ever asked about.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from monitor.config import Config, load_config, problem_at
 from monitor.errors import ConfigError, Problem, RuleError
 from monitor.matching.rules import RuleSet, load_rules, rule_files
+
+Part = Literal["sources", "rules", "notifiers"]
+EVERYTHING: frozenset[Part] = frozenset({"sources", "rules", "notifiers"})
 
 NO_SOURCES = "no [[sources]]: add one with `newsmon sources add URL`, or by hand (name, kind, url)"
 NO_NOTIFIERS = (
@@ -39,13 +44,18 @@ def load(path: Path, *, strict: bool) -> Loaded:
 
     Raises ``ConfigError`` carrying every problem (config and rules, errors and warnings) when any is an
     error. ``strict`` (the daemon) makes an empty setup an error; otherwise it is a warning."""
-    return validate(load_config(path), strict=strict)
+    return validate(load_config(path), require=EVERYTHING if strict else frozenset())
 
 
-def validate(config: Config, *, strict: bool) -> Loaded:
-    """The rule-level half of ``load`` for a config already parsed (tests and the demo build theirs)."""
+def validate(config: Config, *, require: Collection[Part]) -> Loaded:
+    """The rule-level half of ``load`` for a config already parsed. Each part in ``require`` must not be
+    empty: an error, where otherwise it is a warning. The service itself requires only rules (its
+    invariant: nothing is marked seen unmatched); the commands that run it require everything."""
     problems: list[Problem] = []
-    severity = "error" if strict else "warning"
+
+    def severity(part: Part) -> str:
+        return "error" if part in require else "warning"
+
     for i, (written, path) in enumerate(zip(config.rules.paths, config.rule_paths, strict=True)):
         if not path.exists():
             problems.append(
@@ -66,7 +76,8 @@ def validate(config: Config, *, strict: bool) -> Loaded:
         problems.extend(exc.problems)
     else:
         problems.extend(rules.warnings)
-        if not rules.rules:
+        missing_path = any(p.message.startswith("rules.paths[") for p in problems)
+        if not rules.rules and not missing_path:
             found = len(rule_files([p for p in config.rule_paths if p.exists()]))
             where = ", ".join(repr(p) for p in config.rules.paths) or "no paths"
             detail = (
@@ -78,16 +89,16 @@ def validate(config: Config, *, strict: bool) -> Loaded:
                     "rules.paths",
                     f"no rules loaded ({detail}); every article would be marked seen unmatched. "
                     "Add a *.yaml rule file (see docs/rules.md)",
-                    severity,
+                    severity("rules"),
                 )
             )
     if not config.sources:
-        problems.append(problem_at(config.path, "sources", NO_SOURCES, severity))
+        problems.append(problem_at(config.path, "sources", NO_SOURCES, severity("sources")))
     if not config.notifiers:
-        problems.append(problem_at(config.path, "notifiers", NO_NOTIFIERS, severity))
+        problems.append(problem_at(config.path, "notifiers", NO_NOTIFIERS, severity("notifiers")))
     if any(p.severity == "error" for p in problems) or rules is None:
         raise ConfigError(problems)
     return Loaded(config, rules, tuple(problems))
 
 
-__all__ = ["Loaded", "load", "validate"]
+__all__ = ["EVERYTHING", "Loaded", "load", "validate"]
