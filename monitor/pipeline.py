@@ -3,6 +3,10 @@
 The order of writes is what makes alerts durable: an article's URL is marked seen only after every alert
 it produced is claimed into the outbox, so a crash anywhere re-processes the article, and the atomic
 claim makes that replay harmless.
+
+The engine it is given was built from a complete, validated rule set (``monitor/validate.py``; the service
+refuses to start on anything less, and a failed reload keeps the previous set), so an article marked seen
+here was evaluated against every rule the operator wrote.
 """
 
 from __future__ import annotations
