@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ipaddress
 import logging
 import socket
 import time
-import urllib.robotparser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +21,8 @@ from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
 from monitor.config import HttpConfig
+from monitor.crawl.robots import RobotsTxt, parse_robots
+from monitor.dates import parse_retry_after
 from monitor.errors import FetchError, Refused, TooLarge
 from monitor.model import Fetched
 
@@ -75,20 +75,6 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class _Retryable(Exception):
     """A failure worth one more try after ``wait`` seconds; ``error`` is what the caller sees otherwise."""
 
@@ -102,6 +88,7 @@ class _Host:
     semaphore: asyncio.Semaphore
     next_start: float = 0.0  # loop time before which no request may start
     blocked_until: float = 0.0  # loop time; set by 429/503 Retry-After
+    crawl_delay: float = 0.0  # the host's robots.txt Crawl-delay; the larger of it and the config's wins
 
 
 @dataclass(slots=True)
@@ -127,6 +114,9 @@ class HostLimiter:
             return 0.0
         return max(0.0, state.blocked_until - asyncio.get_running_loop().time())
 
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        self._host(host).crawl_delay = seconds
+
     def back_off(self, host: str, seconds: float) -> None:
         state = self._host(host)
         state.blocked_until = max(state.blocked_until, asyncio.get_running_loop().time() + seconds)
@@ -137,14 +127,15 @@ class HostLimiter:
         loop = asyncio.get_running_loop()
         async with state.semaphore:
             # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
+            delay = max(self.delay, state.crawl_delay)
             start = max(loop.time(), state.next_start, state.blocked_until)
-            state.next_start = start + self.delay
+            state.next_start = start + delay
             wait = start - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.remote is not None and self.delay > 0:
+            if self.remote is not None and delay > 0:
                 try:
-                    wait = await self.remote(host, self.delay)
+                    wait = await self.remote(host, delay)
                 except Exception as exc:
                     log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
                     wait = 0.0
@@ -155,7 +146,7 @@ class HostLimiter:
 
 @dataclass(slots=True)
 class _Robots:
-    parser: urllib.robotparser.RobotFileParser | None  # None: everything allowed
+    rules: RobotsTxt | None  # None: everything allowed
     fetched_at: float
     # URL -> allowed, for this copy of robots.txt: a source is asked about every poll, and the parser's
     # answer costs more than the rest of an unchanged poll's bookkeeping.
@@ -278,7 +269,9 @@ class HttpClient:
                         raise FetchError(url, f"HTTP {resp.status} without Location", status=resp.status)
                     return urljoin(url, location)
                 if resp.status in RETRYABLE_STATUS:
-                    wait = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                    wait = parse_retry_after(
+                        resp.headers.get("Retry-After"), time.time(), resp.headers.get("Date")
+                    )
                     if wait is not None and resp.status in (429, 503):
                         self.limiter.back_off(host, wait)
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
@@ -338,14 +331,14 @@ class HttpClient:
                 if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
                     entry = _Robots(await self._load_robots(origin), time.monotonic())
                     self._robots[origin] = entry
-        if entry.parser is None:
+        if entry.rules is None:
             return True
         allowed = entry.decisions.get(url)
         if allowed is None:
-            allowed = entry.decisions[url] = entry.parser.can_fetch(self.config.user_agent, url)
+            allowed = entry.decisions[url] = entry.rules.allowed(url, self.config.user_agent)
         return allowed
 
-    async def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+    async def _load_robots(self, origin: str) -> RobotsTxt | None:
         # Missing or unreadable robots.txt allows everything (RFC 9309 4xx rule); a 5xx is treated the
         # same rather than as "disallow all", so a flaky robots.txt never silently stops monitoring.
         try:
@@ -353,6 +346,8 @@ class HttpClient:
         except FetchError as exc:
             log.debug("robots.txt unavailable", extra={"url": origin, "error": str(exc)})
             return None
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(fetched.body.decode("utf-8", "replace").splitlines())
-        return parser
+        rules = parse_robots(fetched.body, origin)
+        host = urlsplit(origin).hostname
+        if host:
+            self.limiter.set_crawl_delay(host, rules.crawl_delay(self.config.user_agent))
+        return rules

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError, ResponseError
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fingerprint
+from monitor.logs import mask_url
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
 from monitor.store.base import SourceState, Store, StoryRef, Validators
@@ -485,11 +486,7 @@ class RedisStore(Store):
         self._slot_script = self._r.register_script(_TAKE_SLOT)
 
     def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return f"RedisStore({urlunsplit(parts._replace(netloc=netloc))!r})"
-        return f"RedisStore({self.url!r})"
+        return f"RedisStore({mask_url(self.url)!r})"
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def open(self) -> None:
