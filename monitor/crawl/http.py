@@ -25,7 +25,8 @@ from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
 from monitor.config import HttpConfig
-from monitor.errors import FetchError, Refused, TooLarge
+from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
+from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.model import Fetched
 
 log = logging.getLogger("newsmon.http")
@@ -367,7 +368,17 @@ class HttpClient:
             if size > limit:
                 raise TooLarge(url, f"body exceeds max_bytes {limit}")
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        if body[:2] == GZIP_MAGIC:
+            # gzip the server did not declare (a .gz sitemap, or a server that lies) is inflated here,
+            # within the same max_bytes, so no parser ever inflates a body by its own rules.
+            try:
+                body = await asyncio.to_thread(inflate, body, limit, url)
+            except InflatesTooFar as exc:
+                raise TooLarge(url, exc.reason) from exc
+            except ParseError as exc:
+                raise FetchError(url, exc.reason) from exc
+        return body
 
     async def allowed_by_robots(self, url: str) -> bool:
         parts = urlsplit(url)
