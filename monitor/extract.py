@@ -22,6 +22,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.crawl.urls import same_site
 from monitor.errors import ParseError
+from monitor.html_guard import check_nesting
 from monitor.model import Article, Candidate, Fetched
 
 __all__ = ["decode_html", "extract"]
@@ -536,6 +537,7 @@ def extract(fetched: Fetched, *, source: str, hint: Candidate | None = None) -> 
     html = decode_html(fetched.body, fetched.charset)
     if _looks_binary(html):
         raise ParseError(fetched.url, "body is not HTML text")
+    check_nesting(html, fetched.url)
     try:
         return _extract(html, fetched, source, hint)
     except ParseError:

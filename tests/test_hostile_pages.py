@@ -132,3 +132,44 @@ async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_pat
     assert evil_alerts == [sites.url(evil, "/fake")]  # the attacker's text keeps the attacker's URL
     assert trusted_alerts == [story]  # and the real article still alerts
     assert sibling_alerts == [sites.url("www.trusted.example", "/s2")]
+
+
+# -- nesting depth -------------------------------------------------------------------------------------
+def _nested(depth: int, text: str) -> str:
+    return (
+        f"<html><head><title>{text}</title></head><body>"
+        + "<div>" * depth
+        + f"<p>{text}</p>" * 8
+        + ("</div>" * depth + "</body></html>")
+    )
+
+
+async def test_a_page_nested_thousands_deep_is_refused_and_the_rest_of_the_poll_goes_on(
+    sites: Sites, tmp_path: Path
+) -> None:
+    host = "deep.example"
+    base = sites.url(host)
+    sites.pages[(host, "/feed.xml")] = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>Deep</title><link>{base}/deep</link></item>"
+        f"<item><title>Fine</title><link>{base}/fine</link></item></channel></rss>"
+    )
+    sites.pages[(host, "/deep")] = _nested(20_000, "ATACMS deep page sentence, long enough to count.")
+    sites.pages[(host, "/fine")] = _nested(40, "ATACMS ordinary page sentence, long enough to count.")
+    (result,) = await poll_all(
+        tmp_path, [Source(name="deep", kind="feed", url=f"{base}/feed.xml", interval=60)], [host]
+    )
+    assert [a.url for a in result.alerts] == [f"{base}/fine"]
+    (error,) = result.errors
+    assert "/deep" in error and "nested more than 5000 deep" in error
+
+
+def test_nesting_depth_counts_what_the_parser_nests() -> None:
+    from monitor.html_guard import nesting_depth
+
+    assert nesting_depth("<div><div><span>x</span></div></div>") == 3
+    # Implied ends, void and self-closed elements, and tags spelled inside scripts or comments: not nesting.
+    assert nesting_depth("<ul>" + "<li><p>x<br><img src=y>" * 9000 + "</ul>") == 1
+    assert nesting_depth("<svg>" + "<path d='m0'/>" * 9000 + "</svg>") == 1
+    assert nesting_depth("<script>" + "'<div>'+" * 9000 + "</script><!--" + "<div>" * 9000 + "-->") == 0
+    assert nesting_depth("<div>" * 9000, limit=100) == 101  # stops counting past the limit
