@@ -491,6 +491,12 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return EXIT_OK if asyncio.run(send_all()) else EXIT_NONE
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from monitor.init import run_init
+
+    return run_init(Path(args.dir))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
@@ -781,6 +787,9 @@ def build_parser() -> argparse.ArgumentParser:
     ntest.set_defaults(func=cmd_notify_test)
 
     _command(sub, "demo", "offline demo: crawl a bundled sample site on loopback").set_defaults(func=cmd_demo)
+    init = _command(sub, "init", "write a starter config.toml and example rules/ (never overwrites)")
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="folder to write into (default: .)")
+    init.set_defaults(func=cmd_init)
     _add_source_commands(sub, with_config)
     return parser
 
