@@ -36,8 +36,9 @@ class Term:
     text: str  # as written in the rule file (the regex source for a pattern)
     entity: str | None = None  # the entity this alias was listed under
     case_sensitive: bool = False
-    exact: bool = False  # no plural / possessive forms of the last word
+    exact: bool = False  # no plural / possessive / inflected forms
     pattern: re.Pattern[str] | None = None
+    lang: str | None = None  # the language its words are in; None: any written in its script
 
 
 # Any one of these terms satisfies the group; an "@entity" is a group of its aliases.
