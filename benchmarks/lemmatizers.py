@@ -8,8 +8,10 @@ candidate and language: recall (positives found), precision (of the sentences ma
 have been) and the cost of one uncached word.
 
 Candidates: simplemma (dictionary lemmas, 50+ languages; greedy also strips affixes off words its
-dictionary lacks), Snowball stems (PyStemmer; no Ukrainian),
-pymorphy3 (Russian and Ukrainian dictionaries), and Snowball stems of simplemma's lemmas.
+dictionary lacks), Snowball stems (PyStemmer; no Ukrainian; snowballstemmer is the same algorithms in
+pure Python), pymorphy3 (Russian and Ukrainian dictionaries), Snowball stems of simplemma's lemmas, and
+what newsmon uses (``monitor.matching.lemmas``). Also printed: seconds to load each candidate's data for
+all its languages, and the memory that adds.
 
     python benchmarks/lemmatizers.py
 """
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pymorphy3
 import simplemma
@@ -147,7 +150,7 @@ CASES: dict[str, list[tuple[str, str, bool]]] = {
 _WORD = re.compile(r"[^\W_]+")
 
 
-def candidates() -> dict[str, Callable[[str, str], str] | None]:
+def candidates() -> dict[str, Callable[[str, str], str]]:
     morph = {lang: pymorphy3.MorphAnalyzer(lang=lang) for lang in ("ru", "uk")}
     stemmers = {lang: Stemmer.Stemmer(name) for lang, name in SNOWBALL.items()}
 
@@ -167,12 +170,12 @@ def candidates() -> dict[str, Callable[[str, str], str] | None]:
         return snowball(simple(word, lang), lang)
 
     return {
-        "simplemma": simple,
-        "simplemma greedy": greedy,
+        "newsmon (chosen)": lemmas.lemma,
         "snowball": snowball,
         "pymorphy3": pymorphy,
+        "simplemma": simple,
+        "simplemma greedy": greedy,
         "snowball(simplemma)": stemmed_lemma,
-        "newsmon (chosen)": lemmas.lemma,
     }
 
 
@@ -184,7 +187,15 @@ def supports(name: str, lang: str) -> bool:
     return True
 
 
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
 def score(key: Callable[[str, str], str], lang: str) -> dict[str, float]:
+    words = [w for _, s, _ in CASES[lang] for w in _WORD.findall(s)]
+    started = time.perf_counter()
+    key(words[0] + "y", lang)  # loads the language's dictionary or model
+    load = time.perf_counter() - started
     cached = cache(key)
     hits = wanted = found = 0
     for term, sentence, should in CASES[lang]:
@@ -195,8 +206,6 @@ def score(key: Callable[[str, str], str], lang: str) -> dict[str, float]:
         wanted += should
         found += matched
         hits += matched and should
-    words = [w for _, s, _ in CASES[lang] for w in _WORD.findall(s)]
-    key(words[0] + "y", lang)  # loads the language's dictionary, which is not the cost of a word
     started = time.perf_counter()
     for word in words:
         key(word + "x", lang)  # a fresh word: what an uncached lookup costs
@@ -205,22 +214,29 @@ def score(key: Callable[[str, str], str], lang: str) -> dict[str, float]:
         "recall": round(hits / wanted, 2) if wanted else 1.0,
         "precision": round(hits / found, 2) if found else 1.0,
         "us_per_word": round(per_word, 1),
+        "load_s": round(load, 2),
     }
 
 
 def main() -> None:
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, key in candidates().items():
-        assert key is not None
-        results[name] = {lang: score(key, lang) for lang in CASES if supports(name, lang)}
+        before = rss_mb()
+        per_lang: dict[str, Any] = {lang: score(key, lang) for lang in CASES if supports(name, lang)}
+        # Candidates run in this order share what earlier ones loaded (simplemma's dictionaries).
+        per_lang["added_rss_mb"] = round(rss_mb() - before, 1)
+        per_lang["load_s"] = round(sum(v["load_s"] for k, v in per_lang.items() if k in CASES), 2)
+        results[name] = per_lang
     print(json.dumps(results, ensure_ascii=False))
-    print(f"\n{'candidate':<22}" + "".join(f"{lang:>12}" for lang in CASES) + "   (recall/precision)")
+    print(f"\n{'candidate':<22}" + "".join(f"{lang:>11}" for lang in CASES) + "  load_s  +rss_mb")
     for name, per_lang in results.items():
         cells = [
             f"{per_lang[lang]['recall']:.2f}/{per_lang[lang]['precision']:.2f}" if lang in per_lang else "-"
             for lang in CASES
         ]
-        print(f"{name:<22}" + "".join(f"{c:>12}" for c in cells))
+        totals = f"{per_lang['load_s']:>8}{per_lang['added_rss_mb']:>8}"
+        print(f"{name:<22}" + "".join(f"{c:>11}" for c in cells) + totals)
+    print("cells: recall/precision on the sentences above")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class Explanation:
     match: Match | None  # set when the rule fired
     failed: tuple[str, ...]  # one line per failing clause, e.g. 'all: missing any of [Russia, Kursk]'
     hits: tuple[Hit, ...]  # the rule's terms that were found (for a near miss: what did occur)
-    lemmas: tuple[str | None, ...] = ()  # per hit: the lemmas it was found through, None if as written
+    lemmas: tuple[str | None, ...]  # per hit: the lemmas it was found through, None if as written
 
 
 def required_literal(pattern: re.Pattern[str]) -> str | None:

@@ -15,6 +15,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from monitor.matching.lemmas import lemma
 
@@ -22,6 +23,7 @@ _MARK = "\ue000"
 _BREAK = "\ue001"
 _TOKEN_STARTS = frozenset({_MARK, _BREAK})
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # the words of text.words
+_JOINS = (" ", "-")  # what may stand between two words of a phrase (normalized text has single spaces)
 
 
 @lru_cache(maxsize=200_000)
@@ -41,7 +43,7 @@ def term_key(text: str, lang: str) -> str | None:
     spans = [m.span() for m in _WORD.finditer(text)]
     if not spans or spans[0][0] != 0 or spans[-1][1] != len(text):
         return None
-    if any(text[end:start] not in (" ", "-") for (_, end), (start, _) in zip(spans, spans[1:], strict=False)):
+    if any(text[end:start] not in _JOINS for (_, end), (start, _) in pairwise(spans)):
         return None
     return "".join(token(text[start:end], lang) for start, end in spans)
 
@@ -73,7 +75,7 @@ def stream(text: str, lang: str) -> Stream:
     previous = -1
     for m in _WORD.finditer(text):
         start, end = m.span()
-        if previous >= 0 and text[previous:start] not in (" ", "-"):
+        if previous >= 0 and text[previous:start] not in _JOINS:
             parts.append(_BREAK)
             length += 1
         piece = token(m.group(), lang)

@@ -20,10 +20,17 @@ from typing import Any
 
 LANGUAGES: tuple[str, ...] = ("de", "es", "fr", "it", "pl", "pt", "ru", "uk")
 _CYRILLIC = ("ru", "uk")
-_SNOWBALL = {"de": "german", "es": "spanish", "fr": "french", "it": "italian", "pl": "polish", "pt": "portuguese"}
+_SNOWBALL = {
+    "de": "german",
+    "es": "spanish",
+    "fr": "french",
+    "it": "italian",
+    "pl": "polish",
+    "pt": "portuguese",
+}
 _LATIN = ("de", "es", "fr", "it", "pl", "pt")
 # Tags seen on real sites that are not the ISO 639-1 code of the language meant.
-_ALIASES = {"ua": "uk", "ger": "de", "deu": "de", "rus": "ru", "ukr": "uk", "pol": "pl"}
+ALIASES = {"ua": "uk", "ger": "de", "deu": "de", "rus": "ru", "ukr": "uk", "pol": "pl"}
 # The detector reads the start of a text (its cost grows with the length read, its accuracy barely does
 # past a paragraph) and answers only when sure: an unknown language just means no inflected forms.
 _DETECT_CHARS = 1000
@@ -36,7 +43,7 @@ def base_language(tag: str | None) -> str | None:
     if not tag:
         return None
     code = tag.strip().replace("_", "-").split("-", 1)[0].lower()
-    code = _ALIASES.get(code, code)
+    code = ALIASES.get(code, code)
     return code if code in LANGUAGES else None
 
 
