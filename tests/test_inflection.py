@@ -257,5 +257,5 @@ def test_script_languages() -> None:
 def test_lang_on_a_regular_expression_is_warned_about() -> None:
     rules = rules_from_text("rules:\n  - id: r\n    any: [{re: 'F-?16', lang: de}]\n", "rules.yaml")
     assert [str(p) for p in rules.warnings] == [
-        "rules.yaml:3:30: warning: 'lang' has no effect on a regular expression"
+        "rules.yaml:3:31: warning: 'lang' has no effect on a regular expression"
     ]
