@@ -155,9 +155,10 @@ def _article_from_input(args: argparse.Namespace) -> Any:
     return extract(Fetched(url=url, status=200, body=data, content_type="text/html"), source="cli")
 
 
-def _hit_json(h: Any) -> dict[str, Any]:
+def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     return {
         "term": h.term,
+        "via_lemma": lemmas,
         "entity": h.entity,
         "field": h.field,
         "start": h.start,
@@ -166,10 +167,11 @@ def _hit_json(h: Any) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], prefix: str = "   ") -> None:
-    for h in hits:
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str = "   ") -> None:
+    for h, lemma in zip(hits, lemmas, strict=True):
         via = f" (@{h.entity})" if h.entity else ""
-        print(f"{prefix}{h.field}: {h.term!r}{via}: {h.snippet}")
+        inflected = f" (matched via lemma {lemma!r})" if lemma else ""
+        print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
@@ -183,7 +185,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     _print_problems(rules.warnings)
     article = _article_from_input(args)
     explained = Engine(rules.rules).explain(article)
-    matches = [x.match for x in explained if x.match is not None]
+    matches = [x for x in explained if x.match is not None]
     misses = [x for x in explained if x.match is None]
     if args.json:
         print(
@@ -195,7 +197,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                         "published": article.published.isoformat() if article.published else None,
                     },
                     "matches": [
-                        {"rule": m.rule_id, "title": m.rule_title, "hits": [_hit_json(h) for h in m.hits]}
+                        {
+                            "rule": m.rule.id,
+                            "title": m.rule.title,
+                            "hits": [_hit_json(*h) for h in zip(m.hits, m.lemmas, strict=True)],
+                        }
                         for m in matches
                     ],
                     "near_misses": [
@@ -203,7 +209,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                             "rule": x.rule.id,
                             "title": x.rule.title,
                             "failed": list(x.failed),
-                            "hits": [_hit_json(h) for h in x.hits],
+                            "hits": [_hit_json(*h) for h in zip(x.hits, x.lemmas, strict=True)],
                         }
                         for x in misses
                     ],
@@ -217,13 +223,13 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         if not matches:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
-            print(f"\n✔ {m.rule_id} — {m.rule_title}")
-            _print_hits(m.hits)
+            print(f"\n✔ {m.rule.id} — {m.rule.title}")
+            _print_hits(m.hits, m.lemmas)
         for x in misses:
             print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
             for reason in x.failed:
                 print(f"   {reason}")
-            _print_hits(x.hits, prefix="   found in ")
+            _print_hits(x.hits, x.lemmas, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
 

@@ -123,7 +123,8 @@ def test_rules_test_seed_excerpt(tmp_path: Path, capsys: pytest.CaptureFixture[s
     terms = {h["term"] for h in by_rule["atacms-strikes-in-russia"]["hits"]}
     assert "Army Tactical Missile System" in terms and "ATACMS" in terms  # "Systems (ATACMs)" both ways
     for hit in by_rule["north-korean-troops"]["hits"]:
-        assert set(hit) == {"term", "entity", "field", "start", "end", "snippet"}
+        assert set(hit) == {"term", "via_lemma", "entity", "field", "start", "end", "snippet"}
+        assert hit["via_lemma"] is None  # an English article: found as written
         assert "North Korean troops" in hit["snippet"]
 
 
@@ -290,4 +291,12 @@ def test_rules_test_shows_near_misses(tmp_path: Path, capsys: pytest.CaptureFixt
     misses = {m["rule"]: m for m in data["near_misses"]}
     assert list(misses) == ["almost", "vetoed", "far"]
     assert misses["almost"]["failed"] == ["all: missing any of [Russia, Kursk]"]
-    assert set(misses["almost"]["hits"][0]) == {"term", "entity", "field", "start", "end", "snippet"}
+    assert set(misses["almost"]["hits"][0]) == {
+        "term",
+        "via_lemma",
+        "entity",
+        "field",
+        "start",
+        "end",
+        "snippet",
+    }
