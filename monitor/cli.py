@@ -209,9 +209,14 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 # -- alerts / status / notify test ---------------------------------------------------------------------
 async def _with_store(config: Config, action: Any) -> Any:
     from monitor.model import SystemClock
-    from monitor.store import open_store
+    from monitor.store import archive_policy, open_store
 
-    store = open_store(config.store.url, retention=config.store.retention, clock=SystemClock())
+    store = open_store(
+        config.store.url,
+        retention=config.store.retention,
+        clock=SystemClock(),
+        archive=archive_policy(config.archive),
+    )
     await store.open()
     try:
         return await action(store)

@@ -36,7 +36,7 @@ from monitor.pipeline import Pipeline, PollResult, alert_id
 from monitor.scheduler import Scheduler
 from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
-from monitor.store import open_store
+from monitor.store import archive_policy, open_store
 from monitor.store.base import Store
 
 log = logging.getLogger("newsmon.service")
@@ -150,7 +150,10 @@ class Service:
             log.error("rule_file_skipped", extra={"path": problem.path, "error": str(problem)})
         self._set_rules(rules)
         self.store = open_store(
-            self.config.store.url, retention=self.config.store.retention, clock=self.clock
+            self.config.store.url,
+            retention=self.config.store.retention,
+            clock=self.clock,
+            archive=archive_policy(self.config.archive),
         )
         await self.store.open()
         await self.http.open()

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,18 +24,33 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TypeVar
 
+from monitor.archive import ArchivedArticle, Codec, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
-from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
+from monitor.store.base import (
+    ArchivePolicy,
+    ArchiveStats,
+    SourceState,
+    Store,
+    StoryRef,
+    Validators,
+    claimed_id,
+)
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 PURGE_EVERY = 1_000  # writes between opportunistic purges of rows older than retention
 MAX_STORY_URLS = 50
+ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
+# The archive's size cap is enforced after this share of it was written since the last check, so a
+# busy store checks a few times per cap's worth of articles instead of summing sizes on every write.
+CAP_CHECK_SHARE = 0.02
 _CHUNK = 500  # stays far below SQLite's bound-parameter limit
+_ArchiveRow = tuple[bytes, float, str, int, bytes]  # h, at, source, size, data
+_Page = tuple[list[bytes], tuple[float, int]]  # payloads, and the (at, id) to read on from
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -120,6 +135,19 @@ CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_start REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archive (
+    id INTEGER PRIMARY KEY,
+    h BLOB NOT NULL UNIQUE,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS archive_at ON archive(at);
+CREATE TABLE IF NOT EXISTS archive_dict (
+    id INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     last_attempt REAL,
@@ -164,10 +192,18 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, *, retention: float, clock: Clock) -> None:
+    def __init__(
+        self, path: str, *, retention: float, clock: Clock, archive: ArchivePolicy | None = None
+    ) -> None:
         self.path = path
         self.retention = retention
         self.clock = clock
+        policy = archive or ArchivePolicy()
+        self.archiving = policy.enabled is not False
+        self.archive_retention = policy.retention or retention
+        self.archive_max_bytes = policy.max_bytes
+        self._codec = Codec()  # used on the worker thread only
+        self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
@@ -208,6 +244,7 @@ class SqliteStore(Store):
                     if statement.strip():
                         conn.execute(statement)
             self._conn = conn
+            self._load_dictionaries(conn)
             self._purge(conn, self.clock.time())
         return self._conn
 
@@ -228,6 +265,8 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM claims WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
+            conn.execute("DELETE FROM archive WHERE at < ?", (now - self.archive_retention,))
+            self._cap_archive(conn)
             wall = time.time()
             conn.execute("DELETE FROM leases WHERE expires < ?", (wall,))
             conn.execute("DELETE FROM host_slots WHERE next_start < ?", (wall,))
@@ -271,18 +310,105 @@ class SqliteStore(Store):
             found.update((digests[row[0]], row[1]) for row in rows)
         return found
 
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
-        if marks:
-            await self._run(self._mark_seen, dict(marks), self.clock.time())
+    async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
+        records = list(archive) if self.archiving else []
+        if marks or records:
+            await self._run(self._mark_seen, dict(marks), records, self.clock.time())
 
-    def _mark_seen(self, conn: sqlite3.Connection, marks: dict[str, str], now: float) -> None:
+    def _mark_seen(
+        self, conn: sqlite3.Connection, marks: dict[str, str], records: list[ArchivedArticle], now: float
+    ) -> None:
+        # Packed here, on the worker thread: zstd lets go of the GIL, so the event loop runs on meanwhile.
+        rows = [self._pack(conn, r) for r in records]
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
                 [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
+            conn.executemany(
+                "INSERT INTO archive (h, at, source, size, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT (h) DO "
+                "UPDATE SET at = excluded.at, source = excluded.source, size = excluded.size, "
+                "data = excluded.data",
+                rows,
+            )
+            self._archived_bytes += sum(row[3] for row in rows)
+            if self.archive_max_bytes and self._archived_bytes > self.archive_max_bytes * CAP_CHECK_SHARE:
+                self._cap_archive(conn)
         self._wrote(conn, now)
+
+    # -- article archive ----------------------------------------------------------------------------
+    def _pack(self, conn: sqlite3.Connection, record: ArchivedArticle) -> _ArchiveRow:
+        blob = self._codec.encode(record)
+        trained = self._codec.trained()
+        if trained is not None:
+            # Another process may have stored its dictionary first: then that one is the store's.
+            conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (trained,))
+            self._load_dictionaries(conn)
+        return url_digest(record.url), record.detected_at, record.source, len(blob), blob
+
+    def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
+        for row in conn.execute("SELECT id, data FROM archive_dict ORDER BY id"):
+            self._codec.add_dictionary(row[0], row[1])
+
+    def _unpack(self, conn: sqlite3.Connection, blob: bytes) -> bytes:
+        try:
+            return self._codec.payload(blob)
+        except KeyError:  # packed with a dictionary another process stored after we loaded ours
+            self._load_dictionaries(conn)
+            return self._codec.payload(blob)
+
+    def _cap_archive(self, conn: sqlite3.Connection) -> None:
+        """Oldest first, drop records until the rest fit under the cap."""
+        self._archived_bytes = 0
+        if not self.archive_max_bytes:
+            return
+        row = conn.execute(
+            "SELECT at FROM (SELECT at, sum(size) OVER (ORDER BY at DESC, id DESC) AS kept FROM archive) "
+            "WHERE kept > ? ORDER BY at DESC LIMIT 1",
+            (self.archive_max_bytes,),
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM archive WHERE at <= ?", (row[0],))
+
+    async def archived(self, url: str) -> ArchivedArticle | None:
+        def _get(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT data FROM archive WHERE h = ?", (url_digest(url),)).fetchone()
+            return self._unpack(conn, row[0]) if row else None
+
+        payload = await self._run(_get)
+        return decode_payload(payload) if payload is not None else None
+
+    async def archive_payloads(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[list[bytes]]:
+        after = (since, -1)
+        end = until if until is not None else float("inf")
+
+        def _page(conn: sqlite3.Connection, after: tuple[float, int]) -> _Page:
+            rows = conn.execute(
+                "SELECT id, at, source, data FROM archive WHERE at < ? AND (at > ? OR (at = ? AND id > ?)) "
+                "ORDER BY at, id LIMIT ?",
+                (end, after[0], after[0], after[1], ARCHIVE_PAGE),
+            ).fetchall()
+            last = (rows[-1][1], rows[-1][0]) if rows else after
+            return [self._unpack(conn, r[3]) for r in rows if source is None or r[2] == source], last
+
+        while True:
+            payloads, last = await self._run(_page, after)
+            if last == after:
+                return
+            after = last
+            if payloads:
+                yield payloads
+
+    async def archive_stats(self) -> ArchiveStats:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0), min(at) FROM archive"
+            ).fetchone()
+        )
+        return ArchiveStats(int(row[0]), int(row[1]), row[2])
 
     # -- validators ---------------------------------------------------------------------------------
     async def get_validators(self, url: str) -> Validators | None:
