@@ -1,15 +1,17 @@
 """The article archive's records: what the rules saw of each article, and how it is packed for the store.
 
-A record is a JSON list compressed with zstd. Short texts compress poorly on their own, so each store
-trains one shared dictionary from its first ``TRAIN_SAMPLES`` records and keeps it beside them; every blob
-starts with the id of the dictionary it was packed with (0: none), so records written before the
-dictionary existed, or by another process that lost the race to store its own, stay readable.
+A record is a JSON list; records are compressed with zstd, as many together as the store writes at once
+(the pipeline's seen-mark batch on SQLite, one on Redis where each record is a key of its own). Short
+texts compress poorly on their own, so each store trains one shared dictionary from its first
+``TRAIN_SAMPLES`` records and keeps it beside them; every blob starts with the id of the dictionary it was
+packed with (0: none), so blobs written before the dictionary existed, or by another process that lost
+the race to store its own, stay readable.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,11 +139,13 @@ class Codec:
             self._compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=dictionary)
             self._samples.clear()
 
-    def encode(self, record: ArchivedArticle) -> bytes:
-        payload = _payload(record)
-        if not self._current and len(self._samples) < TRAIN_SAMPLES:
-            self._samples.append(payload)
-        return bytes([self._current]) + self._compressor.compress(payload)
+    def encode(self, records: Sequence[ArchivedArticle]) -> bytes:
+        """One blob for ``records``: packed together, a batch compresses far better than its records
+        one by one, and fills whole pages. JSON never holds a raw newline, so lines separate them."""
+        payloads = [_payload(r) for r in records]
+        if not self._current:
+            self._samples += payloads[: TRAIN_SAMPLES - len(self._samples)]
+        return bytes([self._current]) + self._compressor.compress(b"\n".join(payloads))
 
     def trained(self) -> bytes | None:
         """A new shared dictionary once enough records were seen without one, for the store to keep (and
@@ -154,19 +158,13 @@ class Codec:
         except zstandard.ZstdError:
             return None
 
-    def payload(self, blob: bytes) -> bytes:
-        """The record's JSON, unparsed: the backtest's prefilter searches it without building a record."""
+    def payloads(self, blob: bytes) -> list[bytes]:
+        """The records' JSON, unparsed: a backtest searches it before it pays for building a record.
+        ``KeyError`` when the blob was packed with a dictionary not added yet."""
         decompressor = self._decompressors.get(blob[0])
         if decompressor is None:
             raise KeyError(blob[0])
-        return decompressor.decompress(blob[1:])
-
-    def needs(self, blob: bytes) -> int | None:
-        """The dictionary id ``blob`` was packed with when this codec does not know it yet."""
-        return None if blob[0] in self._decompressors else blob[0]
-
-    def decode(self, blob: bytes) -> ArchivedArticle:
-        return _record(self.payload(blob))
+        return decompressor.decompress(blob[1:]).split(b"\n")
 
 
 def decode_payload(payload: bytes) -> ArchivedArticle:

@@ -16,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+import ahocorasick
+
 from monitor.matching.engine import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, match_key, normalize
@@ -80,20 +82,25 @@ def rule_probes(rule: Rule) -> frozenset[str] | None:
 
 
 class Prefilter:
-    """Which of ``rules`` a text could match."""
+    """Which of ``rules`` a text could match: one Aho-Corasick pass over the text finds every probe."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self._always = [r.id for r in rules if rule_probes(r) is None]
-        self._probes: dict[str, list[str]] = {}
+        self._always = frozenset(r.id for r in rules if rule_probes(r) is None)
+        probes: dict[str, set[str]] = {}
         for rule in rules:
             for probe in rule_probes(rule) or ():
-                self._probes.setdefault(probe, []).append(rule.id)
+                probes.setdefault(probe, set()).add(rule.id)
+        self._automaton: ahocorasick.Automaton | None = None
+        if probes:
+            self._automaton = ahocorasick.Automaton()
+            for probe, ids in probes.items():
+                self._automaton.add_word(probe, frozenset(ids))
+            self._automaton.make_automaton()
 
     def candidates(self, text: str) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
-        key = probe_text(text)
         found = set(self._always)
-        for probe, rules in self._probes.items():
-            if probe in key:
-                found.update(rules)
+        if self._automaton is not None:
+            for _, ids in self._automaton.iter(probe_text(text)):
+                found |= ids
         return found

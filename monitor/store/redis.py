@@ -612,7 +612,7 @@ class RedisStore(Store):
         one listed whose write failed is skipped by scans."""
         if not self._codec.current:
             await self._load_dictionaries()
-        packed = [(url_digest(r.url), r.detected_at, self._codec.encode(r)) for r in records]
+        packed = [(url_digest(r.url), r.detected_at, self._codec.encode([r])) for r in records]
         trained = self._codec.trained()
         if trained is not None:
             await self._raw.hsetnx(keys.ARCHIVE_DICT, "1", trained)
@@ -643,10 +643,10 @@ class RedisStore(Store):
 
     async def _unpack(self, blob: bytes) -> bytes:
         try:
-            return self._codec.payload(blob)
+            return self._codec.payloads(blob)[0]
         except KeyError:  # packed with a dictionary this process has not loaded yet
             await self._load_dictionaries()
-            return self._codec.payload(blob)
+            return self._codec.payloads(blob)[0]
 
     async def archived(self, url: str) -> ArchivedArticle | None:
         with _translated():

@@ -49,8 +49,7 @@ ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
 # busy store checks a few times per cap's worth of articles instead of summing sizes on every write.
 CAP_CHECK_SHARE = 0.02
 _CHUNK = 500  # stays far below SQLite's bound-parameter limit
-_ArchiveRow = tuple[bytes, float, str, int, bytes]  # h, at, source, size, data
-_Page = tuple[list[bytes], tuple[float, int]]  # payloads, and the (at, id) to read on from
+_Page = tuple[list[bytes], tuple[float, int, int]]  # payloads, and the (at, blob, pos) to read on from
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -135,15 +134,23 @@ CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_start REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS archive (
+-- The article archive: records packed in blobs of one write each (see monitor.archive), and an index row
+-- per article naming its blob and place. A record replaced by a newer one of its URL stays in its blob
+-- until the blob's retention or the size cap drops it.
+CREATE TABLE IF NOT EXISTS archive_blob (
     id INTEGER PRIMARY KEY,
-    h BLOB NOT NULL UNIQUE,
-    at REAL NOT NULL,
-    source TEXT NOT NULL,
+    at REAL NOT NULL,  -- the newest detected_at in it
     size INTEGER NOT NULL,
     data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS archive_at ON archive(at);
+CREATE TABLE IF NOT EXISTS archive (
+    h BLOB PRIMARY KEY,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    blob INTEGER NOT NULL,
+    pos INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS archive_at ON archive(at, blob, pos);
 CREATE TABLE IF NOT EXISTS archive_dict (
     id INTEGER PRIMARY KEY,
     data BLOB NOT NULL
@@ -266,6 +273,7 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
             conn.execute("DELETE FROM archive WHERE at < ?", (now - self.archive_retention,))
+            conn.execute("DELETE FROM archive_blob WHERE at < ?", (now - self.archive_retention,))
             self._cap_archive(conn)
             wall = time.time()
             conn.execute("DELETE FROM leases WHERE expires < ?", (wall,))
@@ -319,62 +327,75 @@ class SqliteStore(Store):
         self, conn: sqlite3.Connection, marks: dict[str, str], records: list[ArchivedArticle], now: float
     ) -> None:
         # Packed here, on the worker thread: zstd lets go of the GIL, so the event loop runs on meanwhile.
-        rows = [self._pack(conn, r) for r in records]
+        blob = self._pack(conn, records) if records else None
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
                 [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
-            conn.executemany(
-                "INSERT INTO archive (h, at, source, size, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT (h) DO "
-                "UPDATE SET at = excluded.at, source = excluded.source, size = excluded.size, "
-                "data = excluded.data",
-                rows,
-            )
-            self._archived_bytes += sum(row[3] for row in rows)
-            if self.archive_max_bytes and self._archived_bytes > self.archive_max_bytes * CAP_CHECK_SHARE:
-                self._cap_archive(conn)
+            if blob is not None:
+                self._archive(conn, records, blob)
         self._wrote(conn, now)
 
     # -- article archive ----------------------------------------------------------------------------
-    def _pack(self, conn: sqlite3.Connection, record: ArchivedArticle) -> _ArchiveRow:
-        blob = self._codec.encode(record)
+    def _pack(self, conn: sqlite3.Connection, records: list[ArchivedArticle]) -> bytes:
+        blob = self._codec.encode(records)
         trained = self._codec.trained()
         if trained is not None:
             # Another process may have stored its dictionary first: then that one is the store's.
             conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (trained,))
             self._load_dictionaries(conn)
-        return url_digest(record.url), record.detected_at, record.source, len(blob), blob
+        return blob
+
+    def _archive(self, conn: sqlite3.Connection, records: list[ArchivedArticle], blob: bytes) -> None:
+        newest = max(r.detected_at for r in records)
+        row = conn.execute(
+            "INSERT INTO archive_blob (at, size, data) VALUES (?, ?, ?) RETURNING id",
+            (newest, len(blob), blob),
+        ).fetchone()
+        conn.executemany(
+            "INSERT INTO archive (h, at, source, blob, pos) VALUES (?, ?, ?, ?, ?) ON CONFLICT (h) DO UPDATE "
+            "SET at = excluded.at, source = excluded.source, blob = excluded.blob, pos = excluded.pos",
+            [(url_digest(r.url), r.detected_at, r.source, row[0], i) for i, r in enumerate(records)],
+        )
+        self._archived_bytes += len(blob)
+        if self.archive_max_bytes and self._archived_bytes > self.archive_max_bytes * CAP_CHECK_SHARE:
+            self._cap_archive(conn)
 
     def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
         for row in conn.execute("SELECT id, data FROM archive_dict ORDER BY id"):
             self._codec.add_dictionary(row[0], row[1])
 
-    def _unpack(self, conn: sqlite3.Connection, blob: bytes) -> bytes:
+    def _unpack(self, conn: sqlite3.Connection, blob_id: int) -> list[bytes]:
+        row = conn.execute("SELECT data FROM archive_blob WHERE id = ?", (blob_id,)).fetchone()
+        if row is None:  # dropped by the size cap while its index rows were being read
+            return []
         try:
-            return self._codec.payload(blob)
+            return self._codec.payloads(row[0])
         except KeyError:  # packed with a dictionary another process stored after we loaded ours
             self._load_dictionaries(conn)
-            return self._codec.payload(blob)
+            return self._codec.payloads(row[0])
 
     def _cap_archive(self, conn: sqlite3.Connection) -> None:
-        """Oldest first, drop records until the rest fit under the cap."""
+        """Oldest first, drop blobs (and their records) until the rest fit under the cap."""
         self._archived_bytes = 0
         if not self.archive_max_bytes:
             return
         row = conn.execute(
-            "SELECT at FROM (SELECT at, sum(size) OVER (ORDER BY at DESC, id DESC) AS kept FROM archive) "
-            "WHERE kept > ? ORDER BY at DESC LIMIT 1",
+            "SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id DESC) AS kept FROM archive_blob) "
+            "WHERE kept > ? ORDER BY id DESC LIMIT 1",
             (self.archive_max_bytes,),
         ).fetchone()
         if row is not None:
-            conn.execute("DELETE FROM archive WHERE at <= ?", (row[0],))
+            conn.execute("DELETE FROM archive WHERE blob <= ?", (row[0],))
+            conn.execute("DELETE FROM archive_blob WHERE id <= ?", (row[0],))
 
     async def archived(self, url: str) -> ArchivedArticle | None:
         def _get(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute("SELECT data FROM archive WHERE h = ?", (url_digest(url),)).fetchone()
-            return self._unpack(conn, row[0]) if row else None
+            row = conn.execute("SELECT blob, pos FROM archive WHERE h = ?", (url_digest(url),)).fetchone()
+            payloads = self._unpack(conn, row[0]) if row else []
+            return payloads[row[1]] if row and row[1] < len(payloads) else None
 
         payload = await self._run(_get)
         return decode_payload(payload) if payload is not None else None
@@ -382,18 +403,25 @@ class SqliteStore(Store):
     async def archive_payloads(
         self, since: float, until: float | None = None, source: str | None = None
     ) -> AsyncIterator[list[bytes]]:
-        after = (since, -1)
         end = until if until is not None else float("inf")
+        where, params = ("AND source = ?", (source,)) if source is not None else ("", ())
 
-        def _page(conn: sqlite3.Connection, after: tuple[float, int]) -> _Page:
+        def _page(conn: sqlite3.Connection, after: tuple[float, int, int]) -> _Page:
             rows = conn.execute(
-                "SELECT id, at, source, data FROM archive WHERE at < ? AND (at > ? OR (at = ? AND id > ?)) "
-                "ORDER BY at, id LIMIT ?",
-                (end, after[0], after[0], after[1], ARCHIVE_PAGE),
+                "SELECT at, blob, pos FROM archive WHERE at < ? AND (at, blob, pos) > (?, ?, ?) "
+                f"{where} ORDER BY at, blob, pos LIMIT ?",
+                (end, *after, *params, ARCHIVE_PAGE),
             ).fetchall()
-            last = (rows[-1][1], rows[-1][0]) if rows else after
-            return [self._unpack(conn, r[3]) for r in rows if source is None or r[2] == source], last
+            blobs: dict[int, list[bytes]] = {}
+            payloads = []
+            for _, blob, pos in rows:
+                if blob not in blobs:
+                    blobs[blob] = self._unpack(conn, blob)
+                if pos < len(blobs[blob]):
+                    payloads.append(blobs[blob][pos])
+            return payloads, tuple(rows[-1]) if rows else after
 
+        after: tuple[float, int, int] = (since, -1, -1)
         while True:
             payloads, last = await self._run(_page, after)
             if last == after:
@@ -403,12 +431,12 @@ class SqliteStore(Store):
                 yield payloads
 
     async def archive_stats(self) -> ArchiveStats:
-        row = await self._run(
-            lambda conn: conn.execute(
-                "SELECT count(*), coalesce(sum(size), 0), min(at) FROM archive"
-            ).fetchone()
-        )
-        return ArchiveStats(int(row[0]), int(row[1]), row[2])
+        def _stats(conn: sqlite3.Connection) -> ArchiveStats:
+            count, oldest = conn.execute("SELECT count(*), min(at) FROM archive").fetchone()
+            size = conn.execute("SELECT coalesce(sum(size), 0) FROM archive_blob").fetchone()[0]
+            return ArchiveStats(int(count), int(size), oldest)
+
+        return await self._run(_stats)
 
     # -- validators ---------------------------------------------------------------------------------
     async def get_validators(self, url: str) -> Validators | None:
