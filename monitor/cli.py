@@ -178,8 +178,12 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitor.matching.engine import Engine
     from monitor.matching.rules import load_rules
 
+    if args.since is not None:
+        from monitor.cli_backtest import cmd_backtest
+
+        return cmd_backtest(args)
     if not args.url and args.file is None and not args.stdin:
-        print("rules test: give --url URL, --file PATH or - (stdin)", file=sys.stderr)
+        print("rules test: give --url URL, --file PATH or - (stdin), or --since DURATION", file=sys.stderr)
         return EXIT_USAGE
     rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
     _print_problems(rules.warnings)
@@ -236,9 +240,14 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 # -- alerts / status / notify test ---------------------------------------------------------------------
 async def _with_store(config: Config, action: Any) -> Any:
     from monitor.model import SystemClock
-    from monitor.store import open_store
+    from monitor.store import archive_policy, open_store
 
-    store = open_store(config.store.url, retention=config.store.retention, clock=SystemClock())
+    store = open_store(
+        config.store.url,
+        retention=config.store.retention,
+        clock=SystemClock(),
+        archive=archive_policy(config.archive),
+    )
     await store.open()
     try:
         return await action(store)
@@ -710,6 +719,31 @@ def _add_source_commands(sub: Any, with_config: Any) -> None:
     completion.set_defaults(func=cmd_completion)
 
 
+def _articles(args: argparse.Namespace) -> int:
+    from monitor.cli_articles import run
+
+    return run(args)
+
+
+def _add_article_commands(sub: Any, with_config: Any) -> None:
+    articles = sub.add_parser("articles", help="the article archive: what newsmon saw").add_subparsers(
+        dest="articles_command", required=True
+    )
+    listing = with_config(articles.add_parser("list", help="archived articles, oldest first"))
+    show = with_config(articles.add_parser("show", help="one article as the rules saw it, with matches"))
+    show.add_argument("url", metavar="URL")
+    show.add_argument("--rules", action="append", metavar="PATH", help="rules to explain (default: config's)")
+    search = with_config(articles.add_parser("search", help="archived articles with any of these terms"))
+    search.add_argument("terms", nargs="+", metavar="TERM", help="terms as a rule writes them")
+    for p in (listing, search):
+        p.add_argument("--source", metavar="NAME", help="only articles from this source")
+        p.add_argument("--since", metavar="DURATION", default="1d", help='how far back (default "1d")')
+        p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N, newest (default 50)")
+    for p in (listing, show, search):
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_articles)
+
+
 # -- parser -----------------------------------------------------------------------------------------------
 def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line ``text`` shows both in ``newsmon --help`` and in its own ``--help``."""
@@ -763,6 +797,16 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--file", help="an HTML page, or body text in a .txt file")
     test.add_argument("stdin", nargs="?", choices=["-"], help="read the article from standard input")
     test.set_defaults(func=cmd_rules_test)
+    test.add_argument(
+        "--since",
+        metavar="DURATION",
+        help='backtest: run the rules over the articles archived in the last DURATION (e.g. "7d")',
+    )
+    test.add_argument("--source", metavar="NAME", help="backtest: only articles from this source")
+    test.add_argument(
+        "--examples", type=int, default=5, metavar="N", help="backtest: alerts shown per rule (default 5)"
+    )
+    with_config(test)
 
     alerts = _command(sub, "alerts", "list and resend alerts in the outbox").add_subparsers(
         dest="alerts_command", required=True, metavar="COMMAND"
@@ -797,6 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="folder to write into (default: .)")
     init.set_defaults(func=cmd_init)
     _add_source_commands(sub, with_config)
+    _add_article_commands(sub, with_config)
     return parser
 
 

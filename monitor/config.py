@@ -74,6 +74,15 @@ class StoreConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ArchiveConfig:
+    """``[archive]``: the article archive behind backtests, backfills and ``newsmon articles``."""
+
+    enabled: bool | None = None  # default: on with SQLite, off with Redis (it is the bulk of memory)
+    retention: float | None = None  # default: [store] retention
+    max_mb: int = 2048  # packed records beyond this are dropped, oldest first; 0: no cap
+
+
+@dataclass(slots=True, frozen=True)
 class HttpConfig:
     user_agent: str = f"newsmon/{__version__} (+https://github.com/newsmon/newsmon)"
     per_host_concurrency: int = 2
@@ -141,6 +150,7 @@ class Config:
     service: ServiceConfig
     # Per-source options that are not part of the pipeline's ``Source``: only the service reads them.
     stale_after: dict[str, float] = field(default_factory=dict)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     @property
     def rule_paths(self) -> list[Path]:
@@ -479,7 +489,7 @@ def _store(raw: Any, out: _Collector) -> StoreConfig:
     return dataclasses.replace(sc, url=url)
 
 
-_SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "service")
+_SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "service", "archive")
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -505,7 +515,10 @@ def parse_config(text: str, path: Path) -> Config:
         notifiers=_notifiers(data.get("notifiers", []), out),
         service=build(ServiceConfig, data.get("service", {}), "service", out) or ServiceConfig(),
         stale_after=stale_after,
+        archive=build(ArchiveConfig, data.get("archive", {}), "archive", out) or ArchiveConfig(),
     )
+    if config.archive.max_mb < 0:
+        out.add("archive.max_mb", "must be 0 (no cap) or more")
     try:
         parse_listen(config.service.metrics)
     except ValueError as exc:
@@ -543,6 +556,7 @@ def load_config(path: Path) -> Config:
 
 __all__ = [
     "AlertsConfig",
+    "ArchiveConfig",
     "Config",
     "HttpConfig",
     "NotifierConfig",

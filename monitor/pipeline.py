@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
 from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
@@ -234,20 +235,25 @@ class Pipeline:
             return
         semaphore = asyncio.Semaphore(ARTICLE_CONCURRENCY)
         pending: dict[str, str] = {}
+        archive: list[ArchivedArticle] = []  # what the rules saw, archived in the same write
 
         async def flush() -> None:
-            marks = pending.copy()
+            marks, records = pending.copy(), archive.copy()
             pending.clear()
+            archive.clear()
             if marks:
-                await self.store.mark_seen(marks)
+                await self.store.mark_seen(marks, records)
 
         async def one(url: str) -> None:
             async with semaphore:
                 edited = not todo[url].startswith("0 ")
-                marks = await self._article(source, by_url[url], edited=edited, result=result)
-            if marks is not None and not self.dry_run:
+                done = await self._article(source, by_url[url], edited=edited, result=result)
+            if done is not None and not self.dry_run:
+                marks, record = done
                 pending.update(marks)
                 pending[entries[url]] = todo[url]
+                if record is not None:
+                    archive.append(record)
                 if len(pending) >= SEEN_BATCH:
                     await flush()
 
@@ -256,30 +262,37 @@ class Pipeline:
 
     async def _article(
         self, source: Source, candidate: Candidate, *, edited: bool, result: PollResult
-    ) -> dict[str, str] | None:
+    ) -> tuple[dict[str, str], ArchivedArticle | None] | None:
         """Fetch, extract, match and claim one article. Returns the seen-marks to record once its
-        alerts are claimed, or None when it should be tried again next poll."""
+        alerts are claimed, with the article as the rules saw it for the archive; or None when it
+        should be tried again next poll."""
         url = candidate.url
         try:
             article = await self._load(source, candidate)
         except FetchError as exc:
             result.errors.append(str(exc))
             log.warning("article_failed", extra={"source": source.name, "url": url, "error": str(exc)})
-            return {url: ""} if _permanent(exc) else None
+            return ({url: ""}, None) if _permanent(exc) else None
         except ParseError as exc:
             result.errors.append(str(exc))
             log.warning("article_unparsable", extra={"source": source.name, "url": url, "error": str(exc)})
-            return {url: ""}
+            return {url: ""}, None
         if article.url != url and not edited and await self.store.seen([article.url]):
             # An AMP page or another spelling of an article we already have under its canonical URL.
-            return {url: ""}
+            return {url: ""}, None
         result.new_articles += 1
+        detected_at = self.clock.time()
         matches = [] if self._too_old(article) else self.engine().match(article)
+        story_key = None
         if matches:
             story = await self._story(article)
+            story_key = story.key
             for match in matches:
                 await self._alert(article, story, match, result)
-        return {url: "", article.url: ""}
+        record = ArchivedArticle.of(
+            article, detected_at=detected_at, story_key=story_key, rules=[m.rule_id for m in matches]
+        )
+        return {url: "", article.url: ""}, record
 
     async def _story(self, article: Article) -> StoryRef:
         """The story a matching article joins (or starts); an edit keeps its story.

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
+from monitor.backfill import Backfiller
 from monitor.config import Config, NotifierConfig, parse_listen
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
@@ -36,7 +37,7 @@ from monitor.pipeline import Pipeline, PollResult, alert_id
 from monitor.scheduler import Scheduler
 from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
-from monitor.store import open_store
+from monitor.store import archive_policy, open_store
 from monitor.store.base import Store
 from monitor.summary import Activity
 from monitor.validate import load, validate
@@ -132,6 +133,7 @@ class Service:
         self._notifier_configs: dict[str, NotifierConfig] = {}
         self.outbox: Outbox | None = None
         self.pipeline: Pipeline | None = None
+        self.backfill: Backfiller | None = None
         self.scheduler: Scheduler | None = None
         self.leases: SourceLeases | None = None
         self.outage = StoreOutage(log)
@@ -166,7 +168,10 @@ class Service:
         rules = self._given_rules or validate(self.config, require={"rules"}).rules
         self._set_rules(rules)
         self.store = open_store(
-            self.config.store.url, retention=self.config.store.retention, clock=self.clock
+            self.config.store.url,
+            retention=self.config.store.retention,
+            clock=self.clock,
+            archive=archive_policy(self.config.archive),
         )
         await self.store.open()
         await self.http.open()
@@ -194,6 +199,15 @@ class Service:
             on_claim=self._on_claim,
             dry_run=self.dry_run,
         )
+        if not self.dry_run:
+            self.backfill = Backfiller(
+                self.store,
+                self.clock,
+                alerts=lambda: self.config.alerts,
+                notifiers=lambda: list(self.notifiers),
+                on_claim=self._on_claim,
+            )
+            self.backfill.start(rules.rules)
         self.metrics.declare([s.name for s in self.config.sources], [], self.notifiers)
         now = self.clock.time()
         self._health = {s.name: _SourceHealth(last_new=now) for s in self.config.sources}
@@ -461,6 +475,9 @@ class Service:
             await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.backfill is not None:
+            # An unfinished backfill's lease lapses and the next start runs it again.
+            await self.backfill.close()
         if self.leases is not None:
             # Others take our sources over at their next tick instead of after the lease TTL.
             await self.leases.close()
@@ -554,6 +571,8 @@ class Service:
         if self.store is not None:
             await self._apply_notifiers(config.notifiers)
         self._set_rules(rules)
+        if self.backfill is not None:
+            self.backfill.start(rules.rules)
         if self.pipeline is not None:
             self.pipeline.alerts = config.alerts
         if self.outbox is not None:
