@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
-from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
@@ -168,6 +167,10 @@ class Pipeline:
         if fetched.not_modified:
             result.not_modified = True
             return []
+        # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
+        # all answer 304 (cron's `newsmon once`) never pays for them.
+        from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
+
         if source.kind == "feed":
             return await _parse(fetched, parse_feed)
         if source.kind == "html":

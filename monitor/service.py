@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -27,20 +28,22 @@ from monitor.leases import SourceLeases, StoreOutage
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
-from monitor.matching.watch import RuleWatcher
-from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
 from monitor.pipeline import Pipeline, PollResult, alert_id
-from monitor.scheduler import Scheduler
 from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
 from monitor.store import archive_policy, open_store
 from monitor.store.base import Store
 from monitor.summary import Activity
 from monitor.validate import load, validate
+
+if TYPE_CHECKING:
+    from monitor.metrics_server import MetricsServer
+    from monitor.scheduler import Scheduler
 
 log = logging.getLogger("newsmon.service")
 
@@ -376,6 +379,10 @@ class Service:
     # -- the daemon -----------------------------------------------------------------------------------
     async def run(self) -> None:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
+        # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
+        from monitor.matching.watch import RuleWatcher
+        from monitor.scheduler import Scheduler
+
         loop = asyncio.get_running_loop()
         # Handlers before start: a SIGTERM while the store connects still means "drain and exit 0".
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -415,6 +422,8 @@ class Service:
         address = parse_listen(self.config.service.metrics)
         if address is None:
             return
+        from monitor.metrics_server import MetricsServer  # aiohttp.web: only a daemon serves metrics
+
         server = MetricsServer(self.metrics, *address, health=self.health, refresh=self._refresh_outbox_depth)
         try:
             await server.start()
