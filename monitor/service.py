@@ -137,6 +137,9 @@ class Service:
         self._health: dict[str, _SourceHealth] = {}
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self._outbox_depth: int | None = None
+        # For the web console: the errors of the last rule load or reload, and when the daemon started.
+        self.rule_problems: list[str] = []
+        self.started_at = self.clock.time()
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +151,7 @@ class Service:
         rules, problems = load_rules_skipping_bad(self.config.rule_paths)
         for problem in problems:
             log.error("rule_file_skipped", extra={"path": problem.path, "error": str(problem)})
+        self.rule_problems = [str(p) for p in problems]
         self._set_rules(rules)
         self.store = open_store(
             self.config.store.url, retention=self.config.store.retention, clock=self.clock
@@ -371,7 +375,18 @@ class Service:
         address = parse_listen(self.config.service.metrics)
         if address is None:
             return
-        server = MetricsServer(self.metrics, *address, health=self.health, refresh=self._refresh_outbox_depth)
+        console = None
+        if self.config.service.ui:
+            from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
+
+            console = Console(self)
+        server = MetricsServer(
+            self.metrics,
+            *address,
+            health=self.health,
+            refresh=self._refresh_outbox_depth,
+            mount=console.mount if console is not None else None,
+        )
         try:
             await server.start()
         except OSError as exc:
@@ -380,6 +395,9 @@ class Service:
             return
         self.metrics_server = server
         log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
+        if console is not None:
+            url = f"http://{address[0]}:{server.port}/ui/"
+            log.info("console_listening", extra={"url": url, "detail": f"access: {console.auth}"})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -484,6 +502,7 @@ class Service:
             rules = load_rules(config.rule_paths)
         except (ConfigError, RuleError) as exc:
             self.metrics.rules_reload_errors.inc()
+            self.rule_problems = [str(p) for p in exc.problems]
             for problem in exc.problems:
                 log.error("reload_failed", extra={"path": problem.path, "error": str(problem)})
             log.error("reload_failed", extra={"detail": "kept the running config and rules"})
@@ -512,6 +531,7 @@ class Service:
         if self.store is not None:
             await self._apply_notifiers(config.notifiers)
         self._set_rules(rules)
+        self.rule_problems = []
         if self.pipeline is not None:
             self.pipeline.alerts = config.alerts
         if self.outbox is not None:

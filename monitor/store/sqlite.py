@@ -16,7 +16,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,6 +29,7 @@ from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
 from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
+from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, StoredAlert
 
 T = TypeVar("T")
 
@@ -171,6 +172,7 @@ class SqliteStore(Store):
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
+        self._console_ready = False
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -626,6 +628,78 @@ class SqliteStore(Store):
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
         return [_source(r) for r in rows]
+
+    # -- the web console (monitor.ui) -----------------------------------------------------------------
+    async def alert_page(self, query: AlertQuery) -> list[StoredAlert]:
+        return await self._run(self._alert_page, query)
+
+    def _alert_page(self, conn: sqlite3.Connection, query: AlertQuery) -> list[StoredAlert]:
+        self._console_indexes(conn)
+        where: list[str] = []
+        params: list[object] = []
+        if query.rule is not None:
+            where.append(f"{_RULE_OF} = ?")
+            params.append(query.rule)
+        if query.source is not None:
+            where.append(f"{_SOURCE_OF} = ?")
+            params.append(query.source)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            params.append(query.since)
+        if query.before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params += [query.before[0], query.before[0], query.before[1]]
+        if query.state is not None:
+            where.append("EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id AND d.state = ?)")
+            params.append(query.state)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = conn.execute(
+            f"SELECT id, body, created_at FROM alerts {cond} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, query.limit),
+        ).fetchall()
+        ids = [r["id"] for r in rows]
+        found: dict[str, list[Delivery]] = {i: [] for i in ids}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for d in conn.execute(
+                f"SELECT * FROM deliveries WHERE alert_id IN ({marks}) ORDER BY notifier", chunk
+            ):
+                found[d["alert_id"]].append(_delivery(d))
+        return [StoredAlert(loads_alert(r["body"]), r["created_at"], tuple(found[r["id"]])) for r in rows]
+
+    async def rule_stats(self, rules: Sequence[str]) -> dict[str, RuleStats]:
+        return await self._run(self._rule_stats, list(rules), self.clock.time())
+
+    def _rule_stats(self, conn: sqlite3.Connection, rules: list[str], now: float) -> dict[str, RuleStats]:
+        self._console_indexes(conn)
+        count = f"SELECT count(*) FROM alerts WHERE {_RULE_OF} = ? AND created_at >= ?"
+        newest = f"SELECT max(created_at) FROM alerts WHERE {_RULE_OF} = ?"
+        stats = {}
+        for rule in rules:
+            # Range reads of the (rule, created_at) index: a busy rule is counted, its rows never read.
+            day, week = (conn.execute(count, (rule, now - span)).fetchone()[0] for span in (DAY, WEEK))
+            stats[rule] = RuleStats(day=day, week=week, last=conn.execute(newest, (rule,)).fetchone()[0])
+        return stats
+
+    def _console_indexes(self, conn: sqlite3.Connection) -> None:
+        """Created on the console's first question, so a daemon without it never maintains them."""
+        if self._console_ready:
+            return
+        with _immediate(conn):
+            for statement in _CONSOLE_INDEXES:
+                conn.execute(statement)
+        self._console_ready = True
+
+
+# The rule and source of a stored alert, as written by ``dumps_alert``; the console's indexes are on these
+# very expressions, so a query must spell them the same way to use them.
+_RULE_OF = "json_extract(body, '$.rule_id')"
+_SOURCE_OF = "json_extract(body, '$.source')"
+_CONSOLE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_at, id)",
+    f"CREATE INDEX IF NOT EXISTS alerts_rule ON alerts({_RULE_OF}, created_at, id)",
+    f"CREATE INDEX IF NOT EXISTS alerts_source ON alerts({_SOURCE_OF}, created_at, id)",
+)
 
 
 def _source(row: sqlite3.Row) -> SourceState:
