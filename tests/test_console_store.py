@@ -11,7 +11,7 @@ import pytest
 from test_store_contract import make_alert
 
 from monitor.store import open_store
-from monitor.store.console import DAY, AlertQuery, ConsoleQueries, RuleStats
+from monitor.store.console import DAY, AlertQuery, ConsoleQueries, RuleStats, SourceHealth
 from monitor.ui.daemon import ConsoleStore
 
 if TYPE_CHECKING:
@@ -84,3 +84,19 @@ async def test_rule_stats_count_the_last_day_and_week(store: ConsoleStore, clock
     newest = await store.alert_page(AlertQuery(limit=1))
     assert stats["r-odd"].last == newest[0].created_at
     assert stats.get("r-never", RuleStats()) == RuleStats()
+
+
+async def test_source_health_ranks_and_states_of_one_page(store: ConsoleStore, clock: FakeClock) -> None:
+    await store.record_poll("up", error=None, articles=3)
+    clock.advance(60)
+    await store.record_poll("down", error=None, articles=1)
+    await store.record_poll("down", error="HTTP 503", articles=0)
+    health = await store.source_health()
+    assert health["up"] == SourceHealth(clock.time() - 60, False)
+    assert health["down"] == SourceHealth(clock.time(), True)
+    states = await store.source_states_of(["down", "never", "up"])
+    assert [(s.name, s.last_error, s.articles_seen) for s in states] == [
+        ("down", "HTTP 503", 1),
+        ("never", None, 0),
+        ("up", None, 3),
+    ]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from monitor.model import Alert, Delivery
+from monitor.store.base import SourceState
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,6 +45,11 @@ class RuleStats:
     last: float | None = None  # created_at of the newest alert within retention
 
 
+class SourceHealth(NamedTuple):
+    last_success: float | None
+    failing: bool  # the last poll failed
+
+
 DAY = 86400.0
 WEEK = 7 * DAY
 
@@ -56,4 +62,13 @@ class ConsoleQueries(Protocol):
 
     async def rule_stats(self, rules: Sequence[str]) -> dict[str, RuleStats]:
         """Alert counts of each of ``rules`` over the last day and week, by the store's clock."""
+        ...
+
+    async def source_health(self) -> dict[str, SourceHealth]:
+        """Every recorded source's last success and whether its last poll failed: what ranks the
+        Sources page, in one cheap read."""
+        ...
+
+    async def source_states_of(self, names: Sequence[str]) -> list[SourceState]:
+        """The states of ``names`` (in that order; an unrecorded source has an empty state)."""
         ...

@@ -39,7 +39,7 @@ from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fin
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
 from monitor.store.base import SourceState, Store, StoryRef, Validators
-from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, StoredAlert
+from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 MAX_STORY_URLS = 50
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
@@ -857,6 +857,19 @@ class RedisStore(Store):
                 day, week, last = counts.setdefault(rule, [0, 0, at])
                 counts[rule] = [day + (at >= now - DAY), week + (at >= now - WEEK), max(last, at)]
         return {r: RuleStats(int(c[0]), int(c[1]), c[2]) for r, c in counts.items()}
+
+    async def source_health(self) -> dict[str, SourceHealth]:
+        return {
+            s.name: SourceHealth(s.last_success, s.last_error is not None) for s in await self.source_states()
+        }
+
+    async def source_states_of(self, names: Sequence[str]) -> list[SourceState]:
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hgetall(keys.source(name))
+                replies = await pipe.execute()
+        return [_source(n, d) for n, d in zip(names, replies, strict=True)]
 
 
 CONSOLE_BATCH = 500  # index entries read per round trip by the console's queries

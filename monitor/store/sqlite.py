@@ -29,7 +29,7 @@ from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
 from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
-from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, StoredAlert
+from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 T = TypeVar("T")
 
@@ -635,28 +635,7 @@ class SqliteStore(Store):
 
     def _alert_page(self, conn: sqlite3.Connection, query: AlertQuery) -> list[StoredAlert]:
         self._console_indexes(conn)
-        where: list[str] = []
-        params: list[object] = []
-        if query.rule is not None:
-            where.append(f"{_RULE_OF} = ?")
-            params.append(query.rule)
-        if query.source is not None:
-            where.append(f"{_SOURCE_OF} = ?")
-            params.append(query.source)
-        if query.since is not None:
-            where.append("created_at >= ?")
-            params.append(query.since)
-        if query.before is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            params += [query.before[0], query.before[0], query.before[1]]
-        if query.state is not None:
-            where.append("EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id AND d.state = ?)")
-            params.append(query.state)
-        cond = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = conn.execute(
-            f"SELECT id, body, created_at FROM alerts {cond} ORDER BY created_at DESC, id DESC LIMIT ?",
-            (*params, query.limit),
-        ).fetchall()
+        rows = conn.execute(*_page_sql(query)).fetchall()
         ids = [r["id"] for r in rows]
         found: dict[str, list[Delivery]] = {i: [] for i in ids}
         for chunk in _chunks(ids):
@@ -681,6 +660,23 @@ class SqliteStore(Store):
             stats[rule] = RuleStats(day=day, week=week, last=conn.execute(newest, (rule,)).fetchone()[0])
         return stats
 
+    async def source_health(self) -> dict[str, SourceHealth]:
+        sql = "SELECT name, last_success, last_error IS NOT NULL FROM sources"
+        rows = await self._run(lambda conn: conn.execute(sql).fetchall())
+        return {name: SourceHealth(success, bool(failing)) for name, success, failing in rows}
+
+    async def source_states_of(self, names: Sequence[str]) -> list[SourceState]:
+        def _states(conn: sqlite3.Connection) -> dict[str, SourceState]:
+            found: dict[str, SourceState] = {}
+            for chunk in _chunks(list(names)):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT * FROM sources WHERE name IN ({marks})", chunk):
+                    found[row["name"]] = _source(row)
+            return found
+
+        found = await self._run(_states)
+        return [found.get(name) or SourceState(name=name) for name in names]
+
     def _console_indexes(self, conn: sqlite3.Connection) -> None:
         """Created on the console's first question, so a daemon without it never maintains them."""
         if self._console_ready:
@@ -691,14 +687,54 @@ class SqliteStore(Store):
         self._console_ready = True
 
 
-# The rule and source of a stored alert, as written by ``dumps_alert``; the console's indexes are on these
-# very expressions, so a query must spell them the same way to use them.
-_RULE_OF = "json_extract(body, '$.rule_id')"
-_SOURCE_OF = "json_extract(body, '$.source')"
+def _page_sql(query: AlertQuery) -> tuple[str, list[object]]:
+    """The query for one page of alerts. A delivery state alone is read off the deliveries' state index
+    (a delivery is created with its alert, so their ``created_at`` agree); with a rule or source, that
+    index narrows first and the state is checked per alert."""
+    by_state = query.state is not None and query.rule is None and query.source is None
+    at, key = ("d.created_at", "d.alert_id") if by_state else ("a.created_at", "a.id")
+    where: list[str] = []
+    params: list[object] = []
+    if by_state:
+        where.append("d.state = ?")
+        params.append(query.state)
+    for field, value in (("rule_id", query.rule), ("source", query.source)):
+        if value is not None:
+            where.append(f"{_alert_field(field, 'a.body')} = ?")
+            params.append(value)
+    if query.since is not None:
+        where.append(f"{at} >= ?")
+        params.append(query.since)
+    if query.before is not None:
+        where.append(f"({at}, {key}) < (?, ?)")  # a row value: one range over the index
+        params += list(query.before)
+    if query.state is not None and not by_state:
+        # "+d.state": look the alert's deliveries up by their key, not every delivery in that state.
+        where.append("EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND +d.state = ?)")
+        params.append(query.state)
+    source = "deliveries d JOIN alerts a ON a.id = d.alert_id" if by_state else "alerts a"
+    group = f"GROUP BY {at}, {key}" if by_state else ""  # one row per alert, in index order
+    cond = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = (
+        f"SELECT a.id, a.body, a.created_at FROM {source} {cond} {group} "
+        f"ORDER BY {at} DESC, {key} DESC LIMIT ?"
+    )
+    return sql, [*params, query.limit]
+
+
+def _alert_field(name: str, column: str = "body") -> str:
+    """A field of a stored alert (JSON as ``dumps_alert`` writes it). The console's indexes are on these
+    very expressions, so a query must spell them the same way to use them."""
+    return f"json_extract({column}, '$.{name}')"
+
+
+_RULE_OF = _alert_field("rule_id")
+_SOURCE_OF = _alert_field("source")
 _CONSOLE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_at, id)",
     f"CREATE INDEX IF NOT EXISTS alerts_rule ON alerts({_RULE_OF}, created_at, id)",
     f"CREATE INDEX IF NOT EXISTS alerts_source ON alerts({_SOURCE_OF}, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, created_at, alert_id)",
 )
 
 

@@ -11,10 +11,10 @@ from monitor.logs import Scrubber, mask_url
 from monitor.matching.rules import Rule
 from monitor.model import Source
 from monitor.store.base import SourceState
-from monitor.store.console import DAY, AlertQuery, RuleStats, StoredAlert
+from monitor.store.console import DAY, AlertQuery, RuleStats, SourceHealth, StoredAlert
 from monitor.ui.daemon import Daemon, store_of
 
-ALERTS_PER_PAGE = 50
+ALERTS_PER_PAGE = 25
 ROWS_PER_PAGE = 100
 STATES = ("pending", "digest", "delivered", "dead")
 SINCE = {"1h": 3600.0, "24h": DAY, "7d": 7 * DAY}
@@ -93,13 +93,13 @@ class SourcesView:
     pages: list[tuple[int, str]] = field(default_factory=list)  # (first row, query string)
 
 
-def status(source: Source, state: SourceState, stale_after: float | None, now: float) -> str:
-    if state.last_error is not None:
-        return "failing"
-    if state.last_success is None:
+def status(source: Source, health: SourceHealth | None, stale_after: float | None, now: float) -> str:
+    if health is None or (health.last_success is None and not health.failing):
         return "waiting"
+    if health.failing:
+        return "failing"
     limit = stale_after or STALE_INTERVALS * source.interval
-    return "stale" if now - state.last_success > limit else "ok"
+    return "stale" if health.last_success is None or now - health.last_success > limit else "ok"
 
 
 class ArticleRates:
@@ -122,27 +122,26 @@ class ArticleRates:
 
 async def sources(daemon: Daemon, query: Mapping[str, str], rates: ArticleRates) -> SourcesView:
     now = daemon.clock.time()
-    states = {s.name: s for s in await store_of(daemon).source_states()}
+    store = store_of(daemon)
     if rates.since is None:
-        rates.start(list(states.values()), now)
-    ranked: list[tuple[int, str, Source, SourceState]] = []
-    counts = dict.fromkeys(STATUS_ORDER, 0)
-    for source in daemon.config.sources:
-        state = states.get(source.name) or SourceState(name=source.name)
-        label = status(source, state, daemon.config.stale_after.get(source.name), now)
-        counts[label] += 1
-        ranked.append((STATUS_ORDER.index(label), source.name, source, state))
+        rates.start(await store.source_states(), now)
+    health = await store.source_health()
     wanted = query.get("status", "")
     name = query.get("name", "").strip().lower()
-    chosen = [
-        r
-        for r in ranked
-        if (wanted not in STATUS_ORDER or STATUS_ORDER[r[0]] == wanted) and (not name or name in r[1].lower())
-    ]
+    counts = dict.fromkeys(STATUS_ORDER, 0)
+    chosen: list[tuple[int, str, Source]] = []
+    stale_after = daemon.config.stale_after
+    for source in daemon.config.sources:
+        label = status(source, health.get(source.name), stale_after.get(source.name), now)
+        counts[label] += 1
+        if (not wanted or label == wanted) and (not name or name in source.name.lower()):
+            chosen.append((STATUS_ORDER.index(label), source.name, source))
     chosen.sort(key=lambda r: (r[0], r[1]))
     offset = _offset(query.get("offset", ""), len(chosen))
+    shown = chosen[offset : offset + ROWS_PER_PAGE]
+    states = await store.source_states_of([name for _, name, _ in shown])
     rows = []
-    for rank, _, source, state in chosen[offset : offset + ROWS_PER_PAGE]:
+    for (rank, _, source), state in zip(shown, states, strict=True):
         next_run = daemon.scheduler.next_run(source.name) if daemon.scheduler else None
         host = urlsplit(source.url).hostname or ""
         rows.append(
