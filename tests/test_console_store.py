@@ -11,7 +11,7 @@ import pytest
 from test_store_contract import make_alert
 
 from monitor.store import open_store
-from monitor.store.console import DAY, AlertQuery, ConsoleQueries, RuleStats, SourceHealth
+from monitor.store.console import DAY, AlertQuery, ConsoleQueries, RuleStats
 from monitor.ui.daemon import ConsoleStore
 
 if TYPE_CHECKING:
@@ -92,8 +92,8 @@ async def test_source_health_ranks_and_states_of_one_page(store: ConsoleStore, c
     await store.record_poll("down", error=None, articles=1)
     await store.record_poll("down", error="HTTP 503", articles=0)
     health = await store.source_health()
-    assert health["up"] == SourceHealth(clock.time() - 60, False)
-    assert health["down"] == SourceHealth(clock.time(), True)
+    assert health["up"] == (clock.time() - 60, False)
+    assert health["down"] == (clock.time(), True)
     states = await store.source_states_of(["down", "never", "up"])
     assert [(s.name, s.last_error, s.articles_seen) for s in states] == [
         ("down", "HTTP 503", 1),

@@ -859,9 +859,7 @@ class RedisStore(Store):
         return {r: RuleStats(int(c[0]), int(c[1]), c[2]) for r, c in counts.items()}
 
     async def source_health(self) -> dict[str, SourceHealth]:
-        return {
-            s.name: SourceHealth(s.last_success, s.last_error is not None) for s in await self.source_states()
-        }
+        return {s.name: (s.last_success, s.last_error is not None) for s in await self.source_states()}
 
     async def source_states_of(self, names: Sequence[str]) -> list[SourceState]:
         with _translated():

@@ -73,7 +73,7 @@ class Console:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.env = _environment()
-        self.rates = pages.ArticleRates()
+        self.sources = pages.SourceLedger()
         self.csrf = secrets.token_urlsafe(32)  # per process: a restart invalidates open forms, no more
         token = daemon.config.service.ui_token
         self._token = token.reveal() if token else None
@@ -101,13 +101,13 @@ class Console:
         ui.router.add_get("/login", self._login_form)
         ui.router.add_post("/login", self._login)
         ui.router.add_static("/static/", HERE / "static")
-        ui.on_startup.append(self._start_rates)
+        ui.on_startup.append(self._start_ledger)
         app.router.add_get(PREFIX, _to_console)  # before the sub-application, which would answer 404
         app.add_subapp(PREFIX + "/", ui)
 
-    async def _start_rates(self, app: web.Application) -> None:
+    async def _start_ledger(self, app: web.Application) -> None:
         with contextlib.suppress(Exception):  # a store down at start: rates start at the first page
-            self.rates.start(await store_of(self.daemon).source_states(), self.daemon.clock.time())
+            self.sources.start(await store_of(self.daemon).source_states(), self.daemon.clock.time())
 
     # -- middlewares ------------------------------------------------------------------------------------
     @web.middleware
@@ -171,7 +171,7 @@ class Console:
         raise _redirect(back if back.startswith("/") and not back.startswith("//") else "/")
 
     async def _sources(self, request: web.Request) -> web.Response:
-        view = await pages.sources(self.daemon, request.query, self.rates)
+        view = await pages.sources(self.daemon, request.query, self.sources)
         return self._render("sources.html", request, view=view)
 
     async def _rules(self, request: web.Request) -> web.Response:

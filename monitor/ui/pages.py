@@ -94,63 +94,75 @@ class SourcesView:
 
 
 def status(source: Source, health: SourceHealth | None, stale_after: float | None, now: float) -> str:
-    if health is None or (health.last_success is None and not health.failing):
+    if health is None or (health[0] is None and not health[1]):
         return "waiting"
-    if health.failing:
+    last_success, failing = health
+    if failing:
         return "failing"
     limit = stale_after or STALE_INTERVALS * source.interval
-    return "stale" if health.last_success is None or now - health.last_success > limit else "ok"
+    return "stale" if last_success is None or now - last_success > limit else "ok"
 
 
-class ArticleRates:
-    """Articles per day for each source, from the store's running totals against the totals it had when the
-    console started: a rate, not a lifetime count."""
+class SourceLedger:
+    """What the Sources page keeps between requests: the configured sources in name order (sorted once
+    per config, not per page) and the article totals it measures articles per day against."""
 
     def __init__(self) -> None:
+        self._config: tuple[Source, ...] = ()
+        self._by_name: tuple[Source, ...] = ()
         self.base: dict[str, int] = {}
         self.since: float | None = None
+
+    def by_name(self, sources: tuple[Source, ...]) -> tuple[Source, ...]:
+        if sources is not self._config:  # a reload builds a new tuple
+            self._config, self._by_name = sources, tuple(sorted(sources, key=lambda s: s.name))
+        return self._by_name
 
     def start(self, states: Sequence[SourceState], now: float) -> None:
         self.base = {s.name: s.articles_seen for s in states}
         self.since = now
 
     def per_day(self, state: SourceState, now: float) -> float | None:
+        """New articles per day since the console started; None until that is an hour."""
         if self.since is None or now - self.since < MIN_RATE_WINDOW:
             return None
         return (state.articles_seen - self.base.get(state.name, 0)) * DAY / (now - self.since)
 
 
-async def sources(daemon: Daemon, query: Mapping[str, str], rates: ArticleRates) -> SourcesView:
+async def sources(daemon: Daemon, query: Mapping[str, str], ledger: SourceLedger) -> SourcesView:
     now = daemon.clock.time()
     store = store_of(daemon)
-    if rates.since is None:
-        rates.start(await store.source_states(), now)
+    if ledger.since is None:
+        ledger.start(await store.source_states(), now)
     health = await store.source_health()
     wanted = query.get("status", "")
     name = query.get("name", "").strip().lower()
-    counts = dict.fromkeys(STATUS_ORDER, 0)
-    chosen: list[tuple[int, str, Source]] = []
     stale_after = daemon.config.stale_after
-    for source in daemon.config.sources:
-        label = status(source, health.get(source.name), stale_after.get(source.name), now)
-        counts[label] += 1
-        if (not wanted or label == wanted) and (not name or name in source.name.lower()):
-            chosen.append((STATUS_ORDER.index(label), source.name, source))
-    chosen.sort(key=lambda r: (r[0], r[1]))
+    ranked: dict[str, list[Source]] = {label: [] for label in STATUS_ORDER}
+    for source in ledger.by_name(daemon.config.sources):  # name order within each status
+        ranked[status(source, health.get(source.name), stale_after.get(source.name), now)].append(source)
+    counts = {label: len(listed) for label, listed in ranked.items()}
+    chosen = [
+        source
+        for label in STATUS_ORDER
+        if not wanted or label == wanted
+        for source in ranked[label]
+        if not name or name in source.name.lower()
+    ]
     offset = _offset(query.get("offset", ""), len(chosen))
     shown = chosen[offset : offset + ROWS_PER_PAGE]
-    states = await store.source_states_of([name for _, name, _ in shown])
+    states = await store.source_states_of([source.name for source in shown])
     rows = []
-    for (rank, _, source), state in zip(shown, states, strict=True):
+    for source, state in zip(shown, states, strict=True):
         next_run = daemon.scheduler.next_run(source.name) if daemon.scheduler else None
         host = urlsplit(source.url).hostname or ""
         rows.append(
             SourceRow(
                 source=source,
                 url=mask_url(source.url),
-                status=STATUS_ORDER[rank],
+                status=status(source, health.get(source.name), stale_after.get(source.name), now),
                 state=state,
-                per_day=rates.per_day(state, now),
+                per_day=ledger.per_day(state, now),
                 next_poll=None if next_run is None else max(0.0, next_run - now),
                 delay=daemon.http.limiter.delay,
                 blocked=daemon.http.limiter.blocked_for(host),
