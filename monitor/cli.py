@@ -350,7 +350,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
-    return run_demo()
+    return run_demo(args.console)
 
 
 # -- sources add / import / export, completion ------------------------------------------------------------
@@ -602,7 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     ntest.add_argument("names", nargs="*", metavar="NAME")
     ntest.set_defaults(func=cmd_notify_test)
 
-    sub.add_parser("demo", help="offline demo on a bundled sample site").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="offline demo on a bundled sample site")
+    demo.add_argument(
+        "--console",
+        nargs="?",
+        const="127.0.0.1:9464",
+        metavar="HOST:PORT",
+        help="keep running with the web console on (default 127.0.0.1:9464) until Ctrl-C",
+    )
+    demo.set_defaults(func=cmd_demo)
     _add_source_commands(sub, with_config)
     return parser
 

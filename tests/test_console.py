@@ -4,7 +4,11 @@ keep it loopback-only unless a token guards it. The browser-driven checks are in
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +22,7 @@ from monitor.errors import ConfigError
 from monitor.ui import playground
 from monitor.ui.present import href, marked
 from tests.console import console
+from tests.daemon import DEADLINE, ROOT
 
 PAGES = ("", "sources", "rules", "playground")
 TOKEN = "console-token-9f3a1c7e5b"
@@ -146,3 +151,36 @@ async def test_the_playground_fetches_through_the_crawlers_ssrf_guard(tmp_path: 
             async with http.post(ui.url + "playground", data=form) as resp:
                 body = await resp.text()
         assert resp.status == 200 and "Cannot test" in body and "pasted rule" in body
+
+
+async def test_demo_with_the_console_shows_all_four_pages(free_port: int) -> None:
+    """What a fresh clone shows with ``newsmon demo --console``: the sample site's alerts and every page."""
+    address = f"127.0.0.1:{free_port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "monitor", "demo", "--console", address),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(DEADLINE):
+            while b"web console at" not in (line := await proc.stdout.readline()):
+                assert line, "the demo exited before its console came up"
+            # The console notifier prints each alert after the store has it.
+            while b"Ukraine fires ATACMS" not in (line := await proc.stdout.readline()):
+                assert line, "the demo exited before its first alert"
+        url = f"http://{address}/ui/"
+        status, alerts, _ = await _get(url)
+        assert status == 200 and "Ukraine fires ATACMS" in alerts and "long-range-strike-permission" in alerts
+        for page in PAGES[1:]:
+            status, body, _ = await _get(url + page)
+            assert status == 200 and "<h1>" in body
+        assert "demo-world-feed" in (await _get(url + "sources"))[1]
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
