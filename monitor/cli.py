@@ -515,7 +515,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
-    return run_demo()
+    return run_demo(args.console)
 
 
 # -- sources add / import / export, completion ------------------------------------------------------------
@@ -836,7 +836,15 @@ def build_parser() -> argparse.ArgumentParser:
     ntest.add_argument("names", nargs="*", metavar="NAME", help="notifier names from the config")
     ntest.set_defaults(func=cmd_notify_test)
 
-    _command(sub, "demo", "offline demo: crawl a bundled sample site on loopback").set_defaults(func=cmd_demo)
+    demo = _command(sub, "demo", "offline demo: crawl a bundled sample site on loopback")
+    demo.add_argument(
+        "--console",
+        nargs="?",
+        const="127.0.0.1:9464",
+        metavar="HOST:PORT",
+        help="keep running with the web console on (default 127.0.0.1:9464) until Ctrl-C",
+    )
+    demo.set_defaults(func=cmd_demo)
     init = _command(sub, "init", "write a starter config.toml and example rules/ (never overwrites)")
     init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="folder to write into (default: .)")
     init.set_defaults(func=cmd_init)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -129,6 +130,9 @@ class ServiceConfig:
     health_failures: int = 5  # polls failing in a row before a health alert; 0 turns it off
     health_notify: list[str] = field(default_factory=list)  # notifier names for health alerts
     summary_interval: float = 300.0  # seconds between "summary" log lines; 0 turns them off
+    # The web console (monitor/ui) on the metrics listener; off a loopback address it needs the token.
+    ui: bool = False
+    ui_token: Secret | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -523,6 +527,7 @@ def parse_config(text: str, path: Path) -> Config:
         parse_listen(config.service.metrics)
     except ValueError as exc:
         out.add("service.metrics", str(exc))
+    _check_ui(config.service, out)
     if config.service.health_failures < 0:
         out.add("service.health_failures", "must be 0 (off) or more")
     notifier_names = {n.name for n in config.notifiers}
@@ -540,6 +545,33 @@ def parse_config(text: str, path: Path) -> Config:
     if out.problems:
         raise ConfigError(out.problems)
     return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a listen address) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_ui(service: ServiceConfig, out: _Collector) -> None:
+    if not service.ui:
+        return
+    try:
+        address = parse_listen(service.metrics)
+    except ValueError:
+        return  # reported under service.metrics
+    if address is None:
+        out.add("service.ui", 'the console is served on the metrics listener: set metrics = "127.0.0.1:9464"')
+    elif not is_loopback(address[0]) and not service.ui_token:
+        out.add(
+            "service.ui",
+            f"metrics listens on {service.metrics}, beyond this machine: set ui_token_file (a file "
+            "holding a long random token) or bind metrics to 127.0.0.1",
+        )
 
 
 def load_config(path: Path) -> Config:

@@ -28,18 +28,22 @@ class MetricsServer:
         *,
         health: Callable[[], Awaitable[Health]],
         refresh: Callable[[], Awaitable[None]] | None = None,
+        mount: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.metrics = metrics
         self.host = host
         self.port = port
         self._health = health
         self._refresh = refresh
+        self._mount = mount  # adds more routes (the web console) to this listener
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
+        if self._mount is not None:
+            self._mount(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)

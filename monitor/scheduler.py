@@ -67,6 +67,11 @@ class Scheduler:
     def sources(self) -> dict[str, Source]:
         return dict(self._sources)
 
+    def next_run(self, name: str) -> float | None:
+        """Unix time of source ``name``'s next poll, None when it has none scheduled."""
+        job = self._scheduler.get_job(name)
+        return job.next_run_time.timestamp() if job is not None and job.next_run_time else None
+
     async def _run(self, name: str) -> None:
         try:
             await self._tick(name)

@@ -158,6 +158,7 @@ class Service:
         self.activity = Activity(clock=time.monotonic)
         # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
         self.reload_problems: tuple[Problem, ...] = ()
+        self.started_at = self.clock.time()  # for the web console
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -424,7 +425,18 @@ class Service:
             return
         from monitor.metrics_server import MetricsServer  # aiohttp.web: only a daemon serves metrics
 
-        server = MetricsServer(self.metrics, *address, health=self.health, refresh=self._refresh_outbox_depth)
+        console = None
+        if self.config.service.ui:
+            from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
+
+            console = Console(self)
+        server = MetricsServer(
+            self.metrics,
+            *address,
+            health=self.health,
+            refresh=self._refresh_outbox_depth,
+            mount=console.mount if console is not None else None,
+        )
         try:
             await server.start()
         except OSError as exc:
@@ -433,6 +445,9 @@ class Service:
             return
         self.metrics_server = server
         log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
+        if console is not None:
+            url = f"http://{address[0]}:{server.port}/ui/"
+            log.info("console_listening", extra={"url": url, "detail": f"access: {console.auth}"})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -612,6 +627,11 @@ class Service:
             },
         )
         return True
+
+    @property
+    def rule_problems(self) -> list[str]:
+        """The errors of the last reload while it failed, as the web console shows them."""
+        return [str(p) for p in self.reload_problems]
 
     # -- status and health ----------------------------------------------------------------------------
     def articles_per_minute(self) -> float:

@@ -27,6 +27,7 @@ CONTRACT = {
     "startup.py": ("once_cpu_s", "once_pages_per_s", "inprocess_pages_per_s"),
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),
+    "console.py": ("worst_p95_ms", "worst_cpu_ms"),
 }
 
 

@@ -117,6 +117,8 @@ def guarded_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
     if not is_public_address(str(sockaddr[0])):
         raise PrivateAddressError(f"{sockaddr[0]} is not a public address")
     return socket.socket(family, type_, proto)
+
+
 class _Retryable(Exception):
     """A failure worth one more try after ``wait`` seconds; ``error`` is what the caller sees otherwise."""
 

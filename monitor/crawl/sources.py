@@ -211,8 +211,6 @@ def _candidates(entries: Iterable[Any], where: str) -> list[Candidate]:
     return _dedupe(out)
 
 
-
-
 def _is_json(fetched: Fetched, body: bytes) -> bool:
     if fetched.content_type in _JSON_TYPES:
         return True
