@@ -97,6 +97,7 @@ class Finding:
 class Discovery:
     url: str
     findings: list[Finding] = field(default_factory=list)  # every candidate checked, valid ones first
+    page_error: str | None = None  # why the given URL itself could not be fetched (unreachable host, ...)
 
     @property
     def valid(self) -> list[Finding]:
@@ -124,6 +125,7 @@ async def discover(url: str, http: HttpClient) -> Discovery:
     try:
         page = await http.fetch(url)
     except FetchError as exc:
+        result.page_error = exc.reason
         result.findings.append(Finding("html", url, PAGE, error=exc.reason))
 
     candidates: list[_Candidate] = []

@@ -19,8 +19,10 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from monitor.crawl.urls import same_site
 from monitor.dates import parse_date
 from monitor.errors import ParseError
+from monitor.html_guard import check_nesting
 from monitor.model import Article, Candidate, Fetched
 
 __all__ = ["decode_html", "extract"]
@@ -337,9 +339,15 @@ def _http_url(value: str | None, base: str) -> str | None:
 
 
 def _canonical(tree: LexborHTMLParser, meta: dict[str, str], page_url: str) -> str:
+    """The page's canonical URL, trusted only within the page's own registrable domain: any page can
+    name any URL, and the canonical becomes the alert's link and the seen-key that suppresses the
+    real article. Syndicated copies on other sites are joined by their story fingerprint instead."""
     link = tree.css_first('link[rel="canonical"]')
-    href = link.attributes.get("href") if link is not None else None
-    return _http_url(href, page_url) or _http_url(meta.get("og:url"), page_url) or page_url
+    for claimed in (link.attributes.get("href") if link is not None else None, meta.get("og:url")):
+        url = _http_url(claimed, page_url)
+        if url is not None and same_site(url, page_url):
+            return url
+    return page_url
 
 
 def _language(tree: LexborHTMLParser, meta: dict[str, str]) -> str | None:
@@ -820,6 +828,7 @@ def extract(fetched: Fetched, *, source: str, hint: Candidate | None = None) -> 
     html = decode_html(fetched.body, fetched.charset)
     if _looks_binary(html):
         raise ParseError(fetched.url, "body is not HTML text")
+    check_nesting(html, fetched.url)
     try:
         return _extract(html, fetched, source, hint)
     except ParseError:

@@ -13,17 +13,20 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
 from monitor.config import HttpConfig
 from monitor.crawl.robots import RobotsTxt, parse_robots
+from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
 from monitor.dates import parse_retry_after
-from monitor.errors import FetchError, Refused, TooLarge
+from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.model import Fetched
 
 log = logging.getLogger("newsmon.http")
@@ -39,11 +42,40 @@ ROBOTS_TTL = 3600.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+# IPv6 forms that carry an IPv4 address in their low 32 bits and reach it through a translator
+# (NAT64, RFC 6052) or an old compatibility mode (IPv4-compatible ::a.b.c.d, RFC 4291 2.5.5.1).
+_EMBEDS_IPV4_LOW32 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, IPv4-compatible), if any."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if any(addr in net for net in _EMBEDS_IPV4_LOW32) and int(addr) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+    """Whether ``ip`` is a global unicast address, judging IPv6 forms that embed IPv4 by what they embed."""
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(addr)
+        if embedded is not None:
+            addr = embedded
     return addr.is_global and not addr.is_multicast
+
+
+def request_host(url: str) -> str | None:
+    """The host exactly as the HTTP stack will connect to it: yarl applies IDNA (with NFKC), so
+    fullwidth digits and ideographic full stops become an ASCII dotted quad here, not after the check."""
+    try:
+        host = yarl.URL(url).host
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    return host.rstrip(".").lower() if host else None
 
 
 class PrivateAddressError(OSError):
@@ -73,6 +105,18 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def guarded_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
+    """The connector's socket factory: the last word on the address actually connected to.
+
+    aiohttp skips the resolver for an IP literal, so a literal that slipped past :meth:`HttpClient.check_url`
+    (any spelling the URL parser and the check might disagree on) is stopped here, before the SYN.
+    """
+    family, type_, proto, _, sockaddr = addr_info
+    if not is_public_address(str(sockaddr[0])):
+        raise PrivateAddressError(f"{sockaddr[0]} is not a public address")
+    return socket.socket(family, type_, proto)
 
 
 class _Retryable(Exception):
@@ -177,6 +221,7 @@ class HttpClient:
             resolver=GuardedResolver(self.config.allow_private_networks, self._resolver),
             limit=200,
             ttl_dns_cache=300,
+            socket_factory=None if self.config.allow_private_networks else guarded_socket_factory,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -205,9 +250,9 @@ class HttpClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise Refused(url, f"scheme {parts.scheme or '(none)'!r} is not http or https")
-        host = parts.hostname
+        host = request_host(url)
         if not host:
-            raise Refused(url, "no host")
+            raise Refused(url, "no host (or one that does not encode as IDNA)")
         if not self.config.allow_private_networks:
             try:
                 literal = ipaddress.ip_address(host)
@@ -316,7 +361,17 @@ class HttpClient:
             if size > limit:
                 raise TooLarge(url, f"body exceeds max_bytes {limit}")
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        if body[:2] == GZIP_MAGIC:
+            # gzip the server did not declare (a .gz sitemap, or a server that lies) is inflated here,
+            # within the same max_bytes, so no parser ever inflates a body by its own rules.
+            try:
+                body = await asyncio.to_thread(inflate, body, limit, url)
+            except InflatesTooFar as exc:
+                raise TooLarge(url, exc.reason) from exc
+            except ParseError as exc:
+                raise FetchError(url, exc.reason) from exc
+        return body
 
     async def allowed_by_robots(self, url: str) -> bool:
         parts = urlsplit(url)

@@ -13,7 +13,6 @@ import io
 import json
 import re
 import warnings
-import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,10 @@ import lxml.etree
 import lxml.html
 from bs4 import BeautifulSoup
 
+from monitor.config import HttpConfig
+from monitor.crawl import xmlsafe
 from monitor.crawl.urls import canonicalize, matches_filters, same_site
+from monitor.crawl.xmlsafe import GZIP_MAGIC, inflate, without_dtd
 from monitor.dates import parse_date
 from monitor.errors import ParseError
 from monitor.extract import decode_html
@@ -32,48 +34,21 @@ from monitor.model import Candidate, Fetched, Source
 
 __all__ = ["MAX_DECOMPRESSED", "parse_feed", "parse_listing", "parse_sitemap"]
 
-MAX_DECOMPRESSED = 50 * 1024 * 1024  # the sitemap protocol's own limit for one file (uncompressed)
+# Bodies from HttpClient arrive inflated within the source's max_bytes; this bounds gzip that reaches a
+# parser some other way (nested, or bytes from a file) by the same default.
+MAX_DECOMPRESSED = HttpConfig().max_bytes
 _MAX_ANCHORS = 20_000  # a hostile or generated page should not cost unbounded CPU
 _MAX_TITLE = 500
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 _JSONFEED_PREFIX = "https://jsonfeed.org/version/"
 _WS = re.compile(r"\s+")
-# A DOCTYPE with an internal subset "[...]": where entity declarations (billion laughs, external
-# entities) live. Feeds have no legitimate use for one.
-_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.IGNORECASE | re.DOTALL)
-_PROLOG_BYTES = 65536
-_INFLATE_STEP = 1 << 20
 # XML-illegal code points lxml refuses in text; U+FFFE/U+FFFF appear when feedparser sniffs a
 # garbage body as UTF-32/UTF-16.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 # --- shared helpers -------------------------------------------------------------------------------
-
-
-def _gunzip(data: bytes, where: str) -> bytes:
-    """Decompress a gzip body (servers send ``.xml.gz`` or gzip without Content-Encoding), capped."""
-    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    parts: list[bytes] = []
-    size = 0
-    pending = data
-    try:
-        # In 1 MB steps: one big max_length call allocates and then copies its whole output, so a
-        # bomb would cost twice the cap in memory before it is refused.
-        while pending and not d.eof:
-            part = d.decompress(pending, _INFLATE_STEP)
-            pending = d.unconsumed_tail
-            size += len(part)
-            if size > MAX_DECOMPRESSED:
-                raise ParseError(where, f"gzip body inflates beyond {MAX_DECOMPRESSED} bytes")
-            parts.append(part)
-    except zlib.error as exc:
-        raise ParseError(where, f"corrupt gzip body: {exc}") from exc
-    if not d.eof:
-        raise ParseError(where, "truncated or corrupt gzip body")
-    return b"".join(parts)
 
 
 def _collapse(text: str | None, limit: int | None = None) -> str | None:
@@ -179,12 +154,12 @@ def parse_feed(fetched: Fetched) -> list[Candidate]:
     body = fetched.body
     if not body or not body.strip():
         raise ParseError(where, "empty body, expected a feed")
-    if body[:2] == _GZIP_MAGIC:
-        body = _gunzip(body, where)
+    if body[:2] == GZIP_MAGIC:
+        body = inflate(body, MAX_DECOMPRESSED, where)
     if _is_json(fetched, body):
         return _parse_json_feed(fetched, body)
 
-    entries = _feedparser_entries(fetched, _strip_internal_subset(body))
+    entries = _feedparser_entries(fetched, without_dtd(body))
     return _candidates(entries, where)
 
 
@@ -234,27 +209,6 @@ def _candidates(entries: Iterable[Any], where: str) -> list[Candidate]:
             )
         )
     return _dedupe(out)
-
-
-def _strip_internal_subset(body: bytes) -> bytes:
-    """The body without a DOCTYPE internal subset, so no entity it declares is ever expanded.
-
-    feedparser's strict parser is expat, which expands internal entities: a billion-laughs feed costs
-    seconds of CPU before expat's amplification limit stops it. Without the declarations the
-    references are undefined, and feedparser's loose parser keeps them as literal text.
-    """
-    head = body[:_PROLOG_BYTES]
-    if b"<!" not in head:
-        return body
-    match = _INTERNAL_SUBSET.search(head)
-    if match is None:
-        # An unterminated subset, or one longer than the prolog window: cut the whole declaration.
-        start = head.upper().find(b"<!DOCTYPE")
-        if start < 0 or b"[" not in head[start : head.find(b">", start) + 1 or None]:
-            return body
-        end = body.find(b"]>", start)
-        return body[:start] + (body[end + 2 :] if end >= 0 else b"")
-    return body[: match.start()] + body[match.end() :]
 
 
 def _is_json(fetched: Fetched, body: bytes) -> bool:
@@ -476,8 +430,8 @@ def parse_listing(fetched: Fetched, source: Source, *, limit: int = 500) -> list
     if not fetched.body or not fetched.body.strip():
         raise ParseError(where, "empty body, expected an HTML listing page")
     body = fetched.body
-    if body[:2] == _GZIP_MAGIC:
-        body = _gunzip(body, where)
+    if body[:2] == GZIP_MAGIC:
+        body = inflate(body, MAX_DECOMPRESSED, where)
     text = decode_html(body, fetched.charset)
     if "<" not in text:
         raise ParseError(where, "no HTML markup in the body")
@@ -552,17 +506,6 @@ def _anchor_title(a: Any) -> str | None:
 
 # --- sitemaps -------------------------------------------------------------------------------------
 
-_XML_PARSER_OPTS = {
-    "resolve_entities": False,
-    "no_network": True,
-    "huge_tree": False,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "recover": True,  # real sitemaps carry unescaped '&' and stray bytes; take what parses
-    "remove_comments": True,
-    "remove_pis": True,
-}
-
 
 def parse_sitemap(fetched: Fetched) -> tuple[list[Candidate], list[str]]:
     """``(articles, child_sitemaps)`` from a sitemap: a ``<urlset>`` (with ``<lastmod>`` and Google News
@@ -574,8 +517,8 @@ def parse_sitemap(fetched: Fetched) -> tuple[list[Candidate], list[str]]:
     body = fetched.body
     if not body or not body.strip():
         raise ParseError(where, "empty body, expected a sitemap")
-    if body[:2] == _GZIP_MAGIC:
-        body = _gunzip(body, where)
+    if body[:2] == GZIP_MAGIC:
+        body = inflate(body, MAX_DECOMPRESSED, where)
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return _parse_xml_sitemap(where, body)
@@ -596,11 +539,11 @@ def _child_text(el: Any, name: str) -> str | None:
 
 
 def _parse_xml_sitemap(where: str, body: bytes) -> tuple[list[Candidate], list[str]]:
-    parser = lxml.etree.XMLParser(**_XML_PARSER_OPTS)
     try:
-        root = lxml.etree.fromstring(body, parser=parser)
-    except lxml.etree.XMLSyntaxError as exc:
-        raise ParseError(where, f"not a sitemap: unparseable XML: {exc}") from exc
+        # recover: real sitemaps carry unescaped '&' and stray bytes; take what parses.
+        root = xmlsafe.parse(body, where, recover=True)
+    except ParseError as exc:
+        raise ParseError(where, f"not a sitemap: {exc.reason}") from exc
     if root is None:
         reason = "an HTML page" if _looks_like_html(body[:4096]) else "unparseable XML"
         raise ParseError(where, f"not a sitemap: {reason}")
