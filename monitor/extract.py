@@ -514,6 +514,7 @@ _SCAN_OWN_TEXT_BELOW = 3000  # <p> text above this is the story: no page-wide sc
 _MIN_OWN_TEXT = 200  # text directly inside an element with block children that makes it a paragraph
 _MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this long to count as text
 _MAX_FORM_CHARS = 1000  # a <form> with more text than this wraps the page rather than a search box
+_MIN_LIST_CHARS = 60  # a whole <ul>/<ol> shorter than this is a meta strip ("By X · 3 min read")
 _MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
 _MAX_CLIMB = 4
 _MIN_RUN = 3  # blocks built alike that make a run (live-blog entries), not a one-off box
@@ -713,6 +714,12 @@ def _row_text(row: LexborNode) -> str | None:
     return " ".join(text for text in texts if text)
 
 
+def _tiny_list(item: LexborNode) -> bool:
+    """An item of a list too short to be content: a byline/date/reading-time strip, not teams or points."""
+    parent = item.parent
+    return parent is not None and len(_text(parent)) < _MIN_LIST_CHARS
+
+
 def _is_boilerplate_line(node: LexborNode, text: str) -> bool:
     """Link lists, teaser blocks, "follow us"/newsletter/app promotion: not the story's text."""
     if len(text) > _MAX_PROMO_CHARS and node.tag != "li" and not _TEASER_LABEL.search(text):
@@ -765,6 +772,8 @@ def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
         else:
             if tag != "p" and _has_nested_block(node):
                 continue  # its inner <p>/<li> are visited on their own
+            if tag == "li" and _tiny_list(node):
+                continue
             text = _text(node)
         if not text or _is_boilerplate_line(node, text) or _inside_link(node, container):
             continue
