@@ -290,10 +290,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "articles_seen": state.articles_seen if state else 0,
                 }
             )
+        quarantined = [
+            {"url": q.url, "source": q.source, "reason": q.reason, "at": when(q.at)}
+            for q in await store.quarantined()
+        ]
         return {
             "store": mask_url(config.store.url),
             "sources": sources,
             "outbox_pending": await store.outbox_pending(),
+            "quarantined": quarantined,
         }
 
     status = asyncio.run(_with_store(config, action))
@@ -309,6 +314,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         error = (s["last_error"] or "-").replace("\n", " ")
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
     print(f"outbox pending: {status['outbox_pending']}")
+    if status["quarantined"]:
+        print(f"quarantined articles (never retried): {len(status['quarantined'])}")
+        for q in status["quarantined"]:
+            print(f"  {q['at']}  {q['source']}  {q['url']}: {q['reason']}")
     return EXIT_OK
 
 

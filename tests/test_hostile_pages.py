@@ -6,6 +6,8 @@ Host names come from the test's resolver (``FakeResolver``), so two "sites" can 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor.cli import main
 from monitor.config import AlertsConfig, HttpConfig
 from monitor.crawl.http import HttpClient
 from monitor.matching.engine import Engine
@@ -173,3 +176,59 @@ def test_nesting_depth_counts_what_the_parser_nests() -> None:
     assert nesting_depth("<svg>" + "<path d='m0'/>" * 9000 + "</svg>") == 1
     assert nesting_depth("<script>" + "'<div>'+" * 9000 + "</script><!--" + "<div>" * 9000 + "-->") == 0
     assert nesting_depth("<div>" * 9000, limit=100) == 101  # stops counting past the limit
+
+
+# -- poison pills ------------------------------------------------------------------------------------
+async def test_a_backtracking_regex_on_a_hostile_article_is_bounded_then_quarantined(
+    sites: Sites, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`(a|aa)+c` against a long run of "a" without a "c" after it backtracks exponentially in the re
+    module. Each `newsmon once` gives up on it within the budget; the third failure quarantines it."""
+    host = "127.0.0.1"
+    base = sites.url(host)
+    sites.pages[(host, "/feed.xml")] = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>Pill</title><link>{base}/pill</link></item>"
+        f"<item><title>Fine</title><link>{base}/fine</link></item></channel></rss>"
+    )
+    sites.pages[(host, "/pill")] = _page("Pill", "a" * 80 + "! cat")
+    sites.pages[(host, "/fine")] = _page("Fine", "The aac codec and ATACMS were discussed at length.")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n  - id: poison\n    any: [{re: '(a|aa)+c'}]\n  - id: atacms\n    any: [ATACMS]\n"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite://state.db"
+[http]
+allow_private_networks = true
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["rules"]
+[alerts]
+first_run = "alert"
+[[sources]]
+name = "pills"
+kind = "feed"
+url = "{base}/feed.xml"
+[[notifiers]]
+name = "terminal"
+kind = "console"
+"""
+    )
+    outputs = []
+    for _ in range(4):
+        await asyncio.to_thread(main, ["once", "-c", str(config)])
+        outputs.append(capsys.readouterr())
+    assert "Fine" in outputs[0].out  # the rest of the feed alerted at once
+    for run in outputs[:3]:
+        assert "matching budget" in run.out + run.err
+    assert "matching budget" not in outputs[3].out + outputs[3].err  # quarantined: not tried again
+    await asyncio.to_thread(main, ["status", "-c", str(config), "--json"])
+    status = json.loads(capsys.readouterr().out)
+    (pill,) = status["quarantined"]
+    assert pill["url"] == f"{base}/pill" and pill["source"] == "pills"
+    assert "(a|aa)+c" in pill["reason"] and "matching budget" in pill["reason"]

@@ -639,3 +639,19 @@ async def test_host_slots_space_requests_across_instances(make_store: StoreFacto
     assert await first.host_slot("other.example", 1.0) == 0
     assert await first.host_slot("fast.example", 0) == 0
     assert await second.host_slot("fast.example", 0) == 0
+
+
+async def test_quarantine_is_recorded_newest_first_and_shared(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await one.quarantined() == []
+    await one.quarantine("https://x.example/a", "src", "MatchTimeout: too slow")
+    clock.advance(5)
+    await one.quarantine("https://x.example/b", "src", "ValueError: boom")
+    got = await two.quarantined()
+    assert [(q.url, q.source, q.reason) for q in got] == [
+        ("https://x.example/b", "src", "ValueError: boom"),
+        ("https://x.example/a", "src", "MatchTimeout: too slow"),
+    ]
+    assert got[0].at - got[1].at == pytest.approx(5)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import regex
 import yaml
 
 from monitor.config import parse_duration
@@ -37,7 +38,9 @@ class Term:
     entity: str | None = None  # the entity this alias was listed under
     case_sensitive: bool = False
     exact: bool = False  # no plural / possessive forms of the last word
-    pattern: re.Pattern[str] | None = None
+    # Compiled by the ``regex`` module, whose matching takes a timeout (see Engine): a backtracking
+    # pattern meeting a hostile article costs a bounded time, not the daemon.
+    pattern: regex.Pattern[str] | None = None
 
 
 # Any one of these terms satisfies the group; an "@entity" is a group of its aliases.
@@ -512,11 +515,17 @@ class _Loader:
         return [Term(text, entity, case_sensitive=sensitive, exact=exact)]
 
     def _regex(self, node: yaml.Node, source: str, entity: str | None, case: bool | None) -> list[Term]:
+        flags = 0 if case else re.IGNORECASE
         try:
-            pattern = re.compile(source, 0 if case else re.IGNORECASE)
+            re.compile(source, flags)  # the syntax and the messages of the documented dialect
+            # V0: the re module's semantics (Unicode \b, \w, \d), with a matching timeout.
+            pattern = regex.compile(source, flags | regex.V0)
         except re.error as exc:
             at = f" at position {exc.pos}" if exc.pos is not None else ""
             self.error(node, f"bad regular expression {source!r}: {exc.msg}{at}")
+            return []
+        except regex.error as exc:
+            self.error(node, f"regular expression {source!r} is not supported: {exc}")
             return []
         if pattern.fullmatch(""):
             self.error(

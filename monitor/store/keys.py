@@ -42,6 +42,7 @@ STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> l
 STORY_OF = f"{STORY_TAG}:o:"  # + url digest -> story key: an edited article keeps its story
 
 SOURCES = f"{PREFIX}:sources"  # set of source names
+QUARANTINE = f"{PREFIX}:quarantine"  # hash url -> JSON {source, reason, at}: articles set aside for good
 MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership lapses (live instances)
 
 

@@ -38,7 +38,7 @@ from monitor.errors import StoreError
 from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fingerprint
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
-from monitor.store.base import SourceState, Store, StoryRef, Validators
+from monitor.store.base import Quarantined, SourceState, Store, StoryRef, Validators
 
 MAX_STORY_URLS = 50
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
@@ -777,6 +777,18 @@ class RedisStore(Store):
                     pipe.hgetall(keys.source(name))
                 replies = await pipe.execute()
         return [_source(n, d) for n, d in zip(names, replies, strict=True)]
+
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        record = json.dumps({"source": source, "reason": reason, "at": self.clock.time()})
+        with _translated():
+            await self._r.hset(keys.QUARANTINE, url, record)
+
+    async def quarantined(self) -> list[Quarantined]:
+        with _translated():
+            data = await self._r.hgetall(keys.QUARANTINE)
+        records = [(url, json.loads(value)) for url, value in data.items()]
+        out = [Quarantined(url, r["source"], r["reason"], float(r["at"])) for url, r in records]
+        return sorted(out, key=lambda q: q.at, reverse=True)
 
 
 def _source(name: str, data: dict[str, Any]) -> SourceState:

@@ -28,7 +28,7 @@ from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
-from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
+from monitor.store.base import Quarantined, SourceState, Store, StoryRef, Validators, claimed_id
 
 T = TypeVar("T")
 
@@ -119,6 +119,12 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_start REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
@@ -626,6 +632,23 @@ class SqliteStore(Store):
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
         return [_source(r) for r in rows]
+
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        now = self.clock.time()
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO quarantine (url, source, reason, at) VALUES (?, ?, ?, ?)",
+                (url, source, reason, now),
+            )
+        )
+
+    async def quarantined(self) -> list[Quarantined]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT url, source, reason, at FROM quarantine ORDER BY at DESC"
+            ).fetchall()
+        )
+        return [Quarantined(r["url"], r["source"], r["reason"], r["at"]) for r in rows]
 
 
 def _source(row: sqlite3.Row) -> SourceState:
