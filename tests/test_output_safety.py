@@ -13,6 +13,7 @@ import email.policy
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -250,3 +251,19 @@ def test_rlo_is_removed_not_just_escaped() -> None:
     assert RLO not in str(mail.build_message(alert, "a@example.org", ["b@example.org"])["Subject"])
     for fmt in ("slack", "discord"):
         assert RLO not in webhook.render(alert, fmt).decode()  # type: ignore[arg-type]
+
+
+async def test_email_lines_stay_within_rfc_5322_whatever_the_alert(
+    smtp_inbox: tuple[list[bytes], int],
+) -> None:
+    received, port = smtp_inbox
+    notifier = mail.EmailNotifier(
+        "mail",
+        mail.EmailOptions(
+            host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
+        ),
+    )
+    alert = replace(hostile_alert("x" * 5000), url="https://e.org/" + "p" * 3000)
+    await notifier.send_digest([alert] * 30)
+    (raw,) = received
+    assert max(len(line) for line in raw.splitlines()) <= 998
