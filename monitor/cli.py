@@ -21,6 +21,7 @@ from monitor import __version__
 from monitor import loop as event_loop
 from monitor.config import Config, find_config, load_config
 from monitor.errors import ConfigError, NewsmonError, Problem, RuleError
+from monitor.safe_text import one_line
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +66,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
     if args.dry_run:
         for alert in alerts:
-            print(f"  would alert [{alert.rule_id}] {alert.title} <{alert.url}>")
+            print(f"  would alert [{alert.rule_id}] {one_line(alert.title)} <{one_line(alert.url)}>")
     return EXIT_OK
 
 
@@ -148,7 +149,7 @@ def _hit_json(h: Any) -> dict[str, Any]:
 def _print_hits(hits: Sequence[Any], prefix: str = "   ") -> None:
     for h in hits:
         via = f" (@{h.entity})" if h.entity else ""
-        print(f"{prefix}{h.field}: {h.term!r}{via}: {h.snippet}")
+        print(f"{prefix}{h.field}: {one_line(repr(h.term))}{via}: {one_line(h.snippet)}")
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
@@ -192,16 +193,16 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"article: {article.title or '(no title)'} <{article.url}>")
+        print(f"article: {one_line(article.title) or '(no title)'} <{one_line(article.url)}>")
         if not matches:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
-            print(f"\n✔ {m.rule_id} — {m.rule_title}")
+            print(f"\n✔ {m.rule_id} — {one_line(m.rule_title)}")
             _print_hits(m.hits)
         for x in misses:
-            print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
+            print(f"\n✘ {x.rule.id} — {one_line(x.rule.title)} (almost)")
             for reason in x.failed:
-                print(f"   {reason}")
+                print(f"   {one_line(reason)}")
             _print_hits(x.hits, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
@@ -245,8 +246,9 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for r in rows:
-            error = f" — {r['last_error']}" if r["last_error"] else ""
-            print(f"{r['id']}  {r['notifier']:<12} {r['state']:<9} {r['rule']}: {r['title']}{error}")
+            error = f" — {one_line(r['last_error'])}" if r["last_error"] else ""
+            title = one_line(r["title"])
+            print(f"{r['id']}  {r['notifier']:<12} {r['state']:<9} {r['rule']}: {title}{error}")
         print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
     return EXIT_OK if rows else EXIT_NONE
 
@@ -311,13 +313,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in status["sources"]:
         # A source that never answered shows "never"; one never polled yet shows "-".
         success = s["last_success_at"] or ("never" if s["last_attempt"] else "-")
-        error = (s["last_error"] or "-").replace("\n", " ")
+        error = one_line(s["last_error"]) or "-"
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
     print(f"outbox pending: {status['outbox_pending']}")
     if status["quarantined"]:
         print(f"quarantined articles (never retried): {len(status['quarantined'])}")
         for q in status["quarantined"]:
-            print(f"  {q['at']}  {q['source']}  {q['url']}: {q['reason']}")
+            print(f"  {q['at']}  {q['source']}  {one_line(q['url'])}: {one_line(q['reason'])}")
     return EXIT_OK
 
 
@@ -345,10 +347,10 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
                 notifier = REGISTRY[nc.kind](nc.name, nc.options, session=session)
                 try:
                     answer = await notifier.send(alert)
-                    print(f"{nc.name}: delivered ({answer})")
+                    print(f"{nc.name}: delivered ({one_line(answer)})")
                 except DeliveryError as exc:
                     ok = False
-                    print(f"{nc.name}: failed ({exc})")
+                    print(f"{nc.name}: failed ({one_line(str(exc))})")
                 finally:
                     await notifier.close()
         return ok
@@ -440,11 +442,13 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     valid = [f for f in result.valid if args.kind in (None, f.kind)]
     for n, finding in enumerate(valid, 1):
-        print(f"{n:>2}. {finding.kind:<8} {finding.url}  ({finding.describe()})")
+        print(f"{n:>2}. {finding.kind:<8} {one_line(finding.url)}  ({one_line(finding.describe())})")
     # Guessed paths that 404 are noise; a linked feed or a robots.txt sitemap that fails is news.
     for finding in result.findings:
         if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
-            print(f"  ✗ {finding.kind:<8} {finding.url}  ({finding.how}: {finding.error})")
+            print(
+                f"  ✗ {finding.kind:<8} {one_line(finding.url)}  ({finding.how}: {one_line(finding.error)})"
+            )
     best = valid[0] if valid else None
     if best is None:
         wanted = f"no {args.kind} source" if args.kind else "no feed, sitemap or article links"
@@ -474,7 +478,6 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
-    from monitor.notify.base import one_line
     from monitor.opml import Skipped, parse_opml
 
     if not _interval(args, "sources import"):
