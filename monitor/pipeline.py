@@ -49,9 +49,16 @@ T = TypeVar("T")
 
 
 async def _parse(fetched: Fetched, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    if len(fetched.body) > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse, fetched, *args, **kwargs)
-    return parse(fetched, *args, **kwargs)
+    """``parse(fetched, ...)``, off the loop for a big body; whatever a hostile body makes a parser raise
+    is a ParseError naming the URL, never an exception that ends the poll (or every poll of a run)."""
+    try:
+        if len(fetched.body) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(parse, fetched, *args, **kwargs)
+        return parse(fetched, *args, **kwargs)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise ParseError(fetched.url, f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def alert_id(rule_id: str, story_key: str) -> str:

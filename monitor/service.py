@@ -403,10 +403,19 @@ class Service:
         await self.start()
         try:
             sources = [s for s in self.config.sources if not names or s.name in names]
-            results = await asyncio.gather(*(self.poll(s) for s in sources))
+            # One source's failure (its store write, a bug) is its own: the others' alerts still go out.
+            outcomes = await asyncio.gather(*(self.poll(s) for s in sources), return_exceptions=True)
+            results = []
+            for source, outcome in zip(sources, outcomes, strict=True):
+                if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                    raise outcome  # cancellation, interpreter exit: not the source's failure
+                if isinstance(outcome, Exception):
+                    log.error("poll_crashed", extra={"source": source.name, "error": repr(outcome)})
+                    outcome = PollResult(source.name, errors=[f"{type(outcome).__name__}: {outcome}"])
+                results.append(outcome)
             if not self.dry_run and self.outbox is not None:
                 await self.outbox.drain(self.clock.time() + self.config.service.shutdown_timeout)
-            return list(results)
+            return results
         finally:
             await self.stop()
 

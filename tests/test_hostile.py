@@ -564,3 +564,61 @@ kind = "console"
     out = capsys.readouterr().out
     assert code == 0 and "lol feed" in out
     assert "lollol" not in out
+
+
+# -- a hostile sitemap cannot take a run down (item 11) -------------------------------------------------
+async def test_a_sitemap_that_trips_a_parser_fails_its_own_source_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def index(request: web.Request) -> web.Response:
+        xml = "<sitemapindex><sitemap><loc>http://[::1</loc></sitemap></sitemapindex>"
+        return web.Response(text=xml, content_type="application/xml")
+
+    async def feed(request: web.Request) -> web.Response:
+        xml = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Good news item'
+            f"</title><link>{request.url.origin()}/a</link></item></channel></rss>"
+        )
+        return web.Response(text=xml, content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/sitemap.xml", index)
+    app.router.add_get("/feed.xml", feed)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: good\n    any: ['good news']\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite://state.db"
+[http]
+allow_private_networks = true
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["rules"]
+[alerts]
+first_run = "alert"
+[[sources]]
+name = "hostile"
+kind = "sitemap"
+url = "{server.make_url("/sitemap.xml")}"
+[[sources]]
+name = "good"
+kind = "feed"
+fetch_articles = false
+url = "{server.make_url("/feed.xml")}"
+[[notifiers]]
+name = "terminal"
+kind = "console"
+"""
+    )
+    try:
+        code = await asyncio.to_thread(main, ["once", "-c", str(config)])
+    finally:
+        await server.close()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "good: 1 new article(s), 1 alert(s)" in out and "Good news item" in out
