@@ -622,3 +622,30 @@ kind = "console"
     out = capsys.readouterr().out
     assert code == 0
     assert "good: 1 new article(s), 1 alert(s)" in out and "Good news item" in out
+
+
+# -- per-host state is freed (item 12) -------------------------------------------------------------------
+async def test_per_host_state_of_idle_hosts_is_freed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Links to ever new host names (a link farm) must not grow the client's per-host state forever."""
+    import monitor.crawl.http as http_mod
+    from tests.test_ssrf import FakeResolver
+
+    monkeypatch.setattr(http_mod, "HOSTS_KEPT", 50, raising=False)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<p>ok</p>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    names = [f"h{i}.farm.example" for i in range(200)]
+    resolver = FakeResolver({name: [["127.0.0.1"]] for name in names})
+    try:
+        async with HttpClient(CONFIG, resolver=resolver) as client:
+            for name in names:
+                await client.fetch(f"http://{name}:{server.port}/")
+            kept = len(client.limiter._hosts)
+    finally:
+        await server.close()
+    assert kept <= 50
