@@ -11,7 +11,9 @@ import asyncio
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import time
 import tracemalloc
 import zlib
@@ -649,3 +651,25 @@ async def test_per_host_state_of_idle_hosts_is_freed(monkeypatch: pytest.MonkeyP
     finally:
         await server.close()
     assert kept <= 50
+
+
+# -- the store is private (item 13) ---------------------------------------------------------------------
+def test_the_sqlite_store_and_its_folders_are_created_private(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = os.umask(0o022)
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text('[store]\nurl = "sqlite://state/deep/newsmon.db"\n[rules]\npaths = ["rules"]\n')
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: r\n    any: [x]\n")
+        assert main(["status", "-c", str(config)]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    db = tmp_path / "state" / "deep" / "newsmon.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    for extra in db.parent.glob("newsmon.db-*"):  # -wal, -shm while open
+        assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra

@@ -13,7 +13,9 @@ Redis; one daemon alone simply always wins them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -136,6 +138,17 @@ CREATE TABLE IF NOT EXISTS sources (
 """
 
 
+def _create_private(path: Path) -> None:
+    """The database file (0600) and any folders leading to it (0700) that do not exist yet: alerts,
+    article URLs and rule ids are nobody else's business, whatever the umask. SQLite gives its -wal and
+    -shm files the database file's mode. What exists already is left as the operator made it."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def url_digest(url: str) -> bytes:
     """12 bytes instead of the URL: collisions are negligible and rows stay small."""
     return blake2b(url.encode(), digest_size=12).digest()
@@ -199,7 +212,7 @@ class SqliteStore(Store):
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(self.path))
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
