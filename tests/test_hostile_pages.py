@@ -232,3 +232,20 @@ kind = "console"
     (pill,) = status["quarantined"]
     assert pill["url"] == f"{base}/pill" and pill["source"] == "pills"
     assert "(a|aa)+c" in pill["reason"] and "matching budget" in pill["reason"]
+
+
+# -- rule files: YAML aliases (item 14) -------------------------------------------------------------------
+def test_check_refuses_yaml_aliases_in_rule_files_without_expanding_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terms = ", ".join(f"term{i}" for i in range(300))
+    aliases = ", ".join(["*big"] * 100)  # 30,000 terms once expanded, from 4 KB
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "bomb.yaml").write_text(
+        f"entities:\n  big: &big [{terms}]\nrules:\n  - id: r\n    all: [{aliases}]\n"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\nurl = "sqlite://state.db"\n[rules]\npaths = ["rules"]\n')
+    assert main(["check", "-c", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert "bomb.yaml:2:8: YAML anchors and aliases" in err and "'@name'" in err

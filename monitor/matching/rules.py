@@ -177,6 +177,22 @@ def _compose(text: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def _aliased(root: yaml.Node) -> yaml.Node | None:
+    """A node reached twice in ``root``'s tree, i.e. one an alias repeats; found without expanding."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
 class _Loader:
     def __init__(
         self, sources: Collection[str] | None = None, notifiers: Collection[str] | None = None
@@ -233,6 +249,16 @@ class _Loader:
             return
         if root is None or self._is_null(root):
             return  # an empty file holds no rules; that is not a mistake
+        shared = _aliased(root) if "&" in text else None  # no anchor, no alias: skip the walk
+        if shared is not None:
+            # Each alias is the whole anchored node again: nested ones multiply, so a few KB of YAML
+            # would expand to millions of nodes. Entities are the way to share terms.
+            self.error(
+                shared,
+                "YAML anchors and aliases (&name, *name) are not allowed in rule files: "
+                "define the shared terms as an entity and refer to it as '@name'",
+            )
+            return
         if not isinstance(root, yaml.MappingNode):
             self.error(root, "a rule file must be a mapping with 'entities' and/or 'rules'")
             return
