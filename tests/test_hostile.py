@@ -32,6 +32,7 @@ from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.extract import extract
 from monitor.model import Fetched, Source
 from monitor.opml import parse_opml
+from tests.cli_config import cli_config
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 MAX_BYTES = 1_000_000
@@ -534,31 +535,9 @@ async def test_once_with_a_padded_gzip_bomb_feed_alerts_without_expanding(
     app.router.add_get("/feed.xml", handler)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: lol\n    any: ['lol feed']\n")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "lol"
-kind = "feed"
-fetch_articles = false
-url = "{server.make_url("/feed.xml")}"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-"""
-    )
+    url = str(server.make_url("/feed.xml"))
+    rules = "rules:\n  - id: lol\n    any: ['lol feed']\n"
+    config = cli_config(tmp_path, [("lol", "feed", url)], rules, source_extra="fetch_articles = false")
     try:
         code = await asyncio.to_thread(main, ["once", "-c", str(config), "--dry-run"])
     finally:
@@ -588,35 +567,12 @@ async def test_a_sitemap_that_trips_a_parser_fails_its_own_source_only(
     app.router.add_get("/feed.xml", feed)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: good\n    any: ['good news']\n")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "hostile"
-kind = "sitemap"
-url = "{server.make_url("/sitemap.xml")}"
-[[sources]]
-name = "good"
-kind = "feed"
-fetch_articles = false
-url = "{server.make_url("/feed.xml")}"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-"""
-    )
+    sources = [
+        ("hostile", "sitemap", str(server.make_url("/sitemap.xml"))),
+        ("good", "feed", str(server.make_url("/feed.xml"))),
+    ]
+    rules = "rules:\n  - id: good\n    any: ['good news']\n"
+    config = cli_config(tmp_path, sources, rules, source_extra="fetch_articles = false")
     try:
         code = await asyncio.to_thread(main, ["once", "-c", str(config)])
     finally:

@@ -25,6 +25,7 @@ from monitor.matching.rules import rules_from_text
 from monitor.model import Source
 from monitor.pipeline import Pipeline, PollResult
 from monitor.store.sqlite import SqliteStore
+from tests.cli_config import cli_config
 from tests.conftest import FakeClock
 from tests.test_ssrf import FakeResolver
 
@@ -40,11 +41,12 @@ def _page(title: str, body: str, canonical: str | None = None) -> str:
     )
 
 
-def _feed(base: str, path: str, title: str) -> str:
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>{title}</title><link>{base}{path}</link></item></channel></rss>"
+def _feed(base: str, *items: tuple[str, str]) -> str:
+    """An RSS feed of (path, title) items under ``base``."""
+    entries = "".join(
+        f"<item><title>{title}</title><link>{base}{path}</link></item>" for path, title in items
     )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'
 
 
 @dataclass
@@ -103,11 +105,11 @@ async def poll_all(
 async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_path: Path) -> None:
     trusted, evil = "news.trusted.example", "evil.test"
     story = sites.url(trusted, "/story")
-    sites.pages[(trusted, "/feed.xml")] = _feed(sites.url(trusted), "/story", "Real story")
+    sites.pages[(trusted, "/feed.xml")] = _feed(sites.url(trusted), ("/story", "Real story"))
     sites.pages[(trusted, "/story")] = _page(
         "Real story", "ATACMS launchers were moved north, officials said."
     )
-    sites.pages[(evil, "/feed.xml")] = _feed(sites.url(evil), "/fake", "Fake story")
+    sites.pages[(evil, "/feed.xml")] = _feed(sites.url(evil), ("/fake", "Fake story"))
     sites.pages[(evil, "/fake")] = _page(
         "Fake story",
         "Call our premium hotline now and win a free cruise; ATACMS mentioned for reach.",
@@ -119,7 +121,7 @@ async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_pat
         "ATACMS stocks ran low by winter, the ministry said.",
         sites.url("www.trusted.example", "/s2"),
     )
-    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), "/story2-view", "Second story")
+    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), ("/story2-view", "Second story"))
 
     results = await poll_all(
         tmp_path,
@@ -152,11 +154,7 @@ async def test_a_page_nested_thousands_deep_is_refused_and_the_rest_of_the_poll_
 ) -> None:
     host = "deep.example"
     base = sites.url(host)
-    sites.pages[(host, "/feed.xml")] = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>Deep</title><link>{base}/deep</link></item>"
-        f"<item><title>Fine</title><link>{base}/fine</link></item></channel></rss>"
-    )
+    sites.pages[(host, "/feed.xml")] = _feed(base, ("/deep", "Deep"), ("/fine", "Fine"))
     sites.pages[(host, "/deep")] = _nested(20_000, "ATACMS deep page sentence, long enough to count.")
     sites.pages[(host, "/fine")] = _nested(40, "ATACMS ordinary page sentence, long enough to count.")
     (result,) = await poll_all(
@@ -186,39 +184,11 @@ async def test_a_backtracking_regex_on_a_hostile_article_is_bounded_then_quarant
     module. Each `newsmon once` gives up on it within the budget; the third failure quarantines it."""
     host = "127.0.0.1"
     base = sites.url(host)
-    sites.pages[(host, "/feed.xml")] = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>Pill</title><link>{base}/pill</link></item>"
-        f"<item><title>Fine</title><link>{base}/fine</link></item></channel></rss>"
-    )
+    sites.pages[(host, "/feed.xml")] = _feed(base, ("/pill", "Pill"), ("/fine", "Fine"))
     sites.pages[(host, "/pill")] = _page("Pill", "a" * 80 + "! cat")
     sites.pages[(host, "/fine")] = _page("Fine", "The aac codec and ATACMS were discussed at length.")
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text(
-        "rules:\n  - id: poison\n    any: [{re: '(a|aa)+c'}]\n  - id: atacms\n    any: [ATACMS]\n"
-    )
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "pills"
-kind = "feed"
-url = "{base}/feed.xml"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-"""
-    )
+    rules = "rules:\n  - id: poison\n    any: [{re: '(a|aa)+c'}]\n  - id: atacms\n    any: [ATACMS]\n"
+    config = cli_config(tmp_path, [("pills", "feed", f"{base}/feed.xml")], rules)
     outputs = []
     for _ in range(4):
         await asyncio.to_thread(main, ["once", "-c", str(config)])

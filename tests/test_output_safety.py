@@ -31,6 +31,7 @@ from monitor.logs import MASK, Scrubber, mask_url, setup_logging
 from monitor.model import Alert, Hit
 from monitor.notify import console, webhook
 from monitor.notify import email as mail
+from tests.cli_config import cli_config
 from tests.threaded import serve_in_thread
 
 RLO = "\u202e"
@@ -229,17 +230,19 @@ def smtp_inbox(free_port: int) -> Iterator[tuple[list[bytes], int]]:
         controller.stop()
 
 
+def _mailer(port: int) -> mail.EmailNotifier:
+    options = mail.EmailOptions(
+        host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
+    )
+    return mail.EmailNotifier("mail", options)
+
+
 @pytest.mark.parametrize("text", HOSTILE)
 async def test_email_through_a_real_smtp_server_keeps_its_headers(
     text: str, smtp_inbox: tuple[list[bytes], int]
 ) -> None:
     received, port = smtp_inbox
-    notifier = mail.EmailNotifier(
-        "mail",
-        mail.EmailOptions(
-            host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
-        ),
-    )
+    notifier = _mailer(port)
     await notifier.send(hostile_alert(text))
     await notifier.send_digest([hostile_alert(text), hostile_alert(text)])
     alert_mail, digest = (email.message_from_bytes(raw, policy=email.policy.default) for raw in received)
@@ -265,12 +268,7 @@ async def test_email_lines_stay_within_rfc_5322_whatever_the_alert(
     smtp_inbox: tuple[list[bytes], int],
 ) -> None:
     received, port = smtp_inbox
-    notifier = mail.EmailNotifier(
-        "mail",
-        mail.EmailOptions(
-            host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
-        ),
-    )
+    notifier = _mailer(port)
     alert = replace(hostile_alert("x" * 5000), url="https://e.org/" + "p" * 3000)
     await notifier.send_digest([alert] * 30)
     (raw,) = received
@@ -305,45 +303,18 @@ def _hostile_site() -> web.Application:
     return app
 
 
-def _cli_config(tmp_path: Path, base: str) -> Path:
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: atacms\n    any: [ATACMS]\n")
-    (tmp_path / "bad.yaml").write_text("rules:\n  - id: x\n    any: [{re: '(a|aa)+c'}]\n")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "hostile"
-kind = "feed"
-url = "{base}/feed.xml"
-[[sources]]
-name = "broken"
-kind = "feed"
-url = "{base}/missing-\\u001b[2J\\u202e.xml"
-[[notifiers]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:9/nowhere"
-"""
-    )
-    return config
-
-
 def test_cli_output_never_carries_terminal_controls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve_in_thread(_hostile_site()) as base:
-        config = str(_cli_config(tmp_path, base))
+        sources = [
+            ("hostile", "feed", f"{base}/feed.xml"),
+            ("broken", "feed", f"{base}/missing-\\u001b[2J\\u202e.xml"),
+        ]
+        hook = 'kind = "webhook"\nurl = "http://127.0.0.1:9/nowhere"'
+        config = str(
+            cli_config(tmp_path, sources, "rules:\n  - id: atacms\n    any: [ATACMS]\n", notifier=hook)
+        )
         page = tmp_path / "page.html"
         page.write_text(
             f"<html><head><title>{TERMINAL_HOSTILE}</title></head><body><p>{TERMINAL_HOSTILE}</p></body></html>"

@@ -122,25 +122,30 @@ def long_alert(n: int) -> Alert:
     )
 
 
-async def test_realistic_digests_arrive_whole_within_the_receivers_limits(
-    service: tuple[str, Service], tmp_path: Path
-) -> None:
-    fmt, svc = service
+async def digest_through_the_outbox(svc: Service, fmt: str, tmp_path: Path, count: int) -> list[str]:
+    """``count`` alerts claimed, parked for a digest, the window closed, one outbox pass: their states."""
     clock = FakeClock(WINDOW * 2_000_000 + 10)
     store = SqliteStore(str(tmp_path / "s.db"), retention=86400.0, clock=clock)
     await store.open()
     hook = WebhookNotifier("chat", WebhookOptions(url=svc.url, format=fmt, digest=WINDOW), clock=clock)  # type: ignore[arg-type]
     outbox = Outbox(store, {"chat": hook}, clock, rng=random.Random(3))
     try:
-        for n in range(25):
+        for n in range(count):
             await store.claim(long_alert(n), ["chat"])
-        assert await outbox.deliver_due() == 25  # parked for the digest
+        assert await outbox.deliver_due() == count  # parked for the digest
         clock.advance(WINDOW)
         await outbox.deliver_due()
-        states = {d.state for d in await store.deliveries()}
+        return [d.state for d in await store.deliveries()]
     finally:
         await hook.close()
         await store.close()
+
+
+async def test_realistic_digests_arrive_whole_within_the_receivers_limits(
+    service: tuple[str, Service], tmp_path: Path
+) -> None:
+    fmt, svc = service
+    states = set(await digest_through_the_outbox(svc, fmt, tmp_path, 25))
     assert svc.refused == []
     assert states == {"delivered"}
     carried = sum(len(m["embeds"]) if fmt == "discord" else len(m["blocks"]) - 1 for m in svc.messages)
@@ -154,21 +159,7 @@ async def test_a_digest_refused_for_its_shape_goes_out_alert_by_alert(
 ) -> None:
     fmt, svc = service
     svc.refuse_digests = True
-    clock = FakeClock(WINDOW * 2_000_000 + 10)
-    store = SqliteStore(str(tmp_path / "s.db"), retention=86400.0, clock=clock)
-    await store.open()
-    hook = WebhookNotifier("chat", WebhookOptions(url=svc.url, format=fmt, digest=WINDOW), clock=clock)  # type: ignore[arg-type]
-    outbox = Outbox(store, {"chat": hook}, clock, rng=random.Random(3))
-    try:
-        for n in range(3):
-            await store.claim(long_alert(n), ["chat"])
-        await outbox.deliver_due()
-        clock.advance(WINDOW)
-        await outbox.deliver_due()
-        states = [d.state for d in await store.deliveries()]
-    finally:
-        await hook.close()
-        await store.close()
+    states = await digest_through_the_outbox(svc, fmt, tmp_path, 3)
     assert len(svc.refused) == 1  # the digest, once
     assert states == ["delivered"] * 3  # never a dead letter for a size we chose
     assert len(svc.messages) == 3
