@@ -191,26 +191,33 @@ class HostLimiter:
     async def slot(self, host: str) -> AsyncIterator[None]:
         state = self._host(host)
         loop = asyncio.get_running_loop()
-        state.users += 1
-        try:
-            async with state.semaphore:
-                # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
-                start = max(loop.time(), state.next_start, state.blocked_until)
-                state.next_start = start + self.delay
-                wait = start - loop.time()
+        async with _using(state):
+            # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
+            start = max(loop.time(), state.next_start, state.blocked_until)
+            state.next_start = start + self.delay
+            wait = start - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self.remote is not None and self.delay > 0:
+                try:
+                    wait = await self.remote(host, self.delay)
+                except Exception as exc:
+                    log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
+                    wait = 0.0
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if self.remote is not None and self.delay > 0:
-                    try:
-                        wait = await self.remote(host, self.delay)
-                    except Exception as exc:
-                        log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
-                        wait = 0.0
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                yield
-        finally:
-            state.users -= 1
+            yield
+
+
+@contextlib.asynccontextmanager
+async def _using(state: _Host) -> AsyncIterator[None]:
+    """The host's semaphore, with ``users`` counting every task waiting for it or holding it."""
+    state.users += 1
+    try:
+        async with state.semaphore:
+            yield
+    finally:
+        state.users -= 1
 
 
 @dataclass(slots=True)
