@@ -229,6 +229,10 @@ def test_language_and_summary() -> None:
     assert hinted.summary == "feed summary"
 
 
+def test_language_falls_back_to_og_locale() -> None:
+    assert run(page('<meta property="og:locale" content="ru_RU">', "<p>x</p>", lang="")).language == "ru_RU"
+
+
 # --------------------------------------------------------------------------- body
 
 

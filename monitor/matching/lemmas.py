@@ -15,7 +15,7 @@ language written in its script (``script_languages``), decided per article.
 from __future__ import annotations
 
 import unicodedata
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 LANGUAGES: tuple[str, ...] = ("de", "es", "fr", "it", "pl", "pt", "ru", "uk")
@@ -57,7 +57,6 @@ def script_languages(text: str) -> tuple[str, ...]:
     return ()
 
 
-@lru_cache(maxsize=200_000)
 def lemma(word: str, lang: str) -> str:
     """The case-folded form all inflections of ``word`` in ``lang`` share: its lemma (ru, uk) or stem."""
     if lang in _CYRILLIC:
