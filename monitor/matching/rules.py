@@ -69,6 +69,7 @@ class Rule:
     description: str = ""
     tags: tuple[str, ...] = ()
     realert: float | None = None  # seconds before the same story may alert this rule again; None: never
+    backfill: float | None = None  # seconds of archived articles to run a newly added rule over; None: none
     path: str = ""  # where the rule is defined, for messages about it
     line: int = 0
 
@@ -96,6 +97,7 @@ _RULE_KEYS = (
     "notify",
     "realert",
     "lang",
+    "backfill",
 )
 _TERM_KEYS = ("term", "re", "case", "exact", "lang")
 # English terms have no inflected forms beyond the plural and possessive every term gets.
@@ -374,6 +376,7 @@ class _Loader:
         title = self._string(keys["title"], "'title'") if "title" in keys else rule_id
         description = self._string(keys["description"], "'description'") if "description" in keys else ""
         realert = self._realert(keys["realert"]) if "realert" in keys else None
+        backfill = self._backfill(keys["backfill"]) if "backfill" in keys else None
         if rule_id is None:
             return None
         return Rule(
@@ -389,6 +392,7 @@ class _Loader:
             description=description or "",
             tags=lists.get("tags", ()),
             realert=realert,
+            backfill=backfill,
             path=self.path,
             line=node.start_mark.line + 1,
         )
@@ -413,15 +417,22 @@ class _Loader:
         return Near(terms, words, bool(sentence))
 
     def _realert(self, node: yaml.Node) -> float | None:
-        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG else None
-        if value == "never":
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG and node.value == "never":
             return None
+        return self._duration(node, '\'realert\' must be a duration like "6h" or "2d", or "never"')
+
+    def _backfill(self, node: yaml.Node) -> float | None:
+        return self._duration(node, '\'backfill\' must be a duration like "24h" or "3d"')
+
+    def _duration(self, node: yaml.Node, message: str) -> float | None:
+        """A positive duration written as a string ("6h"), or None after reporting ``message``."""
+        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG else None
         try:
             seconds = parse_duration(value) if value is not None else 0.0
         except ValueError:
             seconds = 0.0
         if seconds <= 0:
-            self.error(node, '\'realert\' must be a duration like "6h" or "2d", or "never"')
+            self.error(node, message)
             return None
         return seconds
 

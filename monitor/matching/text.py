@@ -222,15 +222,22 @@ def _unchanged(run: str) -> bool:
 def match_key(text: str) -> str:
     """Case-folded, hyphens as spaces, and always exactly as long as ``text`` so offsets carry over.
 
-    The rare characters whose case folding changes length ("ß" -> "ss") are only lower-cased.
+    The rare characters whose case folding changes length ("ß" -> "ss") are only lower-cased. Case
+    folding maps each character on its own, so the text between them is folded in one call: a German
+    body is not folded character by character in Python.
     """
     folded = text.casefold()
     if len(folded) != len(text):
-        # Only those few characters one by one: German text has an "ß" in most paragraphs.
-        odd = "".join(sorted(c for c in set(text) if len(c.casefold()) != 1))
-        pieces = re.split(f"([{re.escape(odd)}])", text)
-        folded = "".join(_fold_char(p) if i % 2 else p.casefold() for i, p in enumerate(pieces))
+        parts = _length_changing().split(text)  # odd items: the characters themselves
+        folded = "".join(_fold_char(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
     return folded.replace("-", " ")
+
+
+@lru_cache(maxsize=1)
+def _length_changing() -> re.Pattern[str]:
+    """The characters whose case folding changes length; all of them are in the BMP."""
+    chars = "".join(chr(c) for c in range(0x10000) if len(chr(c).casefold()) != 1)
+    return re.compile(f"([{re.escape(chars)}])")
 
 
 def _fold_char(char: str) -> str:

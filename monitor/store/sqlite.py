@@ -16,7 +16,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,18 +24,33 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TypeVar
 
+from monitor.archive import ArchivedArticle, Codec, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
-from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
+from monitor.store.base import (
+    ArchivePolicy,
+    ArchiveStats,
+    SourceState,
+    Store,
+    StoryRef,
+    Validators,
+    claimed_id,
+)
+from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 PURGE_EVERY = 1_000  # writes between opportunistic purges of rows older than retention
 MAX_STORY_URLS = 50
+ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
+# The archive's size cap is enforced after this share of it was written since the last check, so a
+# busy store checks a few times per cap's worth of articles instead of summing sizes on every write.
+CAP_CHECK_SHARE = 0.02
 _CHUNK = 500  # stays far below SQLite's bound-parameter limit
+_Page = tuple[list[bytes], tuple[float, int, int]]  # payloads, and the (at, blob, pos) to read on from
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -120,6 +135,27 @@ CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_start REAL NOT NULL
 );
+-- The article archive: records packed in blobs of one write each (see monitor.archive), and an index row
+-- per article naming its blob and place. A record replaced by a newer one of its URL stays in its blob
+-- until the blob's retention or the size cap drops it.
+CREATE TABLE IF NOT EXISTS archive_blob (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,  -- the newest detected_at in it
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archive (
+    h BLOB PRIMARY KEY,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    blob INTEGER NOT NULL,
+    pos INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS archive_at ON archive(at, blob, pos);
+CREATE TABLE IF NOT EXISTS archive_dict (
+    id INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     last_attempt REAL,
@@ -164,13 +200,22 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, *, retention: float, clock: Clock) -> None:
+    def __init__(
+        self, path: str, *, retention: float, clock: Clock, archive: ArchivePolicy | None = None
+    ) -> None:
         self.path = path
         self.retention = retention
         self.clock = clock
+        policy = archive or ArchivePolicy()
+        self.archiving = policy.enabled is not False
+        self.archive_retention = policy.retention or retention
+        self.archive_max_bytes = policy.max_bytes
+        self._codec = Codec()  # used on the worker thread only
+        self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
+        self._console_ready = False
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -208,6 +253,7 @@ class SqliteStore(Store):
                     if statement.strip():
                         conn.execute(statement)
             self._conn = conn
+            self._load_dictionaries(conn)
             self._purge(conn, self.clock.time())
         return self._conn
 
@@ -228,6 +274,9 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM claims WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
+            conn.execute("DELETE FROM archive WHERE at < ?", (now - self.archive_retention,))
+            conn.execute("DELETE FROM archive_blob WHERE at < ?", (now - self.archive_retention,))
+            self._cap_archive(conn)
             wall = time.time()
             conn.execute("DELETE FROM leases WHERE expires < ?", (wall,))
             conn.execute("DELETE FROM host_slots WHERE next_start < ?", (wall,))
@@ -271,18 +320,125 @@ class SqliteStore(Store):
             found.update((digests[row[0]], row[1]) for row in rows)
         return found
 
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
-        if marks:
-            await self._run(self._mark_seen, dict(marks), self.clock.time())
+    async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
+        records = list(archive) if self.archiving else []
+        if marks or records:
+            await self._run(self._mark_seen, dict(marks), records, self.clock.time())
 
-    def _mark_seen(self, conn: sqlite3.Connection, marks: dict[str, str], now: float) -> None:
+    def _mark_seen(
+        self, conn: sqlite3.Connection, marks: dict[str, str], records: list[ArchivedArticle], now: float
+    ) -> None:
+        # Packed here, on the worker thread: zstd lets go of the GIL, so the event loop runs on meanwhile.
+        blob = self._pack(conn, records) if records else None
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
                 [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
+            if blob is not None:
+                self._archive(conn, records, blob)
         self._wrote(conn, now)
+
+    # -- article archive ----------------------------------------------------------------------------
+    def _pack(self, conn: sqlite3.Connection, records: list[ArchivedArticle]) -> bytes:
+        blob = self._codec.encode(records)
+        trained = self._codec.trained()
+        if trained is not None:
+            # Another process may have stored its dictionary first: then that one is the store's.
+            conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (trained,))
+            self._load_dictionaries(conn)
+        return blob
+
+    def _archive(self, conn: sqlite3.Connection, records: list[ArchivedArticle], blob: bytes) -> None:
+        newest = max(r.detected_at for r in records)
+        row = conn.execute(
+            "INSERT INTO archive_blob (at, size, data) VALUES (?, ?, ?) RETURNING id",
+            (newest, len(blob), blob),
+        ).fetchone()
+        conn.executemany(
+            "INSERT INTO archive (h, at, source, blob, pos) VALUES (?, ?, ?, ?, ?) ON CONFLICT (h) DO UPDATE "
+            "SET at = excluded.at, source = excluded.source, blob = excluded.blob, pos = excluded.pos",
+            [(url_digest(r.url), r.detected_at, r.source, row[0], i) for i, r in enumerate(records)],
+        )
+        self._archived_bytes += len(blob)
+        if self.archive_max_bytes and self._archived_bytes > self.archive_max_bytes * CAP_CHECK_SHARE:
+            self._cap_archive(conn)
+
+    def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
+        for row in conn.execute("SELECT id, data FROM archive_dict ORDER BY id"):
+            self._codec.add_dictionary(row[0], row[1])
+
+    def _unpack(self, conn: sqlite3.Connection, blob_id: int) -> list[bytes]:
+        row = conn.execute("SELECT data FROM archive_blob WHERE id = ?", (blob_id,)).fetchone()
+        if row is None:  # dropped by the size cap while its index rows were being read
+            return []
+        try:
+            return self._codec.payloads(row[0])
+        except KeyError:  # packed with a dictionary another process stored after we loaded ours
+            self._load_dictionaries(conn)
+            return self._codec.payloads(row[0])
+
+    def _cap_archive(self, conn: sqlite3.Connection) -> None:
+        """Oldest first, drop blobs (and their records) until the rest fit under the cap."""
+        self._archived_bytes = 0
+        if not self.archive_max_bytes:
+            return
+        row = conn.execute(
+            "SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id DESC) AS kept FROM archive_blob) "
+            "WHERE kept > ? ORDER BY id DESC LIMIT 1",
+            (self.archive_max_bytes,),
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM archive WHERE blob <= ?", (row[0],))
+            conn.execute("DELETE FROM archive_blob WHERE id <= ?", (row[0],))
+
+    async def archived(self, url: str) -> ArchivedArticle | None:
+        def _get(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT blob, pos FROM archive WHERE h = ?", (url_digest(url),)).fetchone()
+            payloads = self._unpack(conn, row[0]) if row else []
+            return payloads[row[1]] if row and row[1] < len(payloads) else None
+
+        payload = await self._run(_get)
+        return decode_payload(payload) if payload is not None else None
+
+    async def archive_payloads(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[list[bytes]]:
+        end = until if until is not None else float("inf")
+        where, params = ("AND source = ?", (source,)) if source is not None else ("", ())
+
+        def _page(conn: sqlite3.Connection, after: tuple[float, int, int]) -> _Page:
+            rows = conn.execute(
+                "SELECT at, blob, pos FROM archive WHERE at < ? AND (at, blob, pos) > (?, ?, ?) "
+                f"{where} ORDER BY at, blob, pos LIMIT ?",
+                (end, *after, *params, ARCHIVE_PAGE),
+            ).fetchall()
+            blobs: dict[int, list[bytes]] = {}
+            payloads = []
+            for _, blob, pos in rows:
+                if blob not in blobs:
+                    blobs[blob] = self._unpack(conn, blob)
+                if pos < len(blobs[blob]):
+                    payloads.append(blobs[blob][pos])
+            return payloads, tuple(rows[-1]) if rows else after
+
+        after: tuple[float, int, int] = (since, -1, -1)
+        while True:
+            payloads, last = await self._run(_page, after)
+            if last == after:
+                return
+            after = last
+            if payloads:
+                yield payloads
+
+    async def archive_stats(self) -> ArchiveStats:
+        def _stats(conn: sqlite3.Connection) -> ArchiveStats:
+            count, oldest = conn.execute("SELECT count(*), min(at) FROM archive").fetchone()
+            size = conn.execute("SELECT coalesce(sum(size), 0) FROM archive_blob").fetchone()[0]
+            return ArchiveStats(int(count), int(size), oldest)
+
+        return await self._run(_stats)
 
     # -- validators ---------------------------------------------------------------------------------
     async def get_validators(self, url: str) -> Validators | None:
@@ -626,6 +782,118 @@ class SqliteStore(Store):
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
         return [_source(r) for r in rows]
+
+    # -- the web console (monitor.ui) -----------------------------------------------------------------
+    async def alert_page(self, query: AlertQuery) -> list[StoredAlert]:
+        return await self._run(self._alert_page, query)
+
+    def _alert_page(self, conn: sqlite3.Connection, query: AlertQuery) -> list[StoredAlert]:
+        self._console_indexes(conn)
+        rows = conn.execute(*_page_sql(query)).fetchall()
+        ids = [r["id"] for r in rows]
+        found: dict[str, list[Delivery]] = {i: [] for i in ids}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for d in conn.execute(
+                f"SELECT * FROM deliveries WHERE alert_id IN ({marks}) ORDER BY notifier", chunk
+            ):
+                found[d["alert_id"]].append(_delivery(d))
+        return [StoredAlert(loads_alert(r["body"]), r["created_at"], tuple(found[r["id"]])) for r in rows]
+
+    async def rule_stats(self, rules: Sequence[str]) -> dict[str, RuleStats]:
+        return await self._run(self._rule_stats, list(rules), self.clock.time())
+
+    def _rule_stats(self, conn: sqlite3.Connection, rules: list[str], now: float) -> dict[str, RuleStats]:
+        self._console_indexes(conn)
+        count = f"SELECT count(*) FROM alerts WHERE {_RULE_OF} = ? AND created_at >= ?"
+        newest = f"SELECT max(created_at) FROM alerts WHERE {_RULE_OF} = ?"
+        stats = {}
+        for rule in rules:
+            # Range reads of the (rule, created_at) index: a busy rule is counted, its rows never read.
+            day, week = (conn.execute(count, (rule, now - span)).fetchone()[0] for span in (DAY, WEEK))
+            stats[rule] = RuleStats(day=day, week=week, last=conn.execute(newest, (rule,)).fetchone()[0])
+        return stats
+
+    async def source_health(self) -> dict[str, SourceHealth]:
+        def _health(conn: sqlite3.Connection) -> dict[str, SourceHealth]:
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: ten thousand Row objects cost more than the query
+            rows = cursor.execute("SELECT name, last_success, last_error IS NOT NULL FROM sources")
+            return {name: (success, failing == 1) for name, success, failing in rows}
+
+        return await self._run(_health)
+
+    async def source_states_of(self, names: Sequence[str]) -> list[SourceState]:
+        def _states(conn: sqlite3.Connection) -> dict[str, SourceState]:
+            found: dict[str, SourceState] = {}
+            for chunk in _chunks(list(names)):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT * FROM sources WHERE name IN ({marks})", chunk):
+                    found[row["name"]] = _source(row)
+            return found
+
+        found = await self._run(_states)
+        return [found.get(name) or SourceState(name=name) for name in names]
+
+    def _console_indexes(self, conn: sqlite3.Connection) -> None:
+        """Created on the console's first question, so a daemon without it never maintains them."""
+        if self._console_ready:
+            return
+        with _immediate(conn):
+            for statement in _CONSOLE_INDEXES:
+                conn.execute(statement)
+        self._console_ready = True
+
+
+def _page_sql(query: AlertQuery) -> tuple[str, list[object]]:
+    """The query for one page of alerts. A delivery state alone is read off the deliveries' state index
+    (a delivery is created with its alert, so their ``created_at`` agree); with a rule or source, that
+    index narrows first and the state is checked per alert."""
+    by_state = query.state is not None and query.rule is None and query.source is None
+    at, key = ("d.created_at", "d.alert_id") if by_state else ("a.created_at", "a.id")
+    where: list[str] = []
+    params: list[object] = []
+    if by_state:
+        where.append("d.state = ?")
+        params.append(query.state)
+    for field, value in (("rule_id", query.rule), ("source", query.source)):
+        if value is not None:
+            where.append(f"{_alert_field(field, 'a.body')} = ?")
+            params.append(value)
+    if query.since is not None:
+        where.append(f"{at} >= ?")
+        params.append(query.since)
+    if query.before is not None:
+        where.append(f"({at}, {key}) < (?, ?)")  # a row value: one range over the index
+        params += list(query.before)
+    if query.state is not None and not by_state:
+        # "+d.state": look the alert's deliveries up by their key, not every delivery in that state.
+        where.append("EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND +d.state = ?)")
+        params.append(query.state)
+    source = "deliveries d JOIN alerts a ON a.id = d.alert_id" if by_state else "alerts a"
+    group = f"GROUP BY {at}, {key}" if by_state else ""  # one row per alert, in index order
+    cond = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = (
+        f"SELECT a.id, a.body, a.created_at FROM {source} {cond} {group} "
+        f"ORDER BY {at} DESC, {key} DESC LIMIT ?"
+    )
+    return sql, [*params, query.limit]
+
+
+def _alert_field(name: str, column: str = "body") -> str:
+    """A field of a stored alert (JSON as ``dumps_alert`` writes it). The console's indexes are on these
+    very expressions, so a query must spell them the same way to use them."""
+    return f"json_extract({column}, '$.{name}')"
+
+
+_RULE_OF = _alert_field("rule_id")
+_SOURCE_OF = _alert_field("source")
+_CONSOLE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_at, id)",
+    f"CREATE INDEX IF NOT EXISTS alerts_rule ON alerts({_RULE_OF}, created_at, id)",
+    f"CREATE INDEX IF NOT EXISTS alerts_source ON alerts({_SOURCE_OF}, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, created_at, alert_id)",
+)
 
 
 def _source(row: sqlite3.Row) -> SourceState:
