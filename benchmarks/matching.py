@@ -28,7 +28,10 @@ none when it declares none, so the engine detects it. ``--multilingual`` measure
 a third of the rules are written in the languages newsmon inflects (ru, uk, de, pl, es, fr, it, pt), from
 the words of the corpus's articles in those languages, and the engine reads those articles as lemmas too.
 Its lines carry ``"config": "multilingual"`` and, beside the per-article figure over all articles, the
-figure over the non-English ones alone (``ms_per_inflected_article``).
+figure over the non-English ones alone (``ms_per_inflected_article``) and the per-article cost over that
+of ten rules of the same kind, measured in turn in the same process (``over_10_rules``).
+``lemma_build_s`` is the time to compile the terms' inflected forms for all eight languages, which the
+daemon does per language on the first article in it.
 
     python benchmarks/matching.py [--sizes 10,100] [--articles N] [--no-naive] [--multilingual]
 """
@@ -187,16 +190,21 @@ class NaiveMatcher:
         return fired
 
 
+def rules_for(size: int, corpus: list[dict[str, str]], multilingual: bool) -> list[Rule]:
+    rng = random.Random(SEED)
+    rules = generate_rules(size, vocabulary(corpus[::2]), rng)
+    if not multilingual:
+        return rules
+    foreign = foreign_vocabulary([a for a in corpus[::2] if inflected(a)])
+    return rules[: size - size // 3] + [
+        replace(r, id=f"f{r.id}") for r in generate_rules(size // 3, foreign, rng)
+    ]
+
+
 def measure(size: int, method: str, limit: int | None, multilingual: bool) -> dict[str, Any]:
     corpus = load_articles()
     articles = corpus[1::2]
-    rng = random.Random(SEED)
-    rules = generate_rules(size, vocabulary(corpus[::2]), rng)
-    if multilingual:
-        foreign = foreign_vocabulary([a for a in corpus[::2] if inflected(a)])
-        rules = rules[: size - size // 3] + [
-            replace(r, id=f"f{r.id}") for r in generate_rules(size // 3, foreign, rng)
-        ]
+    rules = rules_for(size, corpus, multilingual)
     started = time.perf_counter()
     matcher: Any = Engine(rules) if method == "engine" else NaiveMatcher(rules)
     build = time.perf_counter() - started
@@ -225,6 +233,8 @@ def measure(size: int, method: str, limit: int | None, multilingual: bool) -> di
     if multilingual:
         extra["config"] = "multilingual"
         extra["ms_per_inflected_article"] = per_article_ms(matcher, [a for a in articles if inflected(a)])
+        if method == "engine":
+            extra["over_10_rules"] = over_ten_rules(matcher, rules_for(10, corpus, multilingual), articles)
     return {
         "rules": size,
         "articles": len(articles),
@@ -256,6 +266,21 @@ def per_article_ms(engine: Engine, articles: list[dict[str, str]]) -> float:
             engine_match(engine, article)
         best = min(best, time.perf_counter() - started)
     return round(best * 1000 / len(articles), 3)
+
+
+def over_ten_rules(engine: Engine, ten: list[Rule], articles: list[dict[str, str]]) -> float:
+    """Per-article cost of ``engine`` over that of the same configuration's ten rules, passes taken in
+    turn in this process so that the machine's other load weighs on both alike."""
+    small = Engine(ten)
+    small.prepare(LANGUAGES)
+    best = {id(engine): float("inf"), id(small): float("inf")}
+    for _ in range(3):
+        for matcher in (engine, small):
+            started = time.perf_counter()
+            for article in articles:
+                engine_match(matcher, article)
+            best[id(matcher)] = min(best[id(matcher)], time.perf_counter() - started)
+    return round(best[id(engine)] / best[id(small)], 2)
 
 
 def hits_cost(engine: Engine, articles: list[dict[str, str]]) -> float | None:
