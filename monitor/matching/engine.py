@@ -17,9 +17,11 @@ fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a
 
 from __future__ import annotations
 
+import logging
 import re
 import re._constants as _re_constants  # type: ignore[import-not-found]
 import re._parser as _re_parser  # type: ignore[import-not-found]
+import time
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -42,6 +44,8 @@ from monitor.matching.text import (
     words,
 )
 from monitor.model import FIELDS, Article, Hit, Match
+
+log = logging.getLogger("newsmon.matching")
 
 HITS_PER_TERM = 3  # per field: enough to show why, small enough for a webhook payload
 
@@ -226,6 +230,7 @@ class Engine:
     def _lemma_automaton(self, lang: str) -> ahocorasick.Automaton | None:
         # Built on first use: a deployment that reads no German articles pays nothing for German forms.
         if lang not in self._lemma_automata:
+            started = time.perf_counter()
             entries: dict[str, list[int]] = defaultdict(list)
             for term_id in self._inflectable.get(lang, ()):
                 key = term_key(self._normalized[term_id], lang)
@@ -238,6 +243,11 @@ class Engine:
                     automaton.add_word(key, (len(key), tuple(ids)))
                 automaton.make_automaton()
             self._lemma_automata[lang] = automaton
+            # The first article in a language waits for this: say what it cost.
+            seconds = round(time.perf_counter() - started, 3)
+            log.info(
+                "inflected_forms_compiled", extra={"lang": lang, "keys": len(entries), "seconds": seconds}
+            )
         return self._lemma_automata[lang]
 
     # -- matching -----------------------------------------------------------------------------------------
