@@ -49,6 +49,8 @@ def base_language(tag: str | None) -> str | None:
 
 def script_languages(text: str) -> tuple[str, ...]:
     """The inflected languages written in the script of ``text``'s letters; () for a mix or another."""
+    if text.isascii():  # most terms: no need to name every letter
+        return _LATIN if any(c.isalpha() for c in text) else ()
     scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in text if c.isalpha()}
     if scripts == {"CYRILLIC"}:
         return _CYRILLIC
