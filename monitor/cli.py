@@ -168,8 +168,10 @@ def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str = "   ") -> None:
-    for h, lemma in zip(hits, lemmas, strict=True):
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None] | None = None, prefix: str = "   ") -> None:
+    """One line per hit; ``lemmas`` (per hit, from ``Explanation.lemmas``) says which were found in another
+    grammatical form."""
+    for h, lemma in zip(hits, lemmas or [None] * len(hits), strict=True):
         via = f" (@{h.entity})" if h.entity else ""
         inflected = f" (matched via lemma {lemma!r})" if lemma else ""
         print(f"{prefix}{h.field}: {one_line(repr(h.term))}{via}{inflected}: {one_line(h.snippet)}")

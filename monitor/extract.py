@@ -353,6 +353,7 @@ def _canonical(tree: LexborHTMLParser, meta: dict[str, str], page_url: str) -> s
 def _language(tree: LexborHTMLParser, meta: dict[str, str]) -> str | None:
     root = tree.css_first("html")
     lang = _clean(root.attributes.get("lang") or root.attributes.get("xml:lang")) if root else ""
+    lang = lang or _clean(meta.get("og:locale"))  # "ru_RU": rule matching reads its inflected forms
     lang = lang or _clean(meta.get("content-language", "").split(",")[0])
     return lang or None
 
