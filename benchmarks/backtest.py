@@ -1,6 +1,6 @@
 """Backtest speed and archive size: rules over an SQLite article archive of real-looking articles.
 
-    python benchmarks/backtest.py [--articles 100000] [--rules 10] [--db PATH]
+    python benchmarks/backtest.py [--articles 100000] [--rules 10] [--db PATH] [--quick]
 
 Fills a fresh SQLite store's archive through ``Store.mark_seen`` (what the pipeline calls), in batches
 of 50 as a poll writes them, with ``--articles`` articles spread over the last 7 days, each ~5 KB of
@@ -203,7 +203,11 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--rules", type=int, default=10)
     parser.add_argument("--db", help="keep the database here (default: a temporary file)")
-    print(json.dumps(asyncio.run(bench(parser.parse_args()))), flush=True)
+    parser.add_argument("--quick", action="store_true", help="1,000 articles, for the smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        args.articles = 1000
+    print(json.dumps(asyncio.run(bench(args))), flush=True)
 
 
 if __name__ == "__main__":

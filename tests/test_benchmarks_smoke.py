@@ -26,6 +26,7 @@ CONTRACT = {
     "polling.py": ("cpu_ms_per_poll",),
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),
+    "backtest.py": ("articles", "rules", "seconds", "bytes_per_article"),
 }
 
 
