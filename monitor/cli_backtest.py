@@ -176,7 +176,8 @@ def print_result(result: BacktestResult) -> None:
         for alert in report.examples:
             article = alert.article
             print(f"   {_when(article.detected_at)}  {article.source}  {article.title} <{article.url}>")
-            _print_hits((alert.hits or ())[:HITS_SHOWN], prefix="      ")
+            shown = (alert.hits or ())[:HITS_SHOWN]
+            _print_hits(shown, [None] * len(shown), prefix="      ")
         if report.alerts > len(report.examples):
             print(f"   … and {report.alerts - len(report.examples)} more")
     if result.never_fired:

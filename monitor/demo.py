@@ -6,6 +6,7 @@ outbox, console notifier); only the site is local, so the demo proves an install
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,16 +16,11 @@ from aiohttp import web
 
 from monitor import loop as event_loop
 from monitor.config import parse_config
+from monitor.examples import example_rules
 from monitor.logs import setup_logging
 from monitor.service import Service
 
 SITE = Path(__file__).with_name("demo_site")
-
-
-def example_rules() -> Path:
-    """The repository's ``rules/`` (source checkout or editable install), else ``./rules``."""
-    bundled = Path(__file__).resolve().parents[1] / "rules"
-    return bundled if bundled.is_dir() else Path("rules").resolve()
 
 
 def demo_app(published: datetime) -> web.Application:
@@ -94,7 +90,9 @@ log_level = "warning"
 """
 
 
-async def demo() -> int:
+async def demo(console: str | None = None) -> int:
+    """One pass over the sample site, printing alerts; with ``console`` (a listen address) the daemon runs
+    on instead, polling the site, with the web console there, until SIGINT/SIGTERM."""
     runner = web.AppRunner(demo_app(datetime.now(UTC) - timedelta(minutes=5)), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -105,8 +103,12 @@ async def demo() -> int:
         with tempfile.TemporaryDirectory(prefix="newsmon-demo-") as tmp:
             path = Path(tmp) / "demo.toml"
             text = DEMO_CONFIG.format(db=Path(tmp) / "demo.db", rules=example_rules(), base=base)
+            if console is not None:  # [service] is the config's last table
+                text += f'metrics = "{console}"\nui = true\n'
             config = parse_config(text, path)
             print(f"newsmon demo: sample site at {base}, rules from {example_rules()}\n")
+            if console is not None:
+                return await _serve(Service(config), console)
             results = await Service(config).once()
     finally:
         await runner.cleanup()
@@ -116,6 +118,18 @@ async def demo() -> int:
     return 0 if alerts else 1
 
 
-def run_demo() -> int:
+async def _serve(service: Service, console: str) -> int:
+    running = asyncio.create_task(service.run())
+    ready = asyncio.create_task(service.ready.wait())
+    await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if service.ready.is_set():
+        print(f"newsmon demo: web console at http://{console}/ui/ (Ctrl-C stops)\n", flush=True)
+    else:
+        ready.cancel()
+    await running
+    return 0
+
+
+def run_demo(console: str | None = None) -> int:
     setup_logging("text", "warning")
-    return event_loop.run(demo())
+    return event_loop.run(demo(console))

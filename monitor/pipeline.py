@@ -3,6 +3,10 @@
 The order of writes is what makes alerts durable: an article's URL is marked seen only after every alert
 it produced is claimed into the outbox, so a crash anywhere re-processes the article, and the atomic
 claim makes that replay harmless.
+
+The engine it is given was built from a complete, validated rule set (``monitor/validate.py``; the service
+refuses to start on anything less, and a failed reload keeps the previous set), so an article marked seen
+here was evaluated against every rule the operator wrote.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
-from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
@@ -37,6 +41,19 @@ SEEN_BATCH = 50
 # Validators kept in memory (write-through to the store): an unchanged poll then costs one store write
 # (record_poll) instead of a read and a write. Bounded for sitemap indexes that name a new child daily.
 VALIDATORS_CACHED = 100_000
+# Bodies larger than this are parsed in a worker thread: lexbor, lxml and zlib release the GIL, so
+# /healthz, deliveries and other sources keep going while a big page is read. Smaller ones cost less
+# than the hand-off.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+T = TypeVar("T")
+
+
+async def _parse(fetched: Fetched, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    if len(fetched.body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse, fetched, *args, **kwargs)
+    return parse(fetched, *args, **kwargs)
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
@@ -150,17 +167,21 @@ class Pipeline:
         if fetched.not_modified:
             result.not_modified = True
             return []
+        # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
+        # all answer 304 (cron's `newsmon once`) never pays for them.
+        from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
+
         if source.kind == "feed":
-            return parse_feed(fetched)
+            return await _parse(fetched, parse_feed)
         if source.kind == "html":
-            return parse_listing(fetched, source)
-        candidates, children = parse_sitemap(fetched)
+            return await _parse(fetched, parse_listing, source)
+        candidates, children = await _parse(fetched, parse_sitemap)
         for child in children[:MAX_CHILD_SITEMAPS]:
             try:
                 child_fetched = await self._get(child)
                 if not child_fetched.not_modified:
                     # Only one level: an index pointing at indexes (or at itself) stops here.
-                    candidates.extend(parse_sitemap(child_fetched)[0])
+                    candidates.extend((await _parse(child_fetched, parse_sitemap))[0])
             except (FetchError, ParseError) as exc:
                 result.errors.append(str(exc))
                 log.warning("sitemap_failed", extra={"source": source.name, "url": child, "error": str(exc)})
@@ -303,7 +324,7 @@ class Pipeline:
                 fetched_url=candidate.url,
             )
         fetched = await self.http.fetch(candidate.url)
-        return extract(fetched, source=source.name, hint=candidate)
+        return await _parse(fetched, extract, source=source.name, hint=candidate)
 
     def _too_old(self, article: Article) -> bool:
         if article.published is None or not self.alerts.max_age:

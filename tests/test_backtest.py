@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -270,3 +271,13 @@ async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_sto
     restarted = Backfiller(sqlite_store, clock, alerts=AlertsConfig, notifiers=list, on_claim=claimed)
     restarted.start([rule])
     assert await restarted.wait() == [1]
+
+
+async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_store: Store) -> None:
+    now = _Clock.now
+    shelling = "Обстрел в Курской области."
+    await archive(sqlite_store, [replace(record(1, now - 60, shelling), language="ru")])
+    rules = rules_from_text("rules:\n  - {id: kursk-ru, any: [Курская область]}\n").rules
+    assert not Prefilter(rules).candidates(shelling)  # no substring of the term is in the text
+    result = await backtest(sqlite_store, rules, now - DAY, now)
+    assert [a.article.url for a in result.alerts] == ["https://news.example/1"]

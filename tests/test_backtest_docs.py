@@ -43,7 +43,7 @@ async def archive(db: Path, articles: list[str]) -> None:
     now = SystemClock().time()
     records = []
     for n, line in enumerate(articles, 1):
-        fields, source = parse_article(line.rpartition(" => ")[0])
+        fields, source, language = parse_article(line.rpartition(" => ")[0])
         records.append(
             ArchivedArticle(
                 url=f"https://news.example/{n}",
@@ -51,6 +51,7 @@ async def archive(db: Path, articles: list[str]) -> None:
                 title=fields.get("title", ""),
                 body=fields.get("body", ""),
                 summary=fields.get("summary", ""),
+                language=language,
                 detected_at=now - (len(articles) - n + 1) * DAY,
             )
         )

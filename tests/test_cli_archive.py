@@ -59,7 +59,7 @@ def test_backtest_json_is_one_object_per_alert_then_a_summary(
         assert {"title", "url", "published", "source", "detected_at", "story"} <= set(alert["article"])
         (match,) = alert["matches"]
         assert set(match) == {"rule", "title", "hits"} and match["hits"]
-        assert set(match["hits"][0]) == {"term", "entity", "field", "start", "end", "snippet"}
+        assert set(match["hits"][0]) == {"term", "via_lemma", "entity", "field", "start", "end", "snippet"}
     assert {a["article"]["url"] for a in alerts} == {
         f"{url}/world/ukraine-atacms-kursk",
         f"{url}/world/north-korean-soldiers-front",

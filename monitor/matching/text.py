@@ -26,6 +26,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monitor.matching import lemma_stream
+from monitor.matching.lemmas import script_languages
+
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
 _QUOTES = {
@@ -381,11 +384,14 @@ def term_spans(snippet: str, term: str) -> list[tuple[int, int]]:
     The term is looked for the way the engine matches it (normalized, whole words, plural and
     possessive forms). For a term that is case-sensitive by default ("US"), occurrences in its exact case
     are preferred, so "US" marks "US" and not "us". A term with regular-expression syntax that is not
-    found as a phrase is tried as the pattern it may have been. Empty when the term is not visible, e.g.
-    cut off by the ellipsis.
+    found as a phrase is tried as the pattern it may have been, and one found neither way as an
+    inflected form in a language of its script ("Курской области" for "Курская область"). Empty when the
+    term is not visible, e.g. cut off by the ellipsis.
     """
     norm = normalize(snippet)
-    spans = _phrase_spans(norm.text, term) or _regex_spans(norm.text, term)
+    spans = (
+        _phrase_spans(norm.text, term) or _regex_spans(norm.text, term) or _inflected_spans(norm.text, term)
+    )
     return [norm.to_original(start, end) for start, end in spans]
 
 
@@ -404,6 +410,13 @@ def _phrase_spans(text: str, term: str) -> list[tuple[int, int]]:
             start = key.find(form, start + 1)
     exact = {start: span for start, span in found.items() if span[1]} if auto_case_sensitive(term) else {}
     return _disjoint((start, end) for start, (end, _) in (exact or found).items())
+
+
+def _inflected_spans(text: str, term: str) -> list[tuple[int, int]]:
+    written = normalize(term.strip()).text
+    if auto_case_sensitive(term):
+        return []
+    return lemma_stream.find(text, written, script_languages(written))
 
 
 def _regex_spans(text: str, term: str) -> list[tuple[int, int]]:

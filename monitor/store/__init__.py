@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from monitor.config import ArchiveConfig
+from monitor.logs import mask_url
 from monitor.model import Clock
 from monitor.store.base import ArchivePolicy, SourceState, Store, StoryRef, Validators
 
@@ -32,7 +33,7 @@ def open_store(url: str, *, retention: float, clock: Clock, archive: ArchivePoli
 
         return RedisStore(url, retention=retention, clock=clock, archive=archive)
     raise ValueError(
-        f"unsupported store URL {_redacted(url)!r}: expected sqlite:///path.db, redis://host:port/db "
+        f"unsupported store URL {mask_url(url)!r}: expected sqlite:///path.db, redis://host:port/db "
         "or redis+cluster://host:port"
     )
 
@@ -59,11 +60,3 @@ def sqlite_path(url: str) -> str:
     if rest.startswith("//"):
         return "/" + rest.lstrip("/")
     return rest
-
-
-def _redacted(url: str) -> str:
-    # A redis URL may carry a password; never echo it into an error message.
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url

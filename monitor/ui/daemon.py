@@ -1,0 +1,39 @@
+"""What the console reads from the running daemon (``monitor.service.Service`` provides all of it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+
+from monitor.config import Config
+from monitor.crawl.http import HttpClient
+from monitor.matching.rules import RuleSet
+from monitor.model import Clock
+from monitor.notify.outbox import Outbox
+from monitor.scheduler import Scheduler
+from monitor.store.base import Store
+from monitor.store.console import ConsoleQueries
+
+
+class Daemon(Protocol):
+    config: Config
+    clock: Clock
+    http: HttpClient
+    store: Store | None
+    rules: RuleSet | None
+    rule_problems: list[str]  # the errors of the last rule load or reload; empty when all loaded
+    outbox: Outbox | None
+    scheduler: Scheduler | None
+    started_at: float  # clock time the daemon started
+
+
+class ConsoleStore(Store, ConsoleQueries):
+    """The store as the console uses it: ``SqliteStore`` and ``RedisStore`` both are one."""
+
+
+def store_of(daemon: Daemon) -> ConsoleStore:
+    store = daemon.store
+    if not isinstance(store, ConsoleQueries):
+        raise web.HTTPServiceUnavailable(text="the store is not open (the daemon is starting or stopping)")
+    return store  # type: ignore[return-value]  # a Store that is also ConsoleQueries
