@@ -77,6 +77,9 @@ def progress_bar(stream: TextIO) -> Callable[[float], None] | None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    if args.url or args.file is not None or args.stdin:
+        print("rules test: --since runs over the archive; leave out --url, --file and -", file=sys.stderr)
+        return EXIT_USAGE
     since = since_seconds(args.since, "rules test")
     if since is None:
         return EXIT_USAGE

@@ -77,6 +77,8 @@ def test_backtest_exit_codes(
     assert main(["rules", "test", "-c", config, "--rules", str(tmp_path / "none.yaml"), "--since", "7d"]) == 1
     assert main(["rules", "test", "-c", config, "--rules", RULES, "--since", "a week"]) == 2
     assert "--since: expected a duration" in capsys.readouterr().err
+    assert main(["rules", "test", "-c", config, "--rules", RULES, "--since", "7d", "--url", "http://x/"]) == 2
+    assert "leave out --url, --file and -" in capsys.readouterr().err
     off = tmp_path / "off.toml"
     off.write_text(f'[store]\nurl = "sqlite://{tmp_path / "empty.db"}"\n[archive]\nenabled = false\n')
     assert main(["rules", "test", "-c", str(off), "--rules", RULES, "--since", "7d"]) == 2
