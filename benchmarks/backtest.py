@@ -206,10 +206,10 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--rules", type=int, default=10)
     parser.add_argument("--db", help="keep the database here (default: a temporary file)")
-    parser.add_argument("--quick", action="store_true", help="1,000 articles, for the smoke test")
+    parser.add_argument("--quick", action="store_true", help="300 articles, for the smoke test")
     args = parser.parse_args()
     if args.quick:
-        args.articles = 1000
+        args.articles = 300
     print(json.dumps(asyncio.run(bench(args))), flush=True)
 
 
