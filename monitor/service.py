@@ -500,7 +500,7 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         if self.backfill is not None:
-            # An unfinished backfill's lease lapses and the next start runs it again.
+            # An unfinished backfill releases its lease: the next start runs it again.
             await self.backfill.close()
         if self.leases is not None:
             # Others take our sources over at their next tick instead of after the lease TTL.

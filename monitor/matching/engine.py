@@ -298,6 +298,11 @@ class Engine:
             explained.append(Explanation(compiled.rule, None if failed else report, failed, hits, lemmas))
         return explained
 
+    @property
+    def inflecting(self) -> bool:
+        """Whether some term is also looked for in its inflected forms (in some language)."""
+        return bool(self._languages)
+
     def language(self, fields: Mapping[str, str], tag: str | None) -> str | None:
         """The language to read ``fields`` in for inflected forms; None when no term has any in it."""
         if not self._inflectable:
