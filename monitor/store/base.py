@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.fingerprint import Fingerprint
@@ -209,6 +209,20 @@ class Store(ABC):
 
     @abstractmethod
     async def source_state(self, name: str) -> SourceState: ...
+
+    # A source's learned publication rhythm (``monitor.cadence.Rhythm``, opaque text here). Defaults keep
+    # it in this object, right for a store one process uses; both real stores persist and share it.
+    async def get_rhythm(self, name: str) -> str | None:
+        rhythms: dict[str, str] = self.__dict__.setdefault("_rhythms_here", {})
+        return rhythms.get(name)
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        self.__dict__.setdefault("_rhythms_here", {})[name] = state
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        """The stored rhythms of those of ``names`` that have one (one round trip, for start-up)."""
+        found = {n: await self.get_rhythm(n) for n in names}
+        return {n: v for n, v in found.items() if v is not None}
 
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...
