@@ -23,7 +23,7 @@ import email.utils
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,12 @@ class Rhythm:
         share = (near + PROFILE_PRIOR / 24) / (total + PROFILE_PRIOR)  # of the day's articles, this hour
         burst = BURST_GAIN / BURST_TIME * self.burst * math.exp(-max(0.0, t - self.burst_at) / BURST_TIME)
         return max(MIN_RATE, base * 24 * share + burst)
+
+    def active(self, t: float) -> bool:
+        """Expected to publish at least ``ACTIVE_PER_DAY`` articles a day, whatever the hour."""
+        keep = math.exp(-max(0.0, t - self.updated) / MEMORY)
+        exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
+        return (sum(self.hours) * keep + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS) * DAY >= ACTIVE_PER_DAY
 
     def allowed(self, t: float) -> float:
         """The earliest time at or after ``t`` the site allows a poll (cache headers, skipHours)."""
@@ -185,9 +191,10 @@ class Planner:
         self._polls += 1
         self._spent_budget += 1.0 / self.bounds[name].interval
 
-    def refresh(self, rates: Mapping[str, float], now: float) -> float:
+    def refresh(self, rates: Mapping[str, float], now: float, active: Set[str] = frozenset()) -> float:
         """Find ``c`` so that clamped gaps spend exactly the budget at these rates (bisection on log c:
-        the spend falls as c grows). Sources without a rate count at the prior rate."""
+        the spend falls as c grows). Sources without a rate count at the prior rate; ``active`` ones
+        are capped at their interval."""
         names = list(self.bounds)
         if not names:
             self.scale = None
@@ -205,7 +212,7 @@ class Planner:
         known = [max(MIN_RATE, rates.get(n, PRIOR_ARTICLES / PRIOR_SECONDS)) for n in names]
         roots = [r**EXPONENT for r in known]
         lower = [self.bounds[n].lower for n in names]
-        upper = [self._upper(self.bounds[n], r) for n, r in zip(names, known, strict=True)]
+        upper = [self._upper(self.bounds[n], n in active) for n in names]
         spend = _spender(roots, lower, upper)
         lo, hi = 1e-6, 1e9
         for _ in range(60):
@@ -217,18 +224,18 @@ class Planner:
         self.scale = hi
         return hi
 
-    def gap(self, name: str, rate: float) -> float:
+    def gap(self, name: str, rate: float, active: bool) -> float:
         """Seconds from a poll of ``name`` to its next one, at the current rate estimate."""
         b = self.bounds[name]
         if self.scale is None:
             return b.interval
-        return min(self._upper(b, rate), max(b.lower, self.scale / max(MIN_RATE, rate) ** EXPONENT))
+        return min(self._upper(b, active), max(b.lower, self.scale / max(MIN_RATE, rate) ** EXPONENT))
 
     @staticmethod
-    def _upper(b: Bounds, rate: float) -> float:
+    def _upper(b: Bounds, active: bool) -> float:
         # An active source never waits longer than fixed polling would make it wait: the budget for
         # the busy sources comes from the quiet ones, and the delay tail stays where fixed polling has it.
-        return max(b.lower, min(b.upper, b.interval)) if rate * DAY >= ACTIVE_PER_DAY else b.upper
+        return max(b.lower, min(b.upper, b.interval)) if active else b.upper
 
 
 def _spender(roots: list[float], lower: list[float], upper: list[float]) -> Any:
@@ -243,16 +250,24 @@ def _spender(roots: list[float], lower: list[float], upper: list[float]) -> Any:
     return spend
 
 
-def feed_hints(
-    ttl: str | None, skip_hours: Iterable[str], now: float
-) -> tuple[float | None, tuple[int, ...]]:
-    """RSS ``<ttl>`` (minutes) as a not-before time, ``<skipHours>`` as UTC hours."""
+def feed_hints(body: bytes, now: float) -> tuple[float | None, tuple[int, ...]]:
+    """An RSS 2.0 channel's ``<ttl>`` (minutes) as a not-before time and its ``<skipHours>`` as UTC
+    hours; (None, ()) for anything else, including a body lxml cannot read."""
+    import lxml.etree
+
+    parser = lxml.etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=False)
+    try:
+        root = lxml.etree.fromstring(body, parser)
+    except (lxml.etree.XMLSyntaxError, ValueError):
+        return None, ()
+    if root is None or root.tag != "rss":
+        return None, ()
     until = None
-    minutes = _int(ttl)
+    minutes = _int(root.findtext("channel/ttl"))
     if minutes:
         until = now + min(MAX_FLOOR, 60.0 * minutes)
-    hours = tuple(sorted({h for h in (_int(s) for s in skip_hours) if h is not None and 0 <= h <= 23}))
-    return until, hours
+    found = (_int(h.text) for h in root.iterfind("channel/skipHours/hour"))
+    return until, tuple(sorted({h for h in found if h is not None and 0 <= h <= 23}))
 
 
 MIN_SHARE = 10.0  # by default a source is polled at most this many times as often as its interval says ...

@@ -38,8 +38,9 @@ def test_planner_spends_the_fixed_budget_within_bounds_and_busy_sources_get_shor
     bounds = {f"s{i}": default_bounds(600.0) for i in range(200)}
     rates = {name: rng.choice((200, 5, 0.2)) / DAY for name in bounds}
     planner = Planner(bounds)
-    planner.refresh(rates, 0.0)
-    gaps = {name: planner.gap(name, rates[name]) for name in bounds}
+    active = {name for name, rate in rates.items() if rate * DAY >= 1}
+    planner.refresh(rates, 0.0, active)
+    gaps = {name: planner.gap(name, rates[name], name in active) for name in bounds}
     assert sum(1 / g for g in gaps.values()) == pytest.approx(planner.budget, rel=1e-3)
     assert all(bounds[n].lower <= g <= bounds[n].upper for n, g in gaps.items())
     busy = [g for n, g in gaps.items() if rates[n] * DAY == 200]
@@ -52,11 +53,11 @@ def test_planner_corrects_for_polls_made_above_the_budget() -> None:
     bounds = {"a": Bounds(600.0, 60.0, 4800.0), "b": Bounds(600.0, 60.0, 4800.0)}
     planner = Planner(bounds)
     planner.refresh({"a": 1e-3, "b": 1e-5}, 0.0)
-    first = planner.gap("a", 1e-3)
+    first = planner.gap("a", 1e-3, False)
     for _ in range(100):  # twice the budget's 2 polls per 600 s
         planner.polled("a")
     planner.refresh({"a": 1e-3, "b": 1e-5}, 600.0 * 100 / 4)
-    assert planner.gap("a", 1e-3) > first
+    assert planner.gap("a", 1e-3, False) > first
 
 
 def test_default_bounds_follow_the_interval_unless_configured() -> None:
@@ -75,7 +76,14 @@ def test_cache_headers_and_feed_hints_set_the_earliest_next_poll() -> None:
     expires = "Mon, 12 Jan 2026 10:15:00 GMT"
     assert fresh_until({"Expires": expires, "Date": date}, now) == pytest.approx(now + 900)
     assert fresh_until({"Expires": "0"}, now) is None
-    assert feed_hints("30", ["1", "2", "25", "x"], now) == (now + 1800, (1, 2))
+    feed = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><ttl>30</ttl>"
+        b"<skipHours><hour>1</hour><hour>2</hour><hour>25</hour><hour>x</hour></skipHours>"
+        b"<item><title>a</title></item></channel></rss>"
+    )
+    assert feed_hints(feed, now) == (now + 1800, (1, 2))
+    assert feed_hints(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", now) == (None, ())
+    assert feed_hints(b"not xml at all", now) == (None, ())
     r = Rhythm.new(0.0)
     r.skip_hours = (1, 2)
     assert r.allowed(DAY + 1 * HOUR + 5) == DAY + 3 * HOUR

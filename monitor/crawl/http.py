@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
+from monitor.cadence import fresh_until
 from monitor.config import HttpConfig
 from monitor.errors import FetchError, Refused, TooLarge
 from monitor.model import Fetched
@@ -73,6 +74,13 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _fresh(resp: aiohttp.ClientResponse) -> float | None:
+    headers = resp.headers
+    if "Cache-Control" not in headers and "Expires" not in headers:
+        return None
+    return fresh_until(headers, time.time())
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -284,7 +292,9 @@ class HttpClient:
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
                     raise _Retryable(error, wait if wait is not None else 1.0)
                 if resp.status == 304:
-                    return Fetched(url=url, status=304, etag=resp.headers.get("ETag"))
+                    return Fetched(
+                        url=url, status=304, etag=resp.headers.get("ETag"), fresh_until=_fresh(resp)
+                    )
                 if resp.status >= 400:
                     raise FetchError(url, f"HTTP {resp.status}", status=resp.status)
                 body = await self._read_capped(url, resp)
@@ -296,6 +306,7 @@ class HttpClient:
                     charset=resp.charset,
                     etag=resp.headers.get("ETag"),
                     last_modified=resp.headers.get("Last-Modified"),
+                    fresh_until=_fresh(resp),
                 )
         except (FetchError, _Retryable):
             raise
