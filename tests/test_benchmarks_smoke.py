@@ -33,6 +33,7 @@ CONTRACT = {
         "adaptive_requests",
         "bound_violations",
     ),
+    "scaleout.py": ("polled_twice", "skipped", "redis_commands_per_poll", "redis_memory_bytes_per_source"),
     "startup.py": ("once_cpu_s", "once_pages_per_s", "inprocess_pages_per_s"),
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),
