@@ -128,3 +128,19 @@ async def test_another_instance_polls_on_from_what_the_first_learned(redis_url: 
     finally:
         await first.close()
         await second.close()
+
+
+def test_the_documented_adaptive_source_is_a_valid_config(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scheduling.md").read_text(encoding="utf-8")
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "rules").mkdir()
+    config = parse_config(f'[rules]\npaths = ["{tmp_path / "rules"}"]\n{example}', tmp_path / "c.toml")
+    (source,) = config.sources
+    assert (source.schedule, source.interval, source.min_interval, source.max_interval) == (
+        "adaptive",
+        600.0,
+        60.0,
+        7200.0,
+    )
