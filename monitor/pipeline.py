@@ -12,6 +12,7 @@ here was evaluated against every rule the operator wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from monitor.archive import ArchivedArticle
+from monitor.cadence import feed_hints
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
 from monitor.errors import FetchError, ParseError
@@ -97,6 +99,10 @@ class PollResult:
     alerts: list[Alert] = field(default_factory=list)  # claimed (or, dry run, would be claimed)
     errors: list[str] = field(default_factory=list)
     not_modified: bool = False
+    # What the site asked for, for adaptive scheduling: no poll before this Unix time (cache headers,
+    # a feed's ttl, Retry-After), and the UTC hours a feed's skipHours names (None: not said).
+    not_before: float | None = None
+    skip_hours: tuple[int, ...] | None = None
 
 
 def _permanent(exc: FetchError) -> bool:
@@ -142,6 +148,10 @@ class Pipeline:
         except (FetchError, ParseError) as exc:
             result.errors.append(str(exc))
             log.warning("poll_failed", extra={"source": source.name, "error": str(exc)})
+            with contextlib.suppress(FetchError):
+                blocked = self.http.limiter.blocked_for(self.http.check_url(source.url))
+                if blocked > 0:  # Retry-After: the host asked to be left alone this long
+                    result.not_before = self.clock.time() + blocked
         if not self.dry_run:
             error = result.errors[0] if result.errors and not result.new_articles else None
             await self.store.record_poll(source.name, error=error, articles=result.new_articles)
@@ -173,9 +183,14 @@ class Pipeline:
 
     async def _discover(self, source: Source, result: PollResult) -> list[Candidate]:
         fetched = await self._get(source.url)
+        result.not_before = fetched.fresh_until
         if fetched.not_modified:
             result.not_modified = True
             return []
+        if source.schedule == "adaptive" and source.kind == "feed":
+            ttl_until, result.skip_hours = feed_hints(fetched.body, self.clock.time())
+            if ttl_until is not None:
+                result.not_before = max(ttl_until, result.not_before or 0.0)
         # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
         # all answer 304 (cron's `newsmon once`) never pays for them.
         from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap

@@ -382,6 +382,7 @@ class Service:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
         # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
         from monitor.matching.watch import RuleWatcher
+        from monitor.planning import AdaptivePlan
         from monitor.scheduler import Scheduler
 
         loop = asyncio.get_running_loop()
@@ -396,8 +397,10 @@ class Service:
             assert self.store is not None
             self.leases = SourceLeases(self.store, margin=self.config.store.lease, outage=self.outage)
             await self.leases.start()
-            self.scheduler = Scheduler(self.poll, leases=self.leases)
+            plan = AdaptivePlan(self.store)
+            self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
             self.scheduler.start(self.config.sources)
+            await plan.load(self.clock.time())
             await self._start_metrics_server()
             # Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error.
             watcher = RuleWatcher(self.config.rule_paths, self.request_reload)

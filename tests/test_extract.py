@@ -250,6 +250,8 @@ def test_summary_is_the_visible_standfirst() -> None:
     assert run(page(head, body)).summary == "Rescuers reached stranded families by boat on Tuesday night."
     hidden = body.replace('class="article-standfirst"', 'class="article-standfirst" hidden')
     assert run(page(head, hidden)).summary == ""
+
+
 def test_language_falls_back_to_og_locale() -> None:
     assert run(page('<meta property="og:locale" content="ru_RU">', "<p>x</p>", lang="")).language == "ru_RU"
 

@@ -791,3 +791,14 @@ async def test_quarantine_is_recorded_newest_first_and_shared(
         ("https://x.example/a", "src", "MatchTimeout: too slow"),
     ]
     assert got[0].at - got[1].at == pytest.approx(5)
+
+
+async def test_a_rhythm_persists_and_is_shared_between_instances(make_store: StoreFactory) -> None:
+    a, b = await make_store(), await make_store()
+    assert await a.get_rhythm("src") is None
+    await a.set_rhythm("src", '{"v":1}')
+    await a.record_poll("src", error=None, articles=2)  # the source's other state lives beside it
+    await b.set_rhythm("other", '{"v":2}')
+    assert await b.get_rhythm("src") == '{"v":1}'
+    assert await a.rhythms(["src", "other", "missing"]) == {"src": '{"v":1}', "other": '{"v":2}'}
+    assert (await b.source_state("src")).articles_seen == 2

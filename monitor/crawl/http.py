@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
+from monitor.cadence import fresh_until
 from monitor.config import HttpConfig
 from monitor.crawl.robots import RobotsTxt, parse_robots
 from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
@@ -120,6 +121,13 @@ def guarded_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
     if not is_public_address(str(sockaddr[0])):
         raise PrivateAddressError(f"{sockaddr[0]} is not a public address")
     return socket.socket(family, type_, proto)
+
+
+def _fresh(resp: aiohttp.ClientResponse) -> float | None:
+    headers = resp.headers
+    if "Cache-Control" not in headers and "Expires" not in headers:
+        return None
+    return fresh_until(headers, time.time())
 
 
 class _Retryable(Exception):
@@ -345,7 +353,9 @@ class HttpClient:
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
                     raise _Retryable(error, wait if wait is not None else 1.0)
                 if resp.status == 304:
-                    return Fetched(url=url, status=304, etag=resp.headers.get("ETag"))
+                    return Fetched(
+                        url=url, status=304, etag=resp.headers.get("ETag"), fresh_until=_fresh(resp)
+                    )
                 if resp.status >= 400:
                     raise FetchError(url, f"HTTP {resp.status}", status=resp.status)
                 body = await self._read_capped(url, resp)
@@ -357,6 +367,7 @@ class HttpClient:
                     charset=resp.charset,
                     etag=resp.headers.get("ETag"),
                     last_modified=resp.headers.get("Last-Modified"),
+                    fresh_until=_fresh(resp),
                 )
         except (FetchError, _Retryable):
             raise

@@ -269,6 +269,20 @@ class Store(ABC):
     async def quarantined(self) -> list[Quarantined]:
         """Every quarantined article, newest first."""
 
+    # A source's learned publication rhythm (``monitor.cadence.Rhythm``, opaque text here). Defaults keep
+    # it in this object, right for a store one process uses; both real stores persist and share it.
+    async def get_rhythm(self, name: str) -> str | None:
+        rhythms: dict[str, str] = self.__dict__.setdefault("_rhythms_here", {})
+        return rhythms.get(name)
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        self.__dict__.setdefault("_rhythms_here", {})[name] = state
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        """The stored rhythms of those of ``names`` that have one (one round trip, for start-up)."""
+        found = {n: await self.get_rhythm(n) for n in names}
+        return {n: v for n, v in found.items() if v is not None}
+
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...
 

@@ -56,7 +56,7 @@ MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership
 
 
 def source(name: str) -> str:
-    """Hash {last_attempt, last_success, last_error, articles_seen} of one source."""
+    """Hash {last_attempt, last_success, last_error, articles_seen, rhythm} of one source."""
     return f"{PREFIX}:source:{{{name}}}"
 
 

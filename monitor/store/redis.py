@@ -921,6 +921,23 @@ class RedisStore(Store):
                 replies = await pipe.execute()
         return [_source(n, d) for n, d in zip(names, replies, strict=True)]
 
+    async def get_rhythm(self, name: str) -> str | None:
+        with _translated():
+            value = await self._r.hget(keys.source(name), "rhythm")
+        return None if value is None else str(value)
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        with _translated():
+            await self._r.hset(keys.source(name), "rhythm", state)
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hget(keys.source(name), "rhythm")
+                replies = await pipe.execute()
+        return {n: str(v) for n, v in zip(names, replies, strict=True) if v is not None}
+
     async def quarantine(self, url: str, source: str, reason: str) -> None:
         record = json.dumps({"source": source, "reason": reason, "at": self.clock.time()})
         with _translated():

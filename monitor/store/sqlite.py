@@ -172,6 +172,10 @@ CREATE TABLE IF NOT EXISTS sources (
     last_error TEXT,
     articles_seen INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS rhythms (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
 """
 
 
@@ -802,6 +806,26 @@ class SqliteStore(Store):
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
         return [_source(r) for r in rows]
+
+    async def get_rhythm(self, name: str) -> str | None:
+        row = await self._run(
+            lambda conn: conn.execute("SELECT state FROM rhythms WHERE name = ?", (name,)).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO rhythms (name, state) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+                (name, state),
+            )
+        )
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        wanted = set(names)
+        rows = await self._run(lambda conn: conn.execute("SELECT name, state FROM rhythms").fetchall())
+        return {str(r[0]): str(r[1]) for r in rows if r[0] in wanted}
 
     async def quarantine(self, url: str, source: str, reason: str) -> None:
         now = self.clock.time()
