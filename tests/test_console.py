@@ -184,3 +184,12 @@ async def test_demo_with_the_console_shows_all_four_pages(free_port: int) -> Non
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_the_config_examples_in_the_console_docs_load(tmp_path: Path) -> None:
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "console.md").read_text(), re.S)
+    assert len(blocks) == 2
+    (tmp_path / "console-token").write_text(TOKEN)
+    configs = [parse_config(block, tmp_path / "config.toml") for block in blocks]
+    assert all(c.service.ui for c in configs)
+    assert configs[1].service.ui_token is not None and configs[1].service.ui_token.reveal() == TOKEN
