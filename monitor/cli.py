@@ -1,7 +1,4 @@
-"""Command line: wiring and output only.
-
-Exit codes: 0 ok, 1 nothing found / check failed, 2 usage or input error.
-"""
+"""Command line: wiring and output only."""
 
 from __future__ import annotations
 
@@ -19,10 +16,18 @@ from typing import Any
 
 from monitor import __version__
 from monitor import loop as event_loop
-from monitor.config import Config, find_config, load_config
+from monitor.config import Config, did_you_mean, find_config, load_config
 from monitor.errors import ConfigError, NewsmonError, Problem, RuleError
 
-EXIT_OK, EXIT_NONE, EXIT_USAGE = 0, 1, 2
+# The contract scripts and timers rely on; EXIT_CODES is printed by --help.
+EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2, 3, 4
+EXIT_CODES = """exit codes:
+  0  ok
+  1  nothing found (no rule matched, no alert listed) or a check failed (unhealthy daemon)
+  2  usage or input error: a bad config or rule file (every problem printed as path:line:col: message)
+  3  partly failed: some sources could not be polled, or some alerts are not delivered yet
+  4  failed: no source could be polled"""
+DESCRIPTION = "newsmon watches news sites, feeds and sitemaps, matches your rules and alerts once per story."
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:
@@ -34,16 +39,25 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(find_config(args.config))
 
 
+def _loaded(args: argparse.Namespace) -> Any:
+    """Config and rules with every check of ``newsmon check``; any error exits 2 before anything starts."""
+    from monitor.validate import load
+
+    return load(find_config(args.config), strict=True)
+
+
 # -- run / once -------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import Scrubber, setup_logging
     from monitor.service import Service, config_secrets
 
-    config = _config(args)
+    loaded = _loaded(args)
+    config = loaded.config
+    _print_problems(loaded.warnings)
     # The scrubber learns the config's secrets now and the new ones at each reload.
     scrubber = Scrubber(config_secrets(config))
     setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
-    event_loop.run(Service(config, scrubber=scrubber).run())
+    event_loop.run(Service(config, scrubber=scrubber, rules=loaded.rules).run())
     return EXIT_OK
 
 
@@ -51,52 +65,59 @@ def cmd_once(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
     from monitor.service import Service
 
-    config = _config(args)
+    loaded = _loaded(args)
+    config = loaded.config
+    _print_problems(loaded.warnings)
     setup_logging("text", config.service.log_level)
-    unknown = set(args.source) - {s.name for s in config.sources}
+    names = [s.name for s in config.sources]
+    unknown = [name for name in args.source if name not in names]
     if unknown:
-        print(f"unknown source(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        for name in unknown:
+            print(f"once: unknown source {name!r}{did_you_mean(name, names)}", file=sys.stderr)
         return EXIT_USAGE
-    results = event_loop.run(Service(config, dry_run=args.dry_run).once(args.source))
+    service = Service(config, dry_run=args.dry_run, rules=loaded.rules)
+    results = event_loop.run(service.once(args.source))
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
         state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"
         errors = f", {len(r.errors)} error(s)" if r.errors else ""
         print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
+        for error in r.errors[:3]:
+            print(f"  error: {error}")
     if args.dry_run:
         for alert in alerts:
             print(f"  would alert [{alert.rule_id}] {alert.title} <{alert.url}>")
-    return EXIT_OK
+    return _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+
+
+def _once_outcome(results: Sequence[Any], activity: dict[str, int], *, dry_run: bool) -> int:
+    """Say what went wrong, if anything, and pick the exit code a timer can act on."""
+    failed = [r.source for r in results if r.errors]
+    undelivered = 0 if dry_run else activity["failed"] + activity["dead"]
+    if failed:
+        which = "every source" if len(failed) == len(results) else f"{len(failed)} of {len(results)} sources"
+        print(f"once: {which} failed: {', '.join(failed)}", file=sys.stderr)
+    if undelivered:
+        print(
+            f"once: {undelivered} deliver{'y' if undelivered == 1 else 'ies'} failed; they stay in the "
+            "outbox and are retried by the next run (see `newsmon alerts list`)",
+            file=sys.stderr,
+        )
+    if failed and len(failed) == len(results):
+        return EXIT_FAILED
+    return EXIT_PARTIAL if failed or undelivered else EXIT_OK
 
 
 # -- check ------------------------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.logs import mask_url
-    from monitor.matching.rules import load_rules
+    from monitor.validate import load
 
     path = find_config(args.config)
-    problems: list[Problem] = []
-    config: Config | None = None
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    rules = None
-    if config is not None:
-        try:
-            rules = load_rules(
-                config.rule_paths,
-                sources={s.name for s in config.sources},
-                notifiers={n.name for n in config.notifiers},
-            )
-        except RuleError as exc:
-            problems.extend(exc.problems)
-        else:
-            problems.extend(rules.warnings)
+    # The same checks as run, once and every reload; only an empty setup is a warning here, not an error.
+    loaded = load(path, strict=False)
+    config, rules, problems = loaded.config, loaded.rules, loaded.warnings
     _print_problems(problems)
-    if any(p.severity == "error" for p in problems):
-        return EXIT_USAGE
-    assert config is not None and rules is not None
     warned = f", {len(problems)} warning(s)" if problems else ""
     print(
         f"{path}: ok — {len(config.sources)} source(s), {len(rules.rules)} rule(s) in "
@@ -134,9 +155,10 @@ def _article_from_input(args: argparse.Namespace) -> Any:
     return extract(Fetched(url=url, status=200, body=data, content_type="text/html"), source="cli")
 
 
-def _hit_json(h: Any) -> dict[str, Any]:
+def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     return {
         "term": h.term,
+        "via_lemma": lemmas,
         "entity": h.entity,
         "field": h.field,
         "start": h.start,
@@ -145,24 +167,29 @@ def _hit_json(h: Any) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], prefix: str = "   ") -> None:
-    for h in hits:
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str = "   ") -> None:
+    for h, lemma in zip(hits, lemmas, strict=True):
         via = f" (@{h.entity})" if h.entity else ""
-        print(f"{prefix}{h.field}: {h.term!r}{via}: {h.snippet}")
+        inflected = f" (matched via lemma {lemma!r})" if lemma else ""
+        print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitor.matching.engine import Engine
     from monitor.matching.rules import load_rules
 
+    if args.since is not None:
+        from monitor.cli_backtest import cmd_backtest
+
+        return cmd_backtest(args)
     if not args.url and args.file is None and not args.stdin:
-        print("rules test: give --url URL, --file PATH or - (stdin)", file=sys.stderr)
+        print("rules test: give --url URL, --file PATH or - (stdin), or --since DURATION", file=sys.stderr)
         return EXIT_USAGE
     rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
     _print_problems(rules.warnings)
     article = _article_from_input(args)
     explained = Engine(rules.rules).explain(article)
-    matches = [x.match for x in explained if x.match is not None]
+    matches = [x for x in explained if x.match is not None]
     misses = [x for x in explained if x.match is None]
     if args.json:
         print(
@@ -174,7 +201,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                         "published": article.published.isoformat() if article.published else None,
                     },
                     "matches": [
-                        {"rule": m.rule_id, "title": m.rule_title, "hits": [_hit_json(h) for h in m.hits]}
+                        {
+                            "rule": m.rule.id,
+                            "title": m.rule.title,
+                            "hits": [_hit_json(*h) for h in zip(m.hits, m.lemmas, strict=True)],
+                        }
                         for m in matches
                     ],
                     "near_misses": [
@@ -182,7 +213,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                             "rule": x.rule.id,
                             "title": x.rule.title,
                             "failed": list(x.failed),
-                            "hits": [_hit_json(h) for h in x.hits],
+                            "hits": [_hit_json(*h) for h in zip(x.hits, x.lemmas, strict=True)],
                         }
                         for x in misses
                     ],
@@ -196,22 +227,27 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         if not matches:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
-            print(f"\n✔ {m.rule_id} — {m.rule_title}")
-            _print_hits(m.hits)
+            print(f"\n✔ {m.rule.id} — {m.rule.title}")
+            _print_hits(m.hits, m.lemmas)
         for x in misses:
             print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
             for reason in x.failed:
                 print(f"   {reason}")
-            _print_hits(x.hits, prefix="   found in ")
+            _print_hits(x.hits, x.lemmas, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
 
 # -- alerts / status / notify test ---------------------------------------------------------------------
 async def _with_store(config: Config, action: Any) -> Any:
     from monitor.model import SystemClock
-    from monitor.store import open_store
+    from monitor.store import archive_policy, open_store
 
-    store = open_store(config.store.url, retention=config.store.retention, clock=SystemClock())
+    store = open_store(
+        config.store.url,
+        retention=config.store.retention,
+        clock=SystemClock(),
+        archive=archive_policy(config.archive),
+    )
     await store.open()
     try:
         return await action(store)
@@ -219,25 +255,49 @@ async def _with_store(config: Config, action: Any) -> Any:
         await store.close()
 
 
+def _when(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+
+
 def cmd_alerts_list(args: argparse.Namespace) -> int:
+    from monitor.config import parse_duration
+
     config = _config(args)
+    try:
+        since = time.time() - parse_duration(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"alerts list: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def action(store: Any) -> list[dict[str, Any]]:
+        deliveries = sorted(
+            await store.deliveries("dead" if args.failed else None), key=lambda d: d.created_at, reverse=True
+        )
         rows = []
-        for d in await store.deliveries("dead" if args.failed else None):
+        for d in deliveries:
+            if since is not None and d.created_at < since:
+                continue
             alert = await store.get_alert(d.alert_id)
+            if args.rule and (alert is None or alert.rule_id != args.rule):
+                continue
             rows.append(
                 {
                     "id": d.alert_id,
+                    "created_at": _when(d.created_at),
+                    "detected_at": alert.detected_at.isoformat(timespec="seconds") if alert else None,
                     "notifier": d.notifier,
                     "state": d.state,
                     "attempts": d.attempts,
-                    "last_error": d.last_error,
+                    "next_attempt_at": _when(d.next_attempt_at) if d.state == "pending" else None,
+                    # A delivered alert's earlier failures are history, not its current state.
+                    "last_error": d.last_error if d.state != "delivered" else None,
                     "rule": alert.rule_id if alert else None,
                     "title": alert.title if alert else None,
                     "url": alert.url if alert else None,
                 }
             )
+            if len(rows) >= args.limit:
+                break
         return rows
 
     rows = asyncio.run(_with_store(config, action))
@@ -245,13 +305,20 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for r in rows:
-            error = f" — {r['last_error']}" if r["last_error"] else ""
-            print(f"{r['id']}  {r['notifier']:<12} {r['state']:<9} {r['rule']}: {r['title']}{error}")
-        print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
+            error = f" — last error: {r['last_error']}" if r["last_error"] else ""
+            due = r["next_attempt_at"] if r["attempts"] else None
+            retry = f" (next attempt {due})" if due else ""
+            print(
+                f"{r['created_at']}  {r['id']}  {r['notifier']:<12} {r['state']:<9}{retry} "
+                f"{r['rule']}: {r['title']}{error}"
+            )
+        print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} (newest first, at most {args.limit})")
     return EXIT_OK if rows else EXIT_NONE
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
+    from monitor.leases import instance_id
+
     config = _config(args)
     if not args.ids and not args.failed:
         print("alerts retry: give alert IDs or --failed", file=sys.stderr)
@@ -259,20 +326,65 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
 
     async def action(store: Any) -> int:
         ids = list(args.ids) or sorted({d.alert_id for d in await store.deliveries("dead")})
-        return sum([await store.retry(alert_id) for alert_id in ids])
+        changed = sum([await store.retry(alert_id) for alert_id in ids])
+        if not changed:
+            print("alerts retry: nothing to retry (no such alert, or already delivered)", file=sys.stderr)
+            return EXIT_NONE
+        print(f"{changed} deliver{'y' if changed == 1 else 'ies'} queued for retry")
+        # A daemon sharing this store polls its outbox every second; without one, send now ourselves.
+        daemons = await store.heartbeat(instance_id(), 0)
+        if daemons:
+            print(f"the running daemon ({', '.join(daemons)}) sends them within a second or two")
+            return EXIT_OK
+        return await _deliver_now(config, store)
 
-    changed = asyncio.run(_with_store(config, action))
-    print(f"{changed} deliver{'y' if changed == 1 else 'ies'} queued for retry")
-    return EXIT_OK if changed else EXIT_NONE
+    return int(asyncio.run(_with_store(config, action)))
+
+
+async def _deliver_now(config: Config, store: Any) -> int:
+    """Deliver what is due through the configured notifiers, as the daemon's outbox would."""
+    from monitor.model import SystemClock
+    from monitor.notify import REGISTRY
+    from monitor.notify.outbox import Outbox
+    from monitor.service import notify_session
+
+    outcomes: list[tuple[str, str]] = []
+    async with notify_session(config) as session:
+        notifiers = {
+            nc.name: REGISTRY[nc.kind](nc.name, nc.options, session=session) for nc in config.notifiers
+        }
+        outbox = Outbox(
+            store,
+            notifiers,
+            SystemClock(),
+            give_up_after=config.alerts.give_up_after,
+            lease=config.store.lease,
+            on_outcome=lambda notifier, outcome: outcomes.append((notifier, outcome)),
+        )
+        try:
+            await outbox.drain(time.time() + config.service.shutdown_timeout)
+        finally:
+            for notifier in notifiers.values():
+                await notifier.close()
+    sent = sum(outcome == "delivered" for _, outcome in outcomes)
+    print(f"no daemon is running: sent now, {sent} delivered, {len(outcomes) - sent} not")
+    for notifier, outcome in outcomes:
+        if outcome != "delivered":
+            print(f"  {notifier}: {outcome} (see `newsmon alerts list`)")
+    return EXIT_OK if sent == len(outcomes) else EXIT_PARTIAL
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from monitor.logs import mask_url
+    from monitor.validate import load
 
     config = _config(args)
-
-    def when(ts: float | None) -> str | None:
-        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+    try:
+        # What the daemon would say to a reload of the files as they are now.
+        disk_problems = [str(p) for p in load(config.path, strict=True).warnings]
+        disk_ok = True
+    except ConfigError as exc:
+        disk_problems, disk_ok = [str(p) for p in exc.problems], False
 
     async def action(store: Any) -> dict[str, Any]:
         states = {s.name: s for s in await store.source_states()}
@@ -285,7 +397,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "kind": src.kind,
                     "last_attempt": state.last_attempt if state else None,
                     "last_success": state.last_success if state else None,
-                    "last_success_at": when(state.last_success) if state else None,
+                    "last_success_at": _when(state.last_success) if state else None,
                     "last_error": state.last_error if state else None,
                     "articles_seen": state.articles_seen if state else 0,
                 }
@@ -294,13 +406,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             "store": mask_url(config.store.url),
             "sources": sources,
             "outbox_pending": await store.outbox_pending(),
+            "dead_letters": len(await store.deliveries("dead")),
         }
 
     status = asyncio.run(_with_store(config, action))
+    status["config"] = {"ok": disk_ok, "problems": disk_problems}
+    status["daemon"] = asyncio.run(_daemon_health(config))
+    healthy = disk_ok and status["daemon"].get("status") in ("ok", None)
     if args.json:
         print(json.dumps(status, indent=2))
-        return EXIT_OK
+        return EXIT_OK if healthy else EXIT_NONE
     print(f"store: {status['store']}")
+    daemon = status["daemon"]
+    print(f"daemon: {daemon['summary']}")
+    for name, check in daemon.get("checks", {}).items():
+        if check != "ok":
+            print(f"  {name}: {check}")
+    if not disk_ok:
+        print(f"config on disk: {len(disk_problems)} problem(s); a reload or restart would be refused:")
+    for problem in disk_problems:
+        print(f"  {problem}")
     width = max([len("source"), *(len(s["name"]) for s in status["sources"])])
     print(f"{'source':<{width}}  {'last success (UTC)':<25}  {'articles':>8}  last error")
     for s in status["sources"]:
@@ -308,30 +433,64 @@ def cmd_status(args: argparse.Namespace) -> int:
         success = s["last_success_at"] or ("never" if s["last_attempt"] else "-")
         error = (s["last_error"] or "-").replace("\n", " ")
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
-    print(f"outbox pending: {status['outbox_pending']}")
-    return EXIT_OK
+    print(f"outbox pending: {status['outbox_pending']}, dead letters: {status['dead_letters']}")
+    return EXIT_OK if healthy else EXIT_NONE
+
+
+async def _daemon_health(config: Config) -> dict[str, Any]:
+    """The running daemon's own /healthz answer: rule and reload errors live only in its memory."""
+    import aiohttp
+
+    from monitor.config import parse_listen
+
+    address = parse_listen(config.service.metrics)
+    if address is None or address[1] == 0:
+        return {"status": None, "summary": "unknown ([service] metrics is off, so there is no /healthz)"}
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address[0], address[0])
+    url = f"http://{f'[{host}]' if ':' in host else host}:{address[1]}/healthz"
+    try:
+        timeout = aiohttp.ClientTimeout(total=3)
+        async with (
+            aiohttp.ClientSession(trust_env=False, timeout=timeout) as session,
+            session.get(url) as response,
+        ):
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return {
+            "status": None,
+            "summary": f"not answering at {url} (not running?): {exc or type(exc).__name__}",
+        }
+    healthy = body.get("status") == "ok"
+    return {
+        "status": "ok" if healthy else "unhealthy",
+        "summary": f"{'healthy' if healthy else 'UNHEALTHY'} ({url})",
+        "checks": body.get("checks", {}),
+    }
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    import aiohttp
-
     from monitor.errors import DeliveryError
     from monitor.notify import REGISTRY
     from monitor.notify.base import sample_alert
+    from monitor.service import notify_session
 
     config = _config(args)
     chosen = [n for n in config.notifiers if not args.names or n.name in args.names]
-    missing = set(args.names) - {n.name for n in config.notifiers}
+    names = [n.name for n in config.notifiers]
+    missing = [name for name in args.names if name not in names]
     if missing:
-        print(f"unknown notifier(s): {', '.join(sorted(missing))}", file=sys.stderr)
+        for name in missing:
+            print(f"notify test: unknown notifier {name!r}{did_you_mean(name, names)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not chosen:
+        print("notify test: no [[notifiers]] in the config", file=sys.stderr)
         return EXIT_USAGE
     # A fresh id per run: receivers that dedupe on Idempotency-Key must not swallow a repeated test.
     alert = dataclasses.replace(sample_alert(), id=f"test-{time.time_ns():x}")
 
     async def send_all() -> bool:
         ok = True
-        # Receivers are the operator's own endpoints, so no crawler SSRF guard (as in the daemon).
-        async with aiohttp.ClientSession(trust_env=False) as session:
+        async with notify_session(config) as session:
             for nc in chosen:
                 notifier = REGISTRY[nc.kind](nc.name, nc.options, session=session)
                 try:
@@ -345,6 +504,12 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         return ok
 
     return EXIT_OK if asyncio.run(send_all()) else EXIT_NONE
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from monitor.init import run_init
+
+    return run_init(Path(args.dir))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -437,6 +602,9 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
         if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
             print(f"  ✗ {finding.kind:<8} {finding.url}  ({finding.how}: {finding.error})")
     best = valid[0] if valid else None
+    if best is None and result.page_error is not None:
+        print(f"sources add: could not fetch {args.url}: {result.page_error}", file=sys.stderr)
+        return EXIT_NONE
     if best is None:
         wanted = f"no {args.kind} source" if args.kind else "no feed, sitemap or article links"
         print(f"sources add: {wanted} found at {args.url}", file=sys.stderr)
@@ -527,82 +695,148 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def _add_source_commands(sub: Any, with_config: Any) -> None:
-    sources = sub.add_parser("sources", help="add, import and export sources").add_subparsers(
-        dest="sources_command", required=True
+    sources = _command(sub, "sources", "add, import and export sources").add_subparsers(
+        dest="sources_command", required=True, metavar="COMMAND"
     )
-    add = with_config(sources.add_parser("add", help="find how to watch a site and add it to the config"))
+    add = with_config(_command(sources, "add", "find how to watch a site and add it to the config"))
     add.add_argument("url", metavar="URL", help="any page of the site (front page, section, feed)")
     add.add_argument("--name", help="source name (default: from the host, made unique)")
     add.add_argument("--interval", metavar="DURATION", help='poll interval, e.g. "5m" (default: 5m)')
     add.add_argument("--kind", choices=["feed", "sitemap", "html"], help="only consider this kind")
     add.add_argument("--dry-run", action="store_true", help="only print what was found")
     add.set_defaults(func=cmd_sources_add)
-    imp = with_config(sources.add_parser("import", help="add the feeds of an OPML file"))
+    imp = with_config(_command(sources, "import", "add the feeds of an OPML file"))
     imp.add_argument("file", metavar="FILE", help="OPML from a feed reader (Miniflux, FreshRSS, Feedly, …)")
     imp.add_argument("--interval", metavar="DURATION", help='poll interval for every feed, e.g. "10m"')
     imp.add_argument("--dry-run", action="store_true", help="only print what would be added")
     imp.set_defaults(func=cmd_sources_import)
-    exp = with_config(sources.add_parser("export", help="the feed sources as OPML 2.0"))
+    exp = with_config(_command(sources, "export", "print the feed sources as OPML 2.0"))
     exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     exp.set_defaults(func=cmd_sources_export)
 
-    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion = _command(sub, "completion", "print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     completion.set_defaults(func=cmd_completion)
 
 
+def _articles(args: argparse.Namespace) -> int:
+    from monitor.cli_articles import run
+
+    return run(args)
+
+
+def _add_article_commands(sub: Any, with_config: Any) -> None:
+    articles = sub.add_parser("articles", help="the article archive: what newsmon saw").add_subparsers(
+        dest="articles_command", required=True
+    )
+    listing = with_config(articles.add_parser("list", help="archived articles, oldest first"))
+    show = with_config(articles.add_parser("show", help="one article as the rules saw it, with matches"))
+    show.add_argument("url", metavar="URL")
+    show.add_argument("--rules", action="append", metavar="PATH", help="rules to explain (default: config's)")
+    search = with_config(articles.add_parser("search", help="archived articles with any of these terms"))
+    search.add_argument("terms", nargs="+", metavar="TERM", help="terms as a rule writes them")
+    for p in (listing, search):
+        p.add_argument("--source", metavar="NAME", help="only articles from this source")
+        p.add_argument("--since", metavar="DURATION", default="1d", help='how far back (default "1d")')
+        p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N, newest (default 50)")
+    for p in (listing, show, search):
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_articles)
+
+
 # -- parser -----------------------------------------------------------------------------------------------
+def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line ``text`` shows both in ``newsmon --help`` and in its own ``--help``."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=text,
+        description=text,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="newsmon", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="newsmon",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"newsmon {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
-            "-c", "--config", help="config file (default: $NEWSMON_CONFIG, ./config.toml, /etc/newsmon)"
+            "-c",
+            "--config",
+            help="config file (default: $NEWSMON_CONFIG, else ./config.toml, else /etc/newsmon/config.toml)",
         )
         return p
 
-    with_config(sub.add_parser("run", help="run the daemon")).set_defaults(func=cmd_run)
-    once = with_config(sub.add_parser("once", help="one pass over the sources, then exit"))
+    with_config(
+        _command(sub, "run", "run the daemon: poll on schedule, alert, reload on SIGHUP")
+    ).set_defaults(func=cmd_run)
+    once = with_config(_command(sub, "once", "poll every source once, deliver the alerts, exit"))
     once.add_argument("--source", action="append", default=[], metavar="NAME", help="only this source")
     once.add_argument("--dry-run", action="store_true", help="print the alerts, deliver and record nothing")
     once.set_defaults(func=cmd_once)
-    with_config(sub.add_parser("check", help="validate config and rule files")).set_defaults(func=cmd_check)
+    with_config(_command(sub, "check", "validate the config and every rule file it names")).set_defaults(
+        func=cmd_check
+    )
 
-    rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
-    test = rules.add_parser("test", help="which rules match an article, and why")
+    rules = _command(sub, "rules", "rule tools").add_subparsers(
+        dest="rules_command", required=True, metavar="COMMAND"
+    )
+    test = _command(rules, "test", "which rules match an article, and why")
     test.add_argument(
         "--rules", action="append", metavar="PATH", help="rule file or folder (default: rules/)"
     )
-    test.add_argument("--json", action="store_true")
-    test.add_argument("--url")
-    test.add_argument("--file")
+    test.add_argument("--json", action="store_true", help="print the matches as JSON")
+    test.add_argument("--url", help="fetch and extract this article page")
+    test.add_argument("--file", help="an HTML page, or body text in a .txt file")
     test.add_argument("stdin", nargs="?", choices=["-"], help="read the article from standard input")
     test.set_defaults(func=cmd_rules_test)
+    test.add_argument(
+        "--since",
+        metavar="DURATION",
+        help='backtest: run the rules over the articles archived in the last DURATION (e.g. "7d")',
+    )
+    test.add_argument("--source", metavar="NAME", help="backtest: only articles from this source")
+    test.add_argument(
+        "--examples", type=int, default=5, metavar="N", help="backtest: alerts shown per rule (default 5)"
+    )
+    with_config(test)
 
-    alerts = sub.add_parser("alerts", help="the outbox").add_subparsers(dest="alerts_command", required=True)
-    listing = with_config(alerts.add_parser("list", help="list deliveries"))
+    alerts = _command(sub, "alerts", "list and resend alerts in the outbox").add_subparsers(
+        dest="alerts_command", required=True, metavar="COMMAND"
+    )
+    listing = with_config(_command(alerts, "list", "list deliveries, newest first"))
     listing.add_argument("--failed", action="store_true", help="only dead letters")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--rule", metavar="ID", help="only alerts of this rule")
+    listing.add_argument("--since", metavar="DURATION", help='only alerts newer than this, e.g. "24h"')
+    listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
+    listing.add_argument("--json", action="store_true", help="print the rows as JSON")
     listing.set_defaults(func=cmd_alerts_list)
-    retry = with_config(alerts.add_parser("retry", help="resend dead letters"))
-    retry.add_argument("ids", nargs="*", metavar="ID")
+    retry = with_config(
+        _command(alerts, "retry", "resend alerts now (or let the running daemon send them at once)")
+    )
+    retry.add_argument("ids", nargs="*", metavar="ID", help="alert ids from `newsmon alerts list`")
     retry.add_argument("--failed", action="store_true", help="every dead letter")
     retry.set_defaults(func=cmd_alerts_retry)
 
-    status = with_config(sub.add_parser("status", help="sources and outbox"))
-    status.add_argument("--json", action="store_true")
+    status = with_config(_command(sub, "status", "daemon health, sources, outbox and config problems"))
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=cmd_status)
 
-    notify = sub.add_parser("notify", help="notifier tools").add_subparsers(
-        dest="notify_command", required=True
+    notify = _command(sub, "notify", "notifier tools").add_subparsers(
+        dest="notify_command", required=True, metavar="COMMAND"
     )
-    ntest = with_config(notify.add_parser("test", help="send a sample alert through notifiers"))
-    ntest.add_argument("names", nargs="*", metavar="NAME")
+    ntest = with_config(_command(notify, "test", "send a sample alert through notifiers (all by default)"))
+    ntest.add_argument("names", nargs="*", metavar="NAME", help="notifier names from the config")
     ntest.set_defaults(func=cmd_notify_test)
 
-    demo = sub.add_parser("demo", help="offline demo on a bundled sample site")
+    demo = _command(sub, "demo", "offline demo: crawl a bundled sample site on loopback")
     demo.add_argument(
         "--console",
         nargs="?",
@@ -611,7 +845,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep running with the web console on (default 127.0.0.1:9464) until Ctrl-C",
     )
     demo.set_defaults(func=cmd_demo)
+    init = _command(sub, "init", "write a starter config.toml and example rules/ (never overwrites)")
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="folder to write into (default: .)")
+    init.set_defaults(func=cmd_init)
     _add_source_commands(sub, with_config)
+    _add_article_commands(sub, with_config)
     return parser
 
 

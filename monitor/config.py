@@ -14,6 +14,7 @@ import os
 import re
 import tomllib
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -25,6 +26,10 @@ from monitor.model import Source
 from monitor.secret import Secret
 
 DEFAULT_PATHS = ("config.toml", "/etc/newsmon/config.toml")
+MISSING_CONFIG = (
+    "no such config file. newsmon reads -c PATH, else $NEWSMON_CONFIG, else ./config.toml, else "
+    "/etc/newsmon/config.toml; start from the commented example: cp config.example.toml config.toml"
+)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -32,19 +37,32 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def parse_duration(value: object) -> float:
-    """``"90s"``, ``"2m"``, ``"1h30m"``, ``"30d"`` or a plain number of seconds -> seconds."""
+    """``"90s"``, ``"2m"``, ``"1h30m"``, ``"30d"`` -> seconds.
+
+    A bare number is refused: ``interval = 120`` could mean seconds or minutes, and guessing wrong polls a
+    site sixty times too often or too rarely, so the error says how to write it."""
     if isinstance(value, bool):
         raise ValueError('expected a duration like "90s", "2m", "48h" or "30d"')
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        value = float(value) if "." in value else int(value)
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
+        raise ValueError(
+            f"a duration needs a unit, got the bare number {value!r}: write {_with_units(value)}"
+        )
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _DURATION_PART.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
             return sum(float(n) * _UNITS[u] for n, u in parts)
     raise ValueError(f'expected a duration like "90s", "2m", "48h" or "30d", got {value!r}')
+
+
+def _with_units(number: float) -> str:
+    """``120`` -> ``"120s" or "2m"``: the fix for a duration written without a unit."""
+    seconds = f"{number:g}s"
+    if number > 0 and number % 60 == 0:
+        return f'"{seconds}" or "{number / 60:g}m" (seconds or minutes?)'
+    return f'e.g. "{seconds}" if you meant seconds'
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +72,15 @@ class StoreConfig:
     # How long a dead instance's claim on work outlives it: a source lease lasts its interval plus this,
     # and an unacknowledged outbox delivery is taken over after this (the stream's visibility timeout).
     lease: float = 60.0
+
+
+@dataclass(slots=True, frozen=True)
+class ArchiveConfig:
+    """``[archive]``: the article archive behind backtests, backfills and ``newsmon articles``."""
+
+    enabled: bool | None = None  # default: on with SQLite, off with Redis (it is the bulk of memory)
+    retention: float | None = None  # default: [store] retention
+    max_mb: int = 2048  # packed records beyond this are dropped, oldest first; 0: no cap
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,11 +123,13 @@ class AlertsConfig:
 @dataclass(slots=True, frozen=True)
 class ServiceConfig:
     metrics: str = "127.0.0.1:9464"
-    log_format: Literal["json", "text"] = "json"
+    # "auto": text on a terminal, JSON otherwise (journald, files, pipes)
+    log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = 20.0
     health_failures: int = 5  # polls failing in a row before a health alert; 0 turns it off
     health_notify: list[str] = field(default_factory=list)  # notifier names for health alerts
+    summary_interval: float = 300.0  # seconds between "summary" log lines; 0 turns them off
     # The web console (monitor/ui) on the metrics listener; off a loopback address it needs the token.
     ui: bool = False
     ui_token: Secret | None = None
@@ -125,10 +154,17 @@ class Config:
     service: ServiceConfig
     # Per-source options that are not part of the pipeline's ``Source``: only the service reads them.
     stale_after: dict[str, float] = field(default_factory=dict)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     @property
     def rule_paths(self) -> list[Path]:
         return [_relative_to(self.path, p) for p in self.rules.paths]
+
+
+def did_you_mean(word: str, allowed: Iterable[str]) -> str:
+    """`` (did you mean "x"?)`` for the closest allowed name, or ``""``."""
+    hint = difflib.get_close_matches(word, sorted(allowed), n=1)
+    return f' (did you mean "{hint[0]}"?)' if hint else ""
 
 
 def find_config(explicit: str | None) -> Path:
@@ -205,6 +241,16 @@ class _Collector:
                     start = n
                     break
         return start + 1
+
+
+def problem_at(path: Path, keypath: str, message: str, severity: str = "error") -> Problem:
+    """A problem about ``keypath`` of the config file at ``path``, located on the key's line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    line = _Collector(path, text)._locate(keypath)
+    return Problem(str(path), line, 1, f"{keypath}: {message}", severity)
 
 
 def _type_name(tp: Any) -> str:
@@ -318,9 +364,7 @@ def build(
         base_key = key[:-5] if from_file else key
         name = aliases.get(base_key, base_key)
         if key not in allowed or name not in fields or (from_file and name not in secret_fields):
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
-            out.add(sub, f"unknown key{suggestion}; allowed: {', '.join(allowed)}")
+            out.add(sub, f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
             ok = False
             continue
         value = _expand_env(raw, sub, out)
@@ -449,7 +493,7 @@ def _store(raw: Any, out: _Collector) -> StoreConfig:
     return dataclasses.replace(sc, url=url)
 
 
-_SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "service")
+_SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "service", "archive")
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -463,9 +507,7 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError([Problem(str(path), line, col, f"TOML syntax: {exc}")]) from exc
     for key in data:
         if key not in _SECTIONS:
-            hint = difflib.get_close_matches(key, _SECTIONS, n=1)
-            suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
-            out.add(key, f"unknown section{suggestion}; allowed: {', '.join(_SECTIONS)}")
+            out.add(key, f"unknown section{did_you_mean(key, _SECTIONS)}; allowed: {', '.join(_SECTIONS)}")
     stale_after: dict[str, float] = {}
     config = Config(
         path=path,
@@ -477,7 +519,10 @@ def parse_config(text: str, path: Path) -> Config:
         notifiers=_notifiers(data.get("notifiers", []), out),
         service=build(ServiceConfig, data.get("service", {}), "service", out) or ServiceConfig(),
         stale_after=stale_after,
+        archive=build(ArchiveConfig, data.get("archive", {}), "archive", out) or ArchiveConfig(),
     )
+    if config.archive.max_mb < 0:
+        out.add("archive.max_mb", "must be 0 (no cap) or more")
     try:
         parse_listen(config.service.metrics)
     except ValueError as exc:
@@ -489,7 +534,10 @@ def parse_config(text: str, path: Path) -> Config:
     for i, name in enumerate(config.service.health_notify):
         if name not in notifier_names and isinstance(data.get("notifiers", []), list):
             known = ", ".join(sorted(notifier_names)) or "none configured"
-            out.add(f"service.health_notify[{i}]", f"unknown notifier {name!r} (known: {known})")
+            out.add(
+                f"service.health_notify[{i}]",
+                f"unknown notifier {name!r}{did_you_mean(name, notifier_names)} (known: {known})",
+            )
     if config.http.per_host_concurrency < 1:
         out.add("http.per_host_concurrency", "must be at least 1")
     if config.http.max_bytes < 1024:
@@ -529,6 +577,8 @@ def _check_ui(service: ServiceConfig, out: _Collector) -> None:
 def load_config(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, MISSING_CONFIG)]) from exc
     except OSError as exc:
         raise ConfigError([Problem(str(path), 1, 1, f"cannot read config: {exc.strerror or exc}")]) from exc
     except UnicodeDecodeError as exc:
@@ -538,6 +588,7 @@ def load_config(path: Path) -> Config:
 
 __all__ = [
     "AlertsConfig",
+    "ArchiveConfig",
     "Config",
     "HttpConfig",
     "NotifierConfig",
@@ -549,4 +600,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "parse_listen",
+    "problem_at",
 ]

@@ -16,16 +16,11 @@ from aiohttp import web
 
 from monitor import loop as event_loop
 from monitor.config import parse_config
+from monitor.examples import example_rules
 from monitor.logs import setup_logging
 from monitor.service import Service
 
 SITE = Path(__file__).with_name("demo_site")
-
-
-def example_rules() -> Path:
-    """The repository's ``rules/`` (source checkout or editable install), else ``./rules``."""
-    bundled = Path(__file__).resolve().parents[1] / "rules"
-    return bundled if bundled.is_dir() else Path("rules").resolve()
 
 
 def demo_app(published: datetime) -> web.Application:

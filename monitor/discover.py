@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from bs4 import BeautifulSoup
 
 from monitor.crawl.http import HttpClient
+from monitor.crawl.robots import parse_robots
 from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.crawl.urls import canonicalize
 from monitor.errors import FetchError, ParseError
@@ -41,7 +42,6 @@ COMMON_FEED_PATHS = ("/feed", "/rss", "/rss.xml", "/feed.xml", "/atom.xml", "/in
 COMMON_SITEMAP_PATHS = ("/news-sitemap.xml", "/sitemap_news.xml", "/sitemap.xml")
 MAX_LINKED = 8  # feed links taken from one page; sites with a feed per tag list hundreds
 MAX_CHILDREN = 3  # child sitemaps of an index opened to judge it
-_SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _NEWSY = re.compile(r"news", re.IGNORECASE)
 
 # How a candidate was found, best first: what the site itself points at beats what we guessed.
@@ -97,6 +97,7 @@ class Finding:
 class Discovery:
     url: str
     findings: list[Finding] = field(default_factory=list)  # every candidate checked, valid ones first
+    page_error: str | None = None  # why the given URL itself could not be fetched (unreachable host, ...)
 
     @property
     def valid(self) -> list[Finding]:
@@ -124,6 +125,7 @@ async def discover(url: str, http: HttpClient) -> Discovery:
     try:
         page = await http.fetch(url)
     except FetchError as exc:
+        result.page_error = exc.reason
         result.findings.append(Finding("html", url, PAGE, error=exc.reason))
 
     candidates: list[_Candidate] = []
@@ -189,9 +191,7 @@ async def _robots_sitemaps(http: HttpClient, origin: str) -> list[str]:
         fetched = await http.fetch(origin + "/robots.txt", robots=False)
     except FetchError:
         return []
-    text = fetched.body.decode("utf-8", "replace")
-    urls = [urljoin(origin + "/", m.group(1)) for m in _SITEMAP_LINE.finditer(text)]
-    return [u for u in dict.fromkeys(urls) if urlsplit(u).scheme in ("http", "https")][:MAX_LINKED]
+    return parse_robots(fetched.body, origin).sitemaps()[:MAX_LINKED]
 
 
 def _unique(candidates: Iterable[_Candidate]) -> list[_Candidate]:

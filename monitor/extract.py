@@ -12,15 +12,17 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from monitor.crawl.urls import same_site
+from monitor.dates import parse_date
 from monitor.errors import ParseError
+from monitor.html_guard import check_nesting
 from monitor.model import Article, Candidate, Fetched
 
 __all__ = ["decode_html", "extract"]
@@ -50,6 +52,7 @@ _SUPERSETS = {
 _PERMISSIVE = frozenset({"cp1252", "cp1254", "latin_1", "iso8859_15", "cp874"})
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _SNIFF_BYTES = 4096
+_CLOSE_CHAOS = 0.12  # charset-normalizer "mess" scores this close to the best are as good a reading
 
 
 def _codec(label: str | None) -> str | None:
@@ -72,11 +75,33 @@ def _try_decode(body: bytes, codec: str | None) -> str | None:
         return None
 
 
+def _detected(body: bytes) -> str | None:
+    """The page decoded in the charset charset-normalizer finds likeliest, or None when it finds none.
+
+    Short Western text is ambiguous between the Latin code pages (cp1250/cp1257 read "déjà" as well as
+    cp1252 does, the detector cannot tell): among guesses as clean as the best, cp1252 wins, as it is
+    what browsers assume for an undeclared page. Cyrillic, CJK or Greek bytes read as cp1252 are far
+    messier, so there it never comes close.
+    """
+    from charset_normalizer import from_bytes  # deferred: only undeclared non-UTF-8 pages need it
+
+    results = list(from_bytes(body))
+    if not results:
+        return None
+    best = results[0]
+    western = next(
+        (r for r in results if r.chaos <= best.chaos + _CLOSE_CHAOS and "cp1252" in r.could_be_from_charset),
+        None,
+    )
+    return _try_decode(body, "cp1252" if western is not None else _codec(best.encoding))
+
+
 def decode_html(body: bytes, http_charset: str | None) -> str:
-    """Bytes -> text: BOM, HTTP charset, strict UTF-8, the page's ``<meta>`` charset, then cp1252.
+    """Bytes -> text: BOM, HTTP charset, strict UTF-8, the page's ``<meta>`` charset, detection, cp1252.
 
     A BOM is checked first because it cannot occur by accident (WHATWG sniffing puts it first too).
     The meta charset comes after UTF-8 because real pages declare gb2312 or iso-8859-15 and are UTF-8.
+    A page that declares nothing and is not UTF-8 is detected (windows-1251, KOI8-R, GB2312, ...).
     A permissive single-byte HTTP charset (latin-1 and kin) yields to valid non-ASCII UTF-8, since
     every byte string "decodes" in it and misconfigured servers label UTF-8 pages that way.
     """
@@ -103,7 +128,7 @@ def decode_html(body: bytes, http_charset: str | None) -> str:
         text = _try_decode(body, _codec(match.group(1).decode("ascii")))
         if text is not None:
             return text
-    return body.decode("cp1252", errors="replace")
+    return _detected(body) or body.decode("cp1252", errors="replace")
 
 
 # --------------------------------------------------------------------------- small text helpers
@@ -273,24 +298,6 @@ def _title(tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], hin
     return _clean(hint.title) if hint is not None and hint.title else ""
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    """ISO 8601 (what nearly every page uses) or RFC 822; naive values are taken as UTC."""
-    value = _clean(value)
-    if not value:
-        return None
-    parsed: datetime | None
-    try:
-        parsed = datetime.fromisoformat(value.replace(" ", "T", 1) if len(value) > 10 else value)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 def _published(
     tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, Any], hint: Candidate | None
 ) -> datetime | None:
@@ -304,7 +311,7 @@ def _published(
         candidates.append(node.attributes.get("datetime"))
     candidates += [_ld_str(ld, "dateCreated"), meta.get(_MODIFIED_META), _ld_str(ld, "dateModified")]
     for value in candidates:
-        parsed = _parse_date(value)
+        parsed = parse_date(value)
         if parsed is not None:
             return parsed
     return hint.published if hint is not None else None
@@ -318,9 +325,15 @@ def _http_url(value: str | None, base: str) -> str | None:
 
 
 def _canonical(tree: LexborHTMLParser, meta: dict[str, str], page_url: str) -> str:
+    """The page's canonical URL, trusted only within the page's own registrable domain: any page can
+    name any URL, and the canonical becomes the alert's link and the seen-key that suppresses the
+    real article. Syndicated copies on other sites are joined by their story fingerprint instead."""
     link = tree.css_first('link[rel="canonical"]')
-    href = link.attributes.get("href") if link is not None else None
-    return _http_url(href, page_url) or _http_url(meta.get("og:url"), page_url) or page_url
+    for claimed in (link.attributes.get("href") if link is not None else None, meta.get("og:url")):
+        url = _http_url(claimed, page_url)
+        if url is not None and same_site(url, page_url):
+            return url
+    return page_url
 
 
 def _language(tree: LexborHTMLParser, meta: dict[str, str]) -> str | None:
@@ -529,6 +542,7 @@ def extract(fetched: Fetched, *, source: str, hint: Candidate | None = None) -> 
     html = decode_html(fetched.body, fetched.charset)
     if _looks_binary(html):
         raise ParseError(fetched.url, "body is not HTML text")
+    check_nesting(html, fetched.url)
     try:
         return _extract(html, fetched, source, hint)
     except ParseError:

@@ -16,12 +16,12 @@ J shares a band with probability 1 - (1 - J^2)^32: 0.95 at J = 0.3, 0.9999 at J 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
 from hashlib import blake2b
-
-import numpy as np
+from typing import Any
 
 SHINGLE = 3
 PERMUTATIONS = 64
@@ -42,9 +42,17 @@ def _parameter(label: str) -> int:
     return int.from_bytes(blake2b(label.encode(), digest_size=8).digest(), "big") % (_PRIME - 1) + 1
 
 
-# Derived from fixed labels, not a random generator: every process and every version agrees.
-_A = np.array([_parameter(f"a{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
-_B = np.array([_parameter(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
+@functools.cache
+def _permutations() -> tuple[Any, Any, Any]:
+    """numpy and the permutation parameters, on first use: numpy costs a run that fetches nothing new
+    (``newsmon once`` from cron, all 304) more CPU than the rest of the run."""
+    import numpy as np
+
+    # Derived from fixed labels, not a random generator: every process and every version agrees.
+    a = np.array([_parameter(f"a{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
+    b = np.array([_parameter(f"b{i}") for i in range(PERMUTATIONS)], dtype=np.uint64)
+    return np, a, b
+
 
 _WORD = re.compile(r"\w+")
 
@@ -93,9 +101,10 @@ def fingerprint(text: str) -> Fingerprint:
     found = shingles(text)
     if not found:
         return Fingerprint((_PRIME,) * PERMUTATIONS, 0)
+    np, a, b = _permutations()
     digests = b"".join(blake2b(s.encode(), digest_size=4).digest() for s in found)
     hashes = np.frombuffer(digests, dtype="<u4").astype(np.uint64)
-    minima = ((hashes[None, :] * _A[:, None] + _B[:, None]) % np.uint64(_PRIME)).min(axis=1)
+    minima = ((hashes[None, :] * a[:, None] + b[:, None]) % np.uint64(_PRIME)).min(axis=1)
     return Fingerprint(tuple(int(v) for v in minima), len(found))
 
 

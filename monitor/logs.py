@@ -1,7 +1,9 @@
-"""One line per event. ``json`` for journald/Loki, ``text`` for a terminal.
+"""One line per event. ``json`` for journald/Loki, ``text`` for a terminal, ``auto`` for whichever fits
+where the lines go.
 
 Call sites log an event name as the message and the details as ``extra`` fields, e.g.
-``log.warning("fetch_failed", extra={"source": name, "url": url, "error": str(exc)})``.
+``log.warning("fetch_failed", extra={"source": name, "url": url, "error": str(exc)})``. Every extra field
+is printed once, by name: the common ones in a fixed order, then the rest as the call site gave them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 FIELDS = ("source", "url", "rule", "alert_id", "notifier", "outcome", "error", "count", "path", "detail")
+# What every LogRecord has; anything else on a record came from a call site's ``extra``.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "event",
+}
 MASK = "********"
 # Shorter values would blank out ordinary words; secrets this short are not worth protecting anyway.
 MIN_SECRET_LENGTH = 4
@@ -32,6 +40,23 @@ def mask_url(url: str) -> str:
     if password:
         return url.replace(f":{password}@", ":***@", 1)
     return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + "***", url)
+
+
+def fields(record: logging.LogRecord) -> dict[str, object]:
+    """The call site's ``extra`` fields of ``record`` that are set: ``FIELDS`` first, then the others."""
+    found = {name: getattr(record, name) for name in FIELDS if getattr(record, name, None) is not None}
+    for name, value in vars(record).items():
+        if name not in _RECORD_ATTRS and name not in found and value is not None:
+            found[name] = value
+    return found
+
+
+def resolve_format(fmt: str, stream: TextIO | None = None) -> str:
+    """``auto`` -> ``text`` when the lines go to a terminal, ``json`` otherwise (journald, a file, a pipe)."""
+    if fmt != "auto":
+        return fmt
+    target = stream or sys.stderr
+    return "text" if hasattr(target, "isatty") and target.isatty() else "json"
 
 
 class Scrubber:
@@ -76,10 +101,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(event, str):
             # Call sites with a formatted message name their event in ``extra``; keep both.
             data["message"], data["event"] = data["event"], event
-        for name in FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                data[name] = value
+        data.update(fields(record))
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)
@@ -95,9 +117,7 @@ class TextFormatter(logging.Formatter):
 
     def _format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        details = " ".join(
-            f"{name}={getattr(record, name)}" for name in FIELDS if getattr(record, name, None) is not None
-        )
+        details = " ".join(f"{name}={value}" for name, value in fields(record).items())
         line = f"{ts} {record.levelname:<7} {record.getMessage()} {details}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -105,7 +125,7 @@ class TextFormatter(logging.Formatter):
 
 
 def setup_logging(
-    fmt: str = "text",
+    fmt: str = "auto",
     level: str = "info",
     stream: TextIO | None = None,
     *,
@@ -113,6 +133,7 @@ def setup_logging(
 ) -> None:
     """Our loggers (``newsmon.*``) and APScheduler's on one stream, in one format."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    fmt = resolve_format(fmt, stream)
     handler.setFormatter(JsonFormatter(scrub) if fmt == "json" else TextFormatter(scrub))
     for name, lvl in (("newsmon", level.upper()), ("apscheduler", "WARNING")):
         # APScheduler reports missed runs and job errors on its own logger: same format, same stream.

@@ -1,4 +1,4 @@
-"""Prometheus metrics (one registry per Service, no globals) and the /metrics + /healthz HTTP server.
+"""Prometheus metrics (one registry per Service, no globals); ``monitor.metrics_server`` serves them.
 
 Names are a contract (see the design's Observability section); label values are source, rule and
 notifier names from the operator's config, so their number is bounded by the config.
@@ -6,17 +6,15 @@ notifier names from the operator's config, so their number is bounded by the con
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 
 log = logging.getLogger("newsmon.metrics")
 
@@ -24,7 +22,6 @@ FETCH_OUTCOMES = ("ok", "not_modified", "error")
 ALERT_OUTCOMES = ("delivered", "retry", "dead")
 # Polls are network-bound: from a quick 304 to a slow page plus its articles.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-REFRESH_TIMEOUT = 2.0  # seconds a scrape waits for the store before serving the last known values
 
 
 class Metrics:
@@ -135,64 +132,3 @@ class Health:
 
     def body(self) -> str:
         return json.dumps({"status": "ok" if self.ok else "unhealthy", "checks": self.checks})
-
-
-class MetricsServer:
-    """``/metrics`` (Prometheus text format) and ``/healthz`` (200 / 503 with a JSON reason)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        host: str,
-        port: int,
-        *,
-        health: Callable[[], Awaitable[Health]],
-        refresh: Callable[[], Awaitable[None]] | None = None,
-        mount: Callable[[web.Application], None] | None = None,
-    ) -> None:
-        self.metrics = metrics
-        self.host = host
-        self.port = port
-        self._health = health
-        self._refresh = refresh
-        self._mount = mount  # adds more routes (the web console) to this listener
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        if self._mount is not None:
-            self._mount(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError:
-            await self._runner.cleanup()
-            self._runner = None
-            raise
-        if self.port == 0:  # tests ask for any free port; report the one we got
-            self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        if self._refresh is not None:
-            try:
-                async with asyncio.timeout(REFRESH_TIMEOUT):
-                    await self._refresh()
-            except Exception as exc:  # a down store must not break the scrape that would show it
-                log.debug("metrics_refresh_failed", extra={"error": str(exc)})
-        body = self.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        health = await self._health()
-        return web.Response(
-            status=200 if health.ok else 503, text=health.body(), content_type="application/json"
-        )

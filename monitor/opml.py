@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import lxml.etree
 
+from monitor.crawl import xmlsafe
 from monitor.crawl.urls import canonicalize
 from monitor.errors import ParseError
 from monitor.model import Source
@@ -26,15 +27,6 @@ __all__ = ["MAX_OPML_BYTES", "OpmlFeed", "Skipped", "export_opml", "parse_opml"]
 
 MAX_OPML_BYTES = 20 * 1024 * 1024  # a list of ~100k feeds; anything bigger is not a subscription list
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_PARSER_OPTS = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +51,10 @@ def parse_opml(data: bytes, where: str) -> tuple[list[OpmlFeed], list[Skipped]]:
         # libxml2 expands internal entities inside attributes, where all of OPML's data lives, even
         # with resolve_entities off; no reader's export declares entities, so refuse them outright.
         raise ParseError(where, "not OPML as feed readers write it: declares XML entities")
-    parser = lxml.etree.XMLParser(**_PARSER_OPTS)
     try:
-        root = lxml.etree.fromstring(data, parser=parser)
-    except lxml.etree.XMLSyntaxError as exc:
-        raise ParseError(where, f"not OPML: {exc}") from exc
+        root = xmlsafe.parse(data, where, recover=False)
+    except ParseError as exc:
+        raise ParseError(where, f"not OPML: {exc.reason}") from exc
     if root is None or _local(root.tag) != "opml":
         raise ParseError(where, "not OPML: the root element is not <opml>")
     body = next((el for el in root if _local(el.tag) == "body"), None)

@@ -3,6 +3,10 @@
 The order of writes is what makes alerts durable: an article's URL is marked seen only after every alert
 it produced is claimed into the outbox, so a crash anywhere re-processes the article, and the atomic
 claim makes that replay harmless.
+
+The engine it is given was built from a complete, validated rule set (``monitor/validate.py``; the service
+refuses to start on anything less, and a failed reload keeps the previous set), so an article marked seen
+here was evaluated against every rule the operator wrote.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
-from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
@@ -36,6 +41,19 @@ SEEN_BATCH = 50
 # Validators kept in memory (write-through to the store): an unchanged poll then costs one store write
 # (record_poll) instead of a read and a write. Bounded for sitemap indexes that name a new child daily.
 VALIDATORS_CACHED = 100_000
+# Bodies larger than this are parsed in a worker thread: lexbor, lxml and zlib release the GIL, so
+# /healthz, deliveries and other sources keep going while a big page is read. Smaller ones cost less
+# than the hand-off.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+T = TypeVar("T")
+
+
+async def _parse(fetched: Fetched, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    if len(fetched.body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse, fetched, *args, **kwargs)
+    return parse(fetched, *args, **kwargs)
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
@@ -149,17 +167,21 @@ class Pipeline:
         if fetched.not_modified:
             result.not_modified = True
             return []
+        # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
+        # all answer 304 (cron's `newsmon once`) never pays for them.
+        from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
+
         if source.kind == "feed":
-            return parse_feed(fetched)
+            return await _parse(fetched, parse_feed)
         if source.kind == "html":
-            return parse_listing(fetched, source)
-        candidates, children = parse_sitemap(fetched)
+            return await _parse(fetched, parse_listing, source)
+        candidates, children = await _parse(fetched, parse_sitemap)
         for child in children[:MAX_CHILD_SITEMAPS]:
             try:
                 child_fetched = await self._get(child)
                 if not child_fetched.not_modified:
                     # Only one level: an index pointing at indexes (or at itself) stops here.
-                    candidates.extend(parse_sitemap(child_fetched)[0])
+                    candidates.extend((await _parse(child_fetched, parse_sitemap))[0])
             except (FetchError, ParseError) as exc:
                 result.errors.append(str(exc))
                 log.warning("sitemap_failed", extra={"source": source.name, "url": child, "error": str(exc)})
@@ -216,20 +238,25 @@ class Pipeline:
             return
         semaphore = asyncio.Semaphore(ARTICLE_CONCURRENCY)
         pending: dict[str, str] = {}
+        archive: list[ArchivedArticle] = []  # what the rules saw, archived in the same write
 
         async def flush() -> None:
-            marks = pending.copy()
+            marks, records = pending.copy(), archive.copy()
             pending.clear()
+            archive.clear()
             if marks:
-                await self.store.mark_seen(marks)
+                await self.store.mark_seen(marks, records)
 
         async def one(url: str) -> None:
             async with semaphore:
                 edited = not todo[url].startswith("0 ")
-                marks = await self._article(source, by_url[url], edited=edited, result=result)
-            if marks is not None and not self.dry_run:
+                done = await self._article(source, by_url[url], edited=edited, result=result)
+            if done is not None and not self.dry_run:
+                marks, record = done
                 pending.update(marks)
                 pending[entries[url]] = todo[url]
+                if record is not None:
+                    archive.append(record)
                 if len(pending) >= SEEN_BATCH:
                     await flush()
 
@@ -238,30 +265,37 @@ class Pipeline:
 
     async def _article(
         self, source: Source, candidate: Candidate, *, edited: bool, result: PollResult
-    ) -> dict[str, str] | None:
+    ) -> tuple[dict[str, str], ArchivedArticle | None] | None:
         """Fetch, extract, match and claim one article. Returns the seen-marks to record once its
-        alerts are claimed, or None when it should be tried again next poll."""
+        alerts are claimed, with the article as the rules saw it for the archive; or None when it
+        should be tried again next poll."""
         url = candidate.url
         try:
             article = await self._load(source, candidate)
         except FetchError as exc:
             result.errors.append(str(exc))
             log.warning("article_failed", extra={"source": source.name, "url": url, "error": str(exc)})
-            return {url: ""} if _permanent(exc) else None
+            return ({url: ""}, None) if _permanent(exc) else None
         except ParseError as exc:
             result.errors.append(str(exc))
             log.warning("article_unparsable", extra={"source": source.name, "url": url, "error": str(exc)})
-            return {url: ""}
+            return {url: ""}, None
         if article.url != url and not edited and await self.store.seen([article.url]):
             # An AMP page or another spelling of an article we already have under its canonical URL.
-            return {url: ""}
+            return {url: ""}, None
         result.new_articles += 1
+        detected_at = self.clock.time()
         matches = [] if self._too_old(article) else self.engine().match(article)
+        story_key = None
         if matches:
             story = await self._story(article)
+            story_key = story.key
             for match in matches:
                 await self._alert(article, story, match, result)
-        return {url: "", article.url: ""}
+        record = ArchivedArticle.of(
+            article, detected_at=detected_at, story_key=story_key, rules=[m.rule_id for m in matches]
+        )
+        return {url: "", article.url: ""}, record
 
     async def _story(self, article: Article) -> StoryRef:
         """The story a matching article joins (or starts); an edit keeps its story.
@@ -290,7 +324,7 @@ class Pipeline:
                 fetched_url=candidate.url,
             )
         fetched = await self.http.fetch(candidate.url)
-        return extract(fetched, source=source.name, hint=candidate)
+        return await _parse(fetched, extract, source=source.name, hint=candidate)
 
     def _too_old(self, article: Article) -> bool:
         if article.published is None or not self.alerts.max_age:

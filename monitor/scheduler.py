@@ -29,6 +29,7 @@ MAX_JITTER = 30.0
 # An internal job proves the scheduler still dispatches even when every source polls hourly.
 HEARTBEAT_JOB = "\0newsmon-heartbeat"  # a NUL byte: no source name from TOML can collide by accident
 HEARTBEAT_INTERVAL = 5.0
+FIRST_POLL_STEP = 0.01  # seconds between the first polls of consecutive sources at start-up
 
 
 class Scheduler:
@@ -148,12 +149,16 @@ class Scheduler:
             if name not in wanted:
                 self._scheduler.remove_job(name)
                 del self._sources[name]
+        count = len(wanted)
         for i, (name, source) in enumerate(wanted.items()):
             if self._sources.get(name) == source:
                 continue
             self._sources[name] = source
-            # Staggered first polls keep a large config from opening every connection at once.
-            self._add(source, first_run=now + timedelta(milliseconds=10 * i))
+            # Staggered first polls keep a large config from opening every connection at once; a
+            # config too large for 10 ms steps spreads them over one interval instead, so every
+            # source is still polled within its interval of start-up.
+            step = min(FIRST_POLL_STEP, source.interval / count)
+            self._add(source, first_run=now + timedelta(seconds=step * i))
 
     def pause(self) -> None:
         """Start no new polls; running ones continue (``shutdown`` would cancel them)."""

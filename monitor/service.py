@@ -15,29 +15,35 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from monitor.config import Config, NotifierConfig, load_config, parse_listen
+from monitor.backfill import Backfiller
+from monitor.config import Config, NotifierConfig, parse_listen
 from monitor.crawl.http import HttpClient
-from monitor.errors import ConfigError, RuleError
+from monitor.errors import ConfigError, Problem
 from monitor.leases import SourceLeases, StoreOutage
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
-from monitor.matching.rules import RuleSet, load_rules, load_rules_skipping_bad
-from monitor.matching.watch import RuleWatcher
-from monitor.metrics import Health, Metrics, MetricsServer
+from monitor.matching.rules import RuleSet
+from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
 from monitor.pipeline import Pipeline, PollResult, alert_id
-from monitor.scheduler import Scheduler
 from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
-from monitor.store import open_store
+from monitor.store import archive_policy, open_store
 from monitor.store.base import Store
+from monitor.summary import Activity
+from monitor.validate import load, validate
+
+if TYPE_CHECKING:
+    from monitor.metrics_server import MetricsServer
+    from monitor.scheduler import Scheduler
 
 log = logging.getLogger("newsmon.service")
 
@@ -90,6 +96,13 @@ def config_secrets(config: Config) -> list[str]:
     return values
 
 
+def notify_session(config: Config) -> aiohttp.ClientSession:
+    """The session notifiers post through. Receivers are configured by the operator, not discovered on
+    pages, so there is no crawler SSRF guard (an intranet webhook must work); they see the configured
+    user agent, like every site we fetch from."""
+    return aiohttp.ClientSession(trust_env=False, headers={"User-Agent": config.http.user_agent})
+
+
 def _url_password(url: str) -> str | None:
     password = urlsplit(url).password
     return unquote(password) if password else None
@@ -106,8 +119,12 @@ class Service:
         dry_run: bool = False,
         environ: Mapping[str, str] | None = None,
         scrubber: Scrubber | None = None,
+        rules: RuleSet | None = None,
     ) -> None:
+        """``rules``: the rule set validated with ``config`` (``validate.load``); without it, ``start``
+        validates ``config``'s rules itself, with the same checks."""
         self.config = config
+        self._given_rules = rules
         self.clock = clock or SystemClock()
         self.dry_run = dry_run
         self.store: Store | None = None
@@ -119,6 +136,7 @@ class Service:
         self._notifier_configs: dict[str, NotifierConfig] = {}
         self.outbox: Outbox | None = None
         self.pipeline: Pipeline | None = None
+        self.backfill: Backfiller | None = None
         self.scheduler: Scheduler | None = None
         self.leases: SourceLeases | None = None
         self.outage = StoreOutage(log)
@@ -137,32 +155,33 @@ class Service:
         self._health: dict[str, _SourceHealth] = {}
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self._outbox_depth: int | None = None
-        # For the web console: the errors of the last rule load or reload, and when the daemon started.
-        self.rule_problems: list[str] = []
-        self.started_at = self.clock.time()
+        self.activity = Activity(clock=time.monotonic)
+        # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
+        self.reload_problems: tuple[Problem, ...] = ()
+        self.started_at = self.clock.time()  # for the web console
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Rules first (cheapest to get wrong), then the store, the client and the notifiers.
 
-        A rule file with errors is reported and left out; the other files are watched for."""
+        The config and its rules are validated whole, with exactly the checks of ``newsmon check``; any
+        error raises ``ConfigError`` before anything is opened, so no article is ever read, let alone
+        marked seen, without the complete rule set it was meant to be matched against."""
         if self.scrubber is not None:
             self.scrubber.update(config_secrets(self.config))
-        rules, problems = load_rules_skipping_bad(self.config.rule_paths)
-        for problem in problems:
-            log.error("rule_file_skipped", extra={"path": problem.path, "error": str(problem)})
-        self.rule_problems = [str(p) for p in problems]
+        rules = self._given_rules or validate(self.config, require={"rules"}).rules
         self._set_rules(rules)
         self.store = open_store(
-            self.config.store.url, retention=self.config.store.retention, clock=self.clock
+            self.config.store.url,
+            retention=self.config.store.retention,
+            clock=self.clock,
+            archive=archive_policy(self.config.archive),
         )
         await self.store.open()
         await self.http.open()
         # Per-host politeness holds across every instance sharing the store, not just within this one.
         self.http.limiter.remote = self.store.host_slot
-        # Receivers are configured by the operator, not discovered on pages, so they get their own
-        # session without the crawler's SSRF guard: an intranet webhook must work.
-        self._notify_session = aiohttp.ClientSession(trust_env=False)
+        self._notify_session = notify_session(self.config)
         await self._apply_notifiers(self.config.notifiers)
         self.outbox = Outbox(
             self.store,
@@ -184,6 +203,15 @@ class Service:
             on_claim=self._on_claim,
             dry_run=self.dry_run,
         )
+        if not self.dry_run:
+            self.backfill = Backfiller(
+                self.store,
+                self.clock,
+                alerts=lambda: self.config.alerts,
+                notifiers=lambda: list(self.notifiers),
+                on_claim=self._on_claim,
+            )
+            self.backfill.start(rules.rules)
         self.metrics.declare([s.name for s in self.config.sources], [], self.notifiers)
         now = self.clock.time()
         self._health = {s.name: _SourceHealth(last_new=now) for s in self.config.sources}
@@ -193,9 +221,10 @@ class Service:
         log.info(
             "started",
             extra={
-                "count": len(self.config.sources),
-                "detail": f"{len(rules.rules)} rules, {len(self.notifiers)} notifiers, "
-                f"store {mask_url(self.config.store.url)}",
+                "rules": len(rules.rules),
+                "sources": len(self.config.sources),
+                "notifiers": len(self.notifiers),
+                "store": mask_url(self.config.store.url),
             },
         )
 
@@ -247,6 +276,7 @@ class Service:
             result = await self.pipeline.poll(source)
         except Exception:
             self.metrics.sources.fetched(source.name, "error")
+            self.activity.polled("error", 0)
             raise
         finally:
             self.metrics.fetch_seconds.observe(time.monotonic() - started)
@@ -260,6 +290,17 @@ class Service:
         failed = bool(result.errors) and not result.new_articles
         outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
         self.metrics.sources.fetched(source.name, outcome)
+        self.activity.polled(outcome, result.new_articles)
+        log.debug(
+            "poll",
+            extra={
+                "source": source.name,
+                "outcome": outcome,
+                "new_articles": result.new_articles,
+                "alerts": len(result.alerts),
+                "error": result.errors[0] if result.errors else None,
+            },
+        )
         if result.new_articles:
             self.metrics.sources.found(source.name, result.new_articles)
             self._recent.append((time.monotonic(), result.new_articles))
@@ -328,15 +369,21 @@ class Service:
             self._on_claim(alert)
 
     def _on_claim(self, alert: Alert) -> None:
+        self.activity.claimed()
         if self.outbox is not None:
             self.outbox.wake()
 
     def _on_outcome(self, notifier: str, outcome: str) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
+        self.activity.delivery(outcome)
 
     # -- the daemon -----------------------------------------------------------------------------------
     async def run(self) -> None:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
+        # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
+        from monitor.matching.watch import RuleWatcher
+        from monitor.scheduler import Scheduler
+
         loop = asyncio.get_running_loop()
         # Handlers before start: a SIGTERM while the store connects still means "drain and exit 0".
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -357,6 +404,7 @@ class Service:
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
                 asyncio.create_task(self._status_loop()),
+                asyncio.create_task(self._summary_loop()),
                 asyncio.create_task(watcher.run(self._stop)),
             ]
             await self._refresh_outbox_depth()
@@ -375,6 +423,8 @@ class Service:
         address = parse_listen(self.config.service.metrics)
         if address is None:
             return
+        from monitor.metrics_server import MetricsServer  # aiohttp.web: only a daemon serves metrics
+
         console = None
         if self.config.service.ui:
             from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
@@ -421,10 +471,11 @@ class Service:
         await self.start()
         try:
             sources = [s for s in self.config.sources if not names or s.name in names]
-            results = await asyncio.gather(*(self.poll(s) for s in sources))
+            polled = await asyncio.gather(*(self.poll(s) for s in sources), return_exceptions=True)
+            results = [_as_result(source, r) for source, r in zip(sources, polled, strict=True)]
             if not self.dry_run and self.outbox is not None:
                 await self.outbox.drain(self.clock.time() + self.config.service.shutdown_timeout)
-            return list(results)
+            return results
         finally:
             await self.stop()
 
@@ -448,6 +499,9 @@ class Service:
             await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.backfill is not None:
+            # An unfinished backfill's lease lapses and the next start runs it again.
+            await self.backfill.close()
         if self.leases is not None:
             # Others take our sources over at their next tick instead of after the lease TTL.
             await self.leases.close()
@@ -498,15 +552,25 @@ class Service:
 
     async def _reload(self) -> bool:
         try:
-            config = load_config(self.config.path)
-            rules = load_rules(config.rule_paths)
-        except (ConfigError, RuleError) as exc:
+            loaded = load(self.config.path, strict=True)
+        except ConfigError as exc:
             self.metrics.rules_reload_errors.inc()
-            self.rule_problems = [str(p) for p in exc.problems]
+            self.reload_problems = tuple(p for p in exc.problems if p.severity == "error")
             for problem in exc.problems:
-                log.error("reload_failed", extra={"path": problem.path, "error": str(problem)})
-            log.error("reload_failed", extra={"detail": "kept the running config and rules"})
+                log.log(
+                    logging.ERROR if problem.severity == "error" else logging.WARNING,
+                    "reload_failed",
+                    extra={"path": problem.path, "error": str(problem)},
+                )
+            log.error(
+                "reload_failed",
+                extra={"count": len(self.reload_problems), "detail": "kept the running config and rules"},
+            )
             return False
+        self.reload_problems = ()
+        config, rules = loaded.config, loaded.rules
+        for problem in loaded.warnings:
+            log.warning("rule_warning", extra={"path": problem.path, "detail": str(problem)})
         old = self.config
         restart_only = {
             "[store]": old.store != config.store,
@@ -531,7 +595,8 @@ class Service:
         if self.store is not None:
             await self._apply_notifiers(config.notifiers)
         self._set_rules(rules)
-        self.rule_problems = []
+        if self.backfill is not None:
+            self.backfill.start(rules.rules)
         if self.pipeline is not None:
             self.pipeline.alerts = config.alerts
         if self.outbox is not None:
@@ -553,12 +618,20 @@ class Service:
         log.info(
             "reloaded",
             extra={
-                "count": len(rules.rules),
-                "detail": f"{len(rules.rules)} rules; sources: {len(new_names - old_names)} added, "
-                f"{len(old_names - new_names)} removed, {changed} changed",
+                "rules": len(rules.rules),
+                "sources": len(config.sources),
+                "notifiers": len(config.notifiers),
+                "sources_added": len(new_names - old_names),
+                "sources_removed": len(old_names - new_names),
+                "sources_changed": changed,
             },
         )
         return True
+
+    @property
+    def rule_problems(self) -> list[str]:
+        """The errors of the last reload while it failed, as the web console shows them."""
+        return [str(p) for p in self.reload_problems]
 
     # -- status and health ----------------------------------------------------------------------------
     def articles_per_minute(self) -> float:
@@ -584,6 +657,23 @@ class Service:
             raise
         self.metrics.outbox_pending.set(self._outbox_depth)
 
+    async def _summary_loop(self) -> None:
+        """The sign of life: one ``summary`` line at info every ``summary_interval``."""
+        while interval := self.config.service.summary_interval:
+            await asyncio.sleep(interval)
+            self.log_summary()
+
+    def log_summary(self) -> None:
+        log.info(
+            "summary",
+            extra={
+                **self.activity.take(),
+                "outbox": "?" if self._outbox_depth is None else self._outbox_depth,
+                "rules": len(self.rules.rules) if self.rules else 0,
+                "sources": len(self.config.sources),
+            },
+        )
+
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL)
@@ -592,8 +682,27 @@ class Service:
             self.sd.status(self.status_line())
 
     async def health(self) -> Health:
-        """/healthz: the scheduler dispatches jobs and the store answers a ping."""
+        """/healthz, each check "ok" or why not (docs/operations.md lists them): the scheduler dispatches
+        jobs, the store answers a ping, rules are loaded, the last reload worked, not every source is
+        failing, and no delivery has given up lately."""
         checks: dict[str, str] = {}
+        checks["rules"] = "ok" if self.rules and self.rules.rules else "no rules loaded"
+        if self.reload_problems:
+            first = self.reload_problems[0]
+            checks["reload"] = (
+                f"last reload failed with {len(self.reload_problems)} problem(s), running on the previous "
+                f"config and rules; first: {first}"
+            )
+        else:
+            checks["reload"] = "ok"
+        checks["sources"] = self._sources_check()
+        dead = self.activity.dead_recently()
+        checks["deliveries"] = (
+            f"{dead} deliver{'y' if dead == 1 else 'ies'} gave up in the last hour (dead letters): "
+            "see `newsmon alerts list --failed`, resend with `newsmon alerts retry --failed`"
+            if dead
+            else "ok"
+        )
         problem = self.scheduler.ticking() if self.scheduler is not None else "scheduler not started"
         checks["scheduler"] = problem or "ok"
         store = self.store
@@ -607,6 +716,26 @@ class Service:
                 answered = False
             checks["store"] = "ok" if answered else "store does not answer"
         return Health(ok=all(v == "ok" for v in checks.values()), checks=checks)
+
+    def _sources_check(self) -> str:
+        threshold = self.config.service.health_failures
+        failures = [self._health[s.name].failures for s in self.config.sources if s.name in self._health]
+        if threshold and failures and min(failures) >= threshold:
+            return (
+                f"every source is failing: each of {len(failures)} failed its last {min(failures)}+ polls "
+                "(see `newsmon status`)"
+            )
+        return "ok"
+
+
+def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:
+    """A poll that raised is that source's failure, reported; it must not take the other sources down."""
+    if isinstance(polled, PollResult):
+        return polled
+    if not isinstance(polled, Exception):
+        raise polled
+    log.error("poll_failed", extra={"source": source.name, "error": f"{type(polled).__name__}: {polled}"})
+    return PollResult(source.name, errors=[f"{type(polled).__name__}: {polled}"])
 
 
 async def _cancel(tasks: set[asyncio.Task[object]] | set[asyncio.Task[None]]) -> None:

@@ -22,8 +22,9 @@ sys.path.insert(0, str(BENCH))
 from newssim import NewsSim  # noqa: E402
 
 CONTRACT = {
-    "throughput.py": ("articles_per_s", "baseline_articles_per_s"),
-    "polling.py": ("cpu_ms_per_poll",),
+    "throughput.py": ("articles_per_s", "baseline_articles_per_s", "fetch_only_pages_per_s"),
+    "polling.py": ("sources", "startup_s", "rss_mb", "cpu_ms_per_poll"),
+    "startup.py": ("once_cpu_s", "once_pages_per_s", "inprocess_pages_per_s"),
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),
     "console.py": ("worst_p95_ms", "worst_cpu_ms"),

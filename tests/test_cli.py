@@ -123,7 +123,8 @@ def test_rules_test_seed_excerpt(tmp_path: Path, capsys: pytest.CaptureFixture[s
     terms = {h["term"] for h in by_rule["atacms-strikes-in-russia"]["hits"]}
     assert "Army Tactical Missile System" in terms and "ATACMS" in terms  # "Systems (ATACMs)" both ways
     for hit in by_rule["north-korean-troops"]["hits"]:
-        assert set(hit) == {"term", "entity", "field", "start", "end", "snippet"}
+        assert set(hit) == {"term", "via_lemma", "entity", "field", "start", "end", "snippet"}
+        assert hit["via_lemma"] is None  # an English article: found as written
         assert "North Korean troops" in hit["snippet"]
 
 
@@ -249,8 +250,13 @@ def test_check_with_only_warnings_exits_0(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "config.toml").write_text('[rules]\npaths = ["r.yaml"]\n')
     assert main(["check", "-c", str(tmp_path / "config.toml")]) == 0
     out, err = capsys.readouterr()
-    assert re.fullmatch(r".*r\.yaml:3:18: warning: term '!!!' has no letters or digits.*\n", err), err
-    assert "ok — 0 source(s), 1 rule(s)" in out and "1 warning(s)" in out
+    lines = err.splitlines()
+    assert re.fullmatch(r".*r\.yaml:3:18: warning: term '!!!' has no letters or digits.*", lines[0]), err
+    # An empty setup is a warning for check (an error for run): no sources, no notifiers.
+    assert (
+        "warning: sources: no [[sources]]" in lines[1] and "warning: notifiers: no [[notifiers]]" in lines[2]
+    )
+    assert "ok — 0 source(s), 1 rule(s)" in out and "3 warning(s)" in out
 
 
 NEAR_MISS_RULES = """
@@ -285,4 +291,12 @@ def test_rules_test_shows_near_misses(tmp_path: Path, capsys: pytest.CaptureFixt
     misses = {m["rule"]: m for m in data["near_misses"]}
     assert list(misses) == ["almost", "vetoed", "far"]
     assert misses["almost"]["failed"] == ["all: missing any of [Russia, Kursk]"]
-    assert set(misses["almost"]["hits"][0]) == {"term", "entity", "field", "start", "end", "snippet"}
+    assert set(misses["almost"]["hits"][0]) == {
+        "term",
+        "via_lemma",
+        "entity",
+        "field",
+        "start",
+        "end",
+        "snippet",
+    }

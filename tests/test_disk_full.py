@@ -116,7 +116,7 @@ def write_config(tmp_path: Path, db: Path, feed: str, hook: str) -> Path:
         rules=RULES,
         store=f"sqlite://{db}",
         lease="2s",
-        notifier="timeout = 5",
+        notifier='timeout = "5s"',
     )
 
 

@@ -166,7 +166,7 @@ def write_config(tmp_path: Path, feed: str, hook: str) -> Path:
         rules=RULES,
         interval=None,
         alerts=alerts,
-        notifier="timeout = 2",
+        notifier='timeout = "2s"',
         shutdown_timeout=None,
     )
 
@@ -289,7 +289,7 @@ def redis_config(tmp_path: Path, feed: str, hook: str, store: str) -> Path:
     # [store] lease is the outbox's visibility timeout: a send whose outcome could not be recorded comes
     # back after it.
     return harness.write_config(
-        tmp_path, {"feed": feed}, hook, rules=RULES, store=store, lease="3s", notifier="timeout = 5"
+        tmp_path, {"feed": feed}, hook, rules=RULES, store=store, lease="3s", notifier='timeout = "5s"'
     )
 
 

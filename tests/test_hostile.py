@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import re
 import time
@@ -21,12 +22,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor.cli import main
 from monitor.config import HttpConfig
 from monitor.crawl.http import HttpClient
 from monitor.crawl.sources import MAX_DECOMPRESSED, parse_feed, parse_listing, parse_sitemap
 from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.extract import extract
 from monitor.model import Fetched, Source
+from monitor.opml import parse_opml
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 MAX_BYTES = 1_000_000
@@ -404,3 +407,160 @@ def test_a_bogus_xml_encoding_name_is_a_parse_error(junk: bytes) -> None:
     body = b'<?xml version="1.0" encoding="' + junk + b'"?>\n<rss>\n</rss>'
     with pytest.raises(ParseError, match="not a readable feed"):
         parse_feed(Fetched(url="http://example.com/feed", status=200, body=body))
+
+
+# -- padded DTDs and undeclared gzip (issue 17) -------------------------------------------------------
+# Up to 10^5 "lol"s: below expat's own amplification limit, so any expansion shows in the title.
+LOL5 = "".join(
+    [
+        '<!ENTITY lol "lol">',
+        *(f'\n<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 6)),
+    ]
+)
+# Whatever may precede a DOCTYPE: whitespace, comments (holding a "<a" that ends feedparser's own
+# prolog scan), processing instructions; far past any fixed-size window.
+PADDINGS = {
+    "spaces": " " * 100_000,
+    "comment": "<!-- <a " + "x" * 100_000 + " -->",
+    "pi": "<?pad <a " + "x" * 100_000 + "?>",
+}
+
+
+def _padded(padding: str, doctype: str, root: str) -> bytes:
+    return f'<?xml version="1.0"?>\n{padding}\n<!DOCTYPE {doctype}>\n{root}'.encode()
+
+
+def _padded_feed(padding: str, subset: str = LOL5) -> bytes:
+    item = "<item><title>&lol5;</title><link>http://example.com/a</link></item>"
+    return _padded(
+        padding, f"rss [{subset}]", f'<rss version="2.0"><channel><title>t</title>{item}</channel></rss>'
+    )
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_billion_laughs_after_padding_is_never_expanded(padding: str) -> None:
+    (entry,) = parse_feed(
+        Fetched(url="http://example.com/feed", status=200, body=_padded_feed(PADDINGS[padding]))
+    )
+    assert "lollol" not in (entry.title or "")
+    sitemap = _padded(
+        PADDINGS[padding],
+        f"urlset [{LOL5}]",
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        '<url><loc>http://example.com/&lol5;</loc></url><url><loc a="&lol5;">http://example.com/b</loc></url>'
+        "</urlset>",
+    )
+    urls, _ = parse_sitemap(Fetched(url="http://example.com/s.xml", status=200, body=sitemap))
+    assert all("lollol" not in c.url for c in urls)
+    opml = _padded(
+        PADDINGS[padding],
+        f"opml [{LOL5}]",
+        '<opml version="2.0"><body><outline type="rss" text="&lol5;" xmlUrl="http://example.com/f"/></body></opml>',
+    )
+    try:
+        feeds, _ = parse_opml(opml, "subs.opml")
+    except ParseError:
+        feeds = []
+    assert all("lollol" not in (f.title or "") for f in feeds)
+
+
+def test_a_subset_cannot_hide_its_end_in_a_quoted_value() -> None:
+    # "]>" inside an entity value must not end the cut: the declarations after it would survive.
+    subset = '<!ENTITY q "]>">' + LOL5
+    (entry,) = parse_feed(Fetched(url="http://example.com/feed", status=200, body=_padded_feed("", subset)))
+    assert "lollol" not in (entry.title or "")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_billion_laughs_in_a_wide_encoding_is_never_expanded(encoding: str) -> None:
+    body = (
+        _padded_feed(PADDINGS["comment"])
+        .decode()
+        .replace('version="1.0"?', f'version="1.0" encoding="{encoding}"?')
+    )
+    (entry,) = parse_feed(Fetched(url="http://example.com/feed", status=200, body=body.encode(encoding)))
+    assert "lollol" not in (entry.title or "")
+
+
+def test_feedparser_is_given_an_expat_that_refuses_entity_declarations() -> None:
+    import xml.sax
+
+    import feedparser.api
+
+    parser = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
+    parser.setContentHandler(xml.sax.handler.ContentHandler())
+    with pytest.raises(xml.sax.SAXParseException, match="not expanded"):
+        parser.parse(io.BytesIO(_feed(LOL, "&lol3;")))
+
+
+async def test_undeclared_gzip_obeys_max_bytes(tmp_path: Path) -> None:
+    """A .gz sitemap (no Content-Encoding) inflating to 3x max_bytes is refused by the client."""
+    urlset = b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+    entry = b"<url><loc>http://example.com/%d</loc></url>"
+    body = urlset + b"".join(entry % i for i in range(3 * MAX_BYTES // len(entry))) + b"</urlset>"
+    small = urlset + entry % 1 + b"</urlset>"
+
+    async def handler(request: web.Request) -> web.Response:
+        data = body if request.match_info["name"] == "big" else small
+        return web.Response(body=gzip.compress(data), content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/{name}.xml.gz", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with HttpClient(CONFIG) as client:
+            with pytest.raises(TooLarge, match="max_bytes"):
+                await client.fetch(str(server.make_url("/big.xml.gz")))
+            fetched = await client.fetch(str(server.make_url("/small.xml.gz")))
+    finally:
+        await server.close()
+    assert fetched.body == small  # inflated by the client, within max_bytes
+    assert [c.url for c in parse_sitemap(fetched)[0]] == ["http://example.com/1"]
+
+
+async def test_once_with_a_padded_gzip_bomb_feed_alerts_without_expanding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `newsmon once`: gzip without Content-Encoding, 100 KB of padding, then the DOCTYPE."""
+    feed = _padded_feed(PADDINGS["comment"]).replace(b"<title>&lol5;", b"<title>lol feed &lol5;")
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=gzip.compress(feed), content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/feed.xml", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: lol\n    any: ['lol feed']\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite://state.db"
+[http]
+allow_private_networks = true
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["rules"]
+[alerts]
+first_run = "alert"
+[[sources]]
+name = "lol"
+kind = "feed"
+fetch_articles = false
+url = "{server.make_url("/feed.xml")}"
+[[notifiers]]
+name = "terminal"
+kind = "console"
+"""
+    )
+    try:
+        code = await asyncio.to_thread(main, ["once", "-c", str(config), "--dry-run"])
+    finally:
+        await server.close()
+    out = capsys.readouterr().out
+    assert code == 0 and "lol feed" in out
+    assert "lollol" not in out

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config import HttpConfig
-from monitor.crawl.http import HostLimiter, HttpClient, is_public_address, parse_retry_after
+from monitor.crawl.http import HostLimiter, HttpClient, is_public_address
 from monitor.errors import FetchError, Refused, TooLarge
 
 STATE = web.AppKey("state", dict)
@@ -190,10 +190,7 @@ async def test_connection_refused_is_a_fetch_error() -> None:
             await http.fetch("http://127.0.0.1:9/")
 
 
-def test_address_and_retry_after_helpers() -> None:
+def test_public_address() -> None:
     assert is_public_address("93.184.216.34")
     for ip in ("127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "::ffff:127.0.0.1", "224.0.0.1", "0.0.0.0"):
         assert not is_public_address(ip), ip
-    assert parse_retry_after("120", 0) == 120
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470.0) == 10
-    assert parse_retry_after("soon", 0) is None

@@ -150,7 +150,6 @@ to = ["desk@test.example"]
             service='log_level = "debug"',
         )
         config.write_text(config.read_text().replace(f"{net.base}/missing.xml", f"{net.base}/news/gone"))
-        (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    any: ['@nowhere']\n")
         async with run_daemon(config, env=env) as daemon:
             await daemon.ready()
             # Error paths: a receiver answering 500, an SMTP login that fails, a source that 404s, a bad
@@ -161,15 +160,18 @@ to = ["desk@test.example"]
             async with asyncio.timeout(DEADLINE):
                 await net.receiver.got_ack.wait()  # the retry got through, signed with the secret
             assert net.receiver.headers[-1]["X-Newsmon-Signature"].startswith("sha256=")
+            # A broken rule file arrives: the reload is refused (and logged), the running rules stay.
+            (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    any: ['@nowhere']\n")
             daemon.proc.send_signal(signal.SIGHUP)
-            await daemon.log(lambda e: e["event"] in ("reloaded", "reload_failed"))
+            await daemon.log(lambda e: e["event"] == "reload_failed")
             daemon.proc.send_signal(signal.SIGTERM)
             assert await daemon.exit_code() == 0
         lines = daemon.raw
-        assert any("rule_file_skipped" in line for line in lines)
+        assert any("reload_failed" in line and "broken.yaml" in line for line in lines)
         assert any("redis://" in line and ":***@" in line for line in lines)  # the masked store URL
 
         # A store that refuses the password: the daemon exits 2 and says why, without the password.
+        (tmp_path / "rules" / "broken.yaml").unlink()
         config.write_text(config.read_text().replace(store_url, wrong_store_url))
         async with run_daemon(config, env=env) as failed:
             assert await failed.exit_code() == 2

@@ -20,7 +20,7 @@ from monitor.errors import DeliveryError
 from monitor.model import Alert, Hit
 from monitor.notify import REGISTRY
 from monitor.notify.base import digest_id
-from monitor.notify.webhook import WebhookNotifier, WebhookOptions, parse_retry_after
+from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.secret import Secret
 
 NOW = 1_732_000_000.0
@@ -381,19 +381,3 @@ async def test_shared_session_is_used_and_left_open(receiver: Receiver) -> None:
         assert not session.closed
         assert await hook.send(make_alert()) == "HTTP 200"
     assert len(receiver.requests) == 2
-
-
-@pytest.mark.parametrize(
-    ("value", "date", "expected"),
-    [
-        (None, None, None),
-        ("", None, None),
-        ("0", None, 0.0),
-        ("17", None, 17.0),
-        ("-5", None, 0.0),
-        ("soon", None, None),
-        ("Thu, 01 Jan 1970 00:01:40 GMT", None, 60.0),  # against now=40
-    ],
-)
-def test_parse_retry_after(value: str | None, date: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, date, 40.0) == expected

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from monitor.errors import DeliveryError, StoreError
 from monitor.fingerprint import Fingerprint
 from monitor.leases import StoreOutage
+from monitor.logs import TextFormatter
 from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
@@ -326,9 +327,12 @@ async def test_one_log_line_per_outcome(
     await store.claim(make_alert(), ["ops"])
     with caplog.at_level(logging.INFO, logger="monitor.notify.outbox"):
         await outbox.deliver_due()
-    [record] = [r for r in caplog.records if getattr(r, "event", None) == "delivery"]
+    [record] = [r for r in caplog.records if r.getMessage() == "delivery"]
     assert (record.alert_id, record.notifier, record.outcome) == ("alert-1", "ops", "retry")  # type: ignore[attr-defined]
-    assert "alert_id=alert-1 notifier=ops outcome=retry" in record.getMessage()
+    assert record.attempt == 1  # type: ignore[attr-defined]
+    # Each field once, by name, in the text format.
+    line = TextFormatter().format(record)
+    assert line.count("alert-1") == 1 and "notifier=ops outcome=retry" in line and "attempt=1" in line
 
 
 async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver) -> None:

@@ -12,10 +12,13 @@ import email
 import email.policy
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 
 from monitor.model import Alert, Hit
 from monitor.notify import console, webhook
@@ -33,8 +36,15 @@ HOSTILE = [
     "**bold** __u__ ~~s~~ `code` ||spoiler|| > quote # heading",
     "a\u2028b\u2029c\x85d\x00e",
     "\u2066isolate\u2069 \u200fmark\u200e \u061carabic",
+    # RFC 2047 encoded words: decoded by the header parser, so CR/LF, ESC and RLO come back to life.
+    "=?UTF-8?Q?x=0D=0AReply-To:_evil@attacker.example?=",
+    "=?UTF-8?Q?=0D=0A=0D=0A<h1>owned</h1>?=",
+    "=?UTF-8?B?G1sySuKArmV4ZQ==?=",
+    # Invisible: zero-width space/joiners, word joiner, BOM, and a hidden message in tag characters.
+    "zero\u200bwidth\u200c\u200d\u2060\ufeff \U000e0068\U000e0069 tags",
 ]
 BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\U000e0000-\U000e007f]")
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -56,6 +66,7 @@ def hostile_alert(text: str) -> Alert:
 
 def _no_bidi_or_controls(text: str, *, newlines_ok: bool) -> None:
     assert not BIDI.search(text), repr(text)
+    assert not INVISIBLE.search(text), repr(text)
     stripped = text.replace("\n", "") if newlines_ok else text
     assert not CONTROLS.search(stripped), repr(text)
 
@@ -145,7 +156,7 @@ def test_email_text_html_and_headers(text: str) -> None:
     raw = message.as_bytes()
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     # Headers: exactly the ones we set; the CR/LF in the title never starts a new one.
-    assert "Bcc" not in parsed and "X-Injected" not in parsed
+    assert [k.lower() for k in parsed] == HEADERS
     subject = str(parsed["Subject"]).strip()
     _no_bidi_or_controls(subject, newlines_ok=False)
     assert subject.startswith("[newsmon] Rule ")
@@ -176,6 +187,61 @@ def test_email_text_html_and_headers(text: str) -> None:
     }, collected.tags
     assert collected.handlers == []
     assert all(h.startswith("https://") for h in collected.hrefs), collected.hrefs
+
+
+HEADERS = [
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "x-newsmon-alert-id",
+    "x-newsmon-rule",
+    "mime-version",
+    "content-type",
+]
+
+
+@pytest.fixture
+def smtp_inbox(free_port: int) -> Iterator[tuple[list[bytes], int]]:
+    received: list[bytes] = []
+
+    class Keep:
+        async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+            assert isinstance(envelope.content, bytes)
+            received.append(envelope.content)
+            return "250 OK"
+
+    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port)
+    controller.start()
+    try:
+        yield received, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_email_through_a_real_smtp_server_keeps_its_headers(
+    text: str, smtp_inbox: tuple[list[bytes], int]
+) -> None:
+    received, port = smtp_inbox
+    notifier = mail.EmailNotifier(
+        "mail",
+        mail.EmailOptions(
+            host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
+        ),
+    )
+    await notifier.send(hostile_alert(text))
+    await notifier.send_digest([hostile_alert(text), hostile_alert(text)])
+    alert_mail, digest = (email.message_from_bytes(raw, policy=email.policy.default) for raw in received)
+    assert [k.lower() for k in alert_mail] == HEADERS
+    assert [k.lower() for k in digest] == [h for h in HEADERS if h != "x-newsmon-rule"]
+    for parsed in (alert_mail, digest):
+        subject = str(parsed["Subject"])
+        _no_bidi_or_controls(subject, newlines_ok=False)
+        assert subject.strip().startswith("[newsmon] ")
+        html_part = parsed.get_body(("html",))
+        assert html_part is not None and "<h1>owned" not in html_part.get_content()
 
 
 def test_rlo_is_removed_not_just_escaped() -> None:

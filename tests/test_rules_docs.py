@@ -38,20 +38,23 @@ def examples() -> list[tuple[int, str, str]]:
 EXAMPLES = examples()
 
 
-def parse_article(article: str) -> tuple[dict[str, str], str]:
-    """'title: ... | body: ... | source: ...' (or just body text) -> (fields, source)."""
+def parse_article(article: str) -> tuple[dict[str, str], str, str | None]:
+    """'title: ... | body: ... | source: ... | lang: ...' (or just body text) -> (fields, source, lang)."""
     fields: dict[str, str] = {}
     source = ""
+    lang = None
     for part in article.split(" | "):
         name, sep, value = part.partition(": ")
-        if sep and name in ("title", "summary", "body", "source"):
+        if sep and name in ("title", "summary", "body", "source", "lang"):
             if name == "source":
                 source = value
+            elif name == "lang":
+                lang = value
             else:
                 fields[name] = value
         else:
             fields["body"] = part
-    return fields, source
+    return fields, source, lang
 
 
 def test_the_guide_has_examples_and_each_says_what_it_must_do() -> None:
@@ -102,6 +105,8 @@ def test_example(line: int, rule_file: str, expect: str) -> None:
         if PROBLEM.match(case):
             continue
         article, _, outcome = case.rpartition(" => ")
-        fields, source = parse_article(article)
+        fields, source, lang = parse_article(article)
         want = [] if outcome.strip() == "nothing" else [r.strip() for r in outcome.split(",")]
-        assert [m.rule_id for m in engine.match_text(fields, source)] == want, f"docs/rules.md:{line}: {case}"
+        assert [m.rule_id for m in engine.match_text(fields, source, lang)] == want, (
+            f"docs/rules.md:{line}: {case}"
+        )

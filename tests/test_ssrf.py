@@ -7,6 +7,7 @@ path is tried, through the real pipeline where it matters.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 import monitor.crawl.http as http_mod
+from monitor.cli import main
 from monitor.config import AlertsConfig, HttpConfig
 from monitor.crawl.http import GuardedResolver, HttpClient, PrivateAddressError, is_public_address
 from monitor.errors import Refused
@@ -297,3 +299,83 @@ async def test_links_from_feeds_and_pages_to_private_names_are_refused(
         assert opened == [f"http://evil.example:{lure.port}/secret-from-feed"]
     finally:
         await internal.close()
+
+
+# -- spellings of a private address that the HTTP stack normalises (IDNA/NFKC) or that embed IPv4 -----
+UNICODE_LOOPBACKS = [
+    "１２７．０．０．１",  # fullwidth digits and full stops
+    "127。0。0。1",  # ideographic full stop
+    "①②⑦.⓪.⓪.①",  # circled digits
+    "127｡0｡0｡1",  # halfwidth ideographic full stop
+]
+EMBEDDED_IPV4 = [
+    "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a00:1::",  # 6to4 of 10.0.0.1
+    "::127.0.0.1",  # IPv4-compatible
+    "::10.0.0.1",
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_IPV4)
+def test_ipv6_forms_are_judged_by_the_ipv4_they_embed(address: str) -> None:
+    assert not is_public_address(address)
+
+
+def test_ipv6_forms_embedding_a_public_ipv4_pass() -> None:
+    assert is_public_address("64:ff9b::5db8:d822") and is_public_address("2002:5db8:d822::1")
+
+
+@pytest.mark.parametrize("host", UNICODE_LOOPBACKS + [f"[{a}]" for a in EMBEDDED_IPV4])
+def test_unicode_and_embedded_spellings_are_refused_before_any_connection(host: str) -> None:
+    with pytest.raises(Refused, match="not a public address"):
+        HttpClient(GUARDED).check_url(f"http://{host}:8080/admin")
+
+
+async def test_the_connected_address_is_checked_even_past_check_url(internal: Internal) -> None:
+    """aiohttp skips the resolver for an IP literal: the socket factory is the last word."""
+    async with HttpClient(GUARDED) as client:
+        with pytest.raises(Refused, match="not a public address"):
+            await client._get_once(f"http://127.0.0.1:{internal.port}/admin", "127.0.0.1", {})
+    assert internal.hits == []
+
+
+def _cli_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite://state.db"
+[http]
+respect_robots = false
+per_host_delay = "0s"
+[rules]
+paths = ["rules"]
+[alerts]
+first_run = "alert"
+[[sources]]
+name = "src"
+kind = "html"
+url = "{url}"
+[[notifiers]]
+name = "terminal"
+kind = "console"
+"""
+    )
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(RULES)
+    return config
+
+
+@pytest.mark.parametrize("host", UNICODE_LOOPBACKS)
+async def test_once_never_fetches_a_unicode_spelled_loopback_source(
+    host: str, internal: Internal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli_config(tmp_path, f"http://{host}:{internal.port}/admin")
+    # main() runs its own event loop; the internal server lives on this one.
+    code = await asyncio.to_thread(main, ["once", "-c", str(config)])
+    out = capsys.readouterr()
+    assert internal.hits == []
+    assert "internal secret" not in out.out.lower()
+    assert code != 0 or "not a public address" in out.err + out.out

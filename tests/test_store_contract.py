@@ -15,11 +15,12 @@ import pytest
 from redis.exceptions import RedisError
 from test_redis_cluster import cluster_url, redis_cluster
 
+from monitor.archive import TRAIN_SAMPLES, ArchivedArticle, Codec, decode_payload
 from monitor.errors import StoreError
 from monitor.fingerprint import fingerprint
 from monitor.model import Alert, Delivery, Hit
 from monitor.store import open_store
-from monitor.store.base import SourceState, Store, Validators
+from monitor.store.base import ArchivePolicy, SourceState, Store, Validators
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SqliteStore
 
@@ -639,3 +640,138 @@ async def test_host_slots_space_requests_across_instances(make_store: StoreFacto
     assert await first.host_slot("other.example", 1.0) == 0
     assert await first.host_slot("fast.example", 0) == 0
     assert await second.host_slot("fast.example", 0) == 0
+
+
+# -- article archive -------------------------------------------------------------------------------------
+@pytest.fixture
+async def make_archive(store_url: str, clock: FakeClock) -> AsyncIterator[Callable[..., Awaitable[Store]]]:
+    """Opens a Store instance with the article archive on (Redis keeps none unless asked)."""
+    opened: list[Store] = []
+
+    async def make(**policy: object) -> Store:
+        store = open_store(
+            store_url, retention=RETENTION, clock=clock, archive=ArchivePolicy(enabled=True, **policy)
+        )
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+def archived(n: int, at: float, source: str = "wire") -> ArchivedArticle:
+    return ArchivedArticle(
+        url=f"https://news.example.org/{n}",
+        source=source,
+        title=f"Story {n}: Kyiv – “talks”",
+        body=f"Article {n} body. " + "Officials met in Kyiv to discuss the grain corridor. " * 80,
+        summary="A summary",
+        published=datetime(2024, 11, 19, 8, 30, tzinfo=timezone(timedelta(hours=3))),
+        language="en",
+        fetched_url=f"https://news.example.org/amp/{n}",
+        detected_at=at,
+        story_key="s1" if n % 2 else None,
+        rules=("r1",) if n % 2 else (),
+    )
+
+
+async def scan(
+    store: Store, since: float, until: float | None = None, source: str | None = None
+) -> list[str]:
+    return [
+        decode_payload(p).url async for batch in store.archive_payloads(since, until, source) for p in batch
+    ]
+
+
+async def test_archive_keeps_what_mark_seen_is_given(
+    make_archive: Callable[..., Awaitable[Store]], clock: FakeClock
+) -> None:
+    store = await make_archive()
+    records = [archived(n, clock.time() + n) for n in range(1, 4)]
+    await store.mark_seen({r.url: "" for r in records}, records)
+    assert await store.archived(records[0].url) == records[0]
+    assert await store.archived("https://news.example.org/none") is None
+    other = await make_archive()  # another instance reads what this one wrote
+    assert await other.archived(records[2].url) == records[2]
+    assert await scan(other, clock.time()) == [r.url for r in records]
+    assert await scan(other, clock.time() + 2) == [r.url for r in records[1:]]
+    assert await scan(other, clock.time(), clock.time() + 2) == [r.url for r in records[:1]]
+    assert await scan(other, clock.time(), source="blog") == []
+    stats = await other.archive_stats()
+    assert stats.articles == 3 and stats.oldest == records[0].detected_at
+    assert 0 < stats.bytes < sum(len(r.body) for r in records)  # packed
+
+
+async def test_archive_record_of_a_url_is_replaced(
+    make_archive: Callable[..., Awaitable[Store]], clock: FakeClock
+) -> None:
+    store = await make_archive()
+    first = archived(1, clock.time())
+    edited = replace(first, title="Edited", detected_at=clock.time() + 60)
+    await store.mark_seen({}, [first])
+    await store.mark_seen({}, [edited])
+    assert await store.archived(first.url) == edited
+    assert await scan(store, 0) == [first.url]
+    assert (await store.archive_stats()).articles == 1
+
+
+async def test_archive_trains_a_shared_dictionary_every_instance_reads(
+    make_archive: Callable[..., Awaitable[Store]], clock: FakeClock
+) -> None:
+    writer, reader = await make_archive(), await make_archive()
+    first = [archived(n, clock.time() + n) for n in range(TRAIN_SAMPLES + 10)]
+    await reader.archived(first[0].url)  # the reader has loaded the (no) dictionaries before it exists
+    await writer.mark_seen({}, first)
+    later = archived(10_000, clock.time() + 10_000)
+    before = (await writer.archive_stats()).bytes
+    await writer.mark_seen({}, [later])
+    alone = len(Codec().encode([later]))  # packed without a dictionary
+    assert (await writer.archive_stats()).bytes - before < alone / 2
+    assert await reader.archived(later.url) == later
+    assert len(await scan(reader, 0)) == len(first) + 1
+
+
+async def test_archive_expires_by_its_retention(
+    make_archive: Callable[..., Awaitable[Store]], clock: FakeClock
+) -> None:
+    store = await make_archive(retention=86400.0)
+    await store.mark_seen({}, [archived(1, clock.time())])
+    clock.advance(2 * 86400)
+    await store.mark_seen({}, [archived(2, clock.time())])
+    if isinstance(store, SqliteStore):
+        await store._run(store._purge, clock.time())  # the periodic purge, now
+    assert await store.archived(archived(1, 0).url) is None
+    assert await scan(store, 0) == [archived(2, 0).url]
+
+
+async def test_archive_keeps_under_its_cap_dropping_the_oldest(
+    make_archive: Callable[..., Awaitable[Store]], clock: FakeClock
+) -> None:
+    def batch(k: int) -> list[ArchivedArticle]:
+        return [archived(n, clock.time() + n) for n in range(10 * k, 10 * k + 10)]
+
+    first = await make_archive()
+    await first.mark_seen({}, batch(0))
+    size = (await first.archive_stats()).bytes
+    capped = await make_archive(max_bytes=int(4.5 * size))
+    for k in range(1, 20):
+        await capped.mark_seen({}, batch(k))
+    if isinstance(capped, SqliteStore):
+        await capped._run(capped._purge, clock.time())
+    stats = await capped.archive_stats()
+    kept = await scan(capped, 0)
+    assert 30 <= len(kept) == stats.articles and stats.bytes <= 4.5 * size * 1.1
+    assert kept[-1].endswith("/199") and not any(u.endswith("/0") for u in kept)  # the oldest went first
+
+
+async def test_archive_is_off_on_redis_unless_asked(redis_url: str, clock: FakeClock) -> None:
+    store = open_store(redis_url, retention=RETENTION, clock=clock)
+    await store.open()
+    try:
+        await store.mark_seen({"https://a.example/1": ""}, [archived(1, clock.time())])
+        assert await store.seen(["https://a.example/1"]) == {"https://a.example/1": ""}
+        assert await store.archived(archived(1, 0).url) is None
+    finally:
+        await store.close()

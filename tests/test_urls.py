@@ -141,6 +141,16 @@ def test_canonicalize_is_idempotent() -> None:
         ("https://alice.blogspot.com/x", "https://alice.blogspot.com/", True),
         ("http://EXAMPLE.org:8080/x", "https://example.org/", True),
         ("not a url", "https://example.org/", False),
+        # Public Suffix List: ICANN suffixes deeper than two labels, and platforms' private suffixes.
+        ("https://evil.wixsite.com/x", "https://news.wixsite.com/", False),
+        ("https://news.wixsite.com/a/b", "https://news.wixsite.com/", True),
+        ("https://evil.myshopify.com/x", "https://shop.myshopify.com/", False),
+        ("https://evil.s3.amazonaws.com/x", "https://news.s3.amazonaws.com/", False),
+        ("https://evil.kyiv.ua/x", "https://news.kyiv.ua/", False),
+        ("https://www.news.kyiv.ua/x", "https://news.kyiv.ua/", True),
+        ("https://a.evil.kawasaki.jp/x", "https://a.news.kawasaki.jp/", False),  # *.kawasaki.jp
+        ("https://www.city.kawasaki.jp/x", "https://city.kawasaki.jp/", True),  # its !exception
+        ("https://пример.рф/x", "https://www.xn--e1afmkfd.xn--p1ai/", True),  # IDNA either way
     ],
 )
 def test_same_site(url: str, site: str, expected: bool) -> None:
@@ -152,6 +162,10 @@ def test_registrable_domain() -> None:
     assert registrable_domain("news.bbc.co.uk") == "bbc.co.uk"
     assert registrable_domain("example.com") == "example.com"
     assert registrable_domain("127.0.0.1") == "127.0.0.1"
+    assert registrable_domain("a.b.news.kyiv.ua") == "news.kyiv.ua"
+    assert registrable_domain("x.alice.github.io") == "alice.github.io"
+    assert registrable_domain("localhost") == "localhost"
+    assert registrable_domain("wixsite.com") == "wixsite.com"  # a bare suffix is its own site
 
 
 @pytest.mark.parametrize(

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ipaddress
 import logging
 import socket
 import time
-import urllib.robotparser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
 from monitor.config import HttpConfig
-from monitor.errors import FetchError, Refused, TooLarge
+from monitor.crawl.robots import RobotsTxt, parse_robots
+from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
+from monitor.dates import parse_retry_after
+from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.model import Fetched
 
 log = logging.getLogger("newsmon.http")
@@ -39,11 +42,40 @@ ROBOTS_TTL = 3600.0
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+# IPv6 forms that carry an IPv4 address in their low 32 bits and reach it through a translator
+# (NAT64, RFC 6052) or an old compatibility mode (IPv4-compatible ::a.b.c.d, RFC 4291 2.5.5.1).
+_EMBEDS_IPV4_LOW32 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, IPv4-compatible), if any."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if any(addr in net for net in _EMBEDS_IPV4_LOW32) and int(addr) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+    """Whether ``ip`` is a global unicast address, judging IPv6 forms that embed IPv4 by what they embed."""
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(addr)
+        if embedded is not None:
+            addr = embedded
     return addr.is_global and not addr.is_multicast
+
+
+def request_host(url: str) -> str | None:
+    """The host exactly as the HTTP stack will connect to it: yarl applies IDNA (with NFKC), so
+    fullwidth digits and ideographic full stops become an ASCII dotted quad here, not after the check."""
+    try:
+        host = yarl.URL(url).host
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    return host.rstrip(".").lower() if host else None
 
 
 class PrivateAddressError(OSError):
@@ -75,18 +107,16 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+def guarded_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
+    """The connector's socket factory: the last word on the address actually connected to.
+
+    aiohttp skips the resolver for an IP literal, so a literal that slipped past :meth:`HttpClient.check_url`
+    (any spelling the URL parser and the check might disagree on) is stopped here, before the SYN.
+    """
+    family, type_, proto, _, sockaddr = addr_info
+    if not is_public_address(str(sockaddr[0])):
+        raise PrivateAddressError(f"{sockaddr[0]} is not a public address")
+    return socket.socket(family, type_, proto)
 
 
 class _Retryable(Exception):
@@ -102,6 +132,7 @@ class _Host:
     semaphore: asyncio.Semaphore
     next_start: float = 0.0  # loop time before which no request may start
     blocked_until: float = 0.0  # loop time; set by 429/503 Retry-After
+    crawl_delay: float = 0.0  # the host's robots.txt Crawl-delay; the larger of it and the config's wins
 
 
 @dataclass(slots=True)
@@ -127,6 +158,9 @@ class HostLimiter:
             return 0.0
         return max(0.0, state.blocked_until - asyncio.get_running_loop().time())
 
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        self._host(host).crawl_delay = seconds
+
     def back_off(self, host: str, seconds: float) -> None:
         state = self._host(host)
         state.blocked_until = max(state.blocked_until, asyncio.get_running_loop().time() + seconds)
@@ -137,14 +171,15 @@ class HostLimiter:
         loop = asyncio.get_running_loop()
         async with state.semaphore:
             # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
+            delay = max(self.delay, state.crawl_delay)
             start = max(loop.time(), state.next_start, state.blocked_until)
-            state.next_start = start + self.delay
+            state.next_start = start + delay
             wait = start - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.remote is not None and self.delay > 0:
+            if self.remote is not None and delay > 0:
                 try:
-                    wait = await self.remote(host, self.delay)
+                    wait = await self.remote(host, delay)
                 except Exception as exc:
                     log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
                     wait = 0.0
@@ -155,7 +190,7 @@ class HostLimiter:
 
 @dataclass(slots=True)
 class _Robots:
-    parser: urllib.robotparser.RobotFileParser | None  # None: everything allowed
+    rules: RobotsTxt | None  # None: everything allowed
     fetched_at: float
     # URL -> allowed, for this copy of robots.txt: a source is asked about every poll, and the parser's
     # answer costs more than the rest of an unchanged poll's bookkeeping.
@@ -186,6 +221,7 @@ class HttpClient:
             resolver=GuardedResolver(self.config.allow_private_networks, self._resolver),
             limit=200,
             ttl_dns_cache=300,
+            socket_factory=None if self.config.allow_private_networks else guarded_socket_factory,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -214,9 +250,9 @@ class HttpClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise Refused(url, f"scheme {parts.scheme or '(none)'!r} is not http or https")
-        host = parts.hostname
+        host = request_host(url)
         if not host:
-            raise Refused(url, "no host")
+            raise Refused(url, "no host (or one that does not encode as IDNA)")
         if not self.config.allow_private_networks:
             try:
                 literal = ipaddress.ip_address(host)
@@ -278,7 +314,9 @@ class HttpClient:
                         raise FetchError(url, f"HTTP {resp.status} without Location", status=resp.status)
                     return urljoin(url, location)
                 if resp.status in RETRYABLE_STATUS:
-                    wait = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                    wait = parse_retry_after(
+                        resp.headers.get("Retry-After"), time.time(), resp.headers.get("Date")
+                    )
                     if wait is not None and resp.status in (429, 503):
                         self.limiter.back_off(host, wait)
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
@@ -323,7 +361,17 @@ class HttpClient:
             if size > limit:
                 raise TooLarge(url, f"body exceeds max_bytes {limit}")
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        if body[:2] == GZIP_MAGIC:
+            # gzip the server did not declare (a .gz sitemap, or a server that lies) is inflated here,
+            # within the same max_bytes, so no parser ever inflates a body by its own rules.
+            try:
+                body = await asyncio.to_thread(inflate, body, limit, url)
+            except InflatesTooFar as exc:
+                raise TooLarge(url, exc.reason) from exc
+            except ParseError as exc:
+                raise FetchError(url, exc.reason) from exc
+        return body
 
     async def allowed_by_robots(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -338,14 +386,14 @@ class HttpClient:
                 if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
                     entry = _Robots(await self._load_robots(origin), time.monotonic())
                     self._robots[origin] = entry
-        if entry.parser is None:
+        if entry.rules is None:
             return True
         allowed = entry.decisions.get(url)
         if allowed is None:
-            allowed = entry.decisions[url] = entry.parser.can_fetch(self.config.user_agent, url)
+            allowed = entry.decisions[url] = entry.rules.allowed(url, self.config.user_agent)
         return allowed
 
-    async def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+    async def _load_robots(self, origin: str) -> RobotsTxt | None:
         # Missing or unreadable robots.txt allows everything (RFC 9309 4xx rule); a 5xx is treated the
         # same rather than as "disallow all", so a flaky robots.txt never silently stops monitoring.
         try:
@@ -353,6 +401,8 @@ class HttpClient:
         except FetchError as exc:
             log.debug("robots.txt unavailable", extra={"url": origin, "error": str(exc)})
             return None
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(fetched.body.decode("utf-8", "replace").splitlines())
-        return parser
+        rules = parse_robots(fetched.body, origin)
+        host = urlsplit(origin).hostname
+        if host:
+            self.limiter.set_crawl_delay(host, rules.crawl_delay(self.config.user_agent))
+        return rules

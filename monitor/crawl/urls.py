@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "TRACKING_PARAMS",
@@ -323,34 +325,12 @@ def _decoded_lower(name: str) -> str:
 
 # --- same site ------------------------------------------------------------------------------------
 
-# Second-level labels under which ccTLDs register names (co.uk, com.au, ne.jp, gob.mx, ...).
-_SLD_GENERIC = frozenset(
-    {"co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "gv", "mil", "nic", "ltd", "plc"}
-)
-# Hosting platforms whose subdomains belong to unrelated owners (a small slice of the Public Suffix
-# List's private section; the whole PSL would be a dependency with a data file to keep fresh).
-_PLATFORM_SUFFIXES = frozenset(
-    {
-        "blogspot.com",
-        "wordpress.com",
-        "github.io",
-        "substack.com",
-        "medium.com",
-        "tumblr.com",
-        "livejournal.com",
-        "typepad.com",
-        "appspot.com",
-        "herokuapp.com",
-        "netlify.app",
-        "vercel.app",
-        "pages.dev",
-        "cloudfront.net",
-        "amazonaws.com",
-        "azurewebsites.net",
-        "web.app",
-        "firebaseapp.com",
-    }
-)
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    # The snapshot bundled with the package, never a download: a release of publicsuffixlist is the
+    # update. Built on first use (~40 ms), not at import, since most commands never ask.
+    return PublicSuffixList()
 
 
 def _host_of(url: str) -> str | None:
@@ -362,18 +342,14 @@ def _host_of(url: str) -> str | None:
 
 
 def registrable_domain(host: str) -> str:
-    """An approximation of the eTLD+1 of ``host``: ``edition.cnn.com`` -> ``cnn.com``,
-    ``news.bbc.co.uk`` -> ``bbc.co.uk``, ``foo.blogspot.com`` -> itself. IP literals are returned as is.
+    """The eTLD+1 of ``host`` by the Public Suffix List (ICANN and private sections):
+    ``edition.cnn.com`` -> ``cnn.com``, ``news.bbc.co.uk`` -> ``bbc.co.uk``, ``news.kyiv.ua`` -> itself,
+    ``alice.wixsite.com`` -> itself. IP literals, single labels and bare suffixes are returned as is.
     """
     host = host.lower().rstrip(".")
     if host.startswith("[") or re.fullmatch(r"[\d.]+", host):
         return host
-    labels = host.split(".")
-    if len(labels) <= 2:
-        return host
-    cc_sld = len(labels[-1]) == 2 and labels[-2] in _SLD_GENERIC
-    keep = 3 if cc_sld or ".".join(labels[-2:]) in _PLATFORM_SUFFIXES else 2
-    return ".".join(labels[-keep:])
+    return _public_suffixes().privatesuffix(host) or host
 
 
 def same_site(url: str, site_url: str) -> bool:
@@ -381,7 +357,8 @@ def same_site(url: str, site_url: str) -> bool:
 
     Same site means the same registrable domain (see :func:`registrable_domain`), so ``www.``, the
     site's own subdomains and its sibling subdomains (``money.cnn.com`` for ``edition.cnn.com``) all
-    count. Scheme and port are ignored.
+    count, while two customers of one platform (``evil.wixsite.com``, ``news.wixsite.com``) do not.
+    Scheme and port are ignored.
     """
     a, b = _host_of(url), _host_of(site_url)
     if not a or not b:

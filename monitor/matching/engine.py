@@ -6,6 +6,11 @@ inverted index (term -> rules) then picks the few rules worth evaluating. Rules 
 cost nothing per article, so thousands of rules are as cheap as ten. Regular-expression terms cannot go
 into the automaton and are run one by one: keep them few.
 
+Inflected forms ("северокорейскими войсками" for the term "северокорейские войска") are found the same
+way: the terms' lemmas in each language they may be written in go into a second automaton, which scans
+the field read as a stream of lemmas (``lemma_stream``) in the article's language, when that is one of
+``lemmas.LANGUAGES``. One more scan per field, whatever the number of rules.
+
 ``explain`` runs the same scan and also says, for each rule that had some of its terms found but did not
 fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a rule.
 """
@@ -23,6 +28,8 @@ from itertools import islice
 
 import ahocorasick
 
+from monitor.matching.lemma_stream import readable, stream, term_key
+from monitor.matching.lemmas import LANGUAGES, article_language, script_languages
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import (
     Normalized,
@@ -68,6 +75,8 @@ class _Field:
     original: str
     norm: Normalized
     occurrences: dict[int, list[_Occurrence]] = field(default_factory=dict)
+    # (term id, start, end) -> the lemmas an occurrence was found through, when not found as written
+    lemmas: dict[tuple[int, int, int], str] = field(default_factory=dict)
     _sentences: list[tuple[int, int]] | None = None
 
     def sentences(self) -> list[tuple[int, int]]:
@@ -84,6 +93,7 @@ class Explanation:
     match: Match | None  # set when the rule fired
     failed: tuple[str, ...]  # one line per failing clause, e.g. 'all: missing any of [Russia, Kursk]'
     hits: tuple[Hit, ...]  # the rule's terms that were found (for a near miss: what did occur)
+    lemmas: tuple[str | None, ...]  # per hit: the lemmas it was found through, None if as written
 
 
 def required_literal(pattern: re.Pattern[str]) -> str | None:
@@ -135,6 +145,7 @@ class Engine:
         self._triggered_by = dict(triggered_by)
         self._fields = frozenset().union(*(c.fields for c in self._compiled))
         self._automaton = self._build_automaton()
+        self._lemma_automaton, self._languages = self._build_lemma_automaton()
 
     # -- compilation --------------------------------------------------------------------------------------
     def _compile(self, rule: Rule) -> _Rule:
@@ -196,16 +207,46 @@ class Engine:
         automaton.make_automaton()
         return automaton
 
+    def _build_lemma_automaton(self) -> tuple[ahocorasick.Automaton | None, frozenset[str]]:
+        """Term lemmas per language, and the languages that have any: an article in another one is not
+        read as lemmas at all. Case-sensitive and exact terms keep to the forms they are written in."""
+        entries: dict[str, dict[int, set[str]]] = defaultdict(dict)  # key -> term id -> languages
+        languages: set[str] = set()
+        for term_id, term in enumerate(self._terms):
+            if term.pattern is not None or term.exact or term.case_sensitive:
+                continue
+            text = self._normalized[term_id]
+            for lang in _term_languages(term, text):
+                key = term_key(text, lang)
+                if key is not None:
+                    entries[key].setdefault(term_id, set()).add(lang)
+                    languages.add(lang)
+        if not entries:
+            return None, frozenset()
+        automaton = ahocorasick.Automaton()
+        for key, ids in entries.items():
+            payload = tuple((term_id, frozenset(langs)) for term_id, langs in ids.items())
+            automaton.add_word(key, (len(key), payload, readable(key)))
+        automaton.make_automaton()
+        return automaton, frozenset(languages)
+
     # -- matching -----------------------------------------------------------------------------------------
     def match(self, article: Article) -> list[Match]:
         return self.match_text(
-            {"title": article.title, "summary": article.summary, "body": article.body}, article.source
+            {"title": article.title, "summary": article.summary, "body": article.body},
+            article.source,
+            article.language,
         )
 
-    def match_text(self, fields: Mapping[str, str], source: str = "") -> list[Match]:
-        """Match fields ({"title": ..., "summary": ..., "body": ...}) from ``source`` against every rule."""
+    def match_text(
+        self, fields: Mapping[str, str], source: str = "", language: str | None = None
+    ) -> list[Match]:
+        """Match fields ({"title": ..., "summary": ..., "body": ...}) from ``source`` against every rule.
+
+        ``language`` is the article's language tag ("de", "ru-RU", "en"), None when its page and feed gave
+        none: then its text is asked (``lemmas.detect``)."""
         matches = []
-        for compiled, in_scope, found in self._candidates(fields, self._triggered_by):
+        for compiled, in_scope, found in self._candidates(fields, self._triggered_by, language):
             if compiled.sources and source not in compiled.sources:
                 continue
             if self._holds(compiled, in_scope, found):
@@ -214,24 +255,41 @@ class Engine:
 
     def explain(self, article: Article) -> list[Explanation]:
         return self.explain_text(
-            {"title": article.title, "summary": article.summary, "body": article.body}, article.source
+            {"title": article.title, "summary": article.summary, "body": article.body},
+            article.source,
+            article.language,
         )
 
-    def explain_text(self, fields: Mapping[str, str], source: str = "") -> list[Explanation]:
+    def explain_text(
+        self, fields: Mapping[str, str], source: str = "", language: str | None = None
+    ) -> list[Explanation]:
         """Every rule that fired or nearly did (one of its terms occurred in its fields), in rule order."""
         explained = []
-        for compiled, in_scope, found in self._candidates(fields, self._rules_of):
+        for compiled, in_scope, found in self._candidates(fields, self._rules_of, language):
             failed = self._failures(compiled, source, in_scope, found)
             report = self._report(compiled, in_scope)
-            explained.append(Explanation(compiled.rule, None if failed else report, failed, report.hits))
+            hits = report.hits
+            lemmas = self._lemmas_of(compiled, in_scope, hits)
+            explained.append(Explanation(compiled.rule, None if failed else report, failed, hits, lemmas))
         return explained
 
+    def language(self, fields: Mapping[str, str], tag: str | None) -> str | None:
+        """The language to read ``fields`` in for inflected forms; None when no term has any in it."""
+        if not self._languages:
+            return None
+        text = fields.get("body") or " ".join(fields.get(name) or "" for name in ("title", "summary"))
+        lang = article_language(tag, text)
+        return lang if lang in self._languages else None
+
     def _candidates(
-        self, fields: Mapping[str, str], index: Mapping[int, list[int]]
+        self, fields: Mapping[str, str], index: Mapping[int, list[int]], tag: str | None
     ) -> Iterator[tuple[_Rule, dict[str, _Field], frozenset[int]]]:
         """The rules ``index`` lists under a term that occurs in one of the fields, each with its fields and
         the terms found in them. The others cost nothing."""
-        scanned = {name: self._scan(text) for name, text in fields.items() if name in self._fields and text}
+        lang = self.language(fields, tag)
+        scanned = {
+            name: self._scan(text, lang) for name, text in fields.items() if name in self._fields and text
+        }
         candidates = sorted(
             {rule for f in scanned.values() for term_id in f.occurrences for rule in index.get(term_id, ())}
         )
@@ -245,7 +303,7 @@ class Engine:
                 scopes[compiled.fields] = in_scope, found
             yield compiled, *scopes[compiled.fields]
 
-    def _scan(self, text: str) -> _Field:
+    def _scan(self, text: str, lang: str | None) -> _Field:
         found = _Field(text, normalize(text))
         norm = found.norm.text
         if self._automaton is not None:
@@ -273,7 +331,27 @@ class Engine:
             spans = [m.span() for m in pattern.finditer(norm) if m.end() > m.start()]
             if spans:
                 found.occurrences[term_id] = spans
+        if lang is not None and self._lemma_automaton is not None:
+            self._scan_lemmas(found, lang)
         return found
+
+    def _scan_lemmas(self, found: _Field, lang: str) -> None:
+        tokens = stream(found.norm.text, lang)
+        added: set[int] = set()
+        for end, (length, payload, lemmas) in self._lemma_automaton.iter(tokens.text):
+            span = tokens.word_span(end + 1 - length, end + 1)
+            if span is None:
+                continue
+            for term_id, langs in payload:
+                if lang not in langs:
+                    continue
+                spans = found.occurrences.setdefault(term_id, [])
+                if span not in spans:  # found as written too: that is how it is reported
+                    spans.append(span)
+                    found.lemmas[term_id, *span] = lemmas
+                    added.add(term_id)
+        for term_id in added:
+            found.occurrences[term_id].sort()
 
     def _holds(self, compiled: _Rule, fields: Mapping[str, _Field], found: frozenset[int]) -> bool:
         return (
@@ -338,15 +416,40 @@ class Engine:
     def _hits(self, compiled: _Rule, fields: Mapping[str, _Field]) -> tuple[Hit, ...]:
         hits: dict[tuple[str, int, int], Hit] = {}
         for name, found in fields.items():
-            for term_id in sorted(compiled.positive & found.occurrences.keys()):
+            for term_id, start, end in self._occurrences(compiled, found):
                 term = self._terms[term_id]
-                for start, end in found.occurrences[term_id][:HITS_PER_TERM]:
-                    ostart, oend = found.norm.to_original(start, end)
-                    if (name, ostart, oend) in hits:  # two aliases, one place ("ATACMS", "ATACM"): once
-                        continue
-                    text = snippet(found.original, ostart, oend, spans=found.sentences())
-                    hits[name, ostart, oend] = Hit(term.text, term.entity, name, ostart, oend, text)
+                ostart, oend = found.norm.to_original(start, end)
+                if (name, ostart, oend) in hits:  # two aliases, one place ("ATACMS", "ATACM"): once
+                    continue
+                text = snippet(found.original, ostart, oend, spans=found.sentences())
+                hits[name, ostart, oend] = Hit(term.text, term.entity, name, ostart, oend, text)
         return tuple(sorted(hits.values(), key=lambda h: (_field_order(h.field), h.start)))
+
+    def _lemmas_of(
+        self, compiled: _Rule, fields: Mapping[str, _Field], hits: Sequence[Hit]
+    ) -> tuple[str | None, ...]:
+        """Per hit, the lemmas it was found through (None: found as written), for ``explain``."""
+        via: dict[tuple[str, int, int], str] = {}
+        for name, found in fields.items():
+            for term_id, start, end in self._occurrences(compiled, found):
+                lemmas = found.lemmas.get((term_id, start, end))
+                if lemmas is not None:
+                    via.setdefault((name, *found.norm.to_original(start, end)), lemmas)
+        return tuple(via.get((h.field, h.start, h.end)) for h in hits)
+
+    @staticmethod
+    def _occurrences(compiled: _Rule, found: _Field) -> Iterator[tuple[int, int, int]]:
+        """(term id, start, end) of the first few occurrences of each positive term of the rule."""
+        for term_id in sorted(compiled.positive & found.occurrences.keys()):
+            for start, end in found.occurrences[term_id][:HITS_PER_TERM]:
+                yield term_id, start, end
+
+
+def _term_languages(term: Term, text: str) -> tuple[str, ...]:
+    """The languages a term's inflected forms are looked for in: its rule's word, else its script's."""
+    if term.lang is not None:
+        return (term.lang,) if term.lang in LANGUAGES else ()
+    return script_languages(text)
 
 
 def _quote(text: str) -> str:

@@ -25,6 +25,7 @@ import yaml
 
 from monitor.config import parse_duration
 from monitor.errors import Problem, RuleError
+from monitor.matching.lemmas import ALIASES, LANGUAGES
 from monitor.matching.text import auto_case_sensitive, normalize
 from monitor.model import FIELDS
 
@@ -36,8 +37,9 @@ class Term:
     text: str  # as written in the rule file (the regex source for a pattern)
     entity: str | None = None  # the entity this alias was listed under
     case_sensitive: bool = False
-    exact: bool = False  # no plural / possessive forms of the last word
+    exact: bool = False  # no plural / possessive / inflected forms
     pattern: re.Pattern[str] | None = None
+    lang: str | None = None  # the language its words are in; None: any written in its script
 
 
 # Any one of these terms satisfies the group; an "@entity" is a group of its aliases.
@@ -67,6 +69,7 @@ class Rule:
     description: str = ""
     tags: tuple[str, ...] = ()
     realert: float | None = None  # seconds before the same story may alert this rule again; None: never
+    backfill: float | None = None  # seconds of archived articles to run a newly added rule over; None: none
     path: str = ""  # where the rule is defined, for messages about it
     line: int = 0
 
@@ -93,8 +96,12 @@ _RULE_KEYS = (
     "sources",
     "notify",
     "realert",
+    "lang",
+    "backfill",
 )
-_TERM_KEYS = ("term", "re", "case", "exact")
+_TERM_KEYS = ("term", "re", "case", "exact", "lang")
+# English terms have no inflected forms beyond the plural and possessive every term gets.
+_LANGS = ("en", *LANGUAGES)
 _NEAR_KEYS = ("terms", "words", "sentence")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TRUE = frozenset({"true", "yes", "on"})
@@ -188,6 +195,7 @@ class _Loader:
         self.rules: list[Rule] = []
         self.rule_where: dict[str, str] = {}
         self.path = ""  # the file being read, for messages
+        self.lang: str | None = None  # the 'lang' of the rule being read, for the terms written in it
 
     # -- reporting ----------------------------------------------------------------------------------------
     def error(self, node: yaml.Node, message: str) -> None:
@@ -352,6 +360,7 @@ class _Loader:
         elif rule_id is not None:
             self.rule_where[rule_id] = self._where(keys["id"])
         label = f"rule {rule_id!r}" if rule_id else "rule"
+        self.lang = self._lang(keys["lang"]) if "lang" in keys else None
         if "all" not in keys and "any" not in keys:
             self.error(node, f"{label} needs 'all' or 'any' (or both)")
         groups = {k: self._groups(keys[k], f"'{k}'") for k in ("all", "any", "none") if k in keys}
@@ -361,11 +370,13 @@ class _Loader:
                 keys["none"], f"{label} can never match: an element of 'all' is entirely vetoed by 'none'"
             )
         near = self._near(keys["near"]) if "near" in keys else None
+        self.lang = None
         fields = self._fields(keys["fields"]) if "fields" in keys else FIELDS
         lists = {k: tuple(self._names(keys[k], k)) for k in ("sources", "notify", "tags") if k in keys}
         title = self._string(keys["title"], "'title'") if "title" in keys else rule_id
         description = self._string(keys["description"], "'description'") if "description" in keys else ""
         realert = self._realert(keys["realert"]) if "realert" in keys else None
+        backfill = self._backfill(keys["backfill"]) if "backfill" in keys else None
         if rule_id is None:
             return None
         return Rule(
@@ -381,6 +392,7 @@ class _Loader:
             description=description or "",
             tags=lists.get("tags", ()),
             realert=realert,
+            backfill=backfill,
             path=self.path,
             line=node.start_mark.line + 1,
         )
@@ -405,15 +417,22 @@ class _Loader:
         return Near(terms, words, bool(sentence))
 
     def _realert(self, node: yaml.Node) -> float | None:
-        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG else None
-        if value == "never":
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG and node.value == "never":
             return None
+        return self._duration(node, '\'realert\' must be a duration like "6h" or "2d", or "never"')
+
+    def _backfill(self, node: yaml.Node) -> float | None:
+        return self._duration(node, '\'backfill\' must be a duration like "24h" or "3d"')
+
+    def _duration(self, node: yaml.Node, message: str) -> float | None:
+        """A positive duration written as a string ("6h"), or None after reporting ``message``."""
+        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG else None
         try:
             seconds = parse_duration(value) if value is not None else 0.0
         except ValueError:
             seconds = 0.0
         if seconds <= 0:
-            self.error(node, '\'realert\' must be a duration like "6h" or "2d", or "never"')
+            self.error(node, message)
             return None
         return seconds
 
@@ -478,18 +497,20 @@ class _Loader:
             return []
         if text.startswith("@"):
             return self._entity_ref(node, text[1:])
-        return self._phrase(node, text, entity, case=None, exact=False)
+        return self._phrase(node, text, entity, case=None, exact=False, lang=self.lang)
 
     def _term_mapping(self, node: yaml.MappingNode, entity: str | None) -> list[Term]:
         keys = self._mapping(node, _TERM_KEYS, "in a term")
         case = self._case(keys["case"]) if "case" in keys else None
         exact = bool(self._bool(keys["exact"], "'exact'")) if "exact" in keys else False
+        lang = self._lang(keys["lang"]) if "lang" in keys else self.lang
         if ("term" in keys) == ("re" in keys):
             self.error(node, "a term mapping needs exactly one of 'term' or 're'")
             return []
         if "re" in keys:
-            if "exact" in keys:
-                self.warn(keys["exact"], "'exact' has no effect on a regular expression")
+            for key in ("exact", "lang"):
+                if key in keys:
+                    self.warn(keys[key], f"'{key}' has no effect on a regular expression")
             source = self._string(keys["re"], "'re'")
             return [] if source is None else self._regex(keys["re"], source, entity, case)
         text = self._string(keys["term"], "'term'")
@@ -498,10 +519,16 @@ class _Loader:
         if text.startswith("@"):
             self.error(keys["term"], "options cannot apply to an '@entity'; put them on its aliases")
             return []
-        return self._phrase(keys["term"], text, entity, case, exact)
+        return self._phrase(keys["term"], text, entity, case, exact, lang)
 
     def _phrase(
-        self, node: yaml.Node, text: str, entity: str | None, case: bool | None, exact: bool
+        self,
+        node: yaml.Node,
+        text: str,
+        entity: str | None,
+        case: bool | None,
+        exact: bool,
+        lang: str | None,
     ) -> list[Term]:
         if not any(c.isalnum() for c in normalize(text).text):
             # Whole-word matching needs a word to anchor on, so such a term is dropped, not an error:
@@ -509,7 +536,7 @@ class _Loader:
             self.warn(node, f"term {text!r} has no letters or digits, so it can never match")
             return []
         sensitive = auto_case_sensitive(text) if case is None else case
-        return [Term(text, entity, case_sensitive=sensitive, exact=exact)]
+        return [Term(text, entity, case_sensitive=sensitive, exact=exact, lang=lang)]
 
     def _regex(self, node: yaml.Node, source: str, entity: str | None, case: bool | None) -> list[Term]:
         try:
@@ -534,6 +561,17 @@ class _Loader:
 
     def _unknown_entity(self, name: str) -> str:
         return f"unknown entity '@{name}'{_suggest(name, list(self.entity_where), '@')}"
+
+    def _lang(self, node: yaml.Node) -> str | None:
+        value = self._string(node, "'lang'")
+        if value is None:
+            return None
+        if value.lower() not in _LANGS:
+            alias = ALIASES.get(value.lower())
+            hint = f" (did you mean '{alias}'?)" if alias else _suggest(value.lower(), _LANGS)
+            self.error(node, f"unknown lang {value!r}{hint}; langs: {', '.join(_LANGS)}")
+            return None
+        return value.lower()
 
     def _case(self, node: yaml.Node) -> bool | None:
         value = self._string(node, "'case'")

@@ -26,6 +26,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monitor.matching import lemma_stream
+from monitor.matching.lemmas import script_languages
+
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
 _QUOTES = {
@@ -192,12 +195,22 @@ def normalize(text: str) -> Normalized:
 def match_key(text: str) -> str:
     """Case-folded, hyphens as spaces, and always exactly as long as ``text`` so offsets carry over.
 
-    The rare characters whose case folding changes length ("ß" -> "ss") are only lower-cased.
+    The rare characters whose case folding changes length ("ß" -> "ss") are only lower-cased. Case
+    folding maps each character on its own, so the text between them is folded in one call: a German
+    body is not folded character by character in Python.
     """
     folded = text.casefold()
     if len(folded) != len(text):
-        folded = "".join(_fold_char(c) for c in text)
+        parts = _length_changing().split(text)  # odd items: the characters themselves
+        folded = "".join(_fold_char(p) if i % 2 else p.casefold() for i, p in enumerate(parts))
     return folded.replace("-", " ")
+
+
+@lru_cache(maxsize=1)
+def _length_changing() -> re.Pattern[str]:
+    """The characters whose case folding changes length; all of them are in the BMP."""
+    chars = "".join(chr(c) for c in range(0x10000) if len(chr(c).casefold()) != 1)
+    return re.compile(f"([{re.escape(chars)}])")
 
 
 def _fold_char(char: str) -> str:
@@ -371,11 +384,14 @@ def term_spans(snippet: str, term: str) -> list[tuple[int, int]]:
     The term is looked for the way the engine matches it (normalized, whole words, plural and
     possessive forms). For a term that is case-sensitive by default ("US"), occurrences in its exact case
     are preferred, so "US" marks "US" and not "us". A term with regular-expression syntax that is not
-    found as a phrase is tried as the pattern it may have been. Empty when the term is not visible, e.g.
-    cut off by the ellipsis.
+    found as a phrase is tried as the pattern it may have been, and one found neither way as an
+    inflected form in a language of its script ("Курской области" for "Курская область"). Empty when the
+    term is not visible, e.g. cut off by the ellipsis.
     """
     norm = normalize(snippet)
-    spans = _phrase_spans(norm.text, term) or _regex_spans(norm.text, term)
+    spans = (
+        _phrase_spans(norm.text, term) or _regex_spans(norm.text, term) or _inflected_spans(norm.text, term)
+    )
     return [norm.to_original(start, end) for start, end in spans]
 
 
@@ -394,6 +410,13 @@ def _phrase_spans(text: str, term: str) -> list[tuple[int, int]]:
             start = key.find(form, start + 1)
     exact = {start: span for start, span in found.items() if span[1]} if auto_case_sensitive(term) else {}
     return _disjoint((start, end) for start, (end, _) in (exact or found).items())
+
+
+def _inflected_spans(text: str, term: str) -> list[tuple[int, int]]:
+    written = normalize(term.strip()).text
+    if auto_case_sensitive(term):
+        return []
+    return lemma_stream.find(text, written, script_languages(written))
 
 
 def _regex_spans(text: str, term: str) -> list[tuple[int, int]]:

@@ -8,7 +8,6 @@ lives in the outbox, so every kind gets the same backoff, dead letters and loggi
 from __future__ import annotations
 
 import hashlib
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,13 +20,7 @@ import aiohttp
 
 from monitor.matching.text import term_spans
 from monitor.model import Alert, Clock, Hit, SystemClock
-
-# C0/C1 controls (ESC included) would let a hostile page rewrite a terminal or break a header line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# Bidirectional embeddings, overrides and isolates (and the implicit marks): a headline carrying U+202E
-# would display reversed, so "moc.elpmaxe" reads as a trusted name in an alert. Removed, not replaced.
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-_SPACES = re.compile(r"\s+")
+from monitor.safe_text import one_line as one_line  # re-exported: every notifier's text hygiene
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,14 +92,6 @@ class Notifier(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-def one_line(text: str | None, limit: int = 0) -> str:
-    """``text`` on one line with no control characters; cut to ``limit`` characters (0: no cut)."""
-    cleaned = _SPACES.sub(" ", _CONTROL.sub(" ", _BIDI.sub("", text or ""))).strip()
-    if limit and len(cleaned) > limit:
-        cleaned = cleaned[: limit - 1].rstrip() + "…"
-    return cleaned
 
 
 def link(url: str) -> str | None:

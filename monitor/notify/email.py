@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import html
 import re
 import ssl
@@ -29,9 +31,12 @@ import aiosmtplib
 from monitor.errors import DeliveryError
 from monitor.model import Alert
 from monitor.notify.base import DeliveryPolicy, Notifier, digest_id, iso, link, marked, one_line, snippets
+from monitor.safe_text import header_text
 from monitor.secret import Secret
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_HEADERS = ["Subject", "From", "To", "Date", "Message-ID", "X-Newsmon-Alert-Id", "X-Newsmon-Rule"]
+_DIGEST_HEADERS = _HEADERS[:-1]
 _QUIT_TIMEOUT = 5.0
 
 
@@ -215,8 +220,21 @@ async def _hang_up(smtp: _Connection) -> None:
 
 
 def header(value: str, limit: int = 250) -> str:
-    """A header value that cannot start a new header line (CR/LF and controls removed)."""
-    return one_line(value, limit)
+    """A header value that cannot start a new header line or smuggle one in an encoded word."""
+    return header_text(value, limit)
+
+
+def _checked(message: EmailMessage, names: list[str]) -> EmailMessage:
+    """``message`` if its serialised form, read back, has exactly the headers we set.
+
+    The last line of defence against the header writer itself: some Python releases (before 3.11.10,
+    3.12.5) fold an encoded word holding CR/LF back into a raw line break."""
+    head = message.as_bytes().split(b"\n\n", 1)[0]
+    got = [k.lower() for k in email.message_from_bytes(head + b"\n\n", policy=email.policy.default)]
+    want = [n.lower() for n in names] + ["mime-version", "content-type"]
+    if got != want:
+        raise DeliveryError(f"refusing to send a message whose headers came out as {got}", permanent=True)
+    return message
 
 
 def message_id(alert_id: str, sender: str) -> str:
@@ -237,7 +255,7 @@ def build_message(alert: Alert, sender: str, to: list[str]) -> EmailMessage:
     message["X-Newsmon-Rule"] = header(alert.rule_id)
     message.set_content(text_body(alert))
     message.add_alternative(html_body(alert), subtype="html")
-    return message
+    return _checked(message, _HEADERS)
 
 
 def text_body(alert: Alert) -> str:
@@ -328,4 +346,4 @@ def build_digest(alerts: list[Alert], sender: str, to: list[str]) -> EmailMessag
     for alert in alerts:
         html_parts += ["<hr>", *_alert_html(alert)]
     message.add_alternative(_html_page(html_parts), subtype="html")
-    return message
+    return _checked(message, _DIGEST_HEADERS)

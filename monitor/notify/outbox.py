@@ -379,17 +379,12 @@ class Outbox:
         level = logging.INFO if outcome in ("delivered", "retry", "held") else logging.WARNING
         self._log.log(
             level,
-            "delivery alert_id=%s notifier=%s outcome=%s attempt=%d %s",
-            delivery.alert_id,
-            delivery.notifier,
-            outcome,
-            delivery.attempts + 1,
-            detail,
+            "delivery",
             extra={
-                "event": "delivery",
                 "alert_id": delivery.alert_id,
                 "notifier": delivery.notifier,
                 "outcome": outcome,
+                "attempt": delivery.attempts + 1,
                 "detail": detail,
             },
         )

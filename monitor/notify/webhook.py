@@ -13,12 +13,12 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from monitor.dates import parse_retry_after
 from monitor.errors import DeliveryError
 from monitor.model import Alert
 from monitor.notify.base import (
@@ -103,7 +103,7 @@ class WebhookNotifier(Notifier):
                 raw = await resp.content.read(_DETAIL_BYTES)
                 detail = self._scrub(one_line(raw.decode("utf-8", "replace")))
                 retry_after = parse_retry_after(
-                    resp.headers.get("Retry-After"), resp.headers.get("Date"), self._clock.time()
+                    resp.headers.get("Retry-After"), self._clock.time(), resp.headers.get("Date")
                 )
                 status = resp.status
         except TimeoutError as exc:
@@ -156,26 +156,6 @@ def sign(secret: Secret, body: bytes, timestamp: int) -> dict[str, str]:
     """Headers proving the body came from us at ``timestamp``; the timestamp is signed to stop replays."""
     mac = hmac.new(secret.reveal().encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return {"X-Newsmon-Timestamp": str(timestamp), "X-Newsmon-Signature": f"sha256={mac.hexdigest()}"}
-
-
-def parse_retry_after(value: str | None, date: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date.
-
-    An HTTP-date is measured against the response's own Date header when present, so a receiver with a
-    skewed clock still means what it says."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-        reference = parsedate_to_datetime(date).timestamp() if date else now
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - reference)
 
 
 # -- payloads -----------------------------------------------------------------------------------------

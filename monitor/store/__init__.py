@@ -5,34 +5,44 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from monitor.config import ArchiveConfig
+from monitor.logs import mask_url
 from monitor.model import Clock
-from monitor.store.base import SourceState, Store, StoryRef, Validators
+from monitor.store.base import ArchivePolicy, SourceState, Store, StoryRef, Validators
 
-__all__ = ["SourceState", "Store", "StoryRef", "Validators", "open_store"]
+__all__ = ["ArchivePolicy", "SourceState", "Store", "StoryRef", "Validators", "archive_policy", "open_store"]
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
 
 
-def open_store(url: str, *, retention: float, clock: Clock) -> Store:
+def open_store(url: str, *, retention: float, clock: Clock, archive: ArchivePolicy | None = None) -> Store:
     """Build (not connect) the store ``url`` names; ``await store.open()`` connects.
 
     ``sqlite:///var/lib/newsmon/newsmon.db`` names an absolute path, as in the documented config (four
     slashes work too); ``sqlite://newsmon.db`` or ``sqlite:///./newsmon.db`` a path relative to the
     working directory; ``sqlite://:memory:`` a private in-memory database. Unknown schemes raise
-    ``ValueError``.
+    ``ValueError``. ``archive`` says what the article archive keeps (default: the store's default).
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
         from monitor.store.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url), retention=retention, clock=clock)
+        return SqliteStore(sqlite_path(url), retention=retention, clock=clock, archive=archive)
     if scheme in REDIS_SCHEMES:
         from monitor.store.redis import RedisStore
 
-        return RedisStore(url, retention=retention, clock=clock)
+        return RedisStore(url, retention=retention, clock=clock, archive=archive)
     raise ValueError(
-        f"unsupported store URL {_redacted(url)!r}: expected sqlite:///path.db, redis://host:port/db "
+        f"unsupported store URL {mask_url(url)!r}: expected sqlite:///path.db, redis://host:port/db "
         "or redis+cluster://host:port"
+    )
+
+
+def archive_policy(config: ArchiveConfig) -> ArchivePolicy:
+    return ArchivePolicy(
+        enabled=config.enabled,
+        retention=config.retention,
+        max_bytes=config.max_mb * 1024 * 1024 if config.max_mb else None,
     )
 
 
@@ -50,11 +60,3 @@ def sqlite_path(url: str) -> str:
     if rest.startswith("//"):
         return "/" + rest.lstrip("/")
     return rest
-
-
-def _redacted(url: str) -> str:
-    # A redis URL may carry a password; never echo it into an error message.
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.archive import ArchivedArticle
 from monitor.fingerprint import Fingerprint
 from monitor.model import Alert, Delivery
 
@@ -43,6 +44,24 @@ class StoryRef:
     new: bool
 
 
+@dataclass(slots=True, frozen=True)
+class ArchivePolicy:
+    """What the article archive keeps: for ``retention`` seconds (None: the store's), at most
+    ``max_bytes`` of packed records (None: no cap; the oldest go first), or nothing when not ``enabled``
+    (None: the store's default, on for SQLite, off for Redis whose memory it would fill)."""
+
+    enabled: bool | None = None
+    retention: float | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ArchiveStats:
+    articles: int
+    bytes: int  # packed records, what ``max_bytes`` caps
+    oldest: float | None  # detected_at of the oldest record
+
+
 def claimed_id(key: str, n: int) -> str:
     """The alert id of the ``n``-th claim (0: the first) of claim key ``key``."""
     return key if n == 0 else f"{key}-r{n}"
@@ -52,6 +71,7 @@ class Store(ABC):
     """Abstract store. ``retention`` (seconds) bounds how long seen URLs, stories and claims are kept."""
 
     retention: float
+    archiving: bool = False  # whether ``mark_seen`` keeps the articles it is given
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect / create schema. Idempotent."""
@@ -70,10 +90,30 @@ class Store(ABC):
         with ("" for none). Any string is a valid key: the pipeline also marks feed GUIDs this way."""
 
     @abstractmethod
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
+    async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
         """Remember each URL (or other key) of ``marks`` for ``retention`` with its revision (an opaque
         marker of the version seen, "" for none, replacing any earlier one), in one write. Called only
-        after their alerts are in the outbox."""
+        after their alerts are in the outbox. When ``archiving``, the ``archive`` records are kept in the
+        same write (a record replaces an earlier one of its URL); otherwise they are dropped.
+
+        Archived records expire by their ``detected_at`` after the archive's retention; past its size
+        cap the oldest go first."""
+
+    # -- article archive ----------------------------------------------------------------------------
+    async def archived(self, url: str) -> ArchivedArticle | None:
+        """The archived record of canonical URL ``url``, or None."""
+        return None
+
+    def archive_payloads(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[list[bytes]]:
+        """Every archived record with ``since <= detected_at < until`` (of ``source``), oldest first, in
+        batches, as JSON payloads (``monitor.archive.decode_payload`` makes them records): a backtest
+        searches the payload text before it pays for a record."""
+        return _nothing()
+
+    async def archive_stats(self) -> ArchiveStats:
+        return ArchiveStats(0, 0, None)
 
     # -- HTTP validators ----------------------------------------------------------------------------
     @abstractmethod
@@ -212,3 +252,8 @@ class Store(ABC):
 
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...
+
+
+async def _nothing() -> AsyncIterator[list[bytes]]:
+    for batch in ():  # an async generator that yields nothing: a store without an archive
+        yield batch

@@ -41,6 +41,15 @@ STORY_URLS = f"{STORY_TAG}:u2:"  # + story key -> zset url -> insertion index
 STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> last seen
 STORY_OF = f"{STORY_TAG}:o:"  # + url digest -> story key: an edited article keeps its story
 
+# The article archive: records spread over the cluster by URL; their index, sizes and the shared
+# compression dictionary share ``{newsmon:archive}`` so one script keeps the total and trims the oldest.
+ARCHIVE = f"{PREFIX}:archive:r:"  # + url digest -> packed record (bytes)
+ARCHIVE_TAG = "{newsmon:archive}"
+ARCHIVE_AT = f"{ARCHIVE_TAG}:at"  # zset url digest -> detected_at
+ARCHIVE_SIZE = f"{ARCHIVE_TAG}:size"  # hash url digest -> packed size
+ARCHIVE_BYTES = f"{ARCHIVE_TAG}:bytes"  # total of ARCHIVE_SIZE
+ARCHIVE_DICT = f"{ARCHIVE_TAG}:dict"  # hash dictionary id -> zstd dictionary
+
 SOURCES = f"{PREFIX}:sources"  # set of source names
 MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership lapses (live instances)
 

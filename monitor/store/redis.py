@@ -20,7 +20,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from hashlib import blake2b
@@ -33,15 +33,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from monitor.archive import ArchivedArticle, Codec, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fingerprint
+from monitor.logs import mask_url
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
-from monitor.store.base import SourceState, Store, StoryRef, Validators
+from monitor.store.base import ArchivePolicy, ArchiveStats, SourceState, Store, StoryRef, Validators
 from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 MAX_STORY_URLS = 50
+ARCHIVE_PAGE = 1_000  # archived records read per round trip of a scan
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
 PROMOTE_BATCH = 1000  # due retries moved onto the stream per lease call
 CLUSTER_SCHEME = "redis+cluster"
@@ -386,6 +389,43 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return used
 """
 
+# KEYS: archive index, sizes, total. ARGV: digest, detected_at, size, ... (triples). Indexes written records.
+_ARCHIVE_INDEX = """
+for i = 1, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[2], ARGV[i])
+  if old then redis.call('DECRBY', KEYS[3], old) end
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  redis.call('INCRBY', KEYS[3], ARGV[i + 2])
+  redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+end
+"""
+
+# KEYS: archive index, sizes, total. ARGV: retention cutoff, byte cap ('' for none), limit. Unindexes records
+# older than the cutoff, then the oldest while the total exceeds the cap; returns their digests, whose
+# records the caller deletes.
+_ARCHIVE_TRIM = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local cap = tonumber(ARGV[2])
+if cap then
+  local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+  for _, d in ipairs(gone) do total = total - tonumber(redis.call('HGET', KEYS[2], d) or '0') end
+  local offset = #gone
+  while total > cap and #gone < tonumber(ARGV[3]) do
+    local next = redis.call('ZRANGE', KEYS[1], offset, offset)
+    if #next == 0 then break end
+    gone[#gone + 1] = next[1]
+    total = total - tonumber(redis.call('HGET', KEYS[2], next[1]) or '0')
+    offset = offset + 1
+  end
+end
+for _, d in ipairs(gone) do
+  redis.call('DECRBY', KEYS[3], redis.call('HGET', KEYS[2], d) or '0')
+  redis.call('HDEL', KEYS[2], d)
+  redis.call('ZREM', KEYS[1], d)
+end
+return gone
+"""
+
 # KEYS: source. ARGV: now, error ('' for success, else '!' .. error), articles.
 _RECORD_POLL = """
 redis.call('HSET', KEYS[1], 'last_attempt', ARGV[1])
@@ -439,12 +479,12 @@ def _delivery(member: str, data: dict[str, str]) -> Delivery:
     )
 
 
-def _client(url: str, timeout: float) -> aioredis.Redis | RedisCluster:
+def _client(url: str, timeout: float, *, decode: bool = True) -> aioredis.Redis | RedisCluster:
     """A client for ``url``; building one does not connect, the pool connects (and reconnects) on use."""
     # A short retry rides out a server restart's dropped connections without stalling a poll for long;
     # a longer outage surfaces as StoreError, which the service handles (see monitor.leases).
     options: dict[str, Any] = {
-        "decode_responses": True,
+        "decode_responses": decode,
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
@@ -461,7 +501,15 @@ def _instance_id() -> str:
 
 
 class RedisStore(Store):
-    def __init__(self, url: str, *, retention: float, clock: Clock, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention: float,
+        clock: Clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        archive: ArchivePolicy | None = None,
+    ) -> None:
         self.url = url
         self.retention = retention
         self.clock = clock
@@ -469,6 +517,15 @@ class RedisStore(Store):
         self.consumer = _instance_id()  # this store's name in the outbox consumer group
         self._ttl = math.ceil(retention) + keys.TTL_MARGIN
         self._r = _client(url, timeout)
+        policy = archive or ArchivePolicy()
+        self.archiving = bool(policy.enabled)  # off unless asked for: it is the bulk of memory
+        self.archive_retention = policy.retention or retention
+        self.archive_max_bytes = policy.max_bytes
+        self._archive_ttl = math.ceil(self.archive_retention) + keys.TTL_MARGIN
+        self._raw = _client(url, timeout, decode=False)  # records are bytes; connects on first use
+        self._codec = Codec()
+        self._archive_index = self._raw.register_script(_ARCHIVE_INDEX)
+        self._archive_trim = self._raw.register_script(_ARCHIVE_TRIM)
         self._group_ready = False
         self._claim_script = self._r.register_script(_CLAIM)
         self._lease_script = self._r.register_script(_LEASE)
@@ -486,11 +543,7 @@ class RedisStore(Store):
         self._slot_script = self._r.register_script(_TAKE_SLOT)
 
     def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return f"RedisStore({urlunsplit(parts._replace(netloc=netloc))!r})"
-        return f"RedisStore({self.url!r})"
+        return f"RedisStore({mask_url(self.url)!r})"
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -511,6 +564,7 @@ class RedisStore(Store):
     async def close(self) -> None:
         with _translated():
             await self._r.aclose()
+            await self._raw.aclose()
 
     async def ping(self) -> bool:
         try:
@@ -537,15 +591,95 @@ class RedisStore(Store):
                     found[url] = revision
         return found
 
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
-        if not marks:
-            return
+    async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
         now = _num(self.clock.time())
+        records = list(archive) if self.archiving else []
         with _translated():
+            if records:
+                await self._archive(records)
+            if not marks:
+                return
             async with self._r.pipeline(transaction=False) as pipe:
                 for u, revision in marks.items():
                     pipe.set(keys.SEEN + url_digest(u), f"{now} {revision}", ex=self._ttl)
                 await pipe.execute()
+
+    # -- article archive ----------------------------------------------------------------------------
+    async def _archive(self, records: list[ArchivedArticle]) -> None:
+        """Records first, then their index entries: a record the index does not list yet is invisible,
+        one listed whose write failed is skipped by scans."""
+        if not self._codec.current:
+            await self._load_dictionaries()
+        packed = [(url_digest(r.url), r.detected_at, self._codec.encode([r])) for r in records]
+        trained = self._codec.trained()
+        if trained is not None:
+            await self._raw.hsetnx(keys.ARCHIVE_DICT, "1", trained)
+            await self._load_dictionaries()
+        async with self._raw.pipeline(transaction=False) as pipe:
+            for digest, _, blob in packed:
+                pipe.set(keys.ARCHIVE + digest, blob, ex=self._archive_ttl)
+            await pipe.execute()
+        index = [value for d, at, blob in packed for value in (d, _num(at), len(blob))]
+        await self._archive_index(keys=[keys.ARCHIVE_AT, keys.ARCHIVE_SIZE, keys.ARCHIVE_BYTES], args=index)
+        await self._trim_archive()
+
+    async def _trim_archive(self) -> None:
+        cutoff = _num(self.clock.time() - self.archive_retention)
+        cap = str(self.archive_max_bytes) if self.archive_max_bytes else ""
+        gone = await self._archive_trim(
+            keys=[keys.ARCHIVE_AT, keys.ARCHIVE_SIZE, keys.ARCHIVE_BYTES], args=[cutoff, cap, 1000]
+        )
+        if gone:
+            async with self._raw.pipeline(transaction=False) as pipe:
+                for digest in gone:
+                    pipe.delete(keys.ARCHIVE + digest.decode())
+                await pipe.execute()
+
+    async def _load_dictionaries(self) -> None:
+        for dict_id, data in (await self._raw.hgetall(keys.ARCHIVE_DICT)).items():
+            self._codec.add_dictionary(int(dict_id), data)
+
+    async def _unpack(self, blob: bytes) -> bytes:
+        try:
+            return self._codec.payloads(blob)[0]
+        except KeyError:  # packed with a dictionary this process has not loaded yet
+            await self._load_dictionaries()
+            return self._codec.payloads(blob)[0]
+
+    async def archived(self, url: str) -> ArchivedArticle | None:
+        with _translated():
+            blob = await self._raw.get(keys.ARCHIVE + url_digest(url))
+            return decode_payload(await self._unpack(blob)) if blob is not None else None
+
+    async def archive_payloads(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[list[bytes]]:
+        end = f"({_num(until)}" if until is not None else "+inf"
+        offset = 0
+        while True:
+            with _translated():
+                digests = await self._raw.zrangebyscore(
+                    keys.ARCHIVE_AT, _num(since), end, start=offset, num=ARCHIVE_PAGE
+                )
+                if not digests:
+                    return
+                offset += len(digests)
+                async with self._raw.pipeline(transaction=False) as pipe:
+                    for digest in digests:
+                        pipe.get(keys.ARCHIVE + digest.decode())
+                    blobs = await pipe.execute()
+                payloads = [await self._unpack(b) for b in blobs if b is not None]
+            if source is not None:
+                payloads = [p for p in payloads if decode_payload(p).source == source]
+            if payloads:
+                yield payloads
+
+    async def archive_stats(self) -> ArchiveStats:
+        with _translated():
+            count = await self._raw.zcard(keys.ARCHIVE_AT)
+            total = await self._raw.get(keys.ARCHIVE_BYTES)
+            oldest = await self._raw.zrange(keys.ARCHIVE_AT, 0, 0, withscores=True)
+        return ArchiveStats(int(count), int(total or 0), oldest[0][1] if oldest else None)
 
     # -- validators ---------------------------------------------------------------------------------
     async def get_validators(self, url: str) -> Validators | None:

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,11 +24,20 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TypeVar
 
+from monitor.archive import ArchivedArticle, Codec, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
 from monitor.model import Alert, Clock, Delivery
-from monitor.store.base import SourceState, Store, StoryRef, Validators, claimed_id
+from monitor.store.base import (
+    ArchivePolicy,
+    ArchiveStats,
+    SourceState,
+    Store,
+    StoryRef,
+    Validators,
+    claimed_id,
+)
 from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 T = TypeVar("T")
@@ -36,7 +45,12 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 PURGE_EVERY = 1_000  # writes between opportunistic purges of rows older than retention
 MAX_STORY_URLS = 50
+ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
+# The archive's size cap is enforced after this share of it was written since the last check, so a
+# busy store checks a few times per cap's worth of articles instead of summing sizes on every write.
+CAP_CHECK_SHARE = 0.02
 _CHUNK = 500  # stays far below SQLite's bound-parameter limit
+_Page = tuple[list[bytes], tuple[float, int, int]]  # payloads, and the (at, blob, pos) to read on from
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -121,6 +135,27 @@ CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_start REAL NOT NULL
 );
+-- The article archive: records packed in blobs of one write each (see monitor.archive), and an index row
+-- per article naming its blob and place. A record replaced by a newer one of its URL stays in its blob
+-- until the blob's retention or the size cap drops it.
+CREATE TABLE IF NOT EXISTS archive_blob (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,  -- the newest detected_at in it
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archive (
+    h BLOB PRIMARY KEY,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    blob INTEGER NOT NULL,
+    pos INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS archive_at ON archive(at, blob, pos);
+CREATE TABLE IF NOT EXISTS archive_dict (
+    id INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     last_attempt REAL,
@@ -165,10 +200,18 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, *, retention: float, clock: Clock) -> None:
+    def __init__(
+        self, path: str, *, retention: float, clock: Clock, archive: ArchivePolicy | None = None
+    ) -> None:
         self.path = path
         self.retention = retention
         self.clock = clock
+        policy = archive or ArchivePolicy()
+        self.archiving = policy.enabled is not False
+        self.archive_retention = policy.retention or retention
+        self.archive_max_bytes = policy.max_bytes
+        self._codec = Codec()  # used on the worker thread only
+        self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
@@ -210,6 +253,7 @@ class SqliteStore(Store):
                     if statement.strip():
                         conn.execute(statement)
             self._conn = conn
+            self._load_dictionaries(conn)
             self._purge(conn, self.clock.time())
         return self._conn
 
@@ -230,6 +274,9 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM claims WHERE at < ?", (cutoff,))
             conn.execute("DELETE FROM slots WHERE start < ?", (cutoff,))
             conn.execute("DELETE FROM alerts WHERE created_at < ?", (cutoff,))
+            conn.execute("DELETE FROM archive WHERE at < ?", (now - self.archive_retention,))
+            conn.execute("DELETE FROM archive_blob WHERE at < ?", (now - self.archive_retention,))
+            self._cap_archive(conn)
             wall = time.time()
             conn.execute("DELETE FROM leases WHERE expires < ?", (wall,))
             conn.execute("DELETE FROM host_slots WHERE next_start < ?", (wall,))
@@ -273,18 +320,125 @@ class SqliteStore(Store):
             found.update((digests[row[0]], row[1]) for row in rows)
         return found
 
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
-        if marks:
-            await self._run(self._mark_seen, dict(marks), self.clock.time())
+    async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
+        records = list(archive) if self.archiving else []
+        if marks or records:
+            await self._run(self._mark_seen, dict(marks), records, self.clock.time())
 
-    def _mark_seen(self, conn: sqlite3.Connection, marks: dict[str, str], now: float) -> None:
+    def _mark_seen(
+        self, conn: sqlite3.Connection, marks: dict[str, str], records: list[ArchivedArticle], now: float
+    ) -> None:
+        # Packed here, on the worker thread: zstd lets go of the GIL, so the event loop runs on meanwhile.
+        blob = self._pack(conn, records) if records else None
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
                 [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
+            if blob is not None:
+                self._archive(conn, records, blob)
         self._wrote(conn, now)
+
+    # -- article archive ----------------------------------------------------------------------------
+    def _pack(self, conn: sqlite3.Connection, records: list[ArchivedArticle]) -> bytes:
+        blob = self._codec.encode(records)
+        trained = self._codec.trained()
+        if trained is not None:
+            # Another process may have stored its dictionary first: then that one is the store's.
+            conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (trained,))
+            self._load_dictionaries(conn)
+        return blob
+
+    def _archive(self, conn: sqlite3.Connection, records: list[ArchivedArticle], blob: bytes) -> None:
+        newest = max(r.detected_at for r in records)
+        row = conn.execute(
+            "INSERT INTO archive_blob (at, size, data) VALUES (?, ?, ?) RETURNING id",
+            (newest, len(blob), blob),
+        ).fetchone()
+        conn.executemany(
+            "INSERT INTO archive (h, at, source, blob, pos) VALUES (?, ?, ?, ?, ?) ON CONFLICT (h) DO UPDATE "
+            "SET at = excluded.at, source = excluded.source, blob = excluded.blob, pos = excluded.pos",
+            [(url_digest(r.url), r.detected_at, r.source, row[0], i) for i, r in enumerate(records)],
+        )
+        self._archived_bytes += len(blob)
+        if self.archive_max_bytes and self._archived_bytes > self.archive_max_bytes * CAP_CHECK_SHARE:
+            self._cap_archive(conn)
+
+    def _load_dictionaries(self, conn: sqlite3.Connection) -> None:
+        for row in conn.execute("SELECT id, data FROM archive_dict ORDER BY id"):
+            self._codec.add_dictionary(row[0], row[1])
+
+    def _unpack(self, conn: sqlite3.Connection, blob_id: int) -> list[bytes]:
+        row = conn.execute("SELECT data FROM archive_blob WHERE id = ?", (blob_id,)).fetchone()
+        if row is None:  # dropped by the size cap while its index rows were being read
+            return []
+        try:
+            return self._codec.payloads(row[0])
+        except KeyError:  # packed with a dictionary another process stored after we loaded ours
+            self._load_dictionaries(conn)
+            return self._codec.payloads(row[0])
+
+    def _cap_archive(self, conn: sqlite3.Connection) -> None:
+        """Oldest first, drop blobs (and their records) until the rest fit under the cap."""
+        self._archived_bytes = 0
+        if not self.archive_max_bytes:
+            return
+        row = conn.execute(
+            "SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id DESC) AS kept FROM archive_blob) "
+            "WHERE kept > ? ORDER BY id DESC LIMIT 1",
+            (self.archive_max_bytes,),
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM archive WHERE blob <= ?", (row[0],))
+            conn.execute("DELETE FROM archive_blob WHERE id <= ?", (row[0],))
+
+    async def archived(self, url: str) -> ArchivedArticle | None:
+        def _get(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT blob, pos FROM archive WHERE h = ?", (url_digest(url),)).fetchone()
+            payloads = self._unpack(conn, row[0]) if row else []
+            return payloads[row[1]] if row and row[1] < len(payloads) else None
+
+        payload = await self._run(_get)
+        return decode_payload(payload) if payload is not None else None
+
+    async def archive_payloads(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[list[bytes]]:
+        end = until if until is not None else float("inf")
+        where, params = ("AND source = ?", (source,)) if source is not None else ("", ())
+
+        def _page(conn: sqlite3.Connection, after: tuple[float, int, int]) -> _Page:
+            rows = conn.execute(
+                "SELECT at, blob, pos FROM archive WHERE at < ? AND (at, blob, pos) > (?, ?, ?) "
+                f"{where} ORDER BY at, blob, pos LIMIT ?",
+                (end, *after, *params, ARCHIVE_PAGE),
+            ).fetchall()
+            blobs: dict[int, list[bytes]] = {}
+            payloads = []
+            for _, blob, pos in rows:
+                if blob not in blobs:
+                    blobs[blob] = self._unpack(conn, blob)
+                if pos < len(blobs[blob]):
+                    payloads.append(blobs[blob][pos])
+            return payloads, tuple(rows[-1]) if rows else after
+
+        after: tuple[float, int, int] = (since, -1, -1)
+        while True:
+            payloads, last = await self._run(_page, after)
+            if last == after:
+                return
+            after = last
+            if payloads:
+                yield payloads
+
+    async def archive_stats(self) -> ArchiveStats:
+        def _stats(conn: sqlite3.Connection) -> ArchiveStats:
+            count, oldest = conn.execute("SELECT count(*), min(at) FROM archive").fetchone()
+            size = conn.execute("SELECT coalesce(sum(size), 0) FROM archive_blob").fetchone()[0]
+            return ArchiveStats(int(count), int(size), oldest)
+
+        return await self._run(_stats)
 
     # -- validators ---------------------------------------------------------------------------------
     async def get_validators(self, url: str) -> Validators | None:

@@ -1,0 +1,243 @@
+"""Which library should turn article words into the forms rule terms are compared in?
+
+For every language newsmon inflects, a rule term in its dictionary form and short real-style news
+sentences: some mention the term in another grammatical case or number (should match), some mention a
+near miss, a different word that shares most of its letters (must not match). Each candidate maps every
+word to a key; a sentence matches when the term's keys occur in it as adjacent words. Printed per
+candidate and language: recall (positives found), precision (of the sentences matched, how many should
+have been) and the cost of one uncached word.
+
+Candidates: simplemma (dictionary lemmas, 50+ languages; greedy also strips affixes off words its
+dictionary lacks), Snowball stems (PyStemmer; no Ukrainian; snowballstemmer is the same algorithms in
+pure Python), pymorphy3 (Russian and Ukrainian dictionaries), Snowball stems of simplemma's lemmas, and
+what newsmon uses (``monitor.matching.lemmas``). Also printed: seconds to load each candidate's data for
+all its languages, and the memory that adds.
+
+    python benchmarks/lemmatizers.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pymorphy3
+import simplemma
+import Stemmer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monitor.matching import lemmas  # noqa: E402
+
+SNOWBALL = {
+    "de": "german",
+    "es": "spanish",
+    "fr": "french",
+    "it": "italian",
+    "pl": "polish",
+    "pt": "portuguese",
+    "ru": "russian",
+}
+
+# language -> [(term, sentence, should match)]
+CASES: dict[str, list[tuple[str, str, bool]]] = {
+    "ru": [
+        ("северокорейские войска", "Северокорейские войска замечены под Курском.", True),
+        ("северокорейские войска", "Бои с северокорейскими войсками продолжаются.", True),
+        ("северокорейские войска", "Переброска северокорейских войск подтверждена.", True),
+        ("северокорейские войска", "Разведка сообщила о северокорейском войске.", True),
+        ("северокорейские войска", "Южнокорейские войска провели учения.", False),
+        ("северокорейские войска", "Северокорейские войсковые части прибыли.", False),
+        ("Курская область", "Обстрел в Курской области продолжается.", True),
+        ("Курская область", "Губернатор посетил Курскую область.", True),
+        ("Курская область", "Над Курской областью сбиты дроны.", True),
+        ("Курская область", "В Курской областной больнице раненые.", False),
+        ("ракета", "Ракеты упали под Харьковом.", True),
+        ("ракета", "Удар ракетой по порту.", True),
+        ("ракета", "Обломки ракет нашли в поле.", True),
+        ("ракета", "Ракетка теннисиста сломалась.", False),
+    ],
+    "uk": [
+        ("північнокорейські війська", "Північнокорейські війська помітили на Курщині.", True),
+        ("північнокорейські війська", "Бої з північнокорейськими військами тривають.", True),
+        ("північнокорейські війська", "Перекидання північнокорейських військ підтвердили.", True),
+        ("північнокорейські війська", "Південнокорейські війська провели навчання.", False),
+        ("Курська область", "Обстріл у Курській області триває.", True),
+        ("Курська область", "Губернатор відвідав Курську область.", True),
+        ("Курська область", "Над Курською областю збили дрони.", True),
+        ("Курська область", "У Курській обласній лікарні поранені.", False),
+        ("ракета", "Ракети впали під Харковом.", True),
+        ("ракета", "Удар ракетою по порту.", True),
+        ("ракета", "Уламки ракет знайшли в полі.", True),
+        ("ракета", "Ракетка тенісиста зламалася.", False),
+    ],
+    "de": [
+        ("nordkoreanische Truppen", "Nordkoreanische Truppen sind in Kursk eingetroffen.", True),
+        ("nordkoreanische Truppen", "Der Einsatz nordkoreanischer Truppen ist bestätigt.", True),
+        ("nordkoreanische Truppen", "Kämpfe mit den nordkoreanischen Truppen dauern an.", True),
+        ("nordkoreanische Truppen", "Südkoreanische Truppen übten an der Grenze.", False),
+        ("nordkoreanische Truppen", "Ein nordkoreanischer Trupp wurde gesichtet.", False),
+        ("Marschflugkörper", "Die Ukraine erhält Marschflugkörper aus Deutschland.", True),
+        ("Marschflugkörper", "Angriffe mit Marschflugkörpern auf Kiew.", True),
+        ("Marschflugkörper", "Die Reichweite des Marschflugkörpers ist groß.", True),
+        ("Marschflugkörper", "Die Marschflugkörperabwehr wurde verstärkt.", False),
+        ("Gebiet Kursk", "Im Gebiet Kursk wird gekämpft.", True),
+        ("Gebiet Kursk", "Aus dem Gebiete Kursk kamen Meldungen.", True),
+        ("Gebiet Kursk", "Die Gebiete um Kursk sind umkämpft.", False),
+    ],
+    "pl": [
+        ("północnokoreańskie wojska", "Północnokoreańskie wojska dotarły do Kurska.", True),
+        ("północnokoreańskie wojska", "Walki z północnokoreańskimi wojskami trwają.", True),
+        ("północnokoreańskie wojska", "Obecność północnokoreańskich wojsk potwierdzono.", True),
+        ("północnokoreańskie wojska", "Południowokoreańskie wojska ćwiczą na granicy.", False),
+        ("obwód kurski", "Walki w obwodzie kurskim trwają.", True),
+        ("obwód kurski", "Gubernator obwodu kurskiego przemówił.", True),
+        ("obwód kurski", "Drony nad obwodem kurskim zestrzelono.", True),
+        ("rakieta", "Rakiety spadły pod Charkowem.", True),
+        ("rakieta", "Uderzenie rakietą w port.", True),
+        ("rakieta", "Szczątki rakiet znaleziono w polu.", True),
+        ("rakieta", "Rakietka tenisisty pękła.", False),
+    ],
+    "es": [
+        ("tropas norcoreanas", "Las tropas norcoreanas llegaron a Kursk.", True),
+        ("tropas norcoreanas", "Se vio una tropa norcoreana cerca del frente.", True),
+        ("tropas norcoreanas", "Las tropas surcoreanas hicieron maniobras.", False),
+        ("misil", "Los misiles cayeron sobre Járkov.", True),
+        ("misil", "Un misil impactó en el puerto.", True),
+        ("misil", "La misiva llegó tarde.", False),
+        ("tropa", "Llegó la tropa.", True),
+        ("tropa", "Un clima tropical.", False),
+    ],
+    "fr": [
+        ("troupes nord-coréennes", "Des troupes nord-coréennes sont arrivées à Koursk.", True),
+        ("troupes nord-coréennes", "Une troupe nord-coréenne a été vue près du front.", True),
+        ("troupes nord-coréennes", "Les troupes sud-coréennes manœuvrent.", False),
+        ("missile", "Les missiles sont tombés sur Kharkiv.", True),
+        ("missile", "Un missile a frappé le port.", True),
+        ("missile", "Le missel de la messe.", False),
+        ("frappe", "Des frappes russes ont visé Kiev.", True),
+        ("frappe", "Le frappeur a été arrêté.", False),
+    ],
+    "it": [
+        ("truppe nordcoreane", "Le truppe nordcoreane sono arrivate a Kursk.", True),
+        ("truppe nordcoreane", "Una truppa nordcoreana è stata vista al fronte.", True),
+        ("truppe nordcoreane", "Le truppe sudcoreane si esercitano.", False),
+        ("missile", "I missili sono caduti su Kharkiv.", True),
+        ("missile", "Un missile ha colpito il porto.", True),
+        ("missile", "La missiva è arrivata tardi.", False),
+        ("attacco", "Gli attacchi russi continuano.", True),
+        ("attacco", "L'attaccante ha segnato.", False),
+    ],
+    "pt": [
+        ("tropas norte-coreanas", "As tropas norte-coreanas chegaram a Kursk.", True),
+        ("tropas norte-coreanas", "Uma tropa norte-coreana foi vista perto da frente.", True),
+        ("tropas norte-coreanas", "As tropas sul-coreanas fizeram manobras.", False),
+        ("míssil", "Os mísseis caíram sobre Kharkiv.", True),
+        ("míssil", "Um míssil atingiu o porto.", True),
+        ("míssil", "A missiva chegou tarde.", False),
+        ("ataque", "Os ataques russos continuam.", True),
+        ("ataque", "O atacante marcou.", False),
+    ],
+}
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def candidates() -> dict[str, Callable[[str, str], str]]:
+    morph = {lang: pymorphy3.MorphAnalyzer(lang=lang) for lang in ("ru", "uk")}
+    stemmers = {lang: Stemmer.Stemmer(name) for lang, name in SNOWBALL.items()}
+
+    def simple(word: str, lang: str) -> str:
+        return simplemma.lemmatize(word, lang=lang).casefold()
+
+    def greedy(word: str, lang: str) -> str:
+        return simplemma.lemmatize(word, lang=lang, greedy=True).casefold()
+
+    def snowball(word: str, lang: str) -> str:
+        return stemmers[lang].stemWord(word.casefold())
+
+    def pymorphy(word: str, lang: str) -> str:
+        return morph[lang].parse(word)[0].normal_form
+
+    def stemmed_lemma(word: str, lang: str) -> str:
+        return snowball(simple(word, lang), lang)
+
+    return {
+        "newsmon (chosen)": lemmas.lemma,
+        "snowball": snowball,
+        "pymorphy3": pymorphy,
+        "simplemma": simple,
+        "simplemma greedy": greedy,
+        "snowball(simplemma)": stemmed_lemma,
+    }
+
+
+def supports(name: str, lang: str) -> bool:
+    if name == "pymorphy3":
+        return lang in ("ru", "uk")
+    if name.startswith("snowball"):
+        return lang in SNOWBALL
+    return True
+
+
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def score(key: Callable[[str, str], str], lang: str) -> dict[str, float]:
+    words = [w for _, s, _ in CASES[lang] for w in _WORD.findall(s)]
+    started = time.perf_counter()
+    key(words[0] + "y", lang)  # loads the language's dictionary or model
+    load = time.perf_counter() - started
+    cached = cache(key)
+    hits = wanted = found = 0
+    for term, sentence, should in CASES[lang]:
+        term_keys = [cached(w, lang) for w in _WORD.findall(term)]
+        keys = [cached(w, lang) for w in _WORD.findall(sentence)]
+        n = len(term_keys)
+        matched = any(keys[i : i + n] == term_keys for i in range(len(keys) - n + 1))
+        wanted += should
+        found += matched
+        hits += matched and should
+    started = time.perf_counter()
+    for word in words:
+        key(word + "x", lang)  # a fresh word: what an uncached lookup costs
+    per_word = (time.perf_counter() - started) / len(words) * 1e6
+    return {
+        "recall": round(hits / wanted, 2) if wanted else 1.0,
+        "precision": round(hits / found, 2) if found else 1.0,
+        "us_per_word": round(per_word, 1),
+        "load_s": round(load, 2),
+    }
+
+
+def main() -> None:
+    results: dict[str, dict[str, Any]] = {}
+    for name, key in candidates().items():
+        before = rss_mb()
+        per_lang: dict[str, Any] = {lang: score(key, lang) for lang in CASES if supports(name, lang)}
+        # Candidates run in this order share what earlier ones loaded (simplemma's dictionaries).
+        per_lang["added_rss_mb"] = round(rss_mb() - before, 1)
+        per_lang["load_s"] = round(sum(v["load_s"] for k, v in per_lang.items() if k in CASES), 2)
+        results[name] = per_lang
+    print(json.dumps(results, ensure_ascii=False))
+    print(f"\n{'candidate':<22}" + "".join(f"{lang:>11}" for lang in CASES) + "  load_s  +rss_mb")
+    for name, per_lang in results.items():
+        cells = [
+            f"{per_lang[lang]['recall']:.2f}/{per_lang[lang]['precision']:.2f}" if lang in per_lang else "-"
+            for lang in CASES
+        ]
+        totals = f"{per_lang['load_s']:>8}{per_lang['added_rss_mb']:>8}"
+        print(f"{name:<22}" + "".join(f"{c:>11}" for c in cells) + totals)
+    print("cells: recall/precision on the sentences above")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Run rules over the article archive: what they would have alerted on, as the live daemon decides it.
+
+For each archived article, oldest first: skipped when older than ``[alerts] max_age`` when it was
+detected (as the pipeline skips it); matched by the engine; a matching article joins a story (the one
+it joined live when it has one, else by the same MinHash rule the store applies, within
+``story_window``); and an alert would go out unless the rule already alerted on that story (less than
+its ``realert`` ago when it has one). Articles no rule can match are passed over on a substring test of
+their stored text (``monitor.matching.prefilter``) without being decoded or normalized.
+
+``backtest`` is the API (``newsmon rules test --since``, backfills, and the web console call it);
+``Scan`` lists every match, without stories or policy (``newsmon articles search``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from monitor.archive import ArchivedArticle, decode_payload
+from monitor.config import AlertsConfig
+from monitor.fingerprint import Fingerprint, containment, fingerprint, same_story
+from monitor.matching.engine import Engine
+from monitor.matching.prefilter import Prefilter
+from monitor.matching.rules import Rule
+from monitor.model import Hit, Match
+from monitor.store.base import Store
+
+EXAMPLES = 5  # matches per rule whose hits (snippets) are worked out by default
+
+Progress = Callable[[float], None]  # share of the window scanned so far, 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestMatch:
+    """An alert a rule would have sent: for this article, as the first of its story (or a re-alert)."""
+
+    rule_id: str
+    article: ArchivedArticle
+    story_key: str
+    hits: tuple[Hit, ...] | None  # None when not worked out (beyond the first ``examples`` alerts)
+
+
+@dataclass(slots=True)
+class RuleReport:
+    rule: Rule
+    alerts: int = 0  # would-be alerts
+    matched: int = 0  # matching articles, before story dedup and policy
+    per_day: Counter[str] = field(default_factory=Counter)  # alerts per UTC day (YYYY-MM-DD) detected
+    by_source: Counter[str] = field(default_factory=Counter)  # alerts per source
+    examples: list[BacktestMatch] = field(default_factory=list)  # the first would-be alerts, with hits
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    since: float
+    until: float
+    articles: int = 0  # archived articles in the window
+    rules: dict[str, RuleReport] = field(default_factory=dict)  # in rule order
+    alerts: list[BacktestMatch] = field(default_factory=list)  # every would-be alert, oldest first
+    seconds: float = 0.0
+
+    @property
+    def never_fired(self) -> list[str]:
+        return [rule_id for rule_id, report in self.rules.items() if not report.alerts]
+
+
+class Scan:
+    """Every archived article of a window that some of ``rules`` match, oldest first, with its matches.
+
+    ``max_age`` (seconds, 0: any age) leaves out articles published that long before they were
+    detected, as the pipeline does. ``articles`` counts the articles scanned so far."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[Rule],
+        since: float,
+        until: float,
+        *,
+        source: str | None = None,
+        max_age: float = 0.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store, self.since, self.until = store, since, until
+        self.source, self.max_age, self.progress = source, max_age, progress
+        self.engine = Engine(rules)
+        self.prefilter = Prefilter(rules)
+        self.articles = 0
+
+    async def __aiter__(self) -> AsyncIterator[tuple[ArchivedArticle, list[Match]]]:
+        async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
+            self.articles += len(payloads)
+            for payload in payloads:
+                if not self.prefilter.candidates(payload.decode()):
+                    continue
+                record = decode_payload(payload)
+                if self._too_old(record):
+                    continue
+                found = self.engine.match(record.article())
+                if found:
+                    yield record, found
+            if self.progress is not None and self.until > self.since:
+                last = decode_payload(payloads[-1]).detected_at
+                self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+
+    def _too_old(self, record: ArchivedArticle) -> bool:
+        if not self.max_age or record.published is None:
+            return False
+        return record.detected_at - record.published.timestamp() > self.max_age
+
+
+class _Stories:
+    """The store's story resolution (``Store.resolve_story``), in memory, over the matching articles."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._by_url: dict[str, str] = {}
+        self._stories: dict[str, tuple[Fingerprint, float, float]] = {}  # key -> fp, first, last seen
+        self._bands: dict[tuple[int, int], set[str]] = {}
+
+    def resolve(self, record: ArchivedArticle) -> str:
+        now = record.detected_at
+        fp = fingerprint(record.body or record.title)
+        if not fp.size:
+            return f"url-{hashlib.blake2b(record.url.encode(), digest_size=8).hexdigest()}"
+        key = self._by_url.get(record.url)
+        if key is None or self._stories[key][2] < now - self.window:
+            key = record.story_key or self._nearest(fp, now) or self._new_key(fp, now)
+        first = self._stories[key][1] if key in self._stories else now
+        stored = self._stories[key][0] if key in self._stories else fp
+        self._stories[key] = (stored, first, now)
+        for band in enumerate(stored.bands()):
+            self._bands.setdefault(band, set()).add(key)
+        self._by_url[record.url] = key
+        return key
+
+    def _nearest(self, fp: Fingerprint, now: float) -> str | None:
+        best: tuple[float, float, str] | None = None
+        candidates = set().union(*(self._bands.get(band, ()) for band in enumerate(fp.bands())))
+        for key in candidates:
+            other, first, last = self._stories[key]
+            if last >= now - self.window and same_story(fp, other):
+                rank = (-containment(fp, other), first, key)
+                best = rank if best is None or rank < best else best
+        return best[2] if best else None
+
+    def _new_key(self, fp: Fingerprint, now: float) -> str:
+        key = fp.key()
+        return f"{key}-{int(now):x}" if key in self._stories else key
+
+
+async def backtest(
+    store: Store,
+    rules: Sequence[Rule],
+    since: float,
+    until: float | None = None,
+    *,
+    alerts: AlertsConfig | None = None,
+    source: str | None = None,
+    examples: int = EXAMPLES,
+    all_hits: bool = False,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """What ``rules`` would have alerted on among the articles archived in ``[since, until)`` (clock
+    seconds; ``until`` None: now), under ``alerts`` (``max_age``, ``story_window``; default: the
+    defaults). Hits are worked out for each rule's first ``examples`` alerts, or for every alert with
+    ``all_hits`` (a backfill sends them)."""
+    started = time.perf_counter()
+    policy = alerts or AlertsConfig()
+    end = until if until is not None else time.time()
+    result = BacktestResult(since=since, until=end, rules={r.id: RuleReport(r) for r in rules})
+    by_id = {r.id: r for r in rules}
+    stories = _Stories(policy.story_window)
+    claimed: dict[tuple[str, str], float] = {}  # (rule, story) -> when it last alerted
+    scan = Scan(store, rules, since, end, source=source, max_age=policy.max_age, progress=progress)
+    async for record, matched in scan:
+        story = stories.resolve(record)
+        now = record.detected_at
+        for match in matched:
+            report = result.rules[match.rule_id]
+            report.matched += 1
+            last = claimed.get((match.rule_id, story))
+            realert = by_id[match.rule_id].realert
+            if last is not None and (realert is None or now - last < realert):
+                continue
+            claimed[match.rule_id, story] = now
+            keep = all_hits or len(report.examples) < examples
+            alert = BacktestMatch(match.rule_id, record, story, match.hits if keep else None)
+            report.alerts += 1
+            report.per_day[datetime.fromtimestamp(now, UTC).date().isoformat()] += 1
+            report.by_source[record.source] += 1
+            if len(report.examples) < examples:
+                report.examples.append(alert)
+            result.alerts.append(alert)
+    result.articles = scan.articles
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,101 @@
+"""Words to a form shared by all their inflections, per language, so a rule term matches every one.
+
+Russian and Ukrainian go through pymorphy3 with its OpenCorpora / LanguageTool dictionaries: exact
+lemmas, and its guesser handles names it has never seen ("Сырского" -> "сырский"). The Latin-script
+languages go through the Snowball stemmers (PyStemmer, in C). simplemma's lemmas were a little more
+precise there, but its dictionaries for these six languages take ~800 MB of memory and ~20 s to load;
+``benchmarks/lemmatizers.py`` has the comparison. English is not here: its terms keep the plural and
+possessive forms of ``text.inflections``.
+
+The language of an article comes from its page or feed (``base_language`` reads tags like "de-AT" or
+"pt_BR"), else from its text (``detect``). A term's language is the one its rule gives, else any
+language written in its script (``script_languages``), decided per article.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import cache, lru_cache
+from typing import Any
+
+LANGUAGES: tuple[str, ...] = ("de", "es", "fr", "it", "pl", "pt", "ru", "uk")
+_CYRILLIC = ("ru", "uk")
+_SNOWBALL = {
+    "de": "german",
+    "es": "spanish",
+    "fr": "french",
+    "it": "italian",
+    "pl": "polish",
+    "pt": "portuguese",
+}
+_LATIN = ("de", "es", "fr", "it", "pl", "pt")
+# Tags seen on real sites that are not the ISO 639-1 code of the language meant.
+ALIASES = {"ua": "uk", "ger": "de", "deu": "de", "rus": "ru", "ukr": "uk", "pol": "pl"}
+# The detector reads the start of a text (its cost grows with the length read, its accuracy barely does
+# past a paragraph) and answers only when sure: an unknown language just means no inflected forms.
+_DETECT_CHARS = 1000
+_DETECT_MIN_LETTERS = 40
+_DETECT_MIN_CONFIDENCE = 0.9
+
+
+def base_language(tag: str | None) -> str | None:
+    """The inflected language a tag names ("de-AT", "pt_BR", "RU", "ua"), or None (English, unknown)."""
+    if not tag:
+        return None
+    code = tag.strip().replace("_", "-").split("-", 1)[0].lower()
+    code = ALIASES.get(code, code)
+    return code if code in LANGUAGES else None
+
+
+def script_languages(text: str) -> tuple[str, ...]:
+    """The inflected languages written in the script of ``text``'s letters; () for a mix or another."""
+    scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in text if c.isalpha()}
+    if scripts == {"CYRILLIC"}:
+        return _CYRILLIC
+    if scripts == {"LATIN"}:
+        return _LATIN
+    return ()
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str, lang: str) -> str:
+    """The case-folded form all inflections of ``word`` in ``lang`` share: its lemma (ru, uk) or stem."""
+    if lang in _CYRILLIC:
+        return str(_morph(lang).parse(word)[0].normal_form).casefold()
+    return str(_stemmer(lang).stemWord(word.casefold()))
+
+
+@cache
+def _morph(lang: str) -> Any:
+    import pymorphy3  # loaded on first use: ~15 MB of dictionaries per language
+
+    return pymorphy3.MorphAnalyzer(lang=lang)
+
+
+@cache
+def _stemmer(lang: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(_SNOWBALL[lang])
+
+
+@cache
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def article_language(tag: str | None, text: str) -> str | None:
+    """The inflected language of an article: its page's or feed's tag when it has one (an "en" page is
+    English, not a guess), else what its text says."""
+    return base_language(tag) if tag else detect(text)
+
+
+def detect(text: str) -> str | None:
+    """The inflected language ``text`` is written in, when a long enough text says so with confidence."""
+    sample = text[:_DETECT_CHARS]
+    if sum(c.isalpha() for c in sample) < _DETECT_MIN_LETTERS:
+        return None
+    code, confidence = _identifier().classify(sample)
+    return base_language(code) if confidence >= _DETECT_MIN_CONFIDENCE else None

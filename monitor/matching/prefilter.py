@@ -1,0 +1,106 @@
+"""A cheap, conservative test of whether rules could match a stored text, to skip most archived articles.
+
+Normalizing an article for the engine costs more than everything else a backtest does with it, and most
+archived articles match none of the rules tried. So each rule is reduced to probes: for one element it
+cannot fire without (an "all" or "near" group, else all of "any"), each term's longest run of letters
+and digits in every form the engine looks for (plural, possessive) -- or, for a regular expression, in
+the literal every match contains. A text none of whose probes occurs in ``probe_text`` cannot match the
+rule; one that does goes to the engine, which decides. Probes have no spaces, quotes or dashes, so what
+``normalize`` does to those does not matter; what it does to letters (NFKC, dropping invisible
+characters) and ``match_key``'s case folding are applied to the whole text here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import ahocorasick
+
+from monitor.matching.engine import required_literal
+from monitor.matching.rules import Group, Rule, Term
+from monitor.matching.text import inflections, match_key, normalize
+
+_RUN = re.compile(r"[^\W_]+")
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
+
+
+def probe_text(text: str) -> str:
+    """``text`` as probes are looked for in it: case-folded, NFKC, without invisible characters."""
+    if not text.isascii():
+        text = _INVISIBLE.sub("", text)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    return match_key(text)
+
+
+def _longest_run(text: str) -> str | None:
+    return max(_RUN.findall(text), key=len, default=None)
+
+
+def _term_probes(term: Term) -> frozenset[str] | None:
+    """Strings one of which every occurrence of ``term`` contains; None when there is no such set."""
+    if term.pattern is not None:
+        literal = required_literal(term.pattern)
+        run = _longest_run(literal.casefold()) if literal else None
+        return frozenset([run]) if run else None
+    key = match_key(normalize(term.text.strip()).text)
+    probes = set()
+    for form, _ in inflections(key, term.exact):
+        run = _longest_run(form)
+        if run is None:
+            return None
+        probes.add(run)
+    return frozenset(probes)
+
+
+def _group_probes(group: Group) -> frozenset[str] | None:
+    probes: set[str] = set()
+    for term in group:
+        found = _term_probes(term)
+        if found is None:
+            return None
+        probes |= found
+    return frozenset(probes)
+
+
+def rule_probes(rule: Rule) -> frozenset[str] | None:
+    """Probes of which at least one occurs in every text ``rule`` matches; None: it cannot be narrowed."""
+    required = [*rule.all, *(rule.near.terms if rule.near else ())]
+    if required:
+        options = [p for p in map(_group_probes, required) if p is not None]
+        # The group whose shortest probe is longest: longer probes are rarer, so they skip more articles.
+        return max(options, key=lambda p: min(map(len, p)), default=None)
+    probes: set[str] = set()
+    for group in rule.any:
+        found = _group_probes(group)
+        if found is None:
+            return None
+        probes |= found
+    return frozenset(probes)
+
+
+class Prefilter:
+    """Which of ``rules`` a text could match: one Aho-Corasick pass over the text finds every probe."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._always = frozenset(r.id for r in rules if rule_probes(r) is None)
+        probes: dict[str, set[str]] = {}
+        for rule in rules:
+            for probe in rule_probes(rule) or ():
+                probes.setdefault(probe, set()).add(rule.id)
+        self._automaton: ahocorasick.Automaton | None = None
+        if probes:
+            self._automaton = ahocorasick.Automaton()
+            for probe, ids in probes.items():
+                self._automaton.add_word(probe, frozenset(ids))
+            self._automaton.make_automaton()
+
+    def candidates(self, text: str) -> set[str]:
+        """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
+        found = set(self._always)
+        if self._automaton is not None:
+            for _, ids in self._automaton.iter(probe_text(text)):
+                found |= ids
+        return found

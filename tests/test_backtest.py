@@ -1,0 +1,244 @@
+"""Backtests and backfills over the article archive, against what the live daemon does with the same
+articles and rules: a real news site, the real pipeline, SQLite and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, smtp, world
+
+from monitor.archive import ArchivedArticle
+from monitor.backfill import Backfiller
+from monitor.backtest import backtest
+from monitor.config import AlertsConfig, ArchiveConfig
+from monitor.matching.engine import Engine
+from monitor.matching.prefilter import Prefilter
+from monitor.matching.rules import rules_from_text
+from monitor.pipeline import alert_id
+from monitor.service import Service
+from monitor.store import ArchivePolicy, open_store
+from monitor.store.base import Store
+
+__all__ = ["smtp", "world"]  # fixtures, imported for pytest
+
+DAY = 86400.0
+ATACMS_COPY = ("Kursk depot hit by ATACMS, officials say", ATACMS[1])  # the same story, another page
+
+
+async def live_alert_ids(store: Store) -> set[str]:
+    return {d.alert_id for d in await store.deliveries()}
+
+
+async def test_backtest_equals_what_the_live_daemon_alerted(world: World) -> None:
+    config = dataclasses.replace(
+        world.config,
+        alerts=dataclasses.replace(world.config.alerts, first_run="alert"),
+        archive=ArchiveConfig(enabled=True),
+    )
+    old = datetime.now(UTC) - timedelta(days=3)
+    world.site.publish("atacms-kursk", ATACMS)
+    world.site.publish("harvest", HARVEST)
+    world.site.articles["stale-nk"] = (*NK, old)  # older than max_age when found: the daemon skips it
+    service = Service(config, clock=world.clock)
+    await service.start()
+    try:
+        assert await poll_all(service) == 1
+        world.clock.now += 3600
+        world.site.publish("atacms-copy", ATACMS_COPY)  # joins the story already alerted
+        world.site.publish("nk-soldiers", NK)
+        assert await poll_all(service) == 1
+        assert service.store is not None
+        live = await live_alert_ids(service.store)
+        rules = rules_from_text(RULES).rules
+        result = await backtest(
+            service.store, rules, world.clock.now - DAY, world.clock.now + 1, alerts=config.alerts
+        )
+    finally:
+        await service.stop()
+    assert result.articles == 5  # every article the rules saw, the stale one included
+    assert {alert_id(a.rule_id, a.story_key) for a in result.alerts} == live
+    assert len(live) == 2
+    atacms = result.rules["atacms-in-russia"]
+    assert (atacms.alerts, atacms.matched) == (1, 2)  # the copy is deduplicated by story
+    assert result.never_fired == []
+
+
+def record(
+    n: int, at: float, body: str, *, source: str = "wire", story: str | None = None
+) -> ArchivedArticle:
+    return ArchivedArticle(
+        url=f"https://news.example/{n}",
+        source=source,
+        title=f"Article {n}",
+        body=body,
+        detected_at=at,
+        story_key=story,
+    )
+
+
+async def archive(store: Store, records: list[ArchivedArticle]) -> None:
+    await store.mark_seen({r.url: "" for r in records}, records)
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> Store:
+    store = open_store(f"sqlite://{tmp_path}/s.db", retention=30 * DAY, clock=_Clock())
+    await store.open()
+    yield store  # type: ignore[misc]
+    await store.close()
+
+
+class _Clock:
+    now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_store: Store) -> None:
+    start = _Clock.now - 6 * DAY
+    text = "Zaporizhzhia nuclear plant lost external power again, the IAEA said on {}."
+    records = [
+        record(i, start + i * DAY / 2, text.format(i), source="wire" if i % 2 else "local", story="zpp")
+        for i in range(10)
+    ]
+    await archive(sqlite_store, records)
+    rules = rules_from_text(
+        "rules:\n  - {id: zpp, all: [Zaporizhzhia, IAEA], realert: 2d}\n  - {id: never, any: [Atlantis]}\n"
+    ).rules
+    result = await backtest(sqlite_store, rules, start, _Clock.now, examples=2)
+    report = result.rules["zpp"]
+    # One story: the first match alerts, then again each time two days have passed since the last alert.
+    assert [a.article.url for a in result.alerts] == [records[i].url for i in (0, 4, 8)]
+    assert (report.alerts, report.matched) == (3, 10)
+    assert sum(report.per_day.values()) == 3 and len(report.per_day) == 3
+    assert report.by_source == {"local": 3}
+    assert [e.hits is not None for e in report.examples] == [True, True]
+    assert result.alerts[2].hits is None  # beyond the examples, no snippets were worked out
+    assert result.never_fired == ["never"]
+
+
+async def test_backtest_window_and_source_filter(sqlite_store: Store) -> None:
+    now = _Clock.now
+    await archive(
+        sqlite_store,
+        [
+            record(1, now - 10 * DAY, "Kursk offensive"),
+            record(2, now - DAY, "Kursk offensive continues", source="blog"),
+            record(3, now - DAY / 2, "Kursk offensive stalls"),
+        ],
+    )
+    rules = rules_from_text("rules:\n  - {id: k, all: [Kursk, offensive]}\n").rules
+    result = await backtest(sqlite_store, rules, now - 7 * DAY, now)
+    assert result.articles == 2 and [a.article.url for a in result.alerts] == [
+        "https://news.example/2",
+        "https://news.example/3",
+    ]
+    only_wire = await backtest(sqlite_store, rules, now - 7 * DAY, now, source="wire")
+    assert [a.article.url for a in only_wire.alerts] == ["https://news.example/3"]
+
+
+# Texts where what ``normalize`` does to letters decides whether a term occurs.
+TRICKY = [
+    "Ka\u00adzakh troops",  # a soft hyphen inside the word
+    "\uff2b\uff35\uff32\uff33\uff2b attack",  # fullwidth KURSK
+    "KURSK's defences",
+    "two cities fell",
+    "The U.S. said",
+    "中国人民",
+    "Straße closed",
+    "drone-attack on Kyiv",
+    "NATO",
+    "sanctions\u2019 effect",
+]
+TRICKY_RULES = """
+rules:
+  - {id: kazakh, any: [Kazakh]}
+  - {id: kursk, any: [Kursk]}
+  - {id: city, any: [city]}
+  - {id: us, any: [U.S.]}
+  - {id: china, any: [中国]}
+  - {id: strasse, any: [straße]}
+  - {id: drone, any: [drone attack]}
+  - {id: nato, any: [NATO]}
+  - {id: sanction, all: [sanction, {re: 'eff\\w+'}]}
+"""
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_prefilter_never_drops_what_the_engine_matches(text: str) -> None:
+    rules = rules_from_text(TRICKY_RULES).rules
+    matched = {m.rule_id for m in Engine(rules).match_text({"body": text})}
+    assert matched  # each text is there to be matched by something
+    assert matched <= Prefilter(rules).candidates(text)
+
+
+def test_prefilter_skips_texts_without_the_rules_words() -> None:
+    rules = rules_from_text(TRICKY_RULES).rules
+    assert Prefilter(rules).candidates("Harvest festival draws crowds") == set()
+
+
+BACKFILL_RULES = """
+rules:
+  - id: nk-troops
+    title: North Korean troops
+    any: ["North Korean troops", "North Korean soldiers"]
+    backfill: 24h
+"""
+
+
+async def test_backfill_alerts_once_across_instances_sharing_redis(redis_url: str) -> None:
+    clock = _Clock()
+    policy = ArchivePolicy(enabled=True)
+    stores = [open_store(redis_url, retention=30 * DAY, clock=clock, archive=policy) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        nk = "Thousands of North Korean soldiers moved closer to the front line, officials said on {}."
+        await archive(
+            stores[0],
+            [
+                record(1, clock.now - 2 * DAY, nk.format("Monday")),  # outside the 24h window
+                record(2, clock.now - 3600, nk.format("Tuesday"), story="nk"),
+                record(3, clock.now - 1800, nk.format("Tuesday"), story="nk"),  # the same story
+                record(4, clock.now - 600, "Harvest festival draws crowds"),
+            ],
+        )
+        rule = rules_from_text(BACKFILL_RULES).rules[0]
+        claimed: list[str] = []
+        backfillers = [
+            Backfiller(
+                store,
+                clock,
+                alerts=AlertsConfig,
+                notifiers=lambda: ["hook"],
+                on_claim=lambda alert: claimed.append(alert.url),
+            )
+            for store in stores
+        ]
+        for backfiller in backfillers:
+            backfiller.start([rule])
+        counts = await asyncio.gather(*(b.wait() for b in backfillers))
+        assert sorted(sum(c) for c in counts) == [0, 1]
+        assert claimed == ["https://news.example/2"]
+        assert len(await stores[1].deliveries()) == 1
+
+        again = Backfiller(stores[1], clock, alerts=AlertsConfig, notifiers=lambda: ["hook"], on_claim=print)
+        again.start([rule])  # a restart, or a reload that re-reads the same rule
+        assert await again.wait() == [0]
+        assert len(await stores[0].deliveries()) == 1
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_rules_without_backfill_start_nothing(sqlite_store: Store) -> None:
+    backfiller = Backfiller(
+        sqlite_store, _Clock(), alerts=AlertsConfig, notifiers=list, on_claim=lambda alert: None
+    )
+    backfiller.start(rules_from_text(TRICKY_RULES).rules)
+    assert await backfiller.wait() == []
