@@ -4,6 +4,7 @@ when either is missing, for tests to skip with."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1280,900",
 )
+WAIT = 15.0  # seconds a page may take to load after a form is sent
 INSTALL = "apt-get install -y chromium chromium-driver && pip install 'selenium>=4.20'"
 
 
@@ -54,3 +56,19 @@ def chromium() -> Iterator[Any]:
             yield driver
         finally:
             driver.quit()
+
+
+async def submit(browser: Any, button: Any) -> None:
+    """Click a form's button and wait until the page it posts to has loaded: a click returns as soon as
+    the navigation starts, with the old page still in place. Selenium blocks; it runs in a thread so the
+    caller's loop (reading the daemon's log) keeps going."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    def loaded(driver: Any) -> bool:
+        return bool(driver.execute_script("return document.readyState") == "complete")
+
+    await asyncio.to_thread(button.click)
+    wait = WebDriverWait(browser, WAIT)
+    await asyncio.to_thread(wait.until, expected_conditions.staleness_of(button))
+    await asyncio.to_thread(wait.until, loaded)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.browser import chromium, missing
+from tests.browser import chromium, missing, submit
 from tests.console import HOSTILE, console
 from tests.test_console_browser import PLAYGROUND_RULE, SEED
 
@@ -46,8 +46,7 @@ async def shoot(out: Path) -> list[Path]:
             for field, value in (("rule", PLAYGROUND_RULE), ("text", text)):
                 element = browser.find_element(By.NAME, field)
                 browser.execute_script("arguments[0].value = arguments[1]", element, value)
-            button = browser.find_element(By.CSS_SELECTOR, "form.playground button")
-            await asyncio.to_thread(button.click)
+            await submit(browser, browser.find_element(By.CSS_SELECTOR, "form.playground button"))
             browser.execute_script("document.querySelector('.results').scrollIntoView()")
             saved.append(out / "console-playground.png")
             browser.save_screenshot(str(saved[-1]))

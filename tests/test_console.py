@@ -5,7 +5,6 @@ keep it loopback-only unless a token guards it. The browser-driven checks are in
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 import signal
@@ -196,9 +195,7 @@ def test_the_config_examples_in_the_console_docs_load(tmp_path: Path) -> None:
     assert configs[1].service.ui_token is not None and configs[1].service.ui_token.reveal() == TOKEN
 
 
-async def test_the_playground_looks_back_over_the_article_archive_where_the_build_has_one(
-    tmp_path: Path,
-) -> None:
+async def test_the_playground_looks_back_over_the_article_archive(tmp_path: Path) -> None:
     async with console(tmp_path) as ui:
         await ui.claimed(1)
         async with aiohttp.ClientSession() as http:
@@ -207,7 +204,4 @@ async def test_the_playground_looks_back_over_the_article_archive_where_the_buil
             async with http.post(ui.url + "playground", data=form) as resp:
                 body = await resp.text()
     assert resp.status == 200 and "Over the last 7 days" in body and "Cannot test" not in body
-    if importlib.util.find_spec("monitor.backtest") is None:  # the archive is issue 19's, merged apart
-        assert "this build has no article archive" in body
-    else:
-        assert "atacms: 1 alert " in body and "Ukraine fires ATACMS into Kursk" in body
+    assert "atacms: 1 alert " in body and "Ukraine fires ATACMS into Kursk" in body

@@ -1,22 +1,16 @@
 """The playground's "what would it have fired on": the pasted rules run over the article archive by
-``monitor.backtest`` (the archive and its API come with issue 19; where this build has no archive the
-playground says so instead of guessing)."""
+``monitor.backtest``, as ``newsmon rules test --since`` does."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from monitor.backtest import BacktestResult, backtest
 from monitor.matching.rules import Rule
 from monitor.store.console import DAY
 from monitor.ui.daemon import Daemon, store_of
-
-try:
-    from monitor.backtest import backtest
-except ImportError:  # a build without the article archive
-    backtest = None  # type: ignore[assignment]
 
 DAYS = ("1", "3", "7")
 TIMEOUT = 30.0  # seconds a backtest may take before the page gives up on it
@@ -26,7 +20,7 @@ EXAMPLES = 5  # would-be alerts shown per rule
 @dataclass(slots=True)
 class History:
     days: int
-    result: Any = None  # monitor.backtest.BacktestResult when it ran
+    result: BacktestResult | None = None
     note: str = ""  # why there is no result
 
 
@@ -35,9 +29,6 @@ async def history(daemon: Daemon, rules: Sequence[Rule], days: str) -> History |
     if days not in DAYS:
         return None
     view = History(int(days))
-    if backtest is None:
-        view.note = "this build has no article archive to look back over"
-        return view
     now = daemon.clock.time()
     try:
         async with asyncio.timeout(TIMEOUT):
