@@ -205,3 +205,16 @@ async def test_the_playground_looks_back_over_the_article_archive(tmp_path: Path
                 body = await resp.text()
     assert resp.status == 200 and "Over the last 7 days" in body and "Cannot test" not in body
     assert "atacms: 1 alert " in body and "Ukraine fires ATACMS into Kursk" in body
+
+
+async def test_the_rules_page_shows_each_rules_place_its_counts_and_a_refused_reload(tmp_path: Path) -> None:
+    async with console(tmp_path) as ui:
+        await ui.claimed(1)
+        _, body, _ = await _get(ui.url + "rules")
+        assert "rules/test.yaml:2" in body and "refused" not in body
+        row = re.search(r"<code>rules/test.yaml:2</code></td><td>(\d+)</td><td>(\d+)</td>", body)
+        assert row is not None and row.groups() == ("1", "1")
+        (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    title: [\n")
+        await ui.daemon.log(lambda e: e.get("event") == "reload_failed" and "count" in e)
+        _, body, _ = await _get(ui.url + "rules")
+        assert "The last reload was refused" in body and "broken.yaml" in body
