@@ -102,6 +102,7 @@ async def test_a_token_guards_the_console_and_never_shows_itself(tmp_path: Path)
         assert said["detail"] == "access: token"
         status, _, headers = await _get(ui.url)
         assert status == 303 and headers["Location"] == "/ui/login"
+        assert (await _get(ui.url + "static/console.css"))[0] == 200  # the sign-in page's own style
         status, body, _ = await _get(ui.url, headers={"Authorization": f"Bearer {TOKEN}"})
         assert status == 200 and TOKEN not in body
         async with aiohttp.ClientSession() as http:

@@ -125,14 +125,16 @@ class Console:
         if self._token is None:
             if not _loopback(request.remote):
                 raise web.HTTPForbidden(text="the console answers loopback only; set [service] ui_token_file")
-        elif not self._signed_in(request) and request.match_info.route.handler not in (
-            self._login_form,
-            self._login,
-        ):
+        elif not self._signed_in(request) and not self._open_to_all(request):
             raise _redirect("/login")
         if request.method == "POST":
             await self._check_csrf(request)
         return await handler(request)
+
+    def _open_to_all(self, request: web.Request) -> bool:
+        """The sign-in form and the stylesheet and script it uses (nothing in them is private)."""
+        sign_in = request.match_info.route.handler in (self._login_form, self._login)
+        return sign_in or request.path.startswith(f"{PREFIX}/static/")
 
     def _signed_in(self, request: web.Request) -> bool:
         assert self._token is not None and self._session is not None
