@@ -60,15 +60,18 @@ def chromium() -> Iterator[Any]:
 
 async def submit(browser: Any, button: Any) -> None:
     """Click a form's button and wait until the page it posts to has loaded: a click returns as soon as
-    the navigation starts, with the old page still in place. Selenium blocks; it runs in a thread so the
-    caller's loop (reading the daemon's log) keeps going."""
-    from selenium.webdriver.support import expected_conditions
+    the navigation starts, with the old page still in place. The old document is marked first; the wait
+    ends on a loaded document without the mark. Selenium blocks, so it runs in a thread and the caller's
+    loop (reading the daemon's log) keeps going."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    def loaded(driver: Any) -> bool:
-        return bool(driver.execute_script("return document.readyState") == "complete")
+    def replaced(driver: Any) -> bool:
+        script = "return window.newsmonOld === undefined && document.readyState === 'complete'"
+        return bool(driver.execute_script(script))
 
+    browser.execute_script("window.newsmonOld = true")
     await asyncio.to_thread(button.click)
-    wait = WebDriverWait(browser, WAIT)
-    await asyncio.to_thread(wait.until, expected_conditions.staleness_of(button))
-    await asyncio.to_thread(wait.until, loaded)
+    # Mid-navigation the driver may answer with an error about the document going away: ask again.
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(WebDriverException,))
+    await asyncio.to_thread(wait.until, replaced)

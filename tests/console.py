@@ -21,6 +21,7 @@ from aiohttp import web
 from tests.daemon import Daemon, article_page, run_daemon, write_config
 from tests.threaded import serve_in_thread
 
+HOOK_PASSWORD = "hook-pass-7c1e"  # in the webhook URL's userinfo: no page may show it
 RULES = """\
 rules:
   - id: atacms
@@ -129,7 +130,7 @@ async def console(
         config = write_config(
             tmp_path,
             {"news": f"{site_url}/feed.xml", **({"wire": f"{site_url}/gone.xml"} if broken else {})},
-            f"{hook_url}/hook",
+            f"{hook_url.replace('//', f'//newsmon:{HOOK_PASSWORD}@')}/hook",
             rules=RULES,
             metrics="127.0.0.1:0",
             service=service,

@@ -21,7 +21,7 @@ from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError
 from monitor.ui import playground
 from monitor.ui.present import href, marked
-from tests.console import RULES, console
+from tests.console import HOOK_PASSWORD, RULES, console
 from tests.daemon import DEADLINE, ROOT
 
 PAGES = ("", "sources", "rules", "playground")
@@ -89,6 +89,8 @@ async def test_a_post_without_the_form_token_or_from_another_site_is_refused(tmp
                 assert resp.status == 303
         retried = await ui.daemon.log(lambda e: e.get("event") == "console_retry")
         assert retried["count"] == 1
+        for page in PAGES:
+            assert HOOK_PASSWORD not in (await _get(ui.url + page))[1]
 
 
 async def test_a_token_guards_the_console_and_never_shows_itself(tmp_path: Path) -> None:

@@ -83,7 +83,8 @@ class Console:
             else None
         )
         # Error texts (a receiver's answer, a reload problem) may quote a URL with its password.
-        self.scrub = Scrubber([*config_secrets(daemon.config), *([self._token] if self._token else [])])
+        self.scrub = Scrubber()
+        self._scrubbing: object = None  # the config whose secrets the scrubber knows
         self.env.filters["scrub"] = self.scrub
 
     @property
@@ -152,7 +153,15 @@ class Console:
             raise web.HTTPForbidden(text="stale or missing form token: reload the page and try again")
 
     # -- pages ------------------------------------------------------------------------------------------
+    def _scrubber(self) -> Scrubber:
+        """The scrubber, knowing the secrets of the config in effect (a reload may bring new ones)."""
+        if self.daemon.config is not self._scrubbing:
+            self._scrubbing = self.daemon.config
+            self.scrub.update([*config_secrets(self.daemon.config), *([self._token] if self._token else [])])
+        return self.scrub
+
     def _render(self, template: str, request: web.Request, **context: Any) -> web.Response:
+        self._scrubber()
         html = self.env.get_template(template).render(
             csrf=self.csrf, page=template.removesuffix(".html"), here=request.path_qs, **context
         )
@@ -177,7 +186,7 @@ class Console:
         return self._render("sources.html", request, view=view)
 
     async def _rules(self, request: web.Request) -> web.Response:
-        view = await pages.rules(self.daemon, request.query, self.scrub)
+        view = await pages.rules(self.daemon, request.query, self._scrubber())
         return self._render("rules.html", request, view=view)
 
     async def _playground(self, request: web.Request) -> web.Response:
