@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from monitor.config import HttpConfig, parse_config
-from monitor.crawl.http import HttpClient
+from monitor.crawl.http import HostLimiter, HttpClient
 from monitor.errors import ConfigError
 from monitor.ui import playground
 from monitor.ui.present import href, marked
@@ -65,6 +65,12 @@ async def test_hostile_titles_are_escaped_and_only_http_links_are_links(tmp_path
     assert href("javascript:alert(1)") is None and href("JAVASCRIPT:x") is None
     assert href("https://example.org/a") == "https://example.org/a"
     assert marked("abcdef", [(1, 3), (2, 4), (4, 9)]) == [("a", False), ("bc", True), ("def", False)]
+
+
+def test_the_politeness_shown_is_the_longer_of_the_configs_delay_and_robots_crawl_delay() -> None:
+    limiter = HostLimiter(concurrency=1, delay=1.0)
+    limiter.set_crawl_delay("slow.example", 30.0)
+    assert limiter.spacing("slow.example") == 30.0 and limiter.spacing("other.example") == 1.0
 
 
 async def test_a_post_without_the_form_token_or_from_another_site_is_refused(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ class SourceRow:
     per_day: float | None
     next_poll: float | None  # seconds from now
     delay: float  # per-host spacing between requests
+    robots_delay: bool  # the spacing is the host's robots.txt Crawl-delay, longer than the config's
     blocked: float  # seconds the host asked us to wait (429/503 Retry-After)
 
 
@@ -172,7 +173,8 @@ async def sources(daemon: Daemon, query: Mapping[str, str], ledger: SourceLedger
                 state=state,
                 per_day=ledger.per_day(state, now),
                 next_poll=None if next_run is None else max(0.0, next_run - now),
-                delay=daemon.http.limiter.delay,
+                delay=daemon.http.limiter.spacing(host),
+                robots_delay=daemon.http.limiter.spacing(host) > daemon.http.limiter.delay,
                 blocked=daemon.http.limiter.blocked_for(host),
             )
         )
