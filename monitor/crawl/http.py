@@ -178,6 +178,11 @@ class HostLimiter:
             return 0.0
         return max(0.0, state.blocked_until - asyncio.get_running_loop().time())
 
+    def spacing(self, host: str) -> float:
+        """Seconds between request starts to ``host``: the config's delay or its robots.txt Crawl-delay."""
+        state = self._hosts.get(host)
+        return max(self.delay, state.crawl_delay if state is not None else 0.0)
+
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         self._host(host).crawl_delay = seconds
 
