@@ -476,6 +476,8 @@ def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
             aliases=getattr(cls.Options, "KEY_ALIASES", None),
         )
         if options is not None:
+            for key, message in options.problems():
+                out.add(f"{keypath}.{key}", message)
             result.append(NotifierConfig(name=name, kind=kind, options=options))
     return tuple(result)
 

@@ -1,0 +1,48 @@
+"""Mistakes found by trying newsmon as a new user and as an operator paged at night, each through the real
+CLI or daemon: what used to be silent, misleading or lossy is now loud (docs/operations.md lists them).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from monitor.cli import main
+from tests.test_operator_mistakes import World, _replace, _seen_rows, world
+
+__all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("htp://127.0.0.1:9/hook", "got scheme 'htp'"),
+        ("127.0.0.1:9/hook", "got no scheme"),
+    ],
+)
+def test_a_webhook_url_without_http_is_refused_not_retried_for_a_day(
+    url: str, said: str, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config()
+    _replace(config, world.hook, url)
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    expected = rf"config\.toml:\d+:1: notifiers\[0\]\.url: expected an http:// or https:// URL, {said}"
+    assert re.search(expected, err), err
+    assert "/hook" not in err  # a hook's URL is its credential: never echoed
+    assert main(["once", "-c", str(config)]) == 2
+    assert world.site.hits == {} and _seen_rows(world.db) == 0
+
+
+def test_an_email_notifier_without_recipients_or_with_a_bad_port_is_refused(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config()
+    with config.open("a") as f:
+        f.write('[[notifiers]]\nname = "mail"\nkind = "email"\nhost = "127.0.0.1"\nport = 70000\n')
+        f.write('from = "newsmon@example.org"\nto = []\n')
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "notifiers[1].to: no recipients" in err
+    assert "notifiers[1].port: expected a port from 1 to 65535, got 70000" in err
