@@ -174,9 +174,31 @@ def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str =
         print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")
 
 
+def _rules_to_test(args: argparse.Namespace) -> Any:
+    """``--rules``, else the config's ``[rules] paths`` as ``run`` reads them (the config named by ``-c``
+    or found where ``run`` looks), else ``./rules/``; a path that does not exist is an error."""
+    from monitor.matching.rules import load_rules
+
+    if args.rules:
+        paths = [Path(p) for p in args.rules]
+    else:
+        found = find_config(args.config)
+        paths = load_config(found).rule_paths if args.config or found.exists() else [Path("rules")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise ConfigError(
+            [
+                Problem(str(p), 1, 1, "no such rule file or folder (name one with --rules PATH)")
+                for p in missing
+            ]
+        )
+    rules = load_rules(paths)
+    _print_problems(rules.warnings)
+    return rules
+
+
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitor.matching.engine import Engine
-    from monitor.matching.rules import load_rules
 
     if args.since is not None:
         from monitor.cli_backtest import cmd_backtest
@@ -185,8 +207,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     if not args.url and args.file is None and not args.stdin:
         print("rules test: give --url URL, --file PATH or - (stdin), or --since DURATION", file=sys.stderr)
         return EXIT_USAGE
-    rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
-    _print_problems(rules.warnings)
+    rules = _rules_to_test(args)
     article = _article_from_input(args)
     explained = Engine(rules.rules).explain(article)
     matches = [x for x in explained if x.match is not None]
@@ -790,7 +811,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test = _command(rules, "test", "which rules match an article, and why")
     test.add_argument(
-        "--rules", action="append", metavar="PATH", help="rule file or folder (default: rules/)"
+        "--rules",
+        action="append",
+        metavar="PATH",
+        help="rule file or folder (default: the config's [rules] paths, else rules/)",
     )
     test.add_argument("--json", action="store_true", help="print the matches as JSON")
     test.add_argument("--url", help="fetch and extract this article page")

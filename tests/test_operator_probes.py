@@ -46,3 +46,23 @@ def test_an_email_notifier_without_recipients_or_with_a_bad_port_is_refused(
     err = capsys.readouterr().err
     assert "notifiers[1].to: no recipients" in err
     assert "notifiers[1].port: expected a port from 1 to 65535, got 70000" in err
+
+
+def test_rules_test_tries_the_rules_run_would_use(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = world.config()
+    (config.parent / "rules").rename(config.parent / "watch")
+    _replace(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
+    article = config.parent / "article.txt"
+    article.write_text("Ukraine fires ATACMS into Kursk\n\nATACMS missiles hit a depot in Kursk.")
+    monkeypatch.chdir(config.parent)  # where ./rules/ would be found: it is not there
+
+    assert main(["rules", "test", "-c", str(config), "--file", str(article)]) == 0
+    assert "✔ atacms-in-russia" in capsys.readouterr().out
+    assert main(["rules", "test", "--file", str(article)]) == 0  # ./config.toml, found as run finds it
+    capsys.readouterr()
+
+    # A path that is not there is named as missing, not as an unreadable file called "rules".
+    assert main(["rules", "test", "-c", str(config), "--rules", "wacth/", "--file", str(article)]) == 2
+    assert "wacth:1:1: no such rule file or folder (name one with --rules PATH)" in capsys.readouterr().err
