@@ -430,14 +430,20 @@ def cmd_status(args: argparse.Namespace) -> int:
             "dead_letters": len(await store.deliveries("dead")),
         }
 
-    status = asyncio.run(_with_store(config, action))
+    try:
+        status = asyncio.run(_with_store(config, action))
+        status["store_error"] = None
+    except (NewsmonError, OSError) as exc:
+        # A store that does not answer is the news here, not a reason to hide what the daemon says.
+        status = {"store": mask_url(config.store.url), "store_error": str(exc), "sources": []}
     status["config"] = {"ok": disk_ok, "problems": disk_problems}
     status["daemon"] = asyncio.run(_daemon_health(config))
-    healthy = disk_ok and status["daemon"].get("status") in ("ok", None)
+    healthy = disk_ok and not status["store_error"] and status["daemon"].get("status") in ("ok", None)
     if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK if healthy else EXIT_NONE
-    print(f"store: {status['store']}")
+    store_error = f" — DOES NOT ANSWER: {status['store_error']}" if status["store_error"] else ""
+    print(f"store: {status['store']}{store_error}")
     daemon = status["daemon"]
     print(f"daemon: {daemon['summary']}")
     for name, check in daemon.get("checks", {}).items():
@@ -447,6 +453,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"config on disk: {len(disk_problems)} problem(s); a reload or restart would be refused:")
     for problem in disk_problems:
         print(f"  {problem}")
+    if status["store_error"]:
+        return EXIT_NONE  # sources, outbox and dead letters live in the store
     width = max([len("source"), *(len(s["name"]) for s in status["sources"])])
     print(f"{'source':<{width}}  {'last success (UTC)':<25}  {'articles':>8}  last error")
     for s in status["sources"]:

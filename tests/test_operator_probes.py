@@ -4,12 +4,17 @@ CLI or daemon: what used to be silent, misleading or lossy is now loud (docs/ope
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
+from tests import daemon as harness
+from tests.conftest import OwnRedis
 from tests.test_operator_mistakes import World, _replace, _seen_rows, world
+from tests.test_service import RULES
 
 __all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
 
@@ -66,3 +71,20 @@ def test_rules_test_tries_the_rules_run_would_use(
     # A path that is not there is named as missing, not as an unreadable file called "rules".
     assert main(["rules", "test", "-c", str(config), "--rules", "wacth/", "--file", str(article)]) == 2
     assert "wacth:1:1: no such rule file or folder (name one with --rules PATH)" in capsys.readouterr().err
+
+
+def test_status_with_the_store_down_says_so_and_exits_1(
+    own_redis: OwnRedis, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = harness.write_config(
+        tmp_path, {"feed": "http://127.0.0.1:9/"}, "http://127.0.0.1:9/", rules=RULES, store=own_redis.url
+    )
+    assert main(["status", "-c", str(config)]) == 0
+    capsys.readouterr()
+    own_redis.stop()
+    # Not "usage error" (2) with one line: the store's state, the daemon's, and "unhealthy" (1).
+    assert main(["status", "-c", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"store: {own_redis.url} — DOES NOT ANSWER: redis:" in out and "daemon: unknown" in out
+    assert main(["status", "-c", str(config), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["store_error"].startswith("redis:")
