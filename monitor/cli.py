@@ -346,10 +346,17 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def action(store: Any) -> int:
+        # A mistyped id among good ones must not vanish behind "1 delivery queued".
+        unknown = [alert_id for alert_id in args.ids if await store.get_alert(alert_id) is None]
+        for alert_id in unknown:
+            print(f"alerts retry: no alert {alert_id!r} (ids are in `newsmon alerts list`)", file=sys.stderr)
+        if unknown:
+            return EXIT_USAGE
         ids = list(args.ids) or sorted({d.alert_id for d in await store.deliveries("dead")})
         changed = sum([await store.retry(alert_id) for alert_id in ids])
         if not changed:
-            print("alerts retry: nothing to retry (no such alert, or already delivered)", file=sys.stderr)
+            why = "every delivery was delivered already" if args.ids else "no dead letters"
+            print(f"alerts retry: nothing to retry ({why})", file=sys.stderr)
             return EXIT_NONE
         print(f"{changed} deliver{'y' if changed == 1 else 'ies'} queued for retry")
         # A daemon sharing this store polls its outbox every second; without one, send now ourselves.

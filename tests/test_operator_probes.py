@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,33 @@ def test_status_with_the_store_down_says_so_and_exits_1(
     assert f"store: {own_redis.url} — DOES NOT ANSWER: redis:" in out and "daemon: unknown" in out
     assert main(["status", "-c", str(config), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["store_error"].startswith("redis:")
+
+
+def test_alerts_retry_refuses_an_unknown_id_instead_of_skipping_it(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # bound, never listening: refused
+    config = world.config(hook=closed)
+    assert main(["once", "-c", str(config)]) == 3
+    capsys.readouterr()
+    assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    typo = row["id"][:-1] + "x"
+
+    # One good id and one mistyped: refused whole, so the operator sees the typo and nothing half-happens.
+    assert main(["alerts", "retry", "-c", str(config), row["id"], typo]) == 2
+    out, err = capsys.readouterr()
+    assert f"alerts retry: no alert '{typo}' (ids are in `newsmon alerts list`)" in err
+    assert "queued" not in out
+    assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["attempts"] == row["attempts"]  # nothing was sent
+
+    _replace(config, closed, world.hook)
+    assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 0
+    assert [p["id"] for p in world.receiver.acked] == [row["id"]]
+    assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 1
+    assert "nothing to retry (every delivery was delivered already)" in capsys.readouterr().err
+    assert main(["alerts", "retry", "-c", str(config), "--failed"]) == 1
+    assert "nothing to retry (no dead letters)" in capsys.readouterr().err
