@@ -774,13 +774,26 @@ def _add_article_commands(sub: Any, with_config: Any) -> None:
     for p in (listing, search):
         p.add_argument("--source", metavar="NAME", help="only articles from this source")
         p.add_argument("--since", metavar="DURATION", default="1d", help='how far back (default "1d")')
-        p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N, newest (default 50)")
+        p.add_argument(
+            "--limit", type=_at_least_one, default=50, metavar="N", help="at most N, newest (default 50)"
+        )
     for p in (listing, show, search):
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=_articles)
 
 
 # -- parser -----------------------------------------------------------------------------------------------
+def _at_least_one(value: str) -> int:
+    """``--limit N``: a limit of 0 or less used to list a row anyway."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}")
+    return number
+
+
 def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line ``text`` shows both in ``newsmon --help`` and in its own ``--help``."""
     return sub.add_parser(  # type: ignore[no-any-return]
@@ -854,7 +867,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--failed", action="store_true", help="only dead letters")
     listing.add_argument("--rule", metavar="ID", help="only alerts of this rule")
     listing.add_argument("--since", metavar="DURATION", help='only alerts newer than this, e.g. "24h"')
-    listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
+    listing.add_argument(
+        "--limit", type=_at_least_one, default=50, metavar="N", help="at most N rows (default 50)"
+    )
     listing.add_argument("--json", action="store_true", help="print the rows as JSON")
     listing.set_defaults(func=cmd_alerts_list)
     retry = with_config(

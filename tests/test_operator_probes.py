@@ -119,3 +119,14 @@ def test_alerts_retry_refuses_an_unknown_id_instead_of_skipping_it(
     assert "nothing to retry (every delivery was delivered already)" in capsys.readouterr().err
     assert main(["alerts", "retry", "-c", str(config), "--failed"]) == 1
     assert "nothing to retry (no dead letters)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["alerts", "list"], ["articles", "list"]])
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_a_limit_below_one_is_refused(
+    command: list[str], limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--limit", limit])
+    assert exit_.value.code == 2
+    assert f"--limit: expected a whole number of 1 or more, got '{limit}'" in capsys.readouterr().err
