@@ -309,6 +309,9 @@ def _coerce(tp: Any, value: Any) -> Any:
     if tp is Secret:
         if not isinstance(value, str):
             raise ValueError(f"expected a secret string, got {value!r}")
+        if not value:
+            # An empty secret turns signing, login or the console token off without a word.
+            raise ValueError("the secret is empty: set it, or remove the key")
         return Secret(value)
     raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - a programming error
 
@@ -378,6 +381,10 @@ def build(
                 value = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 out.add(sub, f"cannot read secret file {secret_path}: {exc.strerror or exc}")
+                ok = False
+                continue
+            if not value:
+                out.add(sub, f"secret file {secret_path} is empty")
                 ok = False
                 continue
         try:

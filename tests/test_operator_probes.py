@@ -130,3 +130,20 @@ def test_a_limit_below_one_is_refused(
         main([*command, "--limit", limit])
     assert exit_.value.code == 2
     assert f"--limit: expected a whole number of 1 or more, got '{limit}'" in capsys.readouterr().err
+
+
+def test_an_empty_secret_is_refused_not_silently_turned_off(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unset-looking secret would send unsigned webhooks, or leave the console without its token.
+    monkeypatch.setenv("HOOK_SECRET", "")
+    (world.tmp / "token").write_text("\n")
+    config = world.config(notifier='secret = "${HOOK_SECRET}"', service='ui = true\nui_token_file = "token"')
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(
+        r"config\.toml:\d+:1: notifiers\[0\]\.secret: the secret is empty: set it, or remove the key", err
+    )
+    assert re.search(r"config\.toml:\d+:1: service\.ui_token_file: secret file \S*token is empty", err)
+    assert main(["once", "-c", str(config)]) == 2
+    assert world.site.hits == {}
