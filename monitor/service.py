@@ -149,6 +149,7 @@ class Service:
         self._inflight: set[asyncio.Task[object]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
         self._reload_task: asyncio.Task[bool] | None = None
         self._reload_again = False
         self._notify_session: aiohttp.ClientSession | None = None
@@ -381,7 +382,6 @@ class Service:
     async def run(self) -> None:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
         # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
-        from monitor.matching.watch import RuleWatcher
         from monitor.scheduler import Scheduler
 
         loop = asyncio.get_running_loop()
@@ -399,13 +399,11 @@ class Service:
             self.scheduler = Scheduler(self.poll, leases=self.leases)
             self.scheduler.start(self.config.sources)
             await self._start_metrics_server()
-            # Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error.
-            watcher = RuleWatcher(self.config.rule_paths, self.request_reload)
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
                 asyncio.create_task(self._status_loop()),
                 asyncio.create_task(self._summary_loop()),
-                asyncio.create_task(watcher.run(self._stop)),
+                self._watch_rules(),
             ]
             await self._refresh_outbox_depth()
             self.sd.ready(self.status_line())
@@ -418,6 +416,15 @@ class Service:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.sd.close()
+
+    def _watch_rules(self) -> asyncio.Task[None]:
+        """Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error."""
+        from monitor.matching.watch import RuleWatcher  # only the daemon watches rule files
+
+        self._rule_watch = asyncio.create_task(
+            RuleWatcher(self.config.rule_paths, self.request_reload).run(self._stop)
+        )
+        return self._rule_watch
 
     async def _start_metrics_server(self) -> None:
         address = parse_listen(self.config.service.metrics)
@@ -612,6 +619,11 @@ class Service:
             self._health[name] = _SourceHealth(last_new=now)
         self.metrics.declare(new_names, [], [])
         self.config = config
+        if self._rule_watch is not None and config.rule_paths != old.rule_paths:
+            # Watch where the rules now are: edits there reload, edits to the old folder do not.
+            old_watch = self._rule_watch
+            self._background = [t for t in self._background if t is not old_watch] + [self._watch_rules()]
+            await _cancel({old_watch})
         if self.scheduler is not None:
             self.scheduler.sync(config.sources)
         changed = len({s for s in config.sources} - set(old.sources)) - len(new_names - old_names)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from monitor.cli import main
 from tests import daemon as harness
 from tests.conftest import OwnRedis
+from tests.daemon import run_daemon
 from tests.test_operator_mistakes import World, _replace, _seen_rows, world
 from tests.test_service import RULES
 
@@ -147,3 +149,27 @@ def test_an_empty_secret_is_refused_not_silently_turned_off(
     assert re.search(r"config\.toml:\d+:1: service\.ui_token_file: secret file \S*token is empty", err)
     assert main(["once", "-c", str(config)]) == 2
     assert world.site.hits == {}
+
+
+async def test_after_a_reload_moves_the_rules_folder_edits_there_reload(tmp_path: Path) -> None:
+    config = harness.write_config(
+        tmp_path, {"feed": "http://127.0.0.1:9/"}, "http://127.0.0.1:9/", rules=RULES
+    )
+    async with run_daemon(config) as daemon:
+        await daemon.ready()
+        (tmp_path / "watch").mkdir()
+        (tmp_path / "watch" / "test.yaml").write_text(RULES)
+        _replace(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
+        daemon.proc.send_signal(signal.SIGHUP)
+        await daemon.log(lambda e: e["event"] == "reloaded")
+
+        # A mistake in the new folder is noticed by itself, as it would have been in the old one.
+        (tmp_path / "watch" / "bad.yaml").write_text(
+            "rules:\n  - id: typo\n    any: [Kursk]\n    notify: [hok]\n"
+        )
+        failed = await daemon.log(
+            lambda e: e["event"] == "reload_failed" and "bad.yaml" in e.get("error", "")
+        )
+        assert "watch/bad.yaml:4:14: unknown notifier 'hok'" in failed["error"]
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert await daemon.exit_code() == 0
