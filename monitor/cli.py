@@ -456,6 +456,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, check in daemon.get("checks", {}).items():
         if check != "ok":
             print(f"  {name}: {check}")
+    for name, note in daemon.get("notes", {}).items():
+        print(f"  {name}: {note}")
     if not disk_ok:
         print(f"config on disk: {len(disk_problems)} problem(s); a reload or restart would be refused:")
     for problem in disk_problems:
@@ -501,6 +503,7 @@ async def _daemon_health(config: Config) -> dict[str, Any]:
         "status": "ok" if healthy else "unhealthy",
         "summary": f"{'healthy' if healthy else 'UNHEALTHY'} ({url})",
         "checks": body.get("checks", {}),
+        "notes": body.get("notes", {}),
     }
 
 

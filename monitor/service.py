@@ -159,6 +159,8 @@ class Service:
         self.activity = Activity(clock=time.monotonic)
         # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
         self.reload_problems: tuple[Problem, ...] = ()
+        # Settings changed on disk that only a restart applies: /healthz notes them until then.
+        self.pending_restart: tuple[str, ...] = ()
         self.started_at = self.clock.time()  # for the web console
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -585,9 +587,10 @@ class Service:
             "[service] metrics": old.service.metrics != config.service.metrics,
             "[service] log_format": old.service.log_format != config.service.log_format,
         }
-        for what, changed in restart_only.items():
-            if changed:
-                log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
+        # Against the running values, so changing a setting back clears it.
+        self.pending_restart = tuple(what for what, changed in restart_only.items() if changed)
+        for what in self.pending_restart:
+            log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
         # What is in effect, not what the file says: restart-only settings keep their running values.
         config = dataclasses.replace(
             config,
@@ -727,7 +730,13 @@ class Service:
             except TimeoutError:
                 answered = False
             checks["store"] = "ok" if answered else "store does not answer"
-        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks)
+        notes: dict[str, str] = {}
+        if self.pending_restart:
+            notes["restart"] = (
+                f"{', '.join(self.pending_restart)} changed in the config; running on the previous value "
+                "until restarted"
+            )
+        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks, notes=notes)
 
     def _sources_check(self) -> str:
         threshold = self.config.service.health_failures

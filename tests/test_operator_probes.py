@@ -4,6 +4,7 @@ CLI or daemon: what used to be silent, misleading or lossy is now loud (docs/ope
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -16,7 +17,7 @@ from monitor.cli import main
 from tests import daemon as harness
 from tests.conftest import OwnRedis
 from tests.daemon import run_daemon
-from tests.test_operator_mistakes import World, _replace, _seen_rows, world
+from tests.test_operator_mistakes import World, _free_port, _health, _replace, _seen_rows, world
 from tests.test_service import RULES
 
 __all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
@@ -171,5 +172,39 @@ async def test_after_a_reload_moves_the_rules_folder_edits_there_reload(tmp_path
             lambda e: e["event"] == "reload_failed" and "bad.yaml" in e.get("error", "")
         )
         assert "watch/bad.yaml:4:14: unknown notifier 'hok'" in failed["error"]
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert await daemon.exit_code() == 0
+
+
+async def test_a_reload_that_needs_a_restart_says_so_in_healthz_and_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_port()
+    config = harness.write_config(
+        tmp_path,
+        {"feed": "http://127.0.0.1:9/"},
+        "http://127.0.0.1:9/",
+        rules=RULES,
+        metrics=f"127.0.0.1:{port}",
+    )
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    async with run_daemon(config) as daemon:
+        await daemon.ready()
+        _replace(config, "state.db", "other.db")
+        daemon.proc.send_signal(signal.SIGHUP)
+        await daemon.log(lambda e: e["event"] == "reloaded")
+        # Still healthy (it runs, on the store it opened), but status no longer reads that store: say so.
+        status, body = await _health(healthz)
+        assert status == 200
+        assert body["notes"]["restart"] == (
+            "[store] changed in the config; running on the previous value until restarted"
+        )
+        assert await asyncio.to_thread(main, ["status", "-c", str(config)]) == 0
+        assert "restart: [store] changed in the config" in capsys.readouterr().out
+
+        _replace(config, "other.db", "state.db")  # changed back: nothing waits for a restart
+        daemon.proc.send_signal(signal.SIGHUP)
+        await daemon.log(lambda e: e["event"] == "reloaded" and len(daemon.events("reloaded")) == 2)
+        assert "notes" not in (await _health(healthz))[1]
         daemon.proc.send_signal(signal.SIGTERM)
         assert await daemon.exit_code() == 0
