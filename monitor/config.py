@@ -507,6 +507,8 @@ _SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "servic
 
 def parse_config(text: str, path: Path) -> Config:
     """Parse and validate; raises ConfigError carrying every problem found."""
+    # Windows editors save UTF-8 with a byte order mark; tomllib would call line 1 an invalid statement.
+    text = text.removeprefix("\ufeff")
     out = _Collector(path, text)
     try:
         data = tomllib.loads(text)

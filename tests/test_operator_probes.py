@@ -208,3 +208,13 @@ async def test_a_reload_that_needs_a_restart_says_so_in_healthz_and_status(
         assert "notes" not in (await _health(healthz))[1]
         daemon.proc.send_signal(signal.SIGTERM)
         assert await daemon.exit_code() == 0
+
+
+def test_a_config_saved_with_a_byte_order_mark_loads(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config()
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())  # as Notepad saves "UTF-8"
+    assert main(["check", "-c", str(config)]) == 0, capsys.readouterr().err
+    assert main(["once", "-c", str(config)]) == 0
+    assert [p["rule"]["id"] for p in world.receiver.acked] == ["atacms-in-russia"]
