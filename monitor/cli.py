@@ -75,19 +75,40 @@ def cmd_once(args: argparse.Namespace) -> int:
         for name in unknown:
             print(f"once: unknown source {name!r}{did_you_mean(name, names)}", file=sys.stderr)
         return EXIT_USAGE
+    first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
     service = Service(config, dry_run=args.dry_run, rules=loaded.rules)
     results = event_loop.run(service.once(args.source))
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
-        state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"
-        errors = f", {len(r.errors)} error(s)" if r.errors else ""
-        print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
+        if r.source in first and not r.errors and not r.not_modified:
+            # Said here, not only in an info log line: a first `once` that alerts nothing looks broken,
+            # and a dry run that lists alerts the real run will not send looks like a lie.
+            marks = "would mark" if args.dry_run else "marked"
+            print(
+                f"{r.source}: first poll: {marks} what is there now seen without alerting ([alerts] "
+                'first_run = "mark-seen"; "alert" alerts it); new articles alert from now on'
+            )
+        else:
+            state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"
+            errors = f", {len(r.errors)} error(s)" if r.errors else ""
+            print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
         for error in r.errors[:3]:
             print(f"  error: {error}")
     if args.dry_run:
         for alert in alerts:
-            print(f"  would alert [{alert.rule_id}] {alert.title} <{alert.url}>")
+            would = "matches, first poll so no alert:" if alert.source in first else "would alert"
+            print(f"  {would} [{alert.rule_id}] {alert.title} <{alert.url}>")
     return _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+
+
+def _first_polls(config: Config) -> set[str]:
+    """Sources never polled successfully: their first poll marks what is there seen, without alerting."""
+
+    async def action(store: Any) -> set[str]:
+        polled = {s.name for s in await store.source_states() if s.last_success is not None}
+        return {s.name for s in config.sources} - polled
+
+    return set(asyncio.run(_with_store(config, action)))
 
 
 def _once_outcome(results: Sequence[Any], activity: dict[str, int], *, dry_run: bool) -> int:

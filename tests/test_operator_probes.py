@@ -18,7 +18,7 @@ from tests import daemon as harness
 from tests.conftest import OwnRedis
 from tests.daemon import run_daemon
 from tests.test_operator_mistakes import World, _free_port, _health, _replace, _seen_rows, world
-from tests.test_service import RULES
+from tests.test_service import NK, RULES
 
 __all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
 
@@ -218,3 +218,28 @@ def test_a_config_saved_with_a_byte_order_mark_loads(
     assert main(["check", "-c", str(config)]) == 0, capsys.readouterr().err
     assert main(["once", "-c", str(config)]) == 0
     assert [p["rule"]["id"] for p in world.receiver.acked] == ["atacms-in-russia"]
+
+
+def test_a_first_once_says_it_marked_what_was_there_and_its_dry_run_agrees(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config(alerts="")  # first_run = "mark-seen", the default
+    assert main(["once", "-c", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # The dry run must not promise an alert the real run will not send.
+    assert "feed: first poll: would mark what is there now seen without alerting" in out
+    assert "matches, first poll so no alert: [atacms-in-russia] Ukraine fires ATACMS into Kursk" in out
+    assert "would alert" not in out
+
+    assert main(["once", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        'feed: first poll: marked what is there now seen without alerting ([alerts] first_run = "mark-seen"'
+        in out
+    )
+    assert world.receiver.acked == []
+
+    world.site.publish("nk", NK)
+    assert main(["once", "-c", str(config)]) == 0
+    assert "feed: 1 new article(s), 1 alert(s)" in capsys.readouterr().out
+    assert [p["rule"]["id"] for p in world.receiver.acked] == ["nk-troops"]
