@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_once(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
-    from monitor.service import Service
+    from monitor.service import Service, unconfigured_message
 
     loaded = _loaded(args)
     config = loaded.config
@@ -98,7 +98,10 @@ def cmd_once(args: argparse.Namespace) -> int:
         for alert in alerts:
             would = "matches, first poll so no alert:" if alert.source in first else "would alert"
             print(f"  {would} [{alert.rule_id}] {alert.title} <{alert.url}>")
-    return _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+    if orphans := service.unconfigured_notifiers:
+        print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
+    code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+    return max(code, EXIT_PARTIAL) if orphans else code
 
 
 def _first_polls(config: Config) -> set[str]:
@@ -301,6 +304,15 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
 
+def _current_error(delivery: Any, configured: set[str]) -> str | None:
+    """What stands between a delivery and its receiver now, not what once did."""
+    if delivery.state == "delivered":
+        return None  # its earlier failures are history
+    if delivery.state == "pending" and delivery.notifier not in configured:
+        return f"notifier {delivery.notifier!r} is not in the config: kept, not sent"
+    return str(delivery.last_error) if delivery.last_error else None
+
+
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     from monitor.config import parse_duration
 
@@ -310,6 +322,8 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"alerts list: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+    configured = {n.name for n in config.notifiers}
 
     async def action(store: Any) -> list[dict[str, Any]]:
         deliveries = sorted(
@@ -331,8 +345,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
                     "state": d.state,
                     "attempts": d.attempts,
                     "next_attempt_at": _when(d.next_attempt_at) if d.state == "pending" else None,
-                    # A delivered alert's earlier failures are history, not its current state.
-                    "last_error": d.last_error if d.state != "delivered" else None,
+                    "last_error": _current_error(d, configured),
                     "rule": alert.rule_id if alert else None,
                     "title": alert.title if alert else None,
                     "url": alert.url if alert else None,
@@ -425,6 +438,7 @@ async def _deliver_now(config: Config, store: Any) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from monitor.logs import mask_url
+    from monitor.service import unconfigured_message
     from monitor.validate import load
 
     config = _config(args)
@@ -456,6 +470,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             "sources": sources,
             "outbox_pending": await store.outbox_pending(),
             "dead_letters": len(await store.deliveries("dead")),
+            "unconfigured_notifiers": sorted(
+                {d.notifier for d in await store.deliveries("pending")} - {n.name for n in config.notifiers}
+            ),
         }
 
     try:
@@ -466,7 +483,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         status = {"store": mask_url(config.store.url), "store_error": str(exc), "sources": []}
     status["config"] = {"ok": disk_ok, "problems": disk_problems}
     status["daemon"] = asyncio.run(_daemon_health(config))
-    healthy = disk_ok and not status["store_error"] and status["daemon"].get("status") in ("ok", None)
+    orphans = status.get("unconfigured_notifiers")
+    daemon_ok = status["daemon"].get("status") in ("ok", None)
+    healthy = disk_ok and daemon_ok and not status["store_error"] and not orphans
     if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK if healthy else EXIT_NONE
@@ -493,6 +512,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         error = (s["last_error"] or "-").replace("\n", " ")
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
     print(f"outbox pending: {status['outbox_pending']}, dead letters: {status['dead_letters']}")
+    if orphans:
+        print(f"  {unconfigured_message(orphans)}")
     return EXIT_OK if healthy else EXIT_NONE
 
 

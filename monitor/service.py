@@ -161,6 +161,7 @@ class Service:
         self.reload_problems: tuple[Problem, ...] = ()
         # Settings changed on disk that only a restart applies: /healthz notes them until then.
         self.pending_restart: tuple[str, ...] = ()
+        self._skipped_for: set[str] = set()  # notifiers a delivery was skipped for: not configured
         self.started_at = self.clock.time()  # for the web console
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -379,6 +380,15 @@ class Service:
     def _on_outcome(self, notifier: str, outcome: str) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
         self.activity.delivery(outcome)
+        if outcome == "skipped":
+            self._skipped_for.add(notifier)
+
+    @property
+    def unconfigured_notifiers(self) -> list[str]:
+        """Notifiers the outbox holds deliveries for that the config no longer names (renamed or removed):
+        those deliveries are kept, not sent, and the outbox says so only once."""
+        configured = {nc.name for nc in self.config.notifiers}
+        return sorted(self._skipped_for - configured)
 
     # -- the daemon -----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -736,6 +746,8 @@ class Service:
                 f"{', '.join(self.pending_restart)} changed in the config; running on the previous value "
                 "until restarted"
             )
+        if orphans := self.unconfigured_notifiers:
+            notes["outbox"] = unconfigured_message(orphans)
         return Health(ok=all(v == "ok" for v in checks.values()), checks=checks, notes=notes)
 
     def _sources_check(self) -> str:
@@ -747,6 +759,14 @@ class Service:
                 "(see `newsmon status`)"
             )
         return "ok"
+
+
+def unconfigured_message(names: Sequence[str]) -> str:
+    quoted = ", ".join(f'"{name}"' for name in names)
+    return (
+        f"deliveries wait in the outbox for notifier(s) {quoted}, no longer in the config (renamed or "
+        "removed?): they are kept, not sent; add the notifier back under that name to send them"
+    )
 
 
 def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:

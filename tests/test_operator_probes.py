@@ -5,15 +5,19 @@ CLI or daemon: what used to be silent, misleading or lossy is now loud (docs/ope
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from monitor.cli import main
+from monitor.config import load_config
+from monitor.service import Service
 from tests import daemon as harness
 from tests.conftest import OwnRedis
 from tests.daemon import run_daemon
@@ -243,3 +247,51 @@ def test_a_first_once_says_it_marked_what_was_there_and_its_dry_run_agrees(
     assert main(["once", "-c", str(config)]) == 0
     assert "feed: 1 new article(s), 1 alert(s)" in capsys.readouterr().out
     assert [p["rule"]["id"] for p in world.receiver.acked] == ["nk-troops"]
+
+
+def test_deliveries_for_a_renamed_notifier_are_reported_not_kept_in_silence(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # bound, never listening: refused
+    config = world.config(hook=closed)
+    assert main(["once", "-c", str(config)]) == 3
+    capsys.readouterr()
+    # The operator fixes the URL and renames the notifier: the waiting delivery is still for "hook".
+    _replace(config, closed, world.hook)
+    _replace(config, 'name = "hook"', 'name = "slack"')
+    with contextlib.closing(sqlite3.connect(world.db)) as conn, conn:
+        conn.execute("UPDATE deliveries SET next_attempt_at = 0")  # its retry is due: time has passed
+
+    assert main(["once", "-c", str(config)]) == 3  # was 0: "all good" with an alert that goes nowhere
+    said = (
+        'deliveries wait in the outbox for notifier(s) "hook", no longer in the config (renamed or removed?)'
+    )
+    assert said in capsys.readouterr().err
+    assert main(["status", "-c", str(config)]) == 1
+    assert said in capsys.readouterr().out
+    assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["last_error"] == "notifier 'hook' is not in the config: kept, not sent"
+    assert world.receiver.acked == []
+    # A running daemon notes it in /healthz (healthy otherwise: the rest of its work goes on).
+    with contextlib.closing(sqlite3.connect(world.db)) as conn, conn:
+        conn.execute("UPDATE deliveries SET next_attempt_at = 0")
+    assert said in asyncio.run(_outbox_note(config))
+
+    _replace(config, 'name = "slack"', 'name = "hook"')  # back under its name: it goes out
+    assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 0
+    assert [p["id"] for p in world.receiver.acked] == [row["id"]]
+    assert main(["status", "-c", str(config)]) == 0
+
+
+async def _outbox_note(config: Path) -> str:
+    service = Service(load_config(config))
+    await service.start()
+    try:
+        assert service.outbox is not None
+        await service.outbox.deliver_due()
+        return (await service.health()).notes["outbox"]
+    finally:
+        await service.stop()
