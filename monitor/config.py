@@ -318,6 +318,9 @@ def _coerce(tp: Any, value: Any) -> Any:
         if not isinstance(value, str):
             # Never the value: a secret mistyped as a number is still the secret.
             raise ValueError(f"expected a secret string (in quotes), got {type(value).__name__}")
+        if not value:
+            # An empty secret turns signing, login or the console token off without a word.
+            raise ValueError("the secret is empty: set it, or remove the key")
         return Secret(value)
     raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - a programming error
 
@@ -387,6 +390,10 @@ def build(
                 value = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 out.add(sub, f"cannot read secret file {secret_path}: {exc.strerror or exc}")
+                ok = False
+                continue
+            if not value:
+                out.add(sub, f"secret file {secret_path} is empty")
                 ok = False
                 continue
         try:
@@ -502,6 +509,8 @@ def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
             aliases=getattr(cls.Options, "KEY_ALIASES", None),
         )
         if options is not None:
+            for key, message in options.problems():
+                out.add(f"{keypath}.{key}", message)
             result.append(NotifierConfig(name=name, kind=kind, options=options))
     return tuple(result)
 
@@ -524,6 +533,8 @@ _SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "servic
 
 def parse_config(text: str, path: Path) -> Config:
     """Parse and validate; raises ConfigError carrying every problem found."""
+    # Windows editors save UTF-8 with a byte order mark; tomllib would call line 1 an invalid statement.
+    text = text.removeprefix("\ufeff")
     out = _Collector(path, text)
     try:
         data = tomllib.loads(text)

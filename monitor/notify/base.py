@@ -34,6 +34,11 @@ class DeliveryPolicy:
     digest: float | None = None
     max_per_hour: int | None = None
 
+    def problems(self) -> list[tuple[str, str]]:
+        """``(key, message)`` for values valid in type but unusable (a webhook URL without http://):
+        ``newsmon check`` and every start refuse them, instead of each delivery failing for a day."""
+        return []
+
 
 def digest_id(alerts: list[Alert]) -> str:
     """A stable id for a digest of ``alerts``: a retry of the same digest carries the same id."""

@@ -59,6 +59,17 @@ class WebhookOptions(DeliveryPolicy):
     secret: Secret | None = None
     timeout: float = 10.0
 
+    def problems(self) -> list[tuple[str, str]]:
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            # Not the URL itself: a Slack or Discord hook URL is the credential.
+            got = f"scheme {parts.scheme!r}" if parts is not None and parts.scheme else "no scheme"
+            return [("url", f"expected an http:// or https:// URL, got {got}")]
+        return []
+
     def __repr__(self) -> str:
         # The URL of a Slack or Discord hook is itself the credential.
         return (
