@@ -73,6 +73,11 @@ class StoreConfig:
     # and an unacknowledged outbox delivery is taken over after this (the stream's visibility timeout).
     lease: float = 60.0
 
+    def __repr__(self) -> str:
+        from monitor.logs import mask_url  # deferred: logs is for output, config for loading
+
+        return f"StoreConfig(url={mask_url(self.url)!r}, retention={self.retention!r}, lease={self.lease!r})"
+
 
 @dataclass(slots=True, frozen=True)
 class ArchiveConfig:
@@ -308,7 +313,8 @@ def _coerce(tp: Any, value: Any) -> Any:
         return value
     if tp is Secret:
         if not isinstance(value, str):
-            raise ValueError(f"expected a secret string, got {value!r}")
+            # Never the value: a secret mistyped as a number is still the secret.
+            raise ValueError(f"expected a secret string (in quotes), got {type(value).__name__}")
         return Secret(value)
     raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - a programming error
 

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import ahocorasick
+import regex
 
+from monitor.errors import MatchTimeout
 from monitor.matching.lemma_stream import Stream, readable, stream, term_key
 from monitor.matching.lemmas import LANGUAGES, article_language, script_languages
 from monitor.matching.rules import Group, Rule, Term
@@ -47,6 +49,9 @@ from monitor.model import FIELDS, Article, Hit, Match
 
 log = logging.getLogger("newsmon.matching")
 
+# The time all of an article's regular-expression terms may take together: a pattern that backtracks
+# on some text stops there (MatchTimeout) instead of freezing the daemon.
+REGEX_BUDGET = 0.5
 HITS_PER_TERM = 3  # per field: enough to show why, small enough for a webhook payload
 
 _Occurrence = tuple[int, int]  # a span in the normalized field text
@@ -100,7 +105,7 @@ class Explanation:
     lemmas: tuple[str | None, ...]  # per hit: the lemmas it was found through, None if as written
 
 
-def required_literal(pattern: re.Pattern[str]) -> str | None:
+def required_literal(pattern: re.Pattern[str] | regex.Pattern[str]) -> str | None:
     """The longest run of literal characters every match of ``pattern`` contains, if any.
 
     Only the pattern's top-level sequence is read (a branch, a class or an optional part ends a run);
@@ -307,8 +312,11 @@ class Engine:
         """The rules ``index`` lists under a term that occurs in one of the fields, each with its fields and
         the terms found in them. The others cost nothing."""
         lang = self.language(fields, tag)
+        deadline = time.monotonic() + REGEX_BUDGET
         scanned = {
-            name: self._scan(text, lang) for name, text in fields.items() if name in self._fields and text
+            name: self._scan(text, lang, deadline)
+            for name, text in fields.items()
+            if name in self._fields and text
         }
         candidates = sorted(
             {rule for f in scanned.values() for term_id in f.occurrences for rule in index.get(term_id, ())}
@@ -323,7 +331,7 @@ class Engine:
                 scopes[compiled.fields] = in_scope, found
             yield compiled, *scopes[compiled.fields]
 
-    def _scan(self, text: str, lang: str | None) -> _Field:
+    def _scan(self, text: str, lang: str | None, deadline: float) -> _Field:
         found = _Field(text, normalize(text))
         norm = found.norm.text
         if self._automaton is not None:
@@ -348,7 +356,11 @@ class Engine:
                         continue
                 elif literal not in norm:
                     continue
-            spans = [m.span() for m in pattern.finditer(norm) if m.end() > m.start()]
+            try:
+                matches = pattern.finditer(norm, timeout=max(deadline - time.monotonic(), 0.001))
+                spans = [m.span() for m in matches if m.end() > m.start()]
+            except TimeoutError:
+                raise MatchTimeout(self._terms[term_id].text, REGEX_BUDGET) from None
             if spans:
                 found.occurrences[term_id] = spans
         automaton = self._lemma_automaton(lang) if lang is not None else None

@@ -36,6 +36,16 @@ class SourceState:
 
 
 @dataclass(slots=True, frozen=True)
+class Quarantined:
+    """An article set aside for good: processing it failed or ran out of time too many times."""
+
+    url: str
+    source: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoryRef:
     """The story an article belongs to: its key and the other URLs already recorded for it."""
 
@@ -249,6 +259,15 @@ class Store(ABC):
 
     @abstractmethod
     async def source_state(self, name: str) -> SourceState: ...
+
+    # -- poison pills ---------------------------------------------------------------------------
+    @abstractmethod
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        """Record that ``url`` will not be processed again (the caller also marks it seen)."""
+
+    @abstractmethod
+    async def quarantined(self) -> list[Quarantined]:
+        """Every quarantined article, newest first."""
 
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...

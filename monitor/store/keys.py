@@ -51,6 +51,7 @@ ARCHIVE_BYTES = f"{ARCHIVE_TAG}:bytes"  # total of ARCHIVE_SIZE
 ARCHIVE_DICT = f"{ARCHIVE_TAG}:dict"  # hash dictionary id -> zstd dictionary
 
 SOURCES = f"{PREFIX}:sources"  # set of source names
+QUARANTINE = f"{PREFIX}:quarantine"  # hash url -> JSON {source, reason, at}: articles set aside for good
 MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership lapses (live instances)
 
 
