@@ -45,20 +45,23 @@ SEEN_BATCH = 50
 VALIDATORS_CACHED = 100_000
 # Failures (a matching timeout, a matcher error) of one article before it is quarantined.
 POISON_ATTEMPTS = 3
-# Bodies larger than this are parsed in a worker thread: lexbor, lxml and zlib release the GIL, so
-# /healthz, deliveries and other sources keep going while a big page is read. Smaller ones cost less
-# than the hand-off.
+# Parsing runs in a worker thread (lexbor, lxml and zlib release the GIL; feedparser's pure-Python loose
+# parser at least yields it every few ms), so /healthz, deliveries and other sources keep going: always
+# for a listing, feed or sitemap (once per changed poll, and a broken 200 KB feed costs ~0.3 s), and for
+# an article page above this size (smaller ones cost less than the hand-off; depth is bounded anyway).
 OFF_LOOP_BYTES = 256 * 1024
 
 
 T = TypeVar("T")
 
 
-async def _parse(fetched: Fetched, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def _parse(
+    fetched: Fetched, parse: Callable[..., T], *args: Any, off_loop_above: int = 0, **kwargs: Any
+) -> T:
     """``parse(fetched, ...)``, off the loop for a big body; whatever a hostile body makes a parser raise
     is a ParseError naming the URL, never an exception that ends the poll (or every poll of a run)."""
     try:
-        if len(fetched.body) > OFF_LOOP_BYTES:
+        if len(fetched.body) > off_loop_above:
             return await asyncio.to_thread(parse, fetched, *args, **kwargs)
         return parse(fetched, *args, **kwargs)
     except ParseError:
@@ -371,7 +374,9 @@ class Pipeline:
                 fetched_url=candidate.url,
             )
         fetched = await self.http.fetch(candidate.url)
-        return await _parse(fetched, extract, source=source.name, hint=candidate)
+        return await _parse(
+            fetched, extract, source=source.name, hint=candidate, off_loop_above=OFF_LOOP_BYTES
+        )
 
     def _too_old(self, article: Article) -> bool:
         if article.published is None or not self.alerts.max_age:
