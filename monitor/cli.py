@@ -94,7 +94,7 @@ def cmd_once(args: argparse.Namespace) -> int:
             errors = f", {len(r.errors)} error(s)" if r.errors else ""
             print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
         for error in r.errors[:3]:
-            print(f"  error: {error}")
+            print(f"  error: {one_line(error)}")
     if args.dry_run:
         for alert in alerts:
             would = "matches, first poll so no alert:" if alert.source in first else "would alert"
@@ -503,7 +503,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"daemon: {daemon['summary']}")
     for name, check in daemon.get("checks", {}).items():
         if check != "ok":
-            print(f"  {name}: {check}")
+            print(f"  {name}: {one_line(check)}")
     for name, note in daemon.get("notes", {}).items():
         print(f"  {name}: {note}")
     if not disk_ok:
@@ -698,7 +698,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
             )
     best = valid[0] if valid else None
     if best is None and result.page_error is not None:
-        print(f"sources add: could not fetch {args.url}: {result.page_error}", file=sys.stderr)
+        print(f"sources add: could not fetch {args.url}: {one_line(result.page_error)}", file=sys.stderr)
         return EXIT_NONE
     if best is None:
         wanted = f"no {args.kind} source" if args.kind else "no feed, sitemap or article links"

@@ -147,8 +147,14 @@ class _Host:
     users: int = 0  # tasks inside slot(), waiting or holding
 
     def idle(self, now: float) -> bool:
-        """Forgetting it changes nothing: no one uses it and no spacing or back-off is pending."""
-        return self.users == 0 and self.next_start <= now and self.blocked_until <= now
+        """Forgetting it changes nothing: no one uses it, no spacing or back-off is pending, and it holds no
+        robots.txt Crawl-delay (that lasts as long as the cached robots.txt)."""
+        return (
+            self.users == 0
+            and self.next_start <= now
+            and self.blocked_until <= now
+            and self.crawl_delay == 0.0
+        )
 
 
 @dataclass(slots=True)
