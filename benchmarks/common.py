@@ -447,6 +447,11 @@ def source_kind(site: int) -> str:
     return ("feed", "html", "sitemap")[site % 3]
 
 
+# Polling benchmarks measure unchanged polls, not matching; the daemon still refuses to run without a
+# rule (nothing may be marked seen unmatched), so they get one that never matches.
+NO_MATCH_RULES = "rules:\n  - id: never\n    any: [zqxjkvwpq]\n"
+
+
 def write_config(
     tmp: Path,
     sim: SimProcess,

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import SimProcess, emit, rss_mb, table, write_config
+from common import NO_MATCH_RULES, SimProcess, emit, rss_mb, table, write_config
 
 from monitor import loop as event_loop
 from monitor.config import parse_config
@@ -80,7 +80,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 tmp,
                 sim,
                 range(n),
-                rules_text="rules: []\n",
+                rules_text=NO_MATCH_RULES,
                 notify=False,
                 concurrency=16,
                 interval=f"{args.interval:g}s",

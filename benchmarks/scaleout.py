@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import ROOT, SimProcess, emit, table, write_config
+from common import NO_MATCH_RULES, ROOT, SimProcess, emit, table, write_config
 from redis_cost import _free_port, _info, _server_binary
 
 from monitor import loop as event_loop
@@ -74,7 +74,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             tmp,
             sim,
             range(args.sources),
-            rules_text="rules: []\n",
+            rules_text=NO_MATCH_RULES,
             notify=False,
             concurrency=16,
             interval=f"{args.interval:g}s",
