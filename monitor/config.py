@@ -308,7 +308,9 @@ def _coerce(tp: Any, value: Any) -> Any:
         return value
     if tp is Secret:
         if not isinstance(value, str):
-            raise ValueError(f"expected a secret string, got {value!r}")
+            # Not the value: a password written without quotes is still the password.
+            got = type(value).__name__
+            raise ValueError(f"expected a secret string in quotes, got a TOML {got} (not shown)")
         if not value:
             # An empty secret turns signing, login or the console token off without a word.
             raise ValueError("the secret is empty: set it, or remove the key")
@@ -498,7 +500,9 @@ def _store(raw: Any, out: _Collector) -> StoreConfig:
         if path != ":memory:" and not Path(path).is_absolute():
             url = "sqlite://" + str((out.path.parent / path).resolve())
     elif not re.match(r"^(redis|rediss|unix|redis\+cluster)://", url):
-        out.add("store.url", f'expected "sqlite://PATH" or "redis://HOST:PORT/DB", got {url!r}')
+        # A malformed URL is beyond mask_url; its userinfo (the password) goes whole.
+        shown = re.sub(r"[^/@]*@", "***@", url)
+        out.add("store.url", f'expected "sqlite://PATH" or "redis://HOST:PORT/DB", got {shown!r}')
     return dataclasses.replace(sc, url=url)
 
 

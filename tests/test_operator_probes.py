@@ -295,3 +295,17 @@ async def _outbox_note(config: Path) -> str:
         return (await service.health()).notes["outbox"]
     finally:
         await service.stop()
+
+
+def test_a_malformed_secret_is_named_but_never_shown(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config(store="redis//:hunter2pw@127.0.0.1:6379/0", notifier="secret = 31415926535")
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        'store.url: expected "sqlite://PATH" or "redis://HOST:PORT/DB", got \'redis//***@127.0.0.1:6379/0\''
+        in err
+    )
+    assert "notifiers[0].secret: expected a secret string in quotes, got a TOML int (not shown)" in err
+    assert "hunter2pw" not in err and "31415926535" not in err
