@@ -191,8 +191,9 @@ def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str = "   ") -> None:
-    for h, lemma in zip(hits, lemmas, strict=True):
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None] = (), prefix: str = "   ") -> None:
+    """``lemmas``: the dictionary form each hit matched through, where known (``rules test``)."""
+    for h, lemma in zip(hits, lemmas or [None] * len(hits), strict=True):
         via = f" (@{h.entity})" if h.entity else ""
         inflected = f" (matched via lemma {lemma!r})" if lemma else ""
         print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")

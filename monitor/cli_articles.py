@@ -129,7 +129,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
         print(f"{mark} {x.rule.id} — {x.rule.title}")
         for reason in x.failed:
             print(f"   {reason}")
-        _print_hits(x.hits, prefix="   found in " if x.match is None else "   ")
+        _print_hits(x.hits, x.lemmas, prefix="   found in " if x.match is None else "   ")
     return EXIT_OK
 
 
