@@ -1,4 +1,4 @@
-"""What Redis costs per article, per source poll, per 10k sources and per 1M seen URLs.
+"""What Redis costs per article, per source poll, per 10k sources, per 1M seen URLs and per archived article.
 
 Drives ``RedisStore`` with exactly the calls the pipeline, scheduler and outbox make (see the ``_article``
 and ``_poll`` functions below) against a private redis-server, and measures with Redis's own counters:
@@ -34,13 +34,15 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.archive import TRAIN_SAMPLES, ArchivedArticle
 from monitor.fingerprint import fingerprint
 from monitor.model import Alert
 from monitor.pipeline import alert_id, entry_key
-from monitor.store.base import Validators
+from monitor.store.base import ArchivePolicy, Validators
 from monitor.store.redis import RedisStore
 
 RETENTION = 30 * 86400.0
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
 
 
 class Clock:
@@ -113,6 +115,49 @@ def _alert(n: int, story: str) -> Alert:
     )
 
 
+def _bodies(words: list[str]) -> list[str]:
+    """Article bodies: the corpus's when it is there (real text compresses as real text does), else ~5 KB
+    of random words, which compress worse than any language."""
+    bodies = [
+        body
+        for path in sorted(CORPUS.glob("*/*.json"))
+        if (body := json.loads(path.read_text(encoding="utf-8")).get("body_text"))
+    ]
+    rng = random.Random(19)
+    return bodies or [" ".join(rng.choice(words) for _ in range(800)) for _ in range(300)]
+
+
+async def measure_archive(r: aioredis.Redis, url: str, count: int) -> dict[str, Any]:
+    """Memory per archived article (``[archive] enabled = true``): after articles from half the bodies
+    trained the store's dictionary, articles with the other half's bodies, one per poll batch."""
+    store = RedisStore(url, retention=RETENTION, clock=Clock(), archive=ArchivePolicy(enabled=True))
+    await store.open()
+    bodies = _bodies([f"w{i}" for i in range(50_000)])
+    dev, held_out = bodies[::2], bodies[1::2]
+
+    def record(n: int, body: str) -> ArchivedArticle:
+        return ArchivedArticle(
+            url=f"https://news{n % 50}.example/2024/11/19/archived-{n}",
+            source=f"source-{n % 50}",
+            title=f"Ukraine fires ATACMS into Kursk, report {n}",
+            body=body,
+            summary=body[:200],
+            language="en",
+            detected_at=Clock().time(),
+        )
+
+    for n in range(2 * TRAIN_SAMPLES):
+        await store.mark_seen({}, [record(n, dev[n % len(dev)])])
+
+    async def archive(n: int) -> None:
+        await store.mark_seen({}, [record(10**6 + n, held_out[n % len(held_out)])])
+
+    row = await measure(r, "archived_article", count, archive, "article")
+    row["text_bytes"] = round(sum(len(b.encode()) + 240 for b in held_out) / len(held_out))
+    await store.close()
+    return row
+
+
 async def run(args: argparse.Namespace, url: str) -> None:
     r = aioredis.from_url(url, decode_responses=True)
     try:
@@ -180,6 +225,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
         seen_row = await measure(r, "seen_url", args.seen // batch, seen, "batch")
         per_url = seen_row["memory_bytes_per_batch"] / batch
         rows.append(seen_row)
+
+        archived = await measure_archive(r, url, args.archive)
         summary = {
             "redis_commands_per_article": rows[0]["commands_per_article"],
             "redis_bytes_per_article": rows[0]["bytes_sent_per_article"]
@@ -192,6 +239,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             "memory_mb_per_1m_seen_urls": round(per_url * 1_000_000 / 2**20, 1),
             "seen_urls_measured": args.seen,
             "seen_1m_extrapolated": args.seen < 1_000_000,
+            "archive_memory_bytes_per_article": archived["memory_bytes_per_article"],
+            "archive_text_bytes_per_article": archived["text_bytes"],
         }
         print(json.dumps(summary), flush=True)
         await store.close()
@@ -206,10 +255,11 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=5000)
     parser.add_argument("--sources", type=int, default=10_000)
     parser.add_argument("--seen", type=int, default=100_000, help="seen URLs to measure (multiple of 1000)")
+    parser.add_argument("--archive", type=int, default=2000, help="archived articles to measure")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     args = parser.parse_args()
     if args.quick:
-        args.articles, args.sources, args.seen = 200, 500, 5000
+        args.articles, args.sources, args.seen, args.archive = 200, 500, 5000, 100
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="newsmon-redis-cost-"))
     cmd = [_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import logging
 import sqlite3
 import sys
@@ -63,7 +64,7 @@ from common import (
 )
 
 from monitor import loop as event_loop
-from monitor.config import parse_config
+from monitor.config import ArchiveConfig, parse_config
 from monitor.service import Service
 
 PER_SITE = 20  # new articles per site; the simulator lists 30 per feed, so one poll sees them all
@@ -71,11 +72,19 @@ GOAL = 350.0
 
 
 async def run_newsmon(
-    sim: SimProcess, tmp: Path, sites: int, rules_text: str, articles: int, profile: str | None
+    sim: SimProcess,
+    tmp: Path,
+    sites: int,
+    rules_text: str,
+    articles: int,
+    profile: str | None,
+    archive: bool = True,
 ) -> dict[str, Any]:
     config = parse_config(
         write_config(tmp, sim, range(sites), rules_text=rules_text, concurrency=16), tmp / "bench.toml"
     )
+    if not archive:
+        config = dataclasses.replace(config, archive=ArchiveConfig(enabled=False))
     service = Service(config)
     timer = StageTimer()
     timer.install()
@@ -222,7 +231,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 if args.baseline_articles > 0:
                     await baseline.warm_up()
                 sim_cpu0 = sim.cpu_seconds()
-                ours = await run_newsmon(sim, tmp, sites, rules_text, args.articles, args.profile)
+                ours = await run_newsmon(
+                    sim, tmp, sites, rules_text, args.articles, args.profile, archive=not args.no_archive
+                )
                 sim_cpu = sim.cpu_seconds() - sim_cpu0
                 limit = await fetch_only(sim, sites, [a["url"] for a in ours["published"]])
                 base = await baseline.measure() if args.baseline_articles > 0 else None
@@ -285,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-articles", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="100 articles, 100 rules, 40 baseline")
     parser.add_argument("--profile", help="write a cProfile of the measured poll round to this file")
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="[archive] enabled = false (the cost of archiving, by difference)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.articles, args.rules, args.baseline_articles = 100, 100, 40

@@ -3,9 +3,9 @@ once over that much of the article archive, and what it would have alerted on is
 
 Once per rule, across restarts and instances: a store lease named after the rule and its window is taken
 while the backfill runs and handed to a "done" owner for the store's retention when it ends, so a
-restart or another instance sharing the store finds it held and skips it. An instance that dies midway
-lets the lease lapse and the next start runs it again; the claim (rule and story, as for live alerts)
-keeps what already went out from going out twice.
+restart or another instance sharing the store finds it held and skips it. One stopped midway releases
+it, one that dies lets it lapse, and the next start runs it again; the claim (rule and story, as for
+live alerts) keeps what already went out from going out twice.
 """
 
 from __future__ import annotations
@@ -88,12 +88,18 @@ class Backfiller:
             log.debug("backfill_skipped", extra={"rule": rule.id, "detail": "done, or running elsewhere"})
             return 0
         now = self.clock.time()
-        result = await backtest(
-            self.store, [rule], now - rule.backfill, now, alerts=self.alerts(), all_hits=True
-        )
         claimed = 0
-        for found in result.alerts:
-            claimed += await self._claim(rule, found)
+        try:
+            result = await backtest(
+                self.store, [rule], now - rule.backfill, now, alerts=self.alerts(), all_hits=True
+            )
+            for found in result.alerts:
+                claimed += await self._claim(rule, found)
+        except BaseException:
+            # Stopped or failed midway: the next start (here or elsewhere) runs it again at once.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release_lease(name, self.owner))
+            raise
         await self.store.transfer_lease(name, self.owner, DONE, self.store.retention)
         log.info(
             "backfilled",

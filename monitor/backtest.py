@@ -5,7 +5,9 @@ detected (as the pipeline skips it); matched by the engine; a matching article j
 it joined live when it has one, else by the same MinHash rule the store applies, within
 ``story_window``); and an alert would go out unless the rule already alerted on that story (less than
 its ``realert`` ago when it has one). Articles no rule can match are passed over on a substring test of
-their stored text (``monitor.matching.prefilter``) without being decoded or normalized.
+their stored text (``monitor.matching.prefilter``) without being decoded or normalized, unless the
+engine reads them for inflected forms, which substrings do not cover (an article in a language some
+term inflects in).
 
 ``backtest`` is the API (``newsmon rules test --since``, backfills, and the web console call it);
 ``Scan`` lists every match, without stories or policy (``newsmon articles search``).
@@ -95,9 +97,12 @@ class Scan:
         async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
             self.articles += len(payloads)
             for payload in payloads:
-                if not self.prefilter.candidates(payload.decode()):
+                candidate = bool(self.prefilter.candidates(payload.decode()))
+                if not candidate and not self.engine.inflecting:
                     continue
                 record = decode_payload(payload)
+                if not candidate and not self._inflected(record):
+                    continue
                 if self._too_old(record):
                     continue
                 found = self.engine.match(record.article())
@@ -106,6 +111,12 @@ class Scan:
             if self.progress is not None and self.until > self.since:
                 last = decode_payload(payloads[-1]).detected_at
                 self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+
+    def _inflected(self, record: ArchivedArticle) -> bool:
+        """Whether the engine reads ``record`` for inflected forms too, which the prefilter's substrings
+        do not cover ("Курская область" finds "Курской области")."""
+        fields = {"title": record.title, "summary": record.summary, "body": record.body}
+        return self.engine.language(fields, record.language) is not None
 
     def _too_old(self, record: ArchivedArticle) -> bool:
         if not self.max_age or record.published is None:

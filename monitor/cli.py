@@ -18,6 +18,7 @@ from monitor import __version__
 from monitor import loop as event_loop
 from monitor.config import Config, did_you_mean, find_config, load_config
 from monitor.errors import ConfigError, NewsmonError, Problem, RuleError
+from monitor.safe_text import one_line
 
 # The contract scripts and timers rely on; EXIT_CODES is printed by --help.
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2, 3, 4
@@ -93,11 +94,11 @@ def cmd_once(args: argparse.Namespace) -> int:
             errors = f", {len(r.errors)} error(s)" if r.errors else ""
             print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
         for error in r.errors[:3]:
-            print(f"  error: {error}")
+            print(f"  error: {one_line(error)}")
     if args.dry_run:
         for alert in alerts:
             would = "matches, first poll so no alert:" if alert.source in first else "would alert"
-            print(f"  {would} [{alert.rule_id}] {alert.title} <{alert.url}>")
+            print(f"  {would} [{alert.rule_id}] {one_line(alert.title)} <{one_line(alert.url)}>")
     if orphans := service.unconfigured_notifiers:
         print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
     code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
@@ -191,12 +192,13 @@ def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None] = (), prefix: str = "   ") -> None:
-    """``lemmas``: the dictionary form each hit matched through, where known (``rules test``)."""
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None] | None = None, prefix: str = "   ") -> None:
+    """One line per hit; ``lemmas`` (per hit, from ``Explanation.lemmas``) says which were found in another
+    grammatical form."""
     for h, lemma in zip(hits, lemmas or [None] * len(hits), strict=True):
         via = f" (@{h.entity})" if h.entity else ""
         inflected = f" (matched via lemma {lemma!r})" if lemma else ""
-        print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")
+        print(f"{prefix}{h.field}: {one_line(repr(h.term))}{via}{inflected}: {one_line(h.snippet)}")
 
 
 def _rules_to_test(args: argparse.Namespace) -> Any:
@@ -269,16 +271,16 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"article: {article.title or '(no title)'} <{article.url}>")
+        print(f"article: {one_line(article.title) or '(no title)'} <{one_line(article.url)}>")
         if not matches:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
-            print(f"\n✔ {m.rule.id} — {m.rule.title}")
+            print(f"\n✔ {m.rule.id} — {one_line(m.rule.title)}")
             _print_hits(m.hits, m.lemmas)
         for x in misses:
-            print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
+            print(f"\n✘ {x.rule.id} — {one_line(x.rule.title)} (almost)")
             for reason in x.failed:
-                print(f"   {reason}")
+                print(f"   {one_line(reason)}")
             _print_hits(x.hits, x.lemmas, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
@@ -361,12 +363,12 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for r in rows:
-            error = f" — last error: {r['last_error']}" if r["last_error"] else ""
+            error = f" — last error: {one_line(r['last_error'])}" if r["last_error"] else ""
             due = r["next_attempt_at"] if r["attempts"] else None
             retry = f" (next attempt {due})" if due else ""
             print(
                 f"{r['created_at']}  {r['id']}  {r['notifier']:<12} {r['state']:<9}{retry} "
-                f"{r['rule']}: {r['title']}{error}"
+                f"{r['rule']}: {one_line(r['title'])}{error}"
             )
         print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} (newest first, at most {args.limit})")
     return EXIT_OK if rows else EXIT_NONE
@@ -466,11 +468,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "articles_seen": state.articles_seen if state else 0,
                 }
             )
+        quarantined = [
+            {"url": q.url, "source": q.source, "reason": q.reason, "at": _when(q.at)}
+            for q in await store.quarantined()
+        ]
         return {
             "store": mask_url(config.store.url),
             "sources": sources,
             "outbox_pending": await store.outbox_pending(),
             "dead_letters": len(await store.deliveries("dead")),
+            "quarantined": quarantined,
             "unconfigured_notifiers": sorted(
                 {d.notifier for d in await store.deliveries("pending")} - {n.name for n in config.notifiers}
             ),
@@ -510,11 +517,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in status["sources"]:
         # A source that never answered shows "never"; one never polled yet shows "-".
         success = s["last_success_at"] or ("never" if s["last_attempt"] else "-")
-        error = (s["last_error"] or "-").replace("\n", " ")
+        error = one_line(s["last_error"]) or "-"
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
     print(f"outbox pending: {status['outbox_pending']}, dead letters: {status['dead_letters']}")
     if orphans:
         print(f"  {unconfigured_message(orphans)}")
+    if status["quarantined"]:
+        print(f"quarantined articles (never retried): {len(status['quarantined'])}")
+        for q in status["quarantined"]:
+            print(f"  {q['at']}  {q['source']}  {one_line(q['url'])}: {one_line(q['reason'])}")
     return EXIT_OK if healthy else EXIT_NONE
 
 
@@ -577,10 +588,10 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
                 notifier = REGISTRY[nc.kind](nc.name, nc.options, session=session)
                 try:
                     answer = await notifier.send(alert)
-                    print(f"{nc.name}: delivered ({answer})")
+                    print(f"{nc.name}: delivered ({one_line(answer)})")
                 except DeliveryError as exc:
                     ok = False
-                    print(f"{nc.name}: failed ({exc})")
+                    print(f"{nc.name}: failed ({one_line(str(exc))})")
                 finally:
                     await notifier.close()
         return ok
@@ -678,11 +689,13 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     valid = [f for f in result.valid if args.kind in (None, f.kind)]
     for n, finding in enumerate(valid, 1):
-        print(f"{n:>2}. {finding.kind:<8} {finding.url}  ({finding.describe()})")
+        print(f"{n:>2}. {finding.kind:<8} {one_line(finding.url)}  ({one_line(finding.describe())})")
     # Guessed paths that 404 are noise; a linked feed or a robots.txt sitemap that fails is news.
     for finding in result.findings:
         if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
-            print(f"  ✗ {finding.kind:<8} {finding.url}  ({finding.how}: {finding.error})")
+            print(
+                f"  ✗ {finding.kind:<8} {one_line(finding.url)}  ({finding.how}: {one_line(finding.error)})"
+            )
     best = valid[0] if valid else None
     if best is None and result.page_error is not None:
         print(f"sources add: could not fetch {args.url}: {result.page_error}", file=sys.stderr)
@@ -715,7 +728,6 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
-    from monitor.notify.base import one_line
     from monitor.opml import Skipped, parse_opml
 
     if not _interval(args, "sources import"):

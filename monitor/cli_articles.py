@@ -50,7 +50,7 @@ def _print_articles(found: list[tuple[ArchivedArticle, tuple[Hit, ...]]], as_jso
         return
     for article, hits in found:
         print(_line(article))
-        _print_hits(hits, prefix="   ")
+        _print_hits(hits, [None] * len(hits), prefix="   ")
     print(f"{len(found)} article(s)")
 
 
@@ -145,7 +145,7 @@ def _show_json(article: ArchivedArticle, explained: list[Any]) -> dict[str, Any]
             "matched_when_seen": list(article.rules),
         },
         "matches": [
-            {"rule": x.rule.id, "title": x.rule.title, "hits": [_hit_json(h) for h in x.hits]}
+            {"rule": x.rule.id, "title": x.rule.title, "hits": _hits_json(x)}
             for x in explained
             if x.match is not None
         ],
@@ -154,9 +154,13 @@ def _show_json(article: ArchivedArticle, explained: list[Any]) -> dict[str, Any]
                 "rule": x.rule.id,
                 "title": x.rule.title,
                 "failed": list(x.failed),
-                "hits": [_hit_json(h) for h in x.hits],
+                "hits": _hits_json(x),
             }
             for x in explained
             if x.match is None
         ],
     }
+
+
+def _hits_json(explained: Any) -> list[dict[str, Any]]:
+    return [_hit_json(h, lemma) for h, lemma in zip(explained.hits, explained.lemmas, strict=True)]

@@ -75,6 +75,9 @@ def progress_bar(stream: TextIO) -> Callable[[float], None] | None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    if args.url or args.file is not None or args.stdin:
+        print("rules test: --since runs over the archive; leave out --url, --file and -", file=sys.stderr)
+        return EXIT_USAGE
     since = since_seconds(args.since, "rules test")
     if since is None:
         return EXIT_USAGE
@@ -173,7 +176,8 @@ def print_result(result: BacktestResult) -> None:
         for alert in report.examples:
             article = alert.article
             print(f"   {_when(article.detected_at)}  {article.source}  {article.title} <{article.url}>")
-            _print_hits((alert.hits or ())[:HITS_SHOWN], prefix="      ")
+            shown = (alert.hits or ())[:HITS_SHOWN]
+            _print_hits(shown, [None] * len(shown), prefix="      ")
         if report.alerts > len(report.examples):
             print(f"   … and {report.alerts - len(report.examples)} more")
     if result.never_fired:

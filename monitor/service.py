@@ -394,6 +394,7 @@ class Service:
     async def run(self) -> None:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
         # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
+        from monitor.planning import AdaptivePlan
         from monitor.scheduler import Scheduler
 
         loop = asyncio.get_running_loop()
@@ -408,8 +409,10 @@ class Service:
             assert self.store is not None
             self.leases = SourceLeases(self.store, margin=self.config.store.lease, outage=self.outage)
             await self.leases.start()
-            self.scheduler = Scheduler(self.poll, leases=self.leases)
+            plan = AdaptivePlan(self.store)
+            self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
             self.scheduler.start(self.config.sources)
+            await plan.load(self.clock.time())
             await self._start_metrics_server()
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
@@ -519,7 +522,7 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         if self.backfill is not None:
-            # An unfinished backfill's lease lapses and the next start runs it again.
+            # An unfinished backfill releases its lease: the next start runs it again.
             await self.backfill.close()
         if self.leases is not None:
             # Others take our sources over at their next tick instead of after the lease TTL.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -242,3 +243,41 @@ async def test_rules_without_backfill_start_nothing(sqlite_store: Store) -> None
     )
     backfiller.start(rules_from_text(TRICKY_RULES).rules)
     assert await backfiller.wait() == []
+
+
+async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_store: Store) -> None:
+    clock = _Clock()
+    nk = "Thousands of North Korean soldiers moved closer to the front line, officials said on Monday."
+    await archive(sqlite_store, [record(1, clock.now - 3600, nk)])
+    rule = rules_from_text(BACKFILL_RULES).rules[0]
+    started = asyncio.Event()
+
+    def claimed(alert: object) -> None:
+        started.set()
+
+    stopped = Backfiller(sqlite_store, clock, alerts=AlertsConfig, notifiers=list, on_claim=claimed)
+    real_claim = sqlite_store.claim
+
+    async def stuck_claim(*args: object, **kwargs: object) -> None:
+        started.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    sqlite_store.claim = stuck_claim  # type: ignore[method-assign]
+    stopped.start([rule])
+    await asyncio.wait_for(started.wait(), 10)
+    await stopped.close()
+    sqlite_store.claim = real_claim  # type: ignore[method-assign]
+
+    restarted = Backfiller(sqlite_store, clock, alerts=AlertsConfig, notifiers=list, on_claim=claimed)
+    restarted.start([rule])
+    assert await restarted.wait() == [1]
+
+
+async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_store: Store) -> None:
+    now = _Clock.now
+    shelling = "Обстрел в Курской области."
+    await archive(sqlite_store, [replace(record(1, now - 60, shelling), language="ru")])
+    rules = rules_from_text("rules:\n  - {id: kursk-ru, any: [Курская область]}\n").rules
+    assert not Prefilter(rules).candidates(shelling)  # no substring of the term is in the text
+    result = await backtest(sqlite_store, rules, now - DAY, now)
+    assert [a.article.url for a in result.alerts] == ["https://news.example/1"]

@@ -7,7 +7,7 @@ and digits in every form the engine looks for (plural, possessive) -- or, for a 
 the literal every match contains. A text none of whose probes occurs in ``probe_text`` cannot match the
 rule; one that does goes to the engine, which decides. Probes have no spaces, quotes or dashes, so what
 ``normalize`` does to those does not matter; what it does to letters (NFKC, dropping invisible
-characters) and ``match_key``'s case folding are applied to the whole text here.
+characters) and case folding are applied to the whole text here.
 """
 
 from __future__ import annotations
@@ -27,23 +27,28 @@ _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def probe_text(text: str) -> str:
-    """``text`` as probes are looked for in it: case-folded, NFKC, without invisible characters."""
+    """``text`` as probes are looked for in it: NFKC, without invisible characters, case-folded.
+
+    Plain ``casefold`` where ``match_key`` lower-cases the few characters whose folding changes length:
+    probes are case-folded too, and folding maps each character on its own, so a probe found by
+    ``match_key`` is found here ("straße" is looked for as "strasse")."""
     if not text.isascii():
         text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-    return match_key(text)
+    return text.casefold()
 
 
 def _longest_run(text: str) -> str | None:
-    return max(_RUN.findall(text), key=len, default=None)
+    run = max(_RUN.findall(text), key=len, default=None)
+    return run.casefold() if run else None
 
 
 def _term_probes(term: Term) -> frozenset[str] | None:
     """Strings one of which every occurrence of ``term`` contains; None when there is no such set."""
     if term.pattern is not None:
         literal = required_literal(term.pattern)
-        run = _longest_run(literal.casefold()) if literal else None
+        run = _longest_run(literal) if literal else None
         return frozenset([run]) if run else None
     key = match_key(normalize(term.text.strip()).text)
     probes = set()
