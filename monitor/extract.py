@@ -387,15 +387,17 @@ def _visible(node: LexborNode | None) -> bool:
     return True
 
 
-def _standfirst(tree: LexborHTMLParser) -> str:
+def _standfirst(tree: LexborHTMLParser, title: str) -> str:
     """The first visible standfirst-like element near the headline, or "".
 
     Only the headline's surroundings (up to its great-grandparent: the article header) are searched;
     elsewhere such classes mark teasers of other stories, and a page-wide search costs a millisecond.
     """
-    headline = next((h for h in tree.css("h1") if _text(h)), None)
-    if headline is None:
+    headlines = [h for h in tree.css("h1") if _text(h)]
+    if not headlines:
         return ""
+    # A logo or section name in an <h1> of its own comes first on some pages: prefer the headline.
+    headline = next((h for h in headlines if _text(h) == title), headlines[0])
     scope = headline
     for _ in range(_STANDFIRST_LEVELS):
         if scope.parent is None or scope.parent.tag in ("body", "html"):
@@ -855,7 +857,7 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
     published = _published(tree, meta, ld, hint)
     url = _canonical(tree, meta, fetched.url)
     language = _language(tree, meta)
-    standfirst = _standfirst(tree)
+    standfirst = _standfirst(tree, title)
     body, last_resort = _heuristic_body(tree)  # mutates the tree: metadata must be read before
     if len(body) < _MIN_BODY_CHARS:
         fallback = _trafilatura_body(html, fetched.url)

@@ -231,6 +231,10 @@ def test_language_and_summary() -> None:
     assert hinted.summary == "feed summary"
 
 
+def test_language_falls_back_to_og_locale() -> None:
+    assert run(page('<meta property="og:locale" content="ru_RU">', "<p>x</p>", lang="")).language == "ru_RU"
+
+
 def test_summary_is_never_an_invisible_meta_description() -> None:
     # A site-wide description, or an English SEO line on a Hindi page, appears nowhere a reader looks.
     head = '<meta name="description" content="Music, Film, TV and Political News Coverage">'
@@ -250,10 +254,6 @@ def test_summary_is_the_visible_standfirst() -> None:
     assert run(page(head, body)).summary == "Rescuers reached stranded families by boat on Tuesday night."
     hidden = body.replace('class="article-standfirst"', 'class="article-standfirst" hidden')
     assert run(page(head, hidden)).summary == ""
-
-
-def test_language_falls_back_to_og_locale() -> None:
-    assert run(page('<meta property="og:locale" content="ru_RU">', "<p>x</p>", lang="")).language == "ru_RU"
 
 
 # --------------------------------------------------------------------------- body

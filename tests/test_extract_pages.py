@@ -127,3 +127,21 @@ def test_every_page_extracts_within_its_own_text(name: str) -> None:
     article = run(name)
     blocks = article.body.split("\n\n")
     assert len(blocks) == len(set(blocks)), name
+
+
+def test_standfirst_is_found_under_the_headline_not_the_logo() -> None:
+    page = (
+        "<html><head><title>Ferry services cut for winter - Island News</title>"
+        '<script type="application/ld+json">'
+        '{"@type": "NewsArticle", "headline": "Ferry services cut for winter"}</script></head>'
+        "<body><header><h1 class='logo'>Island News</h1></header>"
+        "<main><div class='head'><h1>Ferry services cut for winter</h1>"
+        "<p class='standfirst'>Two of the four daily crossings will stop from November until March.</p></div>"
+        "<div class='body'>"
+        + "<p>The operator said passenger numbers fell by a third last winter.</p>" * 12
+        + "</div></main></body></html>"
+    )
+    article = extract(
+        Fetched(url="https://news.example.com/ferry", status=200, body=page.encode()), source="t"
+    )
+    assert article.summary == "Two of the four daily crossings will stop from November until March."

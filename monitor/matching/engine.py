@@ -301,7 +301,7 @@ class Engine:
     @property
     def inflecting(self) -> bool:
         """Whether some term is also looked for in its inflected forms (in some language)."""
-        return bool(self._languages)
+        return bool(self._inflectable)
 
     def language(self, fields: Mapping[str, str], tag: str | None) -> str | None:
         """The language to read ``fields`` in for inflected forms; None when no term has any in it."""
