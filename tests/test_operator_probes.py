@@ -313,3 +313,15 @@ def test_a_malformed_secret_is_named_but_never_shown(
     )
     assert "notifiers[0].secret: expected a secret string (in quotes), got int" in err
     assert "hunter2pw" not in err and "31415926535" not in err
+
+
+def test_an_unclosed_toml_array_points_at_the_end_not_at_line_1(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config()
+    with config.open("a") as f:
+        f.write('[archive]\nmax_mb = [1,\n')  # the closing bracket forgotten
+    lines = len(config.read_text().splitlines())
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert re.match(rf"\S*config\.toml:{lines}:\d+: TOML syntax: .*end of document", err), err
