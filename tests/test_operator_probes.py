@@ -320,7 +320,7 @@ def test_an_unclosed_toml_array_points_at_the_end_not_at_line_1(
 ) -> None:
     config = world.config()
     with config.open("a") as f:
-        f.write('[archive]\nmax_mb = [1,\n')  # the closing bracket forgotten
+        f.write("[archive]\nmax_mb = [1,\n")  # the closing bracket forgotten
     lines = len(config.read_text().splitlines())
     assert main(["check", "-c", str(config)]) == 2
     err = capsys.readouterr().err
