@@ -524,7 +524,9 @@ def _store(raw: Any, out: _Collector) -> StoreConfig:
         if path != ":memory:" and not Path(path).is_absolute():
             url = "sqlite://" + str((out.path.parent / path).resolve())
     elif not re.match(r"^(redis|rediss|unix|redis\+cluster)://", url):
-        out.add("store.url", f'expected "sqlite://PATH" or "redis://HOST:PORT/DB", got {url!r}')
+        # A malformed URL is beyond mask_url; its userinfo (the password) goes whole.
+        shown = re.sub(r"[^/@]*@", "***@", url)
+        out.add("store.url", f'expected "sqlite://PATH" or "redis://HOST:PORT/DB", got {shown!r}')
     return dataclasses.replace(sc, url=url)
 
 
@@ -541,6 +543,10 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"at line (\d+), column (\d+)", str(exc))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        if not m and "end of document" in str(exc):
+            # An unclosed [ or triple quote runs to the end: point there, not at line 1, which is fine.
+            lines = text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
         raise ConfigError([Problem(str(path), line, col, f"TOML syntax: {exc}")]) from exc
     for key in data:
         if key not in _SECTIONS:

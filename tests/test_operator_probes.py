@@ -48,17 +48,21 @@ def test_a_webhook_url_without_http_is_refused_not_retried_for_a_day(
     assert world.site.hits == {} and _seen_rows(world.db) == 0
 
 
-def test_an_email_notifier_without_recipients_or_with_a_bad_port_is_refused(
+def test_an_email_notifier_without_recipients_a_bad_port_or_no_hourly_messages_is_refused(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = world.config()
     with config.open("a") as f:
         f.write('[[notifiers]]\nname = "mail"\nkind = "email"\nhost = "127.0.0.1"\nport = 70000\n')
-        f.write('from = "newsmon@example.org"\nto = []\n')
+        f.write('from = "newsmon@example.org"\nto = []\nmax_per_hour = 0\n')
     assert main(["check", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     assert "notifiers[1].to: no recipients" in err
     assert "notifiers[1].port: expected a port from 1 to 65535, got 70000" in err
+    # 0 held every alert for the hour's digest: `once` said "1 alert(s)", exit 0, and nothing went out.
+    assert (
+        'notifiers[1].max_per_hour: must be 1 or more (remove it for no limit, or use digest = "1h")' in err
+    )
 
 
 def test_rules_test_tries_the_rules_run_would_use(
@@ -295,3 +299,29 @@ async def _outbox_note(config: Path) -> str:
         return (await service.health()).notes["outbox"]
     finally:
         await service.stop()
+
+
+def test_a_malformed_secret_is_named_but_never_shown(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config(store="redis//:hunter2pw@127.0.0.1:6379/0", notifier="secret = 31415926535")
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        'store.url: expected "sqlite://PATH" or "redis://HOST:PORT/DB", got \'redis//***@127.0.0.1:6379/0\''
+        in err
+    )
+    assert "notifiers[0].secret: expected a secret string (in quotes), got int" in err
+    assert "hunter2pw" not in err and "31415926535" not in err
+
+
+def test_an_unclosed_toml_array_points_at_the_end_not_at_line_1(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = world.config()
+    with config.open("a") as f:
+        f.write("[archive]\nmax_mb = [1,\n")  # the closing bracket forgotten
+    lines = len(config.read_text().splitlines())
+    assert main(["check", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert re.match(rf"\S*config\.toml:{lines}:\d+: TOML syntax: .*end of document", err), err

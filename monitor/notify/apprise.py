@@ -51,7 +51,10 @@ class AppriseOptions(DeliveryPolicy):
     timeout: float = 30.0
 
     def problems(self) -> list[tuple[str, str]]:
-        return [] if self.urls else [("urls", 'no urls: list at least one, e.g. "ntfy://ntfy.sh/TOPIC"')]
+        found = DeliveryPolicy.problems(self)
+        if not self.urls:
+            found.append(("urls", 'no urls: list at least one, e.g. "ntfy://ntfy.sh/TOPIC"'))
+        return found
 
     def __repr__(self) -> str:
         # Apprise URLs carry their tokens in the URL itself; the scheme is all that is safe to show.

@@ -36,7 +36,17 @@ class DeliveryPolicy:
 
     def problems(self) -> list[tuple[str, str]]:
         """``(key, message)`` for values valid in type but unusable (a webhook URL without http://):
-        ``newsmon check`` and every start refuse them, instead of each delivery failing for a day."""
+        ``newsmon check`` and every start refuse them, instead of each delivery failing for a day.
+        Kinds with checks of their own add them to these."""
+        if self.max_per_hour is not None and self.max_per_hour < 1:
+            # 0 or less would hold every alert for the hour's digest, which reads as alerts going nowhere.
+            return [
+                (
+                    "max_per_hour",
+                    f'must be 1 or more (remove it for no limit, or use digest = "1h"), '
+                    f"got {self.max_per_hour}",
+                )
+            ]
         return []
 
 

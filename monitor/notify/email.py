@@ -59,7 +59,9 @@ class EmailOptions(DeliveryPolicy):
     tls_verify: bool = True
 
     def problems(self) -> list[tuple[str, str]]:
-        found = [("to", "no recipients: list at least one address")] if not self.to else []
+        found = DeliveryPolicy.problems(self)
+        if not self.to:
+            found.append(("to", "no recipients: list at least one address"))
         if not 0 < self.port < 65536:
             found.append(("port", f"expected a port from 1 to 65535, got {self.port}"))
         return found

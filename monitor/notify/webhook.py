@@ -67,8 +67,11 @@ class WebhookOptions(DeliveryPolicy):
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             # Not the URL itself: a Slack or Discord hook URL is the credential.
             got = f"scheme {parts.scheme!r}" if parts is not None and parts.scheme else "no scheme"
-            return [("url", f"expected an http:// or https:// URL, got {got}")]
-        return []
+            return [
+                *DeliveryPolicy.problems(self),
+                ("url", f"expected an http:// or https:// URL, got {got}"),
+            ]
+        return DeliveryPolicy.problems(self)
 
     def __repr__(self) -> str:
         # The URL of a Slack or Discord hook is itself the credential.
