@@ -548,9 +548,10 @@ async def _daemon_health(config: Config) -> dict[str, Any]:
         ):
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        # Metrics are on, so a running daemon would answer: a dead daemon must fail `status || page`.
         return {
-            "status": None,
-            "summary": f"not answering at {url} (not running?): {exc or type(exc).__name__}",
+            "status": "down",
+            "summary": f"NOT ANSWERING at {url} (not running?): {exc or type(exc).__name__}",
         }
     healthy = body.get("status") == "ok"
     return {

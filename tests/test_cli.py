@@ -60,6 +60,8 @@ url = "{base}/feed.xml"
 [[notifiers]]
 name = "terminal"
 kind = "console"
+[service]
+metrics = ""  # no /healthz: `status` must not ask whatever else listens on the default port
 """
     )
     return config
@@ -186,6 +188,7 @@ def test_once_dry_run_then_deliver_then_status(
 
     assert main(["status", "-c", config, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
+    assert status["daemon"]["status"] is None  # metrics off: health unknown, not "down"
     assert {s["name"] for s in status["sources"]} == {"front", "feed"}
     assert status["outbox_pending"] == 0
     assert main(["once", "-c", config, "--source", "nope"]) == 2

@@ -453,3 +453,20 @@ async def test_healthz_is_503_when_every_source_keeps_failing_or_deliveries_give
         finally:
             await service.stop()
     assert receiver.acked == []
+
+
+def test_status_fails_when_the_daemon_does_not_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_port()  # metrics on, nothing listening: the daemon is down
+    config = harness.write_config(
+        tmp_path,
+        {"feed": "http://127.0.0.1:9/feed.xml"},
+        "http://127.0.0.1:9/hook",
+        rules=RULES,
+        metrics=f"127.0.0.1:{port}",
+    )
+    assert main(["status", "-c", str(config)]) == 1
+    assert (
+        f"daemon: NOT ANSWERING at http://127.0.0.1:{port}/healthz (not running?)" in capsys.readouterr().out
+    )

@@ -136,23 +136,6 @@ def load_rules(
     return loader.finish()
 
 
-def load_rules_skipping_bad(paths: Sequence[Path]) -> tuple[RuleSet, list[Problem]]:
-    """Like ``load_rules``, but a file with errors is left out instead of failing the whole set, so a
-    daemon starting with one broken file still watches for everything the other files ask for."""
-    files = rule_files(paths)
-    problems: list[Problem] = []
-    while True:
-        try:
-            return load_rules(files), problems
-        except RuleError as exc:
-            problems += exc.problems
-            bad = {Path(p.path) for p in exc.problems if p.severity == "error"}
-            remaining = [f for f in files if f not in bad]
-            if len(remaining) == len(files):  # an error no single file owns: nothing safe to drop
-                raise
-            files = remaining
-
-
 def rules_from_text(text: str, path: str = "<rules>") -> RuleSet:
     """Load one rule file's content; for tests and for checking a rule before saving it."""
     loader = _Loader()
@@ -256,7 +239,10 @@ class _Loader:
             self.problems.append(Problem(self.path, 1, 1, f"YAML error: {exc}"))
             return
         if root is None or self._is_null(root):
-            return  # an empty file holds no rules; that is not a mistake
+            # Not an error (a placeholder file is fine), but said: a file emptied by a bad save would
+            # otherwise take its rules away at the next reload without a word.
+            self.problems.append(Problem(self.path, 1, 1, "empty rule file: it defines no rules", "warning"))
+            return
         shared = _aliased(root) if "&" in text else None  # no anchor, no alias: skip the walk
         if shared is not None:
             # Each alias is the whole anchored node again: nested ones multiply, so a few KB of YAML
