@@ -34,6 +34,17 @@ def test_wheel_maps_the_top_level_rules_folder_as_package_data() -> None:
     assert "starter.toml" in SETUPTOOLS["package-data"]["monitor"]
 
 
+def test_every_data_file_under_monitor_is_package_data() -> None:
+    package = ROOT / "monitor"
+    shipped = {p for pattern in SETUPTOOLS["package-data"]["monitor"] for p in package.glob(pattern)}
+    data = {
+        p
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+    assert sorted(data - shipped) == [], "add these to [tool.setuptools.package-data] in pyproject.toml"
+
+
 def test_example_rules_are_the_checkout_rules_here() -> None:
     assert example_rules() == ROOT / "rules"
 
