@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--intervals", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="100 sources, 2 instances, 2 intervals of 5 s")
+    parser.add_argument("--quick", action="store_true", help="50 sources, 2 instances, 1 interval of 4 s")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sources, args.instances, args.interval, args.intervals = 100, 2, 5.0, 2
+        args.sources, args.instances, args.interval, args.intervals = 50, 2, 4.0, 1
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="newsmon-scaleout-"))
     cmd = [_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]

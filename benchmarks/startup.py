@@ -105,7 +105,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 ]
                 if any(out.count("not modified") != args.sites for _, _, out in unchanged):
                     raise RuntimeError("an unchanged run fetched something: the simulator published?")
-                floor = [await asyncio.to_thread(child_cpu, [sys.executable, "-c", "pass"]) for _ in range(3)]
+                floor = [
+                    await asyncio.to_thread(child_cpu, [sys.executable, "-c", "pass"])
+                    for _ in range(args.repeat)
+                ]
                 return {
                     "first": (first_cpu, first_wall),
                     "inprocess": in_wall,
