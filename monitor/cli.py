@@ -726,14 +726,14 @@ def _articles(args: argparse.Namespace) -> int:
 
 
 def _add_article_commands(sub: Any, with_config: Any) -> None:
-    articles = sub.add_parser("articles", help="the article archive: what newsmon saw").add_subparsers(
+    articles = _command(sub, "articles", "the article archive: what newsmon saw").add_subparsers(
         dest="articles_command", required=True
     )
-    listing = with_config(articles.add_parser("list", help="archived articles, oldest first"))
-    show = with_config(articles.add_parser("show", help="one article as the rules saw it, with matches"))
+    listing = with_config(_command(articles, "list", "archived articles, oldest first"))
+    show = with_config(_command(articles, "show", "one article as the rules saw it, with matches"))
     show.add_argument("url", metavar="URL")
     show.add_argument("--rules", action="append", metavar="PATH", help="rules to explain (default: config's)")
-    search = with_config(articles.add_parser("search", help="archived articles with any of these terms"))
+    search = with_config(_command(articles, "search", "archived articles with any of these terms"))
     search.add_argument("terms", nargs="+", metavar="TERM", help="terms as a rule writes them")
     for p in (listing, search):
         p.add_argument("--source", metavar="NAME", help="only articles from this source")
@@ -788,7 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules = _command(sub, "rules", "rule tools").add_subparsers(
         dest="rules_command", required=True, metavar="COMMAND"
     )
-    test = _command(rules, "test", "which rules match an article, and why")
+    test = _command(
+        rules, "test", "which rules match an article and why, or (--since) what they would have sent"
+    )
     test.add_argument(
         "--rules", action="append", metavar="PATH", help="rule file or folder (default: rules/)"
     )
