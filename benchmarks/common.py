@@ -329,7 +329,13 @@ class SimProcess:
             args, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
         )
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout=60)
+        # Building 100,000 sites takes minutes on a busy machine.
+        ready = 60 + int(self.options.get("sites", 0)) / 200
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout=ready)
+        except TimeoutError:
+            self.proc.kill()  # not left behind holding gigabytes
+            raise
         if not line:
             raise RuntimeError("newssim exited before it was ready")
         self.info = json.loads(line)
@@ -414,11 +420,13 @@ class StageTimer:
         self._undo.append(lambda: setattr(SqliteStore, "_in_thread", original))
 
     def install(self) -> None:
+        import monitor.crawl.sources
         import monitor.pipeline
         from monitor.matching.engine import Engine
 
+        # The pipeline imports the parsers when it first needs them, from their module.
         for name in ("parse_feed", "parse_listing", "parse_sitemap"):
-            self.wrap(monitor.pipeline, name, "discover")
+            self.wrap(monitor.crawl.sources, name, "discover")
         self.wrap(monitor.pipeline, "extract", "extract")
         self.wrap(monitor.pipeline, "simhash", "fingerprint")
         self.wrap(monitor.pipeline, "fingerprint", "fingerprint")
@@ -449,12 +457,13 @@ def write_config(
     concurrency: int = 8,
     notify: bool = True,
     first_run: str = "mark-seen",
+    store_url: str | None = None,
 ) -> str:
     rules_dir = tmp / "rules"
     rules_dir.mkdir(exist_ok=True)
     (rules_dir / "bench.yaml").write_text(rules_text, encoding="utf-8")
     lines = [
-        f'[store]\nurl = "sqlite://{tmp / "state.db"}"\n',
+        f'[store]\nurl = "{store_url or "sqlite://" + str(tmp / "state.db")}"\n',
         "[http]\nallow_private_networks = true\nrespect_robots = true\n"
         f'per_host_delay = "0s"\nper_host_concurrency = {concurrency}\ntimeout = "60s"\n',
         f'[rules]\npaths = ["{rules_dir}"]\n',

@@ -221,7 +221,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     args = parser.parse_args()
     if args.quick:
-        args.sources, args.alerts, args.rules, args.repeat = 200, 2000, 20, 3
+        args.sources, args.alerts, args.rules, args.repeat = 50, 300, 5, 2
     result = asyncio.run(measure(args))
     worst = max(p95 for _, p95, _ in result["pages"].values())
     worst_cpu = max(cpu for _, _, cpu in result["pages"].values())

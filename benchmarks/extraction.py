@@ -1,22 +1,28 @@
 """Extraction quality and CPU cost: newsmon's extractor vs plain trafilatura on the shared corpus.
 
-    python benchmarks/extraction.py [--corpus PATH] [--extractor newsmon|trafilatura]...
+    python benchmarks/extraction.py [--corpus PATH] [--extractor newsmon|trafilatura]... [--half dev|test]
+                                    [--worst N]
 
-Prints one JSON line per (extractor, corpus), then a human table. Metrics:
+The corpus (AEB + fundus articles) is split into a development half and a held-out test half BY SITE
+(:func:`half`: a hash of the registrable domain), so one site's template never sits in both. The
+extractor's heuristics are tuned on ``dev`` only; ``test`` is the figure that says whether they
+generalize. Prints one JSON line per (extractor, half), then a human table. Metrics:
 - f1: bag-of-words token F1 against the ground truth ``body_text`` (whitespace tokens, multiset
   precision/recall as in the Zyte article-extraction-benchmark), averaged over pages.
-- median_ms / cpu_ms_p95: ``time.process_time`` per page for extraction of the already
+- below_0_5: share of pages whose body F1 is under 0.5 (a story a user would call missed or garbled).
+- median_ms / cpu_ms_p95 / cpu_ms_max: ``time.process_time`` per page for extraction of the already
   decompressed bytes (newsmon: decode + parse + metadata + body; trafilatura: decode + extract).
-- title_acc (fundus only): title equal after whitespace normalization, ignoring case.
-- date_acc (fundus only): published date within 24 h of the truth, both read as UTC instants
+- title_acc (fundus pages only): title equal after whitespace normalization, ignoring case.
+- date_acc (fundus pages only): published date within 24 h of the truth, both read as UTC instants
   (pages disagree on whether they state local midnight or the exact minute).
-AEB has no title or date ground truth, so those are null there.
+AEB has no title or date ground truth. ``--worst N`` lists each half's N lowest-F1 pages (newsmon).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import statistics
 import sys
@@ -26,24 +32,37 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.crawl.urls import registrable_domain  # noqa: E402
 from monitor.extract import decode_html, extract  # noqa: E402
 from monitor.model import Fetched  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared/corpus"
 CORPORA = ("aeb", "fundus")
+HALVES = ("dev", "test")
 DATE_TOLERANCE = timedelta(hours=24)
 
 
 @dataclass(slots=True, frozen=True)
 class Page:
+    corpus: str
     stem: str
     url: str
     html: bytes
     truth: dict
+
+
+def site(url: str) -> str:
+    return registrable_domain(urlsplit(url).hostname or "")
+
+
+def half(url: str) -> str:
+    """``dev`` or ``test`` for the page's site: fixed, and the same for every page of one site."""
+    return HALVES[hashlib.sha256(site(url).encode()).digest()[0] & 1]
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,13 +72,15 @@ class Result:
     published: datetime | None
 
 
-def load_pages(directory: Path) -> Iterator[Page]:
-    for truth_path in sorted(directory.glob("*.json")):
-        html_path = truth_path.with_name(truth_path.stem + ".html.gz")
-        if not html_path.exists():
-            continue
-        truth = json.loads(truth_path.read_text(encoding="utf-8"))
-        yield Page(truth_path.stem, truth.get("url") or "", gzip.decompress(html_path.read_bytes()), truth)
+def load_pages(articles: Path) -> Iterator[Page]:
+    for corpus in CORPORA:
+        for truth_path in sorted((articles / corpus).glob("*.json")):
+            html_path = truth_path.with_name(truth_path.stem + ".html.gz")
+            if not html_path.exists():
+                continue
+            truth = json.loads(truth_path.read_text(encoding="utf-8"))
+            html = gzip.decompress(html_path.read_bytes())
+            yield Page(corpus, truth_path.stem, truth.get("url") or "", html, truth)
 
 
 def tokens(text: str) -> Counter[str]:
@@ -117,7 +138,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(name: str, corpus: str, pages: list[Page]) -> dict:
+def measure(name: str, half_name: str, pages: list[Page]) -> tuple[dict, list[tuple[float, Page]]]:
     run = EXTRACTORS[name]
     f1s: list[float] = []
     cpu_ms: list[float] = []
@@ -128,19 +149,23 @@ def measure(name: str, corpus: str, pages: list[Page]) -> dict:
         result = run(page)
         cpu_ms.append((time.process_time() - start) * 1000)
         f1s.append(token_f1(page.truth.get("body_text") or "", result.body))
-        if corpus == "fundus" and name == "newsmon":
+        if page.corpus == "fundus" and name == "newsmon":
             titles.append(title_ok(page.truth.get("title"), result.title))
             dates.append(date_ok(page.truth.get("published"), result.published))
-    return {
+    row = {
         "extractor": name,
-        "corpus": corpus,
+        "half": half_name,
         "pages": len(pages),
+        "sites": len({site(p.url) for p in pages}),
         "f1": round(statistics.fmean(f1s), 4),
+        "below_0_5": round(sum(f < 0.5 for f in f1s) / len(f1s), 4),
         "median_ms": round(statistics.median(cpu_ms), 2),
         "cpu_ms_p95": round(percentile(cpu_ms, 0.95), 2),
+        "cpu_ms_max": round(max(cpu_ms), 2),
         "title_acc": round(statistics.fmean(titles), 4) if titles else None,
         "date_acc": round(statistics.fmean(dates), 4) if dates else None,
     }
+    return row, sorted(zip(f1s, pages, strict=True), key=lambda pair: pair[0])
 
 
 def _cell(value: float | None, fmt: str) -> str:
@@ -148,12 +173,12 @@ def _cell(value: float | None, fmt: str) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'extractor':<12} {'corpus':<7} {'pages':>5} {'f1':>7} {'ms_med':>7} {'ms_p95':>7} "
-    print(header + f"{'title':>6} {'date':>6}")
+    header = f"{'extractor':<12} {'half':<5} {'pages':>5} {'f1':>7} {'<0.5':>6} {'ms_med':>7} {'ms_p95':>7} "
+    print(header + f"{'ms_max':>7} {'title':>6} {'date':>6}")
     for r in rows:
         print(
-            f"{r['extractor']:<12} {r['corpus']:<7} {r['pages']:>5} {r['f1']:>7.3f} "
-            f"{r['median_ms']:>7.2f} {r['cpu_ms_p95']:>7.2f} "
+            f"{r['extractor']:<12} {r['half']:<5} {r['pages']:>5} {r['f1']:>7.3f} {r['below_0_5']:>6.1%} "
+            f"{r['median_ms']:>7.2f} {r['cpu_ms_p95']:>7.2f} {r['cpu_ms_max']:>7.2f} "
             f"{_cell(r['title_acc'], '.3f'):>6} {_cell(r['date_acc'], '.3f'):>6}"
         )
 
@@ -162,23 +187,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="shared corpus directory")
     parser.add_argument("--extractor", action="append", choices=sorted(EXTRACTORS), help="default: all")
+    parser.add_argument("--half", action="append", choices=HALVES, help="default: both")
+    parser.add_argument("--worst", type=int, default=0, help="list the N lowest-F1 pages of each half")
     args = parser.parse_args(argv)
     articles = args.corpus / "articles"
     if not articles.is_dir():
         print(f"corpus not found: {articles} (pass --corpus PATH to the shared corpus)", file=sys.stderr)
         return 2
+    pages = list(load_pages(articles))
+    if not pages:
+        print(f"no pages in {articles}", file=sys.stderr)
+        return 2
     extractors = args.extractor or list(EXTRACTORS)
     rows: list[dict] = []
-    for corpus in CORPORA:
-        pages = list(load_pages(articles / corpus))
-        if not pages:
-            print(f"no pages in {articles / corpus}", file=sys.stderr)
-            return 2
+    for half_name in args.half or HALVES:
+        subset = [p for p in pages if half(p.url) == half_name]
         for name in extractors:
-            EXTRACTORS[name](pages[0])  # warm-up: lazy imports and caches are not per-page cost
-            row = measure(name, corpus, pages)
+            EXTRACTORS[name](subset[0])  # warm-up: lazy imports and caches are not per-page cost
+            row, ranked = measure(name, half_name, subset)
             print(json.dumps(row), flush=True)
             rows.append(row)
+            if name == "newsmon":
+                for f1, page in ranked[: args.worst]:
+                    print(f"  {f1:.3f} {page.corpus}/{page.stem} {page.url}", file=sys.stderr)
     print()
     print_table(rows)
     return 0

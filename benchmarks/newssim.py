@@ -16,7 +16,8 @@ Every response carries ETag and Last-Modified and answers conditional requests w
 gzip-compressed when the client accepts it. Each site has its own latency. Control endpoints (JSON) live
 under ``/_sim/``: ``POST publish`` ``{"count", "site"?, "prerender"?, "match"?}``, ``GET truth`` (every
 article: url, site, published, planted keywords), ``POST rate`` ``{"rate"}``, ``POST hook`` (a webhook
-receiver that timestamps each alert), ``GET hooks``, ``GET stats``.
+receiver that timestamps each alert), ``GET hooks``, ``GET stats``, ``GET polls`` (the last 100 listing
+requests of each site).
 
 Ground truth: the keywords an article holds are exactly the ones planted (filler text comes from a
 vocabulary disjoint from every rule term, see ``common.py``), with the publication time.
@@ -136,6 +137,8 @@ class NewsSim:
         self.truth: deque[SimArticle] = deque(maxlen=200_000)
         self.hooks: deque[dict[str, Any]] = deque(maxlen=200_000)
         self.requests = 0
+        # site -> the last times its listings were requested (bounded: the simulator may run for hours)
+        self.listing_polls: dict[int, deque[float]] = {}
         self.not_modified = 0
         self.bytes_out = 0
         self._pages: OrderedDict[str, _Cached] = OrderedDict()
@@ -527,6 +530,7 @@ class NewsSim:
         rest = path[len(parts[1]) + 2 :]
         kind = {"": "html", "feed.xml": "feed", "atom.xml": "atom", "sitemap.xml": "sitemap"}.get(rest)
         if kind is not None:
+            self.listing_polls.setdefault(index, deque(maxlen=100)).append(time.time())
             return self._respond(request, self._listing_cached(site, kind))
         article = self.by_path.get(path)
         if article is None:
@@ -557,6 +561,8 @@ class NewsSim:
             return web.json_response([self.describe(a) for a in self.truth if a.published >= since])
         if action == "hooks":
             return web.json_response(list(self.hooks))
+        if action == "polls":  # when each site's listings were requested (scale-out checks)
+            return web.json_response({str(k): list(v) for k, v in self.listing_polls.items()})
         if action == "rate" and request.method == "POST":
             self.rate = float((await request.json())["rate"])
             if self._publisher is None:

@@ -75,7 +75,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     n = args.sources
     with tempfile.TemporaryDirectory(prefix="newsmon-polling-") as name:
         tmp = Path(name)
-        async with SimProcess(sites=n, addresses=16, initial=3, listing=20) as sim:
+        async with SimProcess(sites=n, addresses=16, initial=1, listing=5) as sim:
             text = write_config(
                 tmp,
                 sim,

@@ -18,6 +18,7 @@ from monitor import __version__
 from monitor import loop as event_loop
 from monitor.config import Config, did_you_mean, find_config, load_config
 from monitor.errors import ConfigError, NewsmonError, Problem, RuleError
+from monitor.safe_text import one_line
 
 # The contract scripts and timers rely on; EXIT_CODES is printed by --help.
 EXIT_OK, EXIT_NONE, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2, 3, 4
@@ -63,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_once(args: argparse.Namespace) -> int:
     from monitor.logs import setup_logging
-    from monitor.service import Service
+    from monitor.service import Service, unconfigured_message
 
     loaded = _loaded(args)
     config = loaded.config
@@ -75,19 +76,43 @@ def cmd_once(args: argparse.Namespace) -> int:
         for name in unknown:
             print(f"once: unknown source {name!r}{did_you_mean(name, names)}", file=sys.stderr)
         return EXIT_USAGE
+    first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
     service = Service(config, dry_run=args.dry_run, rules=loaded.rules)
     results = event_loop.run(service.once(args.source))
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
-        state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"
-        errors = f", {len(r.errors)} error(s)" if r.errors else ""
-        print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
+        if r.source in first and not r.errors and not r.not_modified:
+            # Said here, not only in an info log line: a first `once` that alerts nothing looks broken,
+            # and a dry run that lists alerts the real run will not send looks like a lie.
+            marks = "would mark" if args.dry_run else "marked"
+            print(
+                f"{r.source}: first poll: {marks} what is there now seen without alerting ([alerts] "
+                'first_run = "mark-seen"; "alert" alerts it); new articles alert from now on'
+            )
+        else:
+            state = "not modified" if r.not_modified else f"{r.new_articles} new article(s)"
+            errors = f", {len(r.errors)} error(s)" if r.errors else ""
+            print(f"{r.source}: {state}, {len(r.alerts)} alert(s){errors}")
         for error in r.errors[:3]:
             print(f"  error: {error}")
     if args.dry_run:
         for alert in alerts:
-            print(f"  would alert [{alert.rule_id}] {alert.title} <{alert.url}>")
-    return _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+            would = "matches, first poll so no alert:" if alert.source in first else "would alert"
+            print(f"  {would} [{alert.rule_id}] {one_line(alert.title)} <{one_line(alert.url)}>")
+    if orphans := service.unconfigured_notifiers:
+        print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
+    code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
+    return max(code, EXIT_PARTIAL) if orphans else code
+
+
+def _first_polls(config: Config) -> set[str]:
+    """Sources never polled successfully: their first poll marks what is there seen, without alerting."""
+
+    async def action(store: Any) -> set[str]:
+        polled = {s.name for s in await store.source_states() if s.last_success is not None}
+        return {s.name for s in config.sources} - polled
+
+    return set(asyncio.run(_with_store(config, action)))
 
 
 def _once_outcome(results: Sequence[Any], activity: dict[str, int], *, dry_run: bool) -> int:
@@ -167,16 +192,40 @@ def _hit_json(h: Any, lemmas: str | None = None) -> dict[str, Any]:
     }
 
 
-def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None], prefix: str = "   ") -> None:
-    for h, lemma in zip(hits, lemmas, strict=True):
+def _print_hits(hits: Sequence[Any], lemmas: Sequence[str | None] | None = None, prefix: str = "   ") -> None:
+    """One line per hit; ``lemmas`` (per hit, from ``Explanation.lemmas``) says which were found in another
+    grammatical form."""
+    for h, lemma in zip(hits, lemmas or [None] * len(hits), strict=True):
         via = f" (@{h.entity})" if h.entity else ""
         inflected = f" (matched via lemma {lemma!r})" if lemma else ""
-        print(f"{prefix}{h.field}: {h.term!r}{via}{inflected}: {h.snippet}")
+        print(f"{prefix}{h.field}: {one_line(repr(h.term))}{via}{inflected}: {one_line(h.snippet)}")
+
+
+def _rules_to_test(args: argparse.Namespace) -> Any:
+    """``--rules``, else the config's ``[rules] paths`` as ``run`` reads them (the config named by ``-c``
+    or found where ``run`` looks), else ``./rules/``; a path that does not exist is an error."""
+    from monitor.matching.rules import load_rules
+
+    if args.rules:
+        paths = [Path(p) for p in args.rules]
+    else:
+        found = find_config(args.config)
+        paths = load_config(found).rule_paths if args.config or found.exists() else [Path("rules")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise ConfigError(
+            [
+                Problem(str(p), 1, 1, "no such rule file or folder (name one with --rules PATH)")
+                for p in missing
+            ]
+        )
+    rules = load_rules(paths)
+    _print_problems(rules.warnings)
+    return rules
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitor.matching.engine import Engine
-    from monitor.matching.rules import load_rules
 
     if args.since is not None:
         from monitor.cli_backtest import cmd_backtest
@@ -185,8 +234,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     if not args.url and args.file is None and not args.stdin:
         print("rules test: give --url URL, --file PATH or - (stdin), or --since DURATION", file=sys.stderr)
         return EXIT_USAGE
-    rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
-    _print_problems(rules.warnings)
+    rules = _rules_to_test(args)
     article = _article_from_input(args)
     explained = Engine(rules.rules).explain(article)
     matches = [x for x in explained if x.match is not None]
@@ -223,16 +271,16 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"article: {article.title or '(no title)'} <{article.url}>")
+        print(f"article: {one_line(article.title) or '(no title)'} <{one_line(article.url)}>")
         if not matches:
             print(f"no rule matched ({len(rules.rules)} rule(s) tried)")
         for m in matches:
-            print(f"\n✔ {m.rule.id} — {m.rule.title}")
+            print(f"\n✔ {m.rule.id} — {one_line(m.rule.title)}")
             _print_hits(m.hits, m.lemmas)
         for x in misses:
-            print(f"\n✘ {x.rule.id} — {x.rule.title} (almost)")
+            print(f"\n✘ {x.rule.id} — {one_line(x.rule.title)} (almost)")
             for reason in x.failed:
-                print(f"   {reason}")
+                print(f"   {one_line(reason)}")
             _print_hits(x.hits, x.lemmas, prefix="   found in ")
     return EXIT_OK if matches else EXIT_NONE
 
@@ -259,6 +307,15 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
 
+def _current_error(delivery: Any, configured: set[str]) -> str | None:
+    """What stands between a delivery and its receiver now, not what once did."""
+    if delivery.state == "delivered":
+        return None  # its earlier failures are history
+    if delivery.state == "pending" and delivery.notifier not in configured:
+        return f"notifier {delivery.notifier!r} is not in the config: kept, not sent"
+    return str(delivery.last_error) if delivery.last_error else None
+
+
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     from monitor.config import parse_duration
 
@@ -268,6 +325,8 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"alerts list: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+    configured = {n.name for n in config.notifiers}
 
     async def action(store: Any) -> list[dict[str, Any]]:
         deliveries = sorted(
@@ -289,8 +348,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
                     "state": d.state,
                     "attempts": d.attempts,
                     "next_attempt_at": _when(d.next_attempt_at) if d.state == "pending" else None,
-                    # A delivered alert's earlier failures are history, not its current state.
-                    "last_error": d.last_error if d.state != "delivered" else None,
+                    "last_error": _current_error(d, configured),
                     "rule": alert.rule_id if alert else None,
                     "title": alert.title if alert else None,
                     "url": alert.url if alert else None,
@@ -305,12 +363,12 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for r in rows:
-            error = f" — last error: {r['last_error']}" if r["last_error"] else ""
+            error = f" — last error: {one_line(r['last_error'])}" if r["last_error"] else ""
             due = r["next_attempt_at"] if r["attempts"] else None
             retry = f" (next attempt {due})" if due else ""
             print(
                 f"{r['created_at']}  {r['id']}  {r['notifier']:<12} {r['state']:<9}{retry} "
-                f"{r['rule']}: {r['title']}{error}"
+                f"{r['rule']}: {one_line(r['title'])}{error}"
             )
         print(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} (newest first, at most {args.limit})")
     return EXIT_OK if rows else EXIT_NONE
@@ -325,10 +383,17 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def action(store: Any) -> int:
+        # A mistyped id among good ones must not vanish behind "1 delivery queued".
+        unknown = [alert_id for alert_id in args.ids if await store.get_alert(alert_id) is None]
+        for alert_id in unknown:
+            print(f"alerts retry: no alert {alert_id!r} (ids are in `newsmon alerts list`)", file=sys.stderr)
+        if unknown:
+            return EXIT_USAGE
         ids = list(args.ids) or sorted({d.alert_id for d in await store.deliveries("dead")})
         changed = sum([await store.retry(alert_id) for alert_id in ids])
         if not changed:
-            print("alerts retry: nothing to retry (no such alert, or already delivered)", file=sys.stderr)
+            why = "every delivery was delivered already" if args.ids else "no dead letters"
+            print(f"alerts retry: nothing to retry ({why})", file=sys.stderr)
             return EXIT_NONE
         print(f"{changed} deliver{'y' if changed == 1 else 'ies'} queued for retry")
         # A daemon sharing this store polls its outbox every second; without one, send now ourselves.
@@ -376,6 +441,7 @@ async def _deliver_now(config: Config, store: Any) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from monitor.logs import mask_url
+    from monitor.service import unconfigured_message
     from monitor.validate import load
 
     config = _config(args)
@@ -402,38 +468,64 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "articles_seen": state.articles_seen if state else 0,
                 }
             )
+        quarantined = [
+            {"url": q.url, "source": q.source, "reason": q.reason, "at": _when(q.at)}
+            for q in await store.quarantined()
+        ]
         return {
             "store": mask_url(config.store.url),
             "sources": sources,
             "outbox_pending": await store.outbox_pending(),
             "dead_letters": len(await store.deliveries("dead")),
+            "quarantined": quarantined,
+            "unconfigured_notifiers": sorted(
+                {d.notifier for d in await store.deliveries("pending")} - {n.name for n in config.notifiers}
+            ),
         }
 
-    status = asyncio.run(_with_store(config, action))
+    try:
+        status = asyncio.run(_with_store(config, action))
+        status["store_error"] = None
+    except (NewsmonError, OSError) as exc:
+        # A store that does not answer is the news here, not a reason to hide what the daemon says.
+        status = {"store": mask_url(config.store.url), "store_error": str(exc), "sources": []}
     status["config"] = {"ok": disk_ok, "problems": disk_problems}
     status["daemon"] = asyncio.run(_daemon_health(config))
-    healthy = disk_ok and status["daemon"].get("status") in ("ok", None)
+    orphans = status.get("unconfigured_notifiers")
+    daemon_ok = status["daemon"].get("status") in ("ok", None)
+    healthy = disk_ok and daemon_ok and not status["store_error"] and not orphans
     if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK if healthy else EXIT_NONE
-    print(f"store: {status['store']}")
+    store_error = f" — DOES NOT ANSWER: {status['store_error']}" if status["store_error"] else ""
+    print(f"store: {status['store']}{store_error}")
     daemon = status["daemon"]
     print(f"daemon: {daemon['summary']}")
     for name, check in daemon.get("checks", {}).items():
         if check != "ok":
             print(f"  {name}: {check}")
+    for name, note in daemon.get("notes", {}).items():
+        print(f"  {name}: {note}")
     if not disk_ok:
         print(f"config on disk: {len(disk_problems)} problem(s); a reload or restart would be refused:")
     for problem in disk_problems:
         print(f"  {problem}")
+    if status["store_error"]:
+        return EXIT_NONE  # sources, outbox and dead letters live in the store
     width = max([len("source"), *(len(s["name"]) for s in status["sources"])])
     print(f"{'source':<{width}}  {'last success (UTC)':<25}  {'articles':>8}  last error")
     for s in status["sources"]:
         # A source that never answered shows "never"; one never polled yet shows "-".
         success = s["last_success_at"] or ("never" if s["last_attempt"] else "-")
-        error = (s["last_error"] or "-").replace("\n", " ")
+        error = one_line(s["last_error"]) or "-"
         print(f"{s['name']:<{width}}  {success:<25}  {s['articles_seen']:>8}  {error}")
     print(f"outbox pending: {status['outbox_pending']}, dead letters: {status['dead_letters']}")
+    if orphans:
+        print(f"  {unconfigured_message(orphans)}")
+    if status["quarantined"]:
+        print(f"quarantined articles (never retried): {len(status['quarantined'])}")
+        for q in status["quarantined"]:
+            print(f"  {q['at']}  {q['source']}  {one_line(q['url'])}: {one_line(q['reason'])}")
     return EXIT_OK if healthy else EXIT_NONE
 
 
@@ -465,6 +557,7 @@ async def _daemon_health(config: Config) -> dict[str, Any]:
         "status": "ok" if healthy else "unhealthy",
         "summary": f"{'healthy' if healthy else 'UNHEALTHY'} ({url})",
         "checks": body.get("checks", {}),
+        "notes": body.get("notes", {}),
     }
 
 
@@ -495,10 +588,10 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
                 notifier = REGISTRY[nc.kind](nc.name, nc.options, session=session)
                 try:
                     answer = await notifier.send(alert)
-                    print(f"{nc.name}: delivered ({answer})")
+                    print(f"{nc.name}: delivered ({one_line(answer)})")
                 except DeliveryError as exc:
                     ok = False
-                    print(f"{nc.name}: failed ({exc})")
+                    print(f"{nc.name}: failed ({one_line(str(exc))})")
                 finally:
                     await notifier.close()
         return ok
@@ -596,11 +689,13 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     valid = [f for f in result.valid if args.kind in (None, f.kind)]
     for n, finding in enumerate(valid, 1):
-        print(f"{n:>2}. {finding.kind:<8} {finding.url}  ({finding.describe()})")
+        print(f"{n:>2}. {finding.kind:<8} {one_line(finding.url)}  ({one_line(finding.describe())})")
     # Guessed paths that 404 are noise; a linked feed or a robots.txt sitemap that fails is news.
     for finding in result.findings:
         if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
-            print(f"  ✗ {finding.kind:<8} {finding.url}  ({finding.how}: {finding.error})")
+            print(
+                f"  ✗ {finding.kind:<8} {one_line(finding.url)}  ({finding.how}: {one_line(finding.error)})"
+            )
     best = valid[0] if valid else None
     if best is None and result.page_error is not None:
         print(f"sources add: could not fetch {args.url}: {result.page_error}", file=sys.stderr)
@@ -633,7 +728,6 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
-    from monitor.notify.base import one_line
     from monitor.opml import Skipped, parse_opml
 
     if not _interval(args, "sources import"):
@@ -738,13 +832,26 @@ def _add_article_commands(sub: Any, with_config: Any) -> None:
     for p in (listing, search):
         p.add_argument("--source", metavar="NAME", help="only articles from this source")
         p.add_argument("--since", metavar="DURATION", default="1d", help='how far back (default "1d")')
-        p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N, newest (default 50)")
+        p.add_argument(
+            "--limit", type=_at_least_one, default=50, metavar="N", help="at most N, newest (default 50)"
+        )
     for p in (listing, show, search):
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=_articles)
 
 
 # -- parser -----------------------------------------------------------------------------------------------
+def _at_least_one(value: str) -> int:
+    """``--limit N``: a limit of 0 or less used to list a row anyway."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}")
+    return number
+
+
 def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line ``text`` shows both in ``newsmon --help`` and in its own ``--help``."""
     return sub.add_parser(  # type: ignore[no-any-return]
@@ -792,7 +899,10 @@ def build_parser() -> argparse.ArgumentParser:
         rules, "test", "which rules match an article and why, or (--since) what they would have sent"
     )
     test.add_argument(
-        "--rules", action="append", metavar="PATH", help="rule file or folder (default: rules/)"
+        "--rules",
+        action="append",
+        metavar="PATH",
+        help="rule file or folder (default: the config's [rules] paths, else rules/)",
     )
     test.add_argument("--json", action="store_true", help="print the matches as JSON")
     test.add_argument("--url", help="fetch and extract this article page")
@@ -817,7 +927,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--failed", action="store_true", help="only dead letters")
     listing.add_argument("--rule", metavar="ID", help="only alerts of this rule")
     listing.add_argument("--since", metavar="DURATION", help='only alerts newer than this, e.g. "24h"')
-    listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
+    listing.add_argument(
+        "--limit", type=_at_least_one, default=50, metavar="N", help="at most N rows (default 50)"
+    )
     listing.add_argument("--json", action="store_true", help="print the rows as JSON")
     listing.set_defaults(func=cmd_alerts_list)
     retry = with_config(

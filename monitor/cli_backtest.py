@@ -10,14 +10,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from monitor.archive import ArchivedArticle
 from monitor.backtest import BacktestMatch, BacktestResult, backtest
-from monitor.cli import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _hit_json, _print_hits, _print_problems
+from monitor.cli import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _hit_json, _print_hits, _rules_to_test
 from monitor.config import Config, parse_duration
-from monitor.matching.rules import load_rules
 from monitor.model import SystemClock
 from monitor.store import archive_policy, open_store
 from monitor.store.base import Store
@@ -83,8 +81,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     since = since_seconds(args.since, "rules test")
     if since is None:
         return EXIT_USAGE
-    rules = load_rules([Path(p) for p in (args.rules or ["rules/"])])
-    _print_problems(rules.warnings)
+    rules = _rules_to_test(args)
     config = _config(args)
     progress = progress_bar(sys.stderr)
     now = time.time()

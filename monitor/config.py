@@ -73,6 +73,11 @@ class StoreConfig:
     # and an unacknowledged outbox delivery is taken over after this (the stream's visibility timeout).
     lease: float = 60.0
 
+    def __repr__(self) -> str:
+        from monitor.logs import mask_url  # deferred: logs is for output, config for loading
+
+        return f"StoreConfig(url={mask_url(self.url)!r}, retention={self.retention!r}, lease={self.lease!r})"
+
 
 @dataclass(slots=True, frozen=True)
 class ArchiveConfig:
@@ -110,6 +115,9 @@ class SourceConfig:
     exclude: list[str] = field(default_factory=list)
     fetch_articles: bool = True
     stale_after: float | None = None  # a health alert when no new article arrives for this long
+    schedule: Literal["fixed", "adaptive"] = "fixed"
+    min_interval: float | None = None  # adaptive only: bounds on the learned gap between polls
+    max_interval: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -308,7 +316,11 @@ def _coerce(tp: Any, value: Any) -> Any:
         return value
     if tp is Secret:
         if not isinstance(value, str):
-            raise ValueError(f"expected a secret string, got {value!r}")
+            # Never the value: a secret mistyped as a number is still the secret.
+            raise ValueError(f"expected a secret string (in quotes), got {type(value).__name__}")
+        if not value:
+            # An empty secret turns signing, login or the console token off without a word.
+            raise ValueError("the secret is empty: set it, or remove the key")
         return Secret(value)
     raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - a programming error
 
@@ -380,6 +392,10 @@ def build(
                 out.add(sub, f"cannot read secret file {secret_path}: {exc.strerror or exc}")
                 ok = False
                 continue
+            if not value:
+                out.add(sub, f"secret file {secret_path} is empty")
+                ok = False
+                continue
         try:
             kwargs[name] = _coerce(hints[name], value)
         except ValueError as exc:
@@ -413,6 +429,7 @@ def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[
             out.add(f"sources[{i}].url", f"expected an http:// or https:// URL, got {sc.url!r}")
         if sc.interval < 1:
             out.add(f"sources[{i}].interval", "must be at least 1s")
+        _schedule_bounds(sc, i, out)
         if sc.stale_after is not None:
             if sc.stale_after < sc.interval:
                 out.add(f"sources[{i}].stale_after", "must be at least the source's interval")
@@ -432,9 +449,25 @@ def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[
                 include=tuple(sc.include),
                 exclude=tuple(sc.exclude),
                 fetch_articles=sc.fetch_articles,
+                schedule=sc.schedule,
+                min_interval=sc.min_interval,
+                max_interval=sc.max_interval,
             )
         )
     return tuple(result)
+
+
+def _schedule_bounds(sc: SourceConfig, i: int, out: _Collector) -> None:
+    for key in ("min_interval", "max_interval"):
+        value = getattr(sc, key)
+        if value is None:
+            continue
+        if sc.schedule != "adaptive":
+            out.add(f"sources[{i}].{key}", 'applies to schedule = "adaptive" only; remove it or set schedule')
+        elif value < 1:
+            out.add(f"sources[{i}].{key}", "must be at least 1s")
+    if sc.min_interval is not None and sc.max_interval is not None and sc.min_interval > sc.max_interval:
+        out.add(f"sources[{i}].min_interval", f"must not exceed max_interval ({sc.max_interval:g}s)")
 
 
 def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
@@ -476,6 +509,8 @@ def _notifiers(raw: Any, out: _Collector) -> tuple[NotifierConfig, ...]:
             aliases=getattr(cls.Options, "KEY_ALIASES", None),
         )
         if options is not None:
+            for key, message in options.problems():
+                out.add(f"{keypath}.{key}", message)
             result.append(NotifierConfig(name=name, kind=kind, options=options))
     return tuple(result)
 
@@ -498,6 +533,8 @@ _SECTIONS = ("store", "http", "rules", "sources", "alerts", "notifiers", "servic
 
 def parse_config(text: str, path: Path) -> Config:
     """Parse and validate; raises ConfigError carrying every problem found."""
+    # Windows editors save UTF-8 with a byte order mark; tomllib would call line 1 an invalid statement.
+    text = text.removeprefix("\ufeff")
     out = _Collector(path, text)
     try:
         data = tomllib.loads(text)

@@ -41,6 +41,14 @@ class ConfigError(NewsmonError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class MatchTimeout(NewsmonError):
+    """An article on which a regular-expression term ran past the matching budget."""
+
+    def __init__(self, pattern: str, budget: float) -> None:
+        self.pattern = pattern
+        super().__init__(f"regular expression {pattern!r} ran past the {budget:g}s matching budget")
+
+
 class RuleError(NewsmonError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems

@@ -189,6 +189,9 @@ _DATE_META = (
     "date",
 )
 _MODIFIED_META = "article:modified_time"  # better than nothing: modified is rarely far from published
+# " | Sport", " » News", " :: World": up to three words after a pipe-like separator, at the end.
+_SECTION_SUFFIX = re.compile(r"\s+(?:[|»｜]|::)\s+((?:[^\s|»｜]+\s?){1,3})$")
+_MAX_SECTIONS = 3
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—·:»/]\s+|\s+::\s+|\s*[｜：]\s*")
 
 
@@ -253,7 +256,7 @@ def _ld_str(obj: dict[str, Any], key: str) -> str:
 
 
 def _strip_site(title: str, site: str, *, aggressive: bool) -> str:
-    """Drop a " | Site" suffix (or "Site | " prefix) from a title.
+    """Drop a " | Site" suffix (or "Site | " prefix) and " | Section" suffixes from a title.
 
     A segment equal to og:site_name always goes. With ``aggressive`` (for ``<title>``, which nearly
     always carries the site name) a last segment at most half as long as the rest goes too.
@@ -265,11 +268,22 @@ def _strip_site(title: str, site: str, *, aggressive: bool) -> str:
     head, tail = title[: last.start()].strip(), title[last.end() :].strip()
     site_l = site.strip().lower()
     if site_l and tail.lower() == site_l:
-        return head
+        return _strip_section(head)
     if site_l and title[: first.start()].strip().lower() == site_l:
-        return title[first.end() :].strip()
+        return _strip_section(title[first.end() :].strip())
     if aggressive and head and len(tail) * 2 <= len(head):
-        return head
+        return _strip_section(head)
+    return _strip_section(title)
+
+
+def _strip_section(title: str) -> str:
+    """Drop section names a CMS appends with a pipe: "Rooney retires | Sport | Football" -> "Rooney
+    retires". Only pipe-like separators: " - " and ": " join parts of real headlines."""
+    for _ in range(_MAX_SECTIONS):
+        match = _SECTION_SUFFIX.search(title)
+        if match is None or len(match.group(1)) > match.start():
+            break
+        title = title[: match.start()].rstrip()
     return title
 
 
@@ -339,22 +353,111 @@ def _canonical(tree: LexborHTMLParser, meta: dict[str, str], page_url: str) -> s
 def _language(tree: LexborHTMLParser, meta: dict[str, str]) -> str | None:
     root = tree.css_first("html")
     lang = _clean(root.attributes.get("lang") or root.attributes.get("xml:lang")) if root else ""
+    lang = lang or _clean(meta.get("og:locale"))  # "ru_RU": rule matching reads its inflected forms
     lang = lang or _clean(meta.get("content-language", "").split(",")[0])
     return lang or None
 
 
+# --------------------------------------------------------------------------- summary
+
+# Where templates put the standfirst (dek, lead, intro): the visible sentence under the headline.
+# Whole class tokens for short words ("lead" is also "leaderboard", an ad slot).
+_STANDFIRST = (
+    '[itemprop="description"], [class*="standfirst"], [class*="strapline"], [class*="subheadline"],'
+    ' [class*="sub-headline"], [class*="article-subtitle"], [class*="article__subtitle"], [class~="dek"],'
+    ' [class*="__dek"], [class*="-dek"], [class~="lede"], [class~="lead"], [class*="article-lead"],'
+    ' [class*="article__lead"], [class*="article-intro"], [class*="article__intro"], [class~="intro"],'
+    ' [class*="article-summary"], [class*="article__summary"], [class~="excerpt"], [class~="subtitle"]'
+)
+_HIDDEN_ANCESTORS = frozenset({"head", "nav", "footer", "aside", "a", "script", "noscript", "template"})
+_MIN_STANDFIRST = 30
+_STANDFIRST_LEVELS = 3
+_MAX_STANDFIRST = 600
+_ELLIPSIS = ("...", "…")
+
+
+def _visible(node: LexborNode | None) -> bool:
+    while node is not None:
+        attrs = node.attributes
+        if node.tag in _HIDDEN_ANCESTORS or "hidden" in attrs or attrs.get("aria-hidden") == "true":
+            return False
+        if "hidden" in (attrs.get("class") or "").split():
+            return False
+        node = node.parent
+    return True
+
+
+def _standfirst(tree: LexborHTMLParser, title: str) -> str:
+    """The first visible standfirst-like element near the headline, or "".
+
+    Only the headline's surroundings (up to its great-grandparent: the article header) are searched;
+    elsewhere such classes mark teasers of other stories, and a page-wide search costs a millisecond.
+    """
+    headlines = [h for h in tree.css("h1") if _text(h)]
+    if not headlines:
+        return ""
+    # A logo or section name in an <h1> of its own comes first on some pages: prefer the headline.
+    headline = next((h for h in headlines if _text(h) == title), headlines[0])
+    scope = headline
+    for _ in range(_STANDFIRST_LEVELS):
+        if scope.parent is None or scope.parent.tag in ("body", "html"):
+            break
+        scope = scope.parent
+    for node in scope.css(_STANDFIRST):
+        if node.tag == "meta":
+            continue
+        text = _text(node)
+        if (
+            _MIN_STANDFIRST <= len(text) <= _MAX_STANDFIRST
+            and _visible(node)
+            and _link_chars(node) * 2 < len(text)
+        ):
+            return text
+    return ""
+
+
+def _visible_description(meta: dict[str, str], visible: str) -> str:
+    """The meta description, if a reader also sees it on the page (often it is the lead paragraph);
+    a site-wide or SEO description that appears nowhere is not the story's summary."""
+    for key in ("description", "og:description", "twitter:description"):
+        description = _clean(meta.get(key))
+        probe = description
+        for mark in _ELLIPSIS:
+            probe = probe.removesuffix(mark).rstrip()
+        if len(probe) >= _MIN_STANDFIRST and probe in visible:
+            return description
+    return ""
+
+
 # --------------------------------------------------------------------------- main text
 
-# Never visible or never article text. Dropped before the body heuristic runs.
+# Never visible or never article text. Dropped before the body heuristic runs. <form> is not here:
+# ASP.NET pages wrap the whole page in one (see _drop_forms).
 _BOILERPLATE = (
-    "script, style, noscript, template, svg, iframe, object, canvas, nav, footer, aside, form, button,"
-    " select, figure, figcaption, [hidden], [aria-hidden=true], [role=navigation], [role=complementary],"
+    "script, style, noscript, template, svg, iframe, object, canvas, nav, footer, aside, button, select,"
+    " textarea, figure, figcaption, [hidden], [aria-hidden=true], [role=navigation], [role=complementary],"
     " #comments, .comments, .comment-list, .commentlist"
 )
-_BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre"
-_NESTED_BLOCK = "p, li, blockquote, pre"
+# Paragraph-level elements emitted as body blocks. Old templates put text straight into cells, <div>s
+# or a <span> cut by <br>: such "leaf" elements (only inline children) stand in for <p>.
+_LEAF_TAGS = frozenset({"td", "th", "div", "dd", "center", "section", "article", "span", "font", "main"})
+_BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre, tr"
+_BLOCKS_AND_LEAVES = _BLOCKS + ", " + ", ".join(sorted(_LEAF_TAGS))
+_PARAGRAPHS = "p, " + ", ".join(sorted(_LEAF_TAGS))
+_NESTED_BLOCK = "p, li, blockquote, pre, table"
+_TEXT_BLOCK_TAGS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "dt"})
+_INLINE = frozenset(
+    {
+        "-text", "-comment", "a", "abbr", "b", "bdi", "bdo", "big", "br", "cite", "code", "data", "del",
+        "dfn", "em", "font", "i", "img", "ins", "kbd", "label", "mark", "nobr", "picture", "q", "s",
+        "samp", "small", "source", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var",
+        "wbr",
+    }
+)  # fmt: skip
 # Inside the chosen container: image captions and credits, related/teaser rails, newsletter boxes,
-# blocked-embed and consent placeholders, comment widgets, author bios, elements hidden by class.
+# blocked-embed and consent placeholders, comment widgets, author bios, elements hidden by class,
+# the next story that infinite-scroll templates append, share and follow buttons, reader polls,
+# WordPress "filed under" lines.
 # Matched on class substrings because every CMS spells them its own way.
 _CLUTTER_CLASSES = (
     "caption",
@@ -367,11 +470,57 @@ _CLUTTER_CLASSES = (
     "consent",
     "comment",
     "modal",
+    "next-article",
+    "next-story",
+    "read-next",
+    "up-next",
+    "promo",
+    "share",
+    "social",
+    "poll",
+    "postmetadata",
 )
 _IN_ARTICLE_CLUTTER = ", ".join(f'[class*="{word}"]' for word in _CLUTTER_CLASSES) + ", [class~=hidden]"
+# Paragraphs in elements named like these (a whole class token or id) never vote: a footer's or
+# sidebar's text is not the story, however dense it is. Layout classes like "has-sidebar" or
+# "sidebar-layout" on the page wrapper do not match.
+_NO_VOTE = re.compile(
+    r"(?:site-|page-|global-|main-)?(?:(?:footer|copyright)(?:[-_][\w-]*)?|sidebar)", re.IGNORECASE
+)
+# A block led by a teaser label ("READ MORE:", "DON'T MISS", "Related:") and made of links.
+_TEASER_LABEL = re.compile(
+    r"^\W*(?:read|see|watch|listen|click)(?: (?:more|also|next|here|now))?\b|^\W*(?:don'?t|do not) miss\b"
+    r"|^\W*(?:related|more|also|recommended|trending|top stories|most read|popular|latest)\b[^.!?]{0,40}:"
+    r"|^\W*(?:lesen sie auch|mehr zum thema|lire aussi|à lire aussi|lee también|leia também|leggi anche)\b",
+    re.IGNORECASE,
+)
+# Promotion of the site rather than the story: follow us, newsletters, app downloads, subscriptions.
+_PROMO = re.compile(
+    r"\b(?:follow|like) (?:us|\w+(?: \w+){0,3}) on (?:facebook|twitter|x|instagram|tiktok|threads|linkedin"
+    r"|youtube|telegram)\b|^\W*newsletter\b\s*:|\bsign up\b.{0,80}\b(?:newsletter|inbox)"
+    r"|\bfollow (?:live|our) (?:updates|coverage)\b"
+    r"|\bsubscribe to (?:our|the)\b.{0,40}\b(?:newsletter|channel|podcast)"
+    r"|^\W*more (?:ap|afp|reuters) [\w -]{1,40}:"
+    r"|\bdownload (?:our|the) (?:free )?(?:\w+ )?app\b|\bclick here to\b",
+    re.IGNORECASE,
+)
+# Words every _PROMO pattern contains: a substring test first spares the regex on ordinary paragraphs.
+_PROMO_HINTS = (
+    "facebook", "twitter", "instagram", "tiktok", "threads", "linkedin", "youtube", "telegram",
+    "newsletter", "subscribe", "app", "click here", "more a", "sign up", "follow",
+    "more reuters", " on x",
+)  # fmt: skip
+_MAX_PROMO_CHARS = 300  # a longer paragraph that mentions a newsletter is a paragraph about one
 _MIN_BODY_CHARS = 600  # below this the heuristic probably missed the article: ask trafilatura
-_MIN_BLOCK_CHARS = 30  # a <p> shorter than this does not vote for its container
+_MIN_BLOCK_CHARS = 30  # a paragraph shorter than this does not vote for its container
+_SCAN_OWN_TEXT_BELOW = 3000  # <p> text above this is the story: no page-wide scan for text in <div>s
+_MIN_OWN_TEXT = 200  # text directly inside an element with block children that makes it a paragraph
+_MIN_LEAF_CHARS = 80  # a <div>/<td>/<span> standing in for <p> must be this long to count as text
+_MAX_FORM_CHARS = 1000  # a <form> with more text than this wraps the page rather than a search box
+_MIN_LIST_CHARS = 60  # a whole <ul>/<ol> shorter than this is a meta strip ("By X · 3 min read")
+_MAX_CELL_CHARS = 200  # a table cell holding this much text is a layout cell, not data
 _MAX_CLIMB = 4
+_MIN_RUN = 3  # blocks built alike that make a run (live-blog entries), not a one-off box
 _CLIMB_RATIO = 1.5
 
 
@@ -386,6 +535,47 @@ def _link_chars(node: LexborNode) -> int:
 
 def _element_children(node: LexborNode) -> int:
     return sum(1 for _ in node.iter(include_text=False))
+
+
+def _only_inline_children(node: LexborNode) -> bool:
+    # An empty element is a spacer whatever its tag (<div class="fake-br"></div> between sentences).
+    return all(child.tag in _INLINE or child.child is None for child in node.iter(include_text=False))
+
+
+def _holds_text(node: LexborNode) -> bool:
+    """A <div>/<td>/<span>... whose text is its own: only inline children, or long runs of text between
+    its children (``text<br><br>text<center>caption</center><br>text``) and no paragraphs inside."""
+    if node.tag not in _LEAF_TAGS:
+        return False
+    if _only_inline_children(node):
+        return True
+    own = node.text(deep=False)
+    return (
+        len(own) >= _MIN_OWN_TEXT
+        and len(_clean(own)) >= _MIN_OWN_TEXT
+        and node.css_first(_NESTED_BLOCK) is None
+    )
+
+
+def _own_text_over(root: LexborNode, limit: int) -> bool:
+    """Whether a <div> or cell holds more than ``limit`` characters of text directly (not in children)."""
+    for node in root.css("div, td"):
+        own = node.text(deep=False)
+        if len(own) > limit and len(_clean(own)) > limit:  # the raw length first: it is free
+            return True
+    return False
+
+
+def _is_leaf_block(node: LexborNode) -> bool:
+    """The outermost element holding its own text: a paragraph of a template that has no ``<p>``."""
+    if not _holds_text(node):
+        return False
+    parent = node.parent
+    if parent is None:
+        return True
+    if parent.tag in _TEXT_BLOCK_TAGS or parent.tag in _INLINE:
+        return False
+    return not _holds_text(parent)
 
 
 def _effective_parent(node: LexborNode) -> LexborNode | None:
@@ -411,40 +601,66 @@ def _signature(node: LexborNode) -> tuple[str, str]:
     return node.tag or "", node.attributes.get("class") or ""
 
 
-def _paragraph_votes(root: LexborNode, nodes: dict[int, LexborNode]) -> list[_Vote]:
-    """One vote per substantial, non-link paragraph; fills ``nodes`` with every ancestor seen."""
+def _no_vote(node: LexborNode) -> bool:
+    if node.tag in ("body", "html"):  # Drupal names the layout there: "one-sidebar sidebar-second"
+        return False
+    attrs = node.attributes
+    names = f"{attrs.get('id') or ''} {attrs.get('class') or ''}".split()
+    return any(_NO_VOTE.fullmatch(name) for name in names)
+
+
+def _chain(parent: LexborNode, nodes: dict[int, LexborNode]) -> list[int] | None:
+    """mem_ids from ``parent`` up to the root, or None when a link or a footer/sidebar is on the way."""
+    chain: list[int] = []
+    node: LexborNode | None = parent
+    while node is not None:
+        if node.tag == "a" or _no_vote(node):  # teaser cards (the paragraph is a link), footers
+            return None
+        key = node.mem_id
+        nodes.setdefault(key, node)
+        chain.append(key)
+        node = node.parent
+    return chain
+
+
+def _paragraph_votes(root: LexborNode, nodes: dict[int, LexborNode], *, leaves: bool) -> list[_Vote]:
+    """One vote per substantial, non-link paragraph; fills ``nodes`` with every ancestor seen.
+
+    ``leaves``: leaf blocks (text in a <div>, cell or <span>) stand in for paragraphs too."""
     votes: list[_Vote] = []
-    for p in root.css("p"):
+    chains: dict[int, list[int] | None] = {}  # paragraphs of one parent share its chain
+    for p in root.css(_PARAGRAPHS if leaves else "p"):
+        if p.tag != "p" and not _is_leaf_block(p):
+            continue
         length = len(_text(p))
-        if length < _MIN_BLOCK_CHARS or _link_chars(p) * 2 > length:
+        if length < (_MIN_BLOCK_CHARS if p.tag == "p" else _MIN_LEAF_CHARS) or _link_chars(p) * 2 > length:
             continue
         parent = _effective_parent(p)
         if parent is None:
             continue
-        chain: list[int] = []
-        node: LexborNode | None = parent
-        while node is not None:
-            if node.tag == "a":  # teaser cards: the whole paragraph is a link
-                break
-            key = node.mem_id
-            nodes.setdefault(key, node)
-            chain.append(key)
-            node = node.parent
-        else:
+        key = parent.mem_id
+        if key not in chains:
+            chains[key] = _chain(parent, nodes)
+        chain = chains[key]
+        if chain is not None:
             votes.append(_Vote(length, _signature(parent), chain))
     return votes
 
 
-def _best_container(root: LexborNode) -> LexborNode | None:
+def _headlines(node: LexborNode) -> int:
+    return sum(1 for _ in node.css("h1"))
+
+
+def _best_container(votes: list[_Vote], nodes: dict[int, LexborNode]) -> LexborNode | None:
     """The element whose paragraphs hold the most text, widened when an article is split in parts.
 
     Readability-style votes pick the block (parent full weight, grandparent half). Live blogs and
     ad-interrupted stories spread paragraphs over sibling blocks built alike, so we climb to an
-    ancestor while paragraphs in blocks of the same (tag, class) add clearly more text; paragraphs of
-    differently built blocks (teasers, comments) do not count for the climb.
+    ancestor while paragraphs in blocks of the same (tag, class) add clearly more text: blocks built
+    like the best one, or a run of blocks built like each other (a live blog's entries below its
+    introduction). One-off blocks (a teaser, a bio) do not count for the climb, and no climb reaches
+    an ancestor holding a second headline (the next story, appended below this one).
     """
-    nodes: dict[int, LexborNode] = {}
-    votes = _paragraph_votes(root, nodes)
     if not votes:
         return None
     score: dict[int, float] = {}
@@ -453,17 +669,23 @@ def _best_container(root: LexborNode) -> LexborNode | None:
             score[key] = score.get(key, 0.0) + vote.length * weight
     best = max(score, key=score.__getitem__)
     signature = _signature(nodes[best])
+    runs: dict[tuple[str, str], set[int]] = {}  # signature -> the distinct blocks built that way
+    for vote in votes:
+        runs.setdefault(vote.signature, set()).add(vote.chain[0])
     like: dict[int, int] = {}
     for vote in votes:
-        if vote.signature == signature:
+        if vote.signature == signature or len(runs[vote.signature]) >= _MIN_RUN:
             for key in vote.chain:
                 like[key] = like.get(key, 0) + vote.length
     chain = next((v.chain for v in votes if best in v.chain), [best])
     start = chain.index(best)
+    headlines = _headlines(nodes[best])
     for key in chain[start + 1 : start + 1 + _MAX_CLIMB]:
         if nodes[key].tag in ("body", "html"):
             break
         if like.get(key, 0) >= like.get(best, 0) * _CLIMB_RATIO:
+            if _headlines(nodes[key]) > max(headlines, 1):
+                break
             best = key
     return nodes[best]
 
@@ -478,8 +700,53 @@ def _inside_link(node: LexborNode, container: LexborNode) -> bool:
     return False
 
 
-def _blocks(container: LexborNode) -> list[str]:
-    """Visible paragraph-level texts in document order, skipping link lists, teasers and clutter."""
+def _has_nested_block(node: LexborNode) -> bool:
+    # css() matches the node itself too: an <li> is not "an <li> holding an <li>".
+    return any(inner.mem_id != node.mem_id for inner in node.css(_NESTED_BLOCK))
+
+
+def _row_text(row: LexborNode) -> str | None:
+    """A data table's row as one block (cells joined by spaces), or None for a layout table's row,
+    whose cells hold blocks or paragraphs of their own and are visited one by one."""
+    cells = [cell for cell in row.iter(include_text=False) if cell.tag in ("td", "th")]
+    if not all(_only_inline_children(cell) for cell in cells):
+        return None
+    texts = [_text(cell) for cell in cells]
+    if any(len(text) >= _MAX_CELL_CHARS for text in texts):
+        return None
+    return " ".join(text for text in texts if text)
+
+
+def _tiny_list(item: LexborNode) -> bool:
+    """An item of a list too short to be content: a byline/date/reading-time strip, not teams or points."""
+    parent = item.parent
+    return parent is not None and len(_text(parent)) < _MIN_LIST_CHARS
+
+
+def _is_boilerplate_line(node: LexborNode, text: str) -> bool:
+    """Link lists, teaser blocks, "follow us"/newsletter/app promotion: not the story's text."""
+    if len(text) > _MAX_PROMO_CHARS and node.tag != "li" and not _TEASER_LABEL.search(text):
+        return False  # a long paragraph made of links is rare; counting them costs on every page
+    links = _link_chars(node)
+    if links * 5 >= len(text) * 4:
+        return True
+    if node.tag == "li":
+        return links * 2 > len(text)
+    if len(text) < 120 and links * 2 > len(text):
+        return True
+    if links * 10 >= len(text) * 3 and _TEASER_LABEL.search(text):
+        return True
+    if len(text) > _MAX_PROMO_CHARS:
+        return False
+    lower = text.lower()
+    return any(hint in lower for hint in _PROMO_HINTS) and _PROMO.search(text) is not None
+
+
+def _blocks(container: LexborNode, *, leaves: bool) -> list[str]:
+    """Visible paragraph-level texts in document order, skipping link lists, teasers and clutter.
+
+    ``leaves``: the page has (almost) no <p>, so leaf blocks are its paragraphs. On a page with <p>
+    they are widgets (newsletter boxes, bylines, cookie notes) and are not emitted."""
     total = len(_text(container))
     for node in container.css(_IN_ARTICLE_CLUTTER):
         # A class like "paywalled" or "related-content" on the wrapper of the story itself (seen on
@@ -487,20 +754,42 @@ def _blocks(container: LexborNode) -> list[str]:
         if len(_text(node)) * 4 < total:
             node.decompose()
     out: list[str] = []
-    for node in container.css(_BLOCKS):
-        if node.tag != "p" and node.css_first(_NESTED_BLOCK) is not None:
-            continue  # its inner <p>/<li> are visited on their own
-        text = _text(node)
-        if not text:
-            continue
-        if node.tag == "li" and (len(text) < 60 or _link_chars(node) * 2 > len(text)):
-            continue
-        if node.tag != "li" and len(text) < 120 and _link_chars(node) * 2 > len(text):
-            continue
-        if _inside_link(node, container):
+    rows: set[int] = set()  # table rows emitted whole: their cells are not emitted again
+    for node in container.css(_BLOCKS_AND_LEAVES if leaves else _BLOCKS):
+        tag = node.tag
+        if tag == "tr":
+            text = _row_text(node)
+            if text is None:
+                continue
+            rows.add(node.mem_id)
+        elif tag in _LEAF_TAGS:
+            if (
+                not leaves
+                or not _is_leaf_block(node)
+                or (node.parent is not None and node.parent.mem_id in rows)
+            ):
+                continue
+            text = _text(node)
+            if len(text) < _MIN_LEAF_CHARS and tag not in ("td", "th"):
+                continue
+        else:
+            if tag != "p" and _has_nested_block(node):
+                continue  # its inner <p>/<li> are visited on their own
+            if tag == "li" and _tiny_list(node):
+                continue
+            text = _text(node)
+        if not text or _is_boilerplate_line(node, text) or _inside_link(node, container):
             continue
         out.append(text)
     return out
+
+
+def _drop_forms(root: LexborNode) -> None:
+    """Drop search, login and newsletter forms; keep a form that wraps the page (ASP.NET WebForms):
+    one that holds the headline or a page's worth of text."""
+    for form in root.css("form"):
+        if form.css_first("h1") is None and len(_text(form)) < _MAX_FORM_CHARS:
+            form.decompose()
 
 
 def _heuristic_body(tree: LexborHTMLParser) -> tuple[str, str]:
@@ -512,10 +801,19 @@ def _heuristic_body(tree: LexborHTMLParser) -> tuple[str, str]:
         return "", ""
     for node in root.css(_BOILERPLATE):
         node.decompose()
-    container = _best_container(root)
+    _drop_forms(root)
+    nodes: dict[int, LexborNode] = {}
+    votes = _paragraph_votes(root, nodes, leaves=False)
+    p_text = sum(vote.length for vote in votes)
+    # An old or odd template: text in cells, <div>s or <br>-cut <span>s, where the <p>s on the page
+    # (bios, footers) hold less than one such block alone.
+    leaves = p_text < _MIN_BODY_CHARS or (p_text < _SCAN_OWN_TEXT_BELOW and _own_text_over(root, p_text))
+    if leaves:
+        votes = _paragraph_votes(root, nodes, leaves=True)
+    container = _best_container(votes, nodes)
     if container is None:
-        return "", "\n\n".join(_blocks(root))
-    return "\n\n".join(_blocks(container)), ""
+        return "", "\n\n".join(_blocks(root, leaves=leaves))
+    return "\n\n".join(_blocks(container, leaves=leaves)), ""
 
 
 def _trafilatura_body(html: str, url: str) -> str:
@@ -523,7 +821,7 @@ def _trafilatura_body(html: str, url: str) -> str:
 
     try:
         text = trafilatura.extract(
-            html, url=url, include_comments=False, include_tables=False, favor_precision=True
+            html, url=url, include_comments=False, include_tables=True, favor_precision=True
         )
     except Exception:  # a fallback must never turn a usable page into an error
         return ""
@@ -559,17 +857,21 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
     published = _published(tree, meta, ld, hint)
     url = _canonical(tree, meta, fetched.url)
     language = _language(tree, meta)
-    summary = _clean(meta.get("description") or meta.get("og:description") or meta.get("twitter:description"))
-    if not summary and hint is not None and hint.summary:
-        summary = _clean(hint.summary)
+    standfirst = _standfirst(tree, title)
     body, last_resort = _heuristic_body(tree)  # mutates the tree: metadata must be read before
     if len(body) < _MIN_BODY_CHARS:
         fallback = _trafilatura_body(html, fetched.url)
         if len(fallback) > len(body):
             body = fallback
     body = body or last_resort
+    if standfirst and standfirst not in body:
+        body = f"{standfirst}\n\n{body}" if body else standfirst  # the lead is part of the story
     if not body and not title:
         raise ParseError(fetched.url, "no title and no text found")
+    # What a reader sees: the standfirst, else a meta description shown on the page, else the feed's.
+    summary = standfirst or _visible_description(meta, f"{title}\n{body}")
+    if not summary and hint is not None:
+        summary = _clean(hint.summary)
     return Article(
         url=url,
         source=source,

@@ -141,6 +141,13 @@ class SourceLeases:
                 await renewer
             await asyncio.shield(self._hand_over(source, ttl))
 
+    async def extend(self, source: Source, seconds: float) -> None:
+        """Keep a held lease until this instance's next poll, ``seconds`` away (adaptive schedules may
+        wait longer than the interval the lease was taken for)."""
+        if source.name in self._held:
+            ttl = max(self.ttl(source), seconds + self.margin)
+            await self.store.acquire_lease(source.name, self.instance, ttl)
+
     async def _renew(self, source: Source, ttl: float) -> None:
         # A poll longer than the margin must not let the lease lapse under it.
         while True:

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
-from urllib.parse import urlsplit
+
+from monitor.safe_text import one_line
 
 FIELDS = ("source", "url", "rule", "alert_id", "notifier", "outcome", "error", "count", "path", "detail")
 # What every LogRecord has; anything else on a record came from a call site's ``extra``.
@@ -27,18 +28,13 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) |
 MASK = "********"
 # Shorter values would blank out ordinary words; secrets this short are not worth protecting anyway.
 MIN_SECRET_LENGTH = 4
-# userinfo in any URL: "redis://user:pass@host" -> "redis://user:***@host"
-_USERINFO_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)(?P<pw>[^\s/@]+)(?=@)", re.I)
+# userinfo in any URL: "redis://user:pass@host" -> "redis://user:***@host". The password runs to the "@"
+# even through "/", "?" or "#", which a hand-written URL may leave unescaped in it.
+_USERINFO_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)(?P<pw>[^\s@]+?)(?=@)", re.I)
 
 
 def mask_url(url: str) -> str:
     """``url`` with the password of its userinfo (``redis://:pw@host``) replaced by ``***``."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        return url.replace(f":{password}@", ":***@", 1)
     return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + "***", url)
 
 
@@ -88,7 +84,7 @@ class JsonFormatter(logging.Formatter):
         self.scrub = scrub or Scrubber()
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.scrub(self._format(record))
+        return self._format(record)
 
     def _format(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
@@ -104,7 +100,12 @@ class JsonFormatter(logging.Formatter):
         data.update(fields(record))
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        # Scrubbed before encoding: JSON escapes a secret holding a quote or a backslash, and the escaped
+        # form would no longer match the secret.
+        scrubbed = {
+            k: v if isinstance(v, int | float | bool) else self.scrub(str(v)) for k, v in data.items()
+        }
+        return json.dumps(scrubbed, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
@@ -117,8 +118,10 @@ class TextFormatter(logging.Formatter):
 
     def _format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        details = " ".join(f"{name}={value}" for name, value in fields(record).items())
-        line = f"{ts} {record.levelname:<7} {record.getMessage()} {details}".rstrip()
+        # One line of inert text per event: values quote crawled titles and URLs, whose escape sequences
+        # and bidi overrides would otherwise act on the operator's terminal.
+        details = " ".join(f"{name}={one_line(str(value))}" for name, value in fields(record).items())
+        line = f"{ts} {record.levelname:<7} {one_line(record.getMessage())} {details}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

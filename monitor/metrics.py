@@ -129,6 +129,10 @@ def _remove(metric: Counter | Gauge, *labels: str) -> None:
 class Health:
     ok: bool
     checks: dict[str, str] = field(default_factory=dict)  # check name -> "ok" or why not
+    notes: dict[str, str] = field(default_factory=dict)  # worth saying, but not unhealthy
 
     def body(self) -> str:
-        return json.dumps({"status": "ok" if self.ok else "unhealthy", "checks": self.checks})
+        body: dict[str, object] = {"status": "ok" if self.ok else "unhealthy", "checks": self.checks}
+        if self.notes:
+            body["notes"] = self.notes
+        return json.dumps(body)

@@ -33,6 +33,9 @@ class Source:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     fetch_articles: bool = True
+    schedule: Literal["fixed", "adaptive"] = "fixed"
+    min_interval: float | None = None  # adaptive bounds; None: derived from interval (monitor.cadence)
+    max_interval: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,6 +49,7 @@ class Fetched:
     charset: str | None = None  # from the Content-Type header, if any
     etag: str | None = None
     last_modified: str | None = None
+    fresh_until: float | None = None  # Unix time the response says it stays fresh (cache headers)
 
     @property
     def not_modified(self) -> bool:

@@ -12,6 +12,7 @@ here was evaluated against every rule the operator wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from monitor.archive import ArchivedArticle
+from monitor.cadence import feed_hints
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
 from monitor.errors import FetchError, ParseError
@@ -41,6 +43,8 @@ SEEN_BATCH = 50
 # Validators kept in memory (write-through to the store): an unchanged poll then costs one store write
 # (record_poll) instead of a read and a write. Bounded for sitemap indexes that name a new child daily.
 VALIDATORS_CACHED = 100_000
+# Failures (a matching timeout, a matcher error) of one article before it is quarantined.
+POISON_ATTEMPTS = 3
 # Bodies larger than this are parsed in a worker thread: lexbor, lxml and zlib release the GIL, so
 # /healthz, deliveries and other sources keep going while a big page is read. Smaller ones cost less
 # than the hand-off.
@@ -51,9 +55,16 @@ T = TypeVar("T")
 
 
 async def _parse(fetched: Fetched, parse: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    if len(fetched.body) > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse, fetched, *args, **kwargs)
-    return parse(fetched, *args, **kwargs)
+    """``parse(fetched, ...)``, off the loop for a big body; whatever a hostile body makes a parser raise
+    is a ParseError naming the URL, never an exception that ends the poll (or every poll of a run)."""
+    try:
+        if len(fetched.body) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(parse, fetched, *args, **kwargs)
+        return parse(fetched, *args, **kwargs)
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise ParseError(fetched.url, f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def alert_id(rule_id: str, story_key: str) -> str:
@@ -88,6 +99,10 @@ class PollResult:
     alerts: list[Alert] = field(default_factory=list)  # claimed (or, dry run, would be claimed)
     errors: list[str] = field(default_factory=list)
     not_modified: bool = False
+    # What the site asked for, for adaptive scheduling: no poll before this Unix time (cache headers,
+    # a feed's ttl, Retry-After), and the UTC hours a feed's skipHours names (None: not said).
+    not_before: float | None = None
+    skip_hours: tuple[int, ...] | None = None
 
 
 def _permanent(exc: FetchError) -> bool:
@@ -133,6 +148,10 @@ class Pipeline:
         except (FetchError, ParseError) as exc:
             result.errors.append(str(exc))
             log.warning("poll_failed", extra={"source": source.name, "error": str(exc)})
+            with contextlib.suppress(FetchError):
+                blocked = self.http.limiter.blocked_for(self.http.check_url(source.url))
+                if blocked > 0:  # Retry-After: the host asked to be left alone this long
+                    result.not_before = self.clock.time() + blocked
         if not self.dry_run:
             error = result.errors[0] if result.errors and not result.new_articles else None
             await self.store.record_poll(source.name, error=error, articles=result.new_articles)
@@ -164,9 +183,14 @@ class Pipeline:
 
     async def _discover(self, source: Source, result: PollResult) -> list[Candidate]:
         fetched = await self._get(source.url)
+        result.not_before = fetched.fresh_until
         if fetched.not_modified:
             result.not_modified = True
             return []
+        if source.schedule == "adaptive" and source.kind == "feed":
+            ttl_until, result.skip_hours = feed_hints(fetched.body, self.clock.time())
+            if ttl_until is not None:
+                result.not_before = max(ttl_until, result.not_before or 0.0)
         # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
         # all answer 304 (cron's `newsmon once`) never pays for them.
         from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
@@ -283,9 +307,13 @@ class Pipeline:
         if article.url != url and not edited and await self.store.seen([article.url]):
             # An AMP page or another spelling of an article we already have under its canonical URL.
             return {url: ""}, None
-        result.new_articles += 1
         detected_at = self.clock.time()
-        matches = [] if self._too_old(article) else self.engine().match(article)
+        try:
+            matches = [] if self._too_old(article) else self.engine().match(article)
+        except Exception as exc:  # MatchTimeout, or a matcher bug this article trips
+            marks = await self._failed(source, url, f"{type(exc).__name__}: {exc}", result)
+            return (marks, None) if marks is not None else None
+        result.new_articles += 1
         story_key = None
         if matches:
             story = await self._story(article)
@@ -296,6 +324,25 @@ class Pipeline:
             article, detected_at=detected_at, story_key=story_key, rules=[m.rule_id for m in matches]
         )
         return {url: "", article.url: ""}, record
+
+    async def _failed(
+        self, source: Source, url: str, reason: str, result: PollResult
+    ) -> dict[str, str] | None:
+        """An article that could not be matched: tried again next poll, until the POISON_ATTEMPTS-th
+        failure sets it aside for good (quarantined: recorded, shown by ``newsmon status``, marked seen),
+        so one hostile article cannot cost every poll, and every restart, forever."""
+        result.errors.append(f"{url}: {reason}")
+        if self.dry_run:
+            return None
+        key = f"failed\0{url}"
+        attempts = int((await self.store.seen([key])).get(key) or 0) + 1
+        if attempts < POISON_ATTEMPTS:
+            await self.store.mark_seen({key: str(attempts)})
+            log.warning("article_failed", extra={"source": source.name, "url": url, "error": reason})
+            return None
+        await self.store.quarantine(url, source.name, reason)
+        log.error("article_quarantined", extra={"source": source.name, "url": url, "error": reason})
+        return {url: ""}
 
     async def _story(self, article: Article) -> StoryRef:
         """The story a matching article joins (or starts); an edit keeps its story.

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
@@ -20,6 +21,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.errors import StoreError
 from monitor.leases import SourceLeases
 from monitor.model import Source
+from monitor.planning import REFRESH, AdaptivePlan
+
+if TYPE_CHECKING:
+    from monitor.pipeline import PollResult
 
 log = logging.getLogger("newsmon.scheduler")
 
@@ -28,6 +33,7 @@ JITTER_FRACTION = 0.1
 MAX_JITTER = 30.0
 # An internal job proves the scheduler still dispatches even when every source polls hourly.
 HEARTBEAT_JOB = "\0newsmon-heartbeat"  # a NUL byte: no source name from TOML can collide by accident
+PLAN_JOB = "\0newsmon-plan"
 HEARTBEAT_INTERVAL = 5.0
 FIRST_POLL_STEP = 0.01  # seconds between the first polls of consecutive sources at start-up
 
@@ -35,18 +41,21 @@ FIRST_POLL_STEP = 0.01  # seconds between the first polls of consecutive sources
 class Scheduler:
     def __init__(
         self,
-        poll: Callable[[Source], Awaitable[object]],
+        poll: Callable[[Source], Awaitable[PollResult]],
         *,
         heartbeat: float = HEARTBEAT_INTERVAL,
         leases: SourceLeases | None = None,
+        plan: AdaptivePlan | None = None,
     ) -> None:
         self._poll = poll
         self._leases = leases
+        self._plan = plan
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._sources: dict[str, Source] = {}
         self._heartbeat_interval = heartbeat
         self.last_tick: float | None = None  # wall time of the last job start, for health checks
         self.last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat job
+        self.planned: dict[str, float] = {}  # adaptive sources: Unix time of the next poll planned here
 
     async def _heartbeat(self) -> None:
         # A coroutine job runs on the event loop itself (a plain function would run in a thread).
@@ -86,16 +95,46 @@ class Scheduler:
             return
         self.last_tick = time.time()
         if self._leases is None:
-            await self._poll_logged(source)
+            await self._plan_next(source, await self._poll_logged(source))
             return
         async with self._leases.holding(source) as mine:
             if mine:
-                await self._poll_logged(source)
+                await self._plan_next(source, await self._poll_logged(source))
+            elif self._plan is not None:
+                self._plan.release(name)
 
-    async def _poll_logged(self, source: Source) -> None:
+    async def _plan_next(self, source: Source, result: PollResult | None) -> None:
+        """An adaptive source's next poll, from what this one found (a failed poll keeps the trigger's
+        interval: nothing was learned)."""
+        if self._plan is None or result is None or source.schedule != "adaptive":
+            return
+        now = time.time()
+        try:
+            when = await self._plan.observe(source, result, now)
+            if self._leases is not None:
+                await self._leases.extend(source, when - now)
+        except StoreError as exc:
+            log.warning("plan_failed", extra={"source": source.name, "error": str(exc)})
+            return
+        self._move(source.name, when)
+
+    def _move(self, name: str, when: float) -> None:
+        job = self._scheduler.get_job(name)
+        if job is not None:
+            job.modify(next_run_time=datetime.fromtimestamp(when).astimezone())
+            self.planned[name] = when
+
+    async def _replan(self) -> None:
+        assert self._plan is not None
+        for name, when in self._plan.refresh(time.time()).items():
+            job = self._scheduler.get_job(name)
+            if job is not None and job.next_run_time is not None and job.next_run_time.timestamp() > when + 1:
+                self._move(name, when)
+
+    async def _poll_logged(self, source: Source) -> PollResult | None:
         name = source.name
         try:
-            await self._poll(source)
+            return await self._poll(source)
         except StoreError as exc:
             # An outage fails every poll the same way: report it once (the tracker), not per source.
             if self._leases is not None:
@@ -108,6 +147,7 @@ class Scheduler:
             log.warning("poll_cancelled", extra={"source": name})
         except Exception:  # a bug in one poll must not kill the job: the next tick tries again
             log.exception("poll_crashed", extra={"source": name})
+        return None
 
     def _add(self, source: Source, *, first_run: datetime) -> None:
         self._scheduler.add_job(
@@ -136,6 +176,15 @@ class Scheduler:
             max_instances=1,
             replace_existing=True,
         )
+        if self._plan is not None:
+            self._scheduler.add_job(
+                self._replan,
+                IntervalTrigger(seconds=REFRESH),
+                id=PLAN_JOB,
+                coalesce=True,
+                max_instances=1,
+                replace_existing=True,
+            )
         self._scheduler.start()
 
     def sync(self, sources: tuple[Source, ...]) -> None:
@@ -145,6 +194,8 @@ class Scheduler:
         are claimed and marked seen), a changed source's next poll uses the new settings."""
         now = datetime.now().astimezone()
         wanted = {s.name: s for s in sources}
+        if self._plan is not None:
+            self._plan.sync(sources, now.timestamp())
         for name in list(self._sources):
             if name not in wanted:
                 self._scheduler.remove_job(name)

@@ -149,6 +149,7 @@ class Service:
         self._inflight: set[asyncio.Task[object]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
         self._reload_task: asyncio.Task[bool] | None = None
         self._reload_again = False
         self._notify_session: aiohttp.ClientSession | None = None
@@ -158,6 +159,9 @@ class Service:
         self.activity = Activity(clock=time.monotonic)
         # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
         self.reload_problems: tuple[Problem, ...] = ()
+        # Settings changed on disk that only a restart applies: /healthz notes them until then.
+        self.pending_restart: tuple[str, ...] = ()
+        self._skipped_for: set[str] = set()  # notifiers a delivery was skipped for: not configured
         self.started_at = self.clock.time()  # for the web console
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -376,12 +380,21 @@ class Service:
     def _on_outcome(self, notifier: str, outcome: str) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
         self.activity.delivery(outcome)
+        if outcome == "skipped":
+            self._skipped_for.add(notifier)
+
+    @property
+    def unconfigured_notifiers(self) -> list[str]:
+        """Notifiers the outbox holds deliveries for that the config no longer names (renamed or removed):
+        those deliveries are kept, not sent, and the outbox says so only once."""
+        configured = {nc.name for nc in self.config.notifiers}
+        return sorted(self._skipped_for - configured)
 
     # -- the daemon -----------------------------------------------------------------------------------
     async def run(self) -> None:
         """Until SIGTERM/SIGINT: poll on schedule, deliver, then drain. SIGHUP reloads."""
         # Only the daemon schedules and watches rule files: `newsmon once` does not import these.
-        from monitor.matching.watch import RuleWatcher
+        from monitor.planning import AdaptivePlan
         from monitor.scheduler import Scheduler
 
         loop = asyncio.get_running_loop()
@@ -396,16 +409,16 @@ class Service:
             assert self.store is not None
             self.leases = SourceLeases(self.store, margin=self.config.store.lease, outage=self.outage)
             await self.leases.start()
-            self.scheduler = Scheduler(self.poll, leases=self.leases)
+            plan = AdaptivePlan(self.store)
+            self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
             self.scheduler.start(self.config.sources)
+            await plan.load(self.clock.time())
             await self._start_metrics_server()
-            # Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error.
-            watcher = RuleWatcher(self.config.rule_paths, self.request_reload)
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
                 asyncio.create_task(self._status_loop()),
                 asyncio.create_task(self._summary_loop()),
-                asyncio.create_task(watcher.run(self._stop)),
+                self._watch_rules(),
             ]
             await self._refresh_outbox_depth()
             self.sd.ready(self.status_line())
@@ -418,6 +431,15 @@ class Service:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.sd.close()
+
+    def _watch_rules(self) -> asyncio.Task[None]:
+        """Editing a rule file is a reload, as SIGHUP is: validated whole, old rules kept on error."""
+        from monitor.matching.watch import RuleWatcher  # only the daemon watches rule files
+
+        self._rule_watch = asyncio.create_task(
+            RuleWatcher(self.config.rule_paths, self.request_reload).run(self._stop)
+        )
+        return self._rule_watch
 
     async def _start_metrics_server(self) -> None:
         address = parse_listen(self.config.service.metrics)
@@ -578,9 +600,10 @@ class Service:
             "[service] metrics": old.service.metrics != config.service.metrics,
             "[service] log_format": old.service.log_format != config.service.log_format,
         }
-        for what, changed in restart_only.items():
-            if changed:
-                log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
+        # Against the running values, so changing a setting back clears it.
+        self.pending_restart = tuple(what for what, changed in restart_only.items() if changed)
+        for what in self.pending_restart:
+            log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
         # What is in effect, not what the file says: restart-only settings keep their running values.
         config = dataclasses.replace(
             config,
@@ -612,6 +635,11 @@ class Service:
             self._health[name] = _SourceHealth(last_new=now)
         self.metrics.declare(new_names, [], [])
         self.config = config
+        if self._rule_watch is not None and config.rule_paths != old.rule_paths:
+            # Watch where the rules now are: edits there reload, edits to the old folder do not.
+            old_watch = self._rule_watch
+            self._background = [t for t in self._background if t is not old_watch] + [self._watch_rules()]
+            await _cancel({old_watch})
         if self.scheduler is not None:
             self.scheduler.sync(config.sources)
         changed = len({s for s in config.sources} - set(old.sources)) - len(new_names - old_names)
@@ -715,7 +743,15 @@ class Service:
             except TimeoutError:
                 answered = False
             checks["store"] = "ok" if answered else "store does not answer"
-        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks)
+        notes: dict[str, str] = {}
+        if self.pending_restart:
+            notes["restart"] = (
+                f"{', '.join(self.pending_restart)} changed in the config; running on the previous value "
+                "until restarted"
+            )
+        if orphans := self.unconfigured_notifiers:
+            notes["outbox"] = unconfigured_message(orphans)
+        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks, notes=notes)
 
     def _sources_check(self) -> str:
         threshold = self.config.service.health_failures
@@ -726,6 +762,14 @@ class Service:
                 "(see `newsmon status`)"
             )
         return "ok"
+
+
+def unconfigured_message(names: Sequence[str]) -> str:
+    quoted = ", ".join(f'"{name}"' for name in names)
+    return (
+        f"deliveries wait in the outbox for notifier(s) {quoted}, no longer in the config (renamed or "
+        "removed?): they are kept, not sent; add the notifier back under that name to send them"
+    )
 
 
 def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:

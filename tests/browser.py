@@ -4,6 +4,7 @@ when either is missing, for tests to skip with."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1280,900",
 )
+WAIT = 15.0  # seconds a page may take to load after a form is sent
 INSTALL = "apt-get install -y chromium chromium-driver && pip install 'selenium>=4.20'"
 
 
@@ -54,3 +56,22 @@ def chromium() -> Iterator[Any]:
             yield driver
         finally:
             driver.quit()
+
+
+async def submit(browser: Any, button: Any) -> None:
+    """Click a form's button and wait until the page it posts to has loaded: a click returns as soon as
+    the navigation starts, with the old page still in place. The old document is marked first; the wait
+    ends on a loaded document without the mark. Selenium blocks, so it runs in a thread and the caller's
+    loop (reading the daemon's log) keeps going."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    def replaced(driver: Any) -> bool:
+        script = "return window.newsmonOld === undefined && document.readyState === 'complete'"
+        return bool(driver.execute_script(script))
+
+    browser.execute_script("window.newsmonOld = true")
+    await asyncio.to_thread(button.click)
+    # Mid-navigation the driver may answer with an error about the document going away: ask again.
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(WebDriverException,))
+    await asyncio.to_thread(wait.until, replaced)

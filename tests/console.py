@@ -21,6 +21,7 @@ from aiohttp import web
 from tests.daemon import Daemon, article_page, run_daemon, write_config
 from tests.threaded import serve_in_thread
 
+HOOK_PASSWORD = "hook-pass-7c1e"  # in the webhook URL's userinfo: no page may show it
 RULES = """\
 rules:
   - id: atacms
@@ -114,15 +115,22 @@ class Console:
 
 @contextlib.asynccontextmanager
 async def console(
-    tmp_path: Path, *, service: str = "ui = true", reject: bool = False, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *,
+    service: str = "ui = true",
+    reject: bool = False,
+    broken: bool = False,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Console]:
+    """The daemon on the site and the receiver (refusing alerts with ``reject``); with ``broken`` a second
+    source, "wire", whose feed answers 404."""
     site, hook = Site(), Hook(reject=reject)
     site.publish("atacms", ATACMS)
     with serve_in_thread(site.app()) as site_url, serve_in_thread(hook.app()) as hook_url:
         config = write_config(
             tmp_path,
-            {"news": f"{site_url}/feed.xml"},
-            f"{hook_url}/hook",
+            {"news": f"{site_url}/feed.xml", **({"wire": f"{site_url}/gone.xml"} if broken else {})},
+            f"{hook_url.replace('//', f'//newsmon:{HOOK_PASSWORD}@')}/hook",
             rules=RULES,
             metrics="127.0.0.1:0",
             service=service,

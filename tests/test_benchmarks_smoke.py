@@ -24,6 +24,16 @@ from newssim import NewsSim  # noqa: E402
 CONTRACT = {
     "throughput.py": ("articles_per_s", "baseline_articles_per_s", "fetch_only_pages_per_s"),
     "polling.py": ("sources", "startup_s", "rss_mb", "cpu_ms_per_poll"),
+    "scheduling.py": (
+        "fixed_mean_delay_s",
+        "fixed_p95_delay_s",
+        "fixed_requests",
+        "adaptive_mean_delay_s",
+        "adaptive_p95_delay_s",
+        "adaptive_requests",
+        "bound_violations",
+    ),
+    "scaleout.py": ("polled_twice", "skipped", "redis_commands_per_poll", "redis_memory_bytes_per_source"),
     "startup.py": ("once_cpu_s", "once_pages_per_s", "inprocess_pages_per_s"),
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),

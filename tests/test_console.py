@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 
 from monitor.config import HttpConfig, parse_config
-from monitor.crawl.http import HttpClient
+from monitor.crawl.http import HostLimiter, HttpClient
 from monitor.errors import ConfigError
 from monitor.ui import playground
 from monitor.ui.present import href, marked
-from tests.console import console
+from tests.console import HOOK_PASSWORD, RULES, console
 from tests.daemon import DEADLINE, ROOT
 
 PAGES = ("", "sources", "rules", "playground")
@@ -67,6 +67,12 @@ async def test_hostile_titles_are_escaped_and_only_http_links_are_links(tmp_path
     assert marked("abcdef", [(1, 3), (2, 4), (4, 9)]) == [("a", False), ("bc", True), ("def", False)]
 
 
+def test_the_politeness_shown_is_the_longer_of_the_configs_delay_and_robots_crawl_delay() -> None:
+    limiter = HostLimiter(concurrency=1, delay=1.0)
+    limiter.set_crawl_delay("slow.example", 30.0)
+    assert limiter.spacing("slow.example") == 30.0 and limiter.spacing("other.example") == 1.0
+
+
 async def test_a_post_without_the_form_token_or_from_another_site_is_refused(tmp_path: Path) -> None:
     async with console(tmp_path, reject=True) as ui:
         await ui.delivery("dead")
@@ -89,6 +95,8 @@ async def test_a_post_without_the_form_token_or_from_another_site_is_refused(tmp
                 assert resp.status == 303
         retried = await ui.daemon.log(lambda e: e.get("event") == "console_retry")
         assert retried["count"] == 1
+        for page in PAGES:
+            assert HOOK_PASSWORD not in (await _get(ui.url + page))[1]
 
 
 async def test_a_token_guards_the_console_and_never_shows_itself(tmp_path: Path) -> None:
@@ -102,6 +110,7 @@ async def test_a_token_guards_the_console_and_never_shows_itself(tmp_path: Path)
         assert said["detail"] == "access: token"
         status, _, headers = await _get(ui.url)
         assert status == 303 and headers["Location"] == "/ui/login"
+        assert (await _get(ui.url + "static/console.css"))[0] == 200  # the sign-in page's own style
         status, body, _ = await _get(ui.url, headers={"Authorization": f"Bearer {TOKEN}"})
         assert status == 200 and TOKEN not in body
         async with aiohttp.ClientSession() as http:
@@ -184,3 +193,37 @@ async def test_demo_with_the_console_shows_all_four_pages(free_port: int) -> Non
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_the_config_examples_in_the_console_docs_load(tmp_path: Path) -> None:
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "console.md").read_text(), re.S)
+    assert len(blocks) == 2
+    (tmp_path / "console-token").write_text(TOKEN)
+    configs = [parse_config(block, tmp_path / "config.toml") for block in blocks]
+    assert all(c.service.ui for c in configs)
+    assert configs[1].service.ui_token is not None and configs[1].service.ui_token.reveal() == TOKEN
+
+
+async def test_the_playground_looks_back_over_the_article_archive(tmp_path: Path) -> None:
+    async with console(tmp_path) as ui:
+        await ui.claimed(1)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(ui.url + "playground") as resp:
+                form = {"csrf": _csrf(await resp.text()), "rule": RULES, "days": "7"}
+            async with http.post(ui.url + "playground", data=form) as resp:
+                body = await resp.text()
+    assert resp.status == 200 and "Over the last 7 days" in body and "Cannot test" not in body
+    assert "atacms: 1 alert " in body and "Ukraine fires ATACMS into Kursk" in body
+
+
+async def test_the_rules_page_shows_each_rules_place_its_counts_and_a_refused_reload(tmp_path: Path) -> None:
+    async with console(tmp_path) as ui:
+        await ui.claimed(1)
+        _, body, _ = await _get(ui.url + "rules")
+        assert "rules/test.yaml:2" in body and "refused" not in body
+        row = re.search(r"<code>rules/test.yaml:2</code></td><td>(\d+)</td><td>(\d+)</td>", body)
+        assert row is not None and row.groups() == ("1", "1")
+        (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    title: [\n")
+        await ui.daemon.log(lambda e: e.get("event") == "reload_failed" and "count" in e)
+        _, body, _ = await _get(ui.url + "rules")
+        assert "The last reload was refused" in body and "broken.yaml" in body

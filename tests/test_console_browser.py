@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import chromium, missing
+from tests.browser import chromium, missing, submit
 from tests.console import HOSTILE, console
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=f"no browser: {missing()}")
@@ -83,8 +83,7 @@ async def test_retry_requeues_a_dead_letter(tmp_path: Path, browser: Any) -> Non
         await _open(browser, ui.url + "?state=dead")
         assert _texts(browser, "tr.state-dead td:first-child") == ["hook"]
         ui.hook.reject = False
-        button = browser.find_element(By.CSS_SELECTOR, "tr.state-dead button.retry")
-        await asyncio.to_thread(button.click)
+        await submit(browser, browser.find_element(By.CSS_SELECTOR, "tr.state-dead button.retry"))
         await ui.delivery("delivered")
         await _open(browser, ui.url)
         assert _texts(browser, "tr.state-delivered td:first-child") == ["hook"]
@@ -102,8 +101,7 @@ async def test_the_playground_highlights_the_seed_articles_atacms_hit(tmp_path: 
         text = browser.find_element(By.NAME, "text")
         browser.execute_script("arguments[0].value = arguments[1]", rule, PLAYGROUND_RULE)
         browser.execute_script("arguments[0].value = arguments[1]", text, SEED.read_text(encoding="utf-8"))
-        submit = browser.find_element(By.CSS_SELECTOR, "form.playground button")
-        await asyncio.to_thread(submit.click)
+        await submit(browser, browser.find_element(By.CSS_SELECTOR, "form.playground button"))
         assert _texts(browser, ".match h3") == ["✔ atacms-in-russia — ATACMS used against Russia"]
         assert _texts(browser, ".miss h3") == ["✘ atacms-in-crimea — ATACMS over Crimea (near miss)"]
         marked = _texts(browser, ".article mark")

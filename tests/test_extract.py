@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 import statistics
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -222,11 +223,37 @@ def test_canonical_falls_back_to_og_url_then_fetched_url() -> None:
 
 
 def test_language_and_summary() -> None:
-    html = page('<meta name="description" content=" A  short\nsummary ">', "<p>x</p>", lang="de-CH")
+    lead = "A  short\nsummary that readers also see as the first paragraph"
+    html = page(f'<meta name="description" content=" {lead} ">', f"<p>{lead}.</p>", lang="de-CH")
     article = run(html)
-    assert (article.language, article.summary) == ("de-CH", "A short summary")
+    assert (article.language, article.summary) == ("de-CH", " ".join(lead.split()))
     hinted = run(page(body="<p>x</p>"), hint=Candidate(url=PAGE_URL, summary="feed summary"))
     assert hinted.summary == "feed summary"
+
+
+def test_language_falls_back_to_og_locale() -> None:
+    assert run(page('<meta property="og:locale" content="ru_RU">', "<p>x</p>", lang="")).language == "ru_RU"
+
+
+def test_summary_is_never_an_invisible_meta_description() -> None:
+    # A site-wide description, or an English SEO line on a Hindi page, appears nowhere a reader looks.
+    head = '<meta name="description" content="Music, Film, TV and Political News Coverage">'
+    assert run(page(head, "<p>" + FILLER + "</p>")).summary == ""
+    head = '<meta property="og:description" content="Modi visits Varanasi temple, inaugurates projects">'
+    hindi = "<p>प्रधानमंत्री नरेंद्र मोदी ने वाराणसी में कई परियोजनाओं का उद्घाटन किया और मंदिर में पूजा की।</p>"
+    assert run(page(head, hindi * 5)).summary == ""
+
+
+def test_summary_is_the_visible_standfirst() -> None:
+    body = (
+        "<article><h1>Dam breach floods three villages</h1>"
+        '<p class="article-standfirst">Rescuers reached stranded families by boat on Tuesday night.</p>'
+        f"<div class='body'><p>{FILLER}</p><p>{FILLER}</p></div></article>"
+    )
+    head = '<meta name="description" content="Latest world news, analysis and opinion">'
+    assert run(page(head, body)).summary == "Rescuers reached stranded families by boat on Tuesday night."
+    hidden = body.replace('class="article-standfirst"', 'class="article-standfirst" hidden')
+    assert run(page(head, hidden)).summary == ""
 
 
 # --------------------------------------------------------------------------- body
@@ -325,10 +352,15 @@ def test_body_clutter_class_on_the_story_wrapper_is_kept() -> None:
 
 # --------------------------------------------------------------------------- corpus (skips without ../shared)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from extraction import half, site  # noqa: E402  (the split lives with the benchmark that reports it)
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/corpus"
 ARTICLES = CORPUS / "articles"
-# Measured (benchmarks/extraction.py): body F1 0.962 aeb / 0.958 fundus, title 0.870, date 0.983.
-MIN_BODY_F1 = {"aeb": 0.955, "fundus": 0.95}
+# Floors a little under what benchmarks/extraction.py measures on each half of the corpus (split by
+# site; heuristics are tuned on "dev" only, "test" is held out).
+MIN_BODY_F1 = {"dev": 0.96, "test": 0.95}
+MAX_BELOW_HALF = 0.03  # share of pages with body F1 under 0.5, in each half
 MIN_TITLE_ACC = 0.85
 MIN_DATE_ACC = 0.97
 
@@ -367,9 +399,20 @@ def corpus_results() -> list[tuple[dict, Article]]:
 @needs_corpus
 def test_corpus_body_f1(corpus_results: list[tuple[dict, Article]]) -> None:
     assert len(corpus_results) >= 290
-    for subset, floor in MIN_BODY_F1.items():
-        scores = [token_f1(t["body_text"], a.body) for t, a in corpus_results if t["subset"] == subset]
-        assert statistics.fmean(scores) >= floor, subset
+    for name, floor in MIN_BODY_F1.items():
+        scores = [token_f1(t["body_text"], a.body) for t, a in corpus_results if half(t["url"]) == name]
+        assert statistics.fmean(scores) >= floor, name
+        assert sum(score < 0.5 for score in scores) <= MAX_BELOW_HALF * len(scores), name
+
+
+@needs_corpus
+def test_corpus_split_is_by_site_and_balanced(corpus_results: list[tuple[dict, Article]]) -> None:
+    halves: dict[str, set[str]] = {}
+    for truth, _ in corpus_results:
+        halves.setdefault(half(truth["url"]), set()).add(site(truth["url"]))
+    assert set(halves) == {"dev", "test"} and not halves["dev"] & halves["test"]
+    test_share = sum(half(t["url"]) == "test" for t, _ in corpus_results) / len(corpus_results)
+    assert 0.4 <= test_share <= 0.6
 
 
 def as_utc(value: datetime) -> datetime:

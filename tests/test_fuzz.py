@@ -166,7 +166,10 @@ class Counter:
         self.started = time.monotonic()
 
     def done(self) -> None:
-        assert self.n >= EXAMPLES, f"{self.name}: only {self.n} inputs ran"
+        self.done_with(EXAMPLES)
+
+    def done_with(self, expected: int) -> None:
+        assert self.n >= expected, f"{self.name}: only {self.n} inputs ran"
         record(
             f"fuzz: {self.name}",
             self.n,
@@ -278,3 +281,190 @@ def test_fuzz_config_loader(tmp_path: Path) -> None:
 
     one()
     counter.done()
+
+
+# -- hostile-input classes (issue 17): each with a property, not only "no crash" --------------------------
+FEW = max(1, EXAMPLES // 10)  # these build large inputs; a tenth of the examples keeps the suite's time
+
+# Spellings of digits and dots that IDNA (NFKC) turns into ASCII ones, as the HTTP stack will.
+_DIGIT_FORMS = [
+    "0123456789",
+    "０１２３４５６７８９",  # fullwidth
+    "⓪①②③④⑤⑥⑦⑧⑨",  # circled
+    "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗",  # mathematical bold
+    "𝟘𝟙𝟚𝟛𝟜𝟝𝟞𝟟𝟠𝟡",  # mathematical double-struck
+]
+_DOTS = [".", "。", "．", "｡"]
+_PRIVATE = ["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.169.254", "172.16.0.1", "0.0.0.0", "100.64.0.1"]
+_EMBEDDED = ["[::ffff:{}]", "[::{}]", "[64:ff9b::{}]"]
+
+
+def test_fuzz_unicode_hosts_never_pass_the_ssrf_guard() -> None:
+    import ipaddress
+
+    from monitor.config import HttpConfig
+    from monitor.crawl.http import HttpClient, is_public_address, request_host
+    from monitor.errors import Refused
+
+    counter = Counter("SSRF guard: Unicode and embedded spellings of private hosts (check_url)")
+    client = HttpClient(HttpConfig(allow_private_networks=False))
+
+    @_settings(FEW)
+    @given(
+        st.sampled_from(_PRIVATE),
+        st.lists(st.sampled_from(range(len(_DIGIT_FORMS))), min_size=1, max_size=12),
+        st.lists(st.sampled_from(_DOTS), min_size=3, max_size=3),
+        st.sampled_from(["{}", *_EMBEDDED]),
+        st.sampled_from(["", ":8080", ":1"]),
+    )
+    def one(address: str, forms: list[int], dots: list[str], wrap: str, port: str) -> None:
+        counter.n += 1
+        if wrap != "{}":
+            host = wrap.format(address)  # IPv6 literals: ASCII inside brackets, as URLs require
+        else:
+            digits = iter(forms * 12)
+            host = "".join(_DIGIT_FORMS[next(digits)][int(c)] if c.isdigit() else c for c in address)
+            parts = host.split(".")
+            host = parts[0] + "".join(d + p for d, p in zip(dots, parts[1:], strict=True))
+        url = f"http://{host}{port}/admin"
+        try:
+            client.check_url(url)
+        except Refused:
+            counter.rejected += 1
+            return
+        # Accepted: then the stack must not be heading for a private literal (names go to the resolver).
+        spelled = request_host(url)
+        assert spelled is not None
+        try:
+            literal = ipaddress.ip_address(spelled.strip("[]"))
+        except ValueError:
+            return
+        assert is_public_address(str(literal)), (url, spelled)
+
+    one()
+    counter.done_with(FEW)
+
+
+_PADDINGS = st.one_of(
+    st.integers(0, 120_000).map(lambda n: " " * n),
+    st.integers(0, 120_000).map(lambda n: "<!-- <a " + "x" * n + " -->"),
+    st.integers(0, 120_000).map(lambda n: "<?pad <a " + "x" * n + "?>"),
+)
+_LOL_DECLS = '<!ENTITY l0 "lol">' + "".join(f'\n<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 6))
+
+
+def test_fuzz_padded_dtds_never_expand() -> None:
+    from monitor.opml import parse_opml
+
+    counter = Counter("XML entry points: padded DTDs, any encoding (feeds, sitemaps, OPML)")
+
+    @_settings(FEW)
+    @given(
+        _PADDINGS,
+        st.sampled_from(["utf-8", "utf-16", "utf-16-le", "utf-32"]),
+        st.sampled_from(["feed", "sitemap", "opml"]),
+        st.sampled_from(["", '<!ENTITY q "]>">', "<!-- ]> -->", "<!ELEMENT x ANY>"]),
+        st.booleans(),
+    )
+    def one(padding: str, encoding: str, kind: str, extra: str, gz: bool) -> None:
+        counter.n += 1
+        root = {
+            "feed": '<rss version="2.0"><channel><title>t</title><item><title>&l5;</title>'
+            "<link>http://example.com/a</link></item></channel></rss>",
+            "sitemap": '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            '<url><loc a="&l5;">http://example.com/&l5;</loc></url></urlset>',
+            "opml": '<opml version="2.0"><body><outline type="rss" text="&l5;" xmlUrl="http://e.com/f"/>'
+            "</body></opml>",
+        }[kind]
+        head = f'<?xml version="1.0" encoding="{encoding}"?>\n{padding}\n'
+        doc = f"{head}<!DOCTYPE r [{extra}{_LOL_DECLS}]>\n{root}"
+        body = doc.encode(encoding)
+        body = gzip.compress(body) if gz else body
+        fetched = Fetched(url="http://example.com/x", status=200, body=body)
+        try:
+            if kind == "feed":
+                got = repr(parse_feed(fetched))
+            elif kind == "sitemap":
+                got = repr(parse_sitemap(fetched))
+            else:
+                got = repr(parse_opml(body, "subs.opml"))
+        except ParseError:
+            counter.rejected += 1
+            return
+        assert "lollol" not in got
+
+    one()
+    counter.done_with(FEW)
+
+
+def test_fuzz_undeclared_gzip_obeys_its_budget() -> None:
+    from monitor.crawl.xmlsafe import InflatesTooFar, inflate
+
+    counter = Counter("gzip without Content-Encoding: layers, sizes around the budget (inflate)")
+    limit = 100_000
+
+    @_settings(FEW)
+    @given(
+        st.integers(0, 3 * limit),
+        st.integers(1, 4),
+        st.binary(min_size=1, max_size=64),
+        st.integers(0, 64),
+    )
+    def one(size: int, layers: int, unit: bytes, cut: int) -> None:
+        counter.n += 1
+        plain = (unit * (size // len(unit) + 1))[:size]
+        body = plain
+        for _ in range(layers):
+            body = gzip.compress(body)
+        body = body[: len(body) - cut] if cut else body
+        try:
+            out = inflate(body, limit, "http://example.com/s.xml.gz")
+        except InflatesTooFar:
+            counter.rejected += 1
+            assert size > limit or layers > 3 or len(gzip.compress(plain)) > limit
+            return
+        except ParseError:
+            counter.rejected += 1  # truncated, or nested deeper than any real server sends
+            assert cut or layers > 3
+            return
+        assert len(out) <= limit
+        assert out == plain or out[:2] != b"\x1f\x8b" or layers > 3
+
+    one()
+    counter.done_with(FEW)
+
+
+_NESTABLE = ["div", "span", "b", "i", "a href=x", "section", "x-custom", "font", "table", "ul", "blockquote"]
+
+
+def test_fuzz_nesting_depth_is_bounded_before_parsing() -> None:
+    from monitor.html_guard import MAX_DEPTH, nesting_depth
+
+    counter = Counter("HTML nesting depth: refused past MAX_DEPTH, before lexbor (extract)")
+
+    @_settings(max(1, FEW // 4))
+    @given(
+        st.sampled_from([3, 50, 600, 3000, MAX_DEPTH - 5, MAX_DEPTH + 5, 20_000]),
+        st.lists(st.sampled_from(_NESTABLE), min_size=1, max_size=4),
+        st.booleans(),
+        st.sampled_from(["", "<script>" + "'<div>'+" * 3000 + "</script>", "<!--" + "</div>" * 3000 + "-->"]),
+    )
+    def one(depth: int, tags: list[str], closed: bool, noise: str) -> None:
+        counter.n += 1
+        opens = "".join(f"<{tags[i % len(tags)]}>" for i in range(depth))
+        closes = (
+            "".join(f"</{tags[i % len(tags)].split()[0]}>" for i in reversed(range(depth))) if closed else ""
+        )
+        text = "<p>ATACMS text long enough to count as a body.</p>"
+        html = f"<html><body>{noise}{opens}{text}{closes}</body></html>"
+        try:
+            extract(Fetched(url="https://example.com/a", status=200, body=html.encode()), source="s")
+        except ParseError as exc:
+            counter.rejected += 1
+            if "nested more than" in str(exc):
+                assert nesting_depth(html) > MAX_DEPTH
+            return
+        assert depth <= MAX_DEPTH or "table" in tags  # tables nest no deeper than their cells allow
+
+    one()
+    counter.done_with(max(1, FEW // 4))

@@ -91,3 +91,14 @@ def test_every_command_in_the_doc_works(
     # "Run newsmon once again: nothing new, no alert."
     assert main(["once"]) == 0
     assert "[newsmon]" not in capsys.readouterr().out
+
+
+def test_readme_quick_start_is_two_one_line_commands_in_a_venv() -> None:
+    readme = (DOC.parents[1] / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [body for _, lang, body in (m.groups() for m in BLOCK.finditer(quick)) if lang == "sh"]
+    venv = "python3 -m venv .venv && . .venv/bin/activate && pip install -e "
+    assert [c.count("\n") for c in commands] == [1, 1]
+    assert commands[0] == f"{venv}. && newsmon run -c config.example.toml\n"
+    assert commands[1] == f'{venv}".[test]" && pytest\n'
+    assert "Python ≥ 3.11" in quick

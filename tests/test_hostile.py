@@ -11,7 +11,9 @@ import asyncio
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import time
 import tracemalloc
 import zlib
@@ -30,6 +32,7 @@ from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.extract import extract
 from monitor.model import Fetched, Source
 from monitor.opml import parse_opml
+from tests.cli_config import cli_config
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 MAX_BYTES = 1_000_000
@@ -532,31 +535,9 @@ async def test_once_with_a_padded_gzip_bomb_feed_alerts_without_expanding(
     app.router.add_get("/feed.xml", handler)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: lol\n    any: ['lol feed']\n")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "lol"
-kind = "feed"
-fetch_articles = false
-url = "{server.make_url("/feed.xml")}"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-"""
-    )
+    url = str(server.make_url("/feed.xml"))
+    rules = "rules:\n  - id: lol\n    any: ['lol feed']\n"
+    config = cli_config(tmp_path, [("lol", "feed", url)], rules, source_extra="fetch_articles = false")
     try:
         code = await asyncio.to_thread(main, ["once", "-c", str(config), "--dry-run"])
     finally:
@@ -564,3 +545,88 @@ kind = "console"
     out = capsys.readouterr().out
     assert code == 0 and "lol feed" in out
     assert "lollol" not in out
+
+
+# -- a hostile sitemap cannot take a run down (item 11) -------------------------------------------------
+async def test_a_sitemap_that_trips_a_parser_fails_its_own_source_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def index(request: web.Request) -> web.Response:
+        xml = "<sitemapindex><sitemap><loc>http://[::1</loc></sitemap></sitemapindex>"
+        return web.Response(text=xml, content_type="application/xml")
+
+    async def feed(request: web.Request) -> web.Response:
+        xml = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Good news item'
+            f"</title><link>{request.url.origin()}/a</link></item></channel></rss>"
+        )
+        return web.Response(text=xml, content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/sitemap.xml", index)
+    app.router.add_get("/feed.xml", feed)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    sources = [
+        ("hostile", "sitemap", str(server.make_url("/sitemap.xml"))),
+        ("good", "feed", str(server.make_url("/feed.xml"))),
+    ]
+    rules = "rules:\n  - id: good\n    any: ['good news']\n"
+    config = cli_config(tmp_path, sources, rules, source_extra="fetch_articles = false")
+    try:
+        code = await asyncio.to_thread(main, ["once", "-c", str(config)])
+    finally:
+        await server.close()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "good: 1 new article(s), 1 alert(s)" in out and "Good news item" in out
+
+
+# -- per-host state is freed (item 12) -------------------------------------------------------------------
+async def test_per_host_state_of_idle_hosts_is_freed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Links to ever new host names (a link farm) must not grow the client's per-host state forever."""
+    import monitor.crawl.http as http_mod
+    from tests.test_ssrf import FakeResolver
+
+    monkeypatch.setattr(http_mod, "HOSTS_KEPT", 50, raising=False)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<p>ok</p>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    names = [f"h{i}.farm.example" for i in range(200)]
+    resolver = FakeResolver({name: [["127.0.0.1"]] for name in names})
+    try:
+        async with HttpClient(CONFIG, resolver=resolver) as client:
+            for name in names:
+                await client.fetch(f"http://{name}:{server.port}/")
+            kept = len(client.limiter._hosts)
+    finally:
+        await server.close()
+    assert kept <= 50
+
+
+# -- the store is private (item 13) ---------------------------------------------------------------------
+def test_the_sqlite_store_and_its_folders_are_created_private(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = os.umask(0o022)
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text('[store]\nurl = "sqlite://state/deep/newsmon.db"\n[rules]\npaths = ["rules"]\n')
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: r\n    any: [x]\n")
+        # Exit 1: no sources or notifiers, so the daemon would refuse this config; the store opens anyway.
+        assert main(["status", "-c", str(config)]) == 1
+    finally:
+        os.umask(old)
+    assert "no [[sources]]" in capsys.readouterr().out
+    db = tmp_path / "state" / "deep" / "newsmon.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    for extra in db.parent.glob("newsmon.db-*"):  # -wal, -shm while open
+        assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra

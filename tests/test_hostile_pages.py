@@ -6,6 +6,8 @@ Host names come from the test's resolver (``FakeResolver``), so two "sites" can 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor.cli import main
 from monitor.config import AlertsConfig, HttpConfig
 from monitor.crawl.http import HttpClient
 from monitor.matching.engine import Engine
@@ -22,6 +25,7 @@ from monitor.matching.rules import rules_from_text
 from monitor.model import Source
 from monitor.pipeline import Pipeline, PollResult
 from monitor.store.sqlite import SqliteStore
+from tests.cli_config import cli_config
 from tests.conftest import FakeClock
 from tests.test_ssrf import FakeResolver
 
@@ -37,11 +41,12 @@ def _page(title: str, body: str, canonical: str | None = None) -> str:
     )
 
 
-def _feed(base: str, path: str, title: str) -> str:
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>{title}</title><link>{base}{path}</link></item></channel></rss>"
+def _feed(base: str, *items: tuple[str, str]) -> str:
+    """An RSS feed of (path, title) items under ``base``."""
+    entries = "".join(
+        f"<item><title>{title}</title><link>{base}{path}</link></item>" for path, title in items
     )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'
 
 
 @dataclass
@@ -100,11 +105,11 @@ async def poll_all(
 async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_path: Path) -> None:
     trusted, evil = "news.trusted.example", "evil.test"
     story = sites.url(trusted, "/story")
-    sites.pages[(trusted, "/feed.xml")] = _feed(sites.url(trusted), "/story", "Real story")
+    sites.pages[(trusted, "/feed.xml")] = _feed(sites.url(trusted), ("/story", "Real story"))
     sites.pages[(trusted, "/story")] = _page(
         "Real story", "ATACMS launchers were moved north, officials said."
     )
-    sites.pages[(evil, "/feed.xml")] = _feed(sites.url(evil), "/fake", "Fake story")
+    sites.pages[(evil, "/feed.xml")] = _feed(sites.url(evil), ("/fake", "Fake story"))
     sites.pages[(evil, "/fake")] = _page(
         "Fake story",
         "Call our premium hotline now and win a free cruise; ATACMS mentioned for reach.",
@@ -116,7 +121,7 @@ async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_pat
         "ATACMS stocks ran low by winter, the ministry said.",
         sites.url("www.trusted.example", "/s2"),
     )
-    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), "/story2-view", "Second story")
+    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), ("/story2-view", "Second story"))
 
     results = await poll_all(
         tmp_path,
@@ -149,11 +154,7 @@ async def test_a_page_nested_thousands_deep_is_refused_and_the_rest_of_the_poll_
 ) -> None:
     host = "deep.example"
     base = sites.url(host)
-    sites.pages[(host, "/feed.xml")] = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>Deep</title><link>{base}/deep</link></item>"
-        f"<item><title>Fine</title><link>{base}/fine</link></item></channel></rss>"
-    )
+    sites.pages[(host, "/feed.xml")] = _feed(base, ("/deep", "Deep"), ("/fine", "Fine"))
     sites.pages[(host, "/deep")] = _nested(20_000, "ATACMS deep page sentence, long enough to count.")
     sites.pages[(host, "/fine")] = _nested(40, "ATACMS ordinary page sentence, long enough to count.")
     (result,) = await poll_all(
@@ -173,3 +174,48 @@ def test_nesting_depth_counts_what_the_parser_nests() -> None:
     assert nesting_depth("<svg>" + "<path d='m0'/>" * 9000 + "</svg>") == 1
     assert nesting_depth("<script>" + "'<div>'+" * 9000 + "</script><!--" + "<div>" * 9000 + "-->") == 0
     assert nesting_depth("<div>" * 9000, limit=100) == 101  # stops counting past the limit
+
+
+# -- poison pills ------------------------------------------------------------------------------------
+async def test_a_backtracking_regex_on_a_hostile_article_is_bounded_then_quarantined(
+    sites: Sites, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`(a|aa)+c` against a long run of "a" without a "c" after it backtracks exponentially in the re
+    module. Each `newsmon once` gives up on it within the budget; the third failure quarantines it."""
+    host = "127.0.0.1"
+    base = sites.url(host)
+    sites.pages[(host, "/feed.xml")] = _feed(base, ("/pill", "Pill"), ("/fine", "Fine"))
+    sites.pages[(host, "/pill")] = _page("Pill", "a" * 80 + "! cat")
+    sites.pages[(host, "/fine")] = _page("Fine", "The aac codec and ATACMS were discussed at length.")
+    rules = "rules:\n  - id: poison\n    any: [{re: '(a|aa)+c'}]\n  - id: atacms\n    any: [ATACMS]\n"
+    config = cli_config(tmp_path, [("pills", "feed", f"{base}/feed.xml")], rules)
+    outputs = []
+    for _ in range(4):
+        await asyncio.to_thread(main, ["once", "-c", str(config)])
+        outputs.append(capsys.readouterr())
+    assert "Fine" in outputs[0].out  # the rest of the feed alerted at once
+    for run in outputs[:3]:
+        assert "matching budget" in run.out + run.err
+    assert "matching budget" not in outputs[3].out + outputs[3].err  # quarantined: not tried again
+    await asyncio.to_thread(main, ["status", "-c", str(config), "--json"])
+    status = json.loads(capsys.readouterr().out)
+    (pill,) = status["quarantined"]
+    assert pill["url"] == f"{base}/pill" and pill["source"] == "pills"
+    assert "(a|aa)+c" in pill["reason"] and "matching budget" in pill["reason"]
+
+
+# -- rule files: YAML aliases (item 14) -------------------------------------------------------------------
+def test_check_refuses_yaml_aliases_in_rule_files_without_expanding_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terms = ", ".join(f"term{i}" for i in range(300))
+    aliases = ", ".join(["*big"] * 100)  # 30,000 terms once expanded, from 4 KB
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "bomb.yaml").write_text(
+        f"entities:\n  big: &big [{terms}]\nrules:\n  - id: r\n    all: [{aliases}]\n"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\nurl = "sqlite://state.db"\n[rules]\npaths = ["rules"]\n')
+    assert main(["check", "-c", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert "bomb.yaml:2:8: YAML anchors and aliases" in err and "'@name'" in err

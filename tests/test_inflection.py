@@ -259,3 +259,13 @@ def test_lang_on_a_regular_expression_is_warned_about() -> None:
     assert [str(p) for p in rules.warnings] == [
         "rules.yaml:3:31: warning: 'lang' has no effect on a regular expression"
     ]
+
+
+def test_a_language_is_compiled_once_on_first_use_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine(rules_from_text("rules: [{id: r, any: [Marschflugkörper]}]").rules)
+    caplog.set_level("INFO", logger="newsmon.matching")
+    for _ in range(2):
+        assert engine.match_text({"body": "mit Marschflugkörpern"}, "", "de")
+    engine.prepare(["de", "es"])
+    compiled = [r for r in caplog.records if r.getMessage() == "inflected_forms_compiled"]
+    assert [(r.lang, r.keys) for r in compiled] == [("de", 1), ("es", 1)]  # type: ignore[attr-defined]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.matching import text as text_module
 from monitor.matching.engine import Engine
 from monitor.matching.rules import Rule, Term
 from monitor.matching.text import is_unspaced, normalize
@@ -86,3 +89,16 @@ def test_plural_and_possessive_forms_match_unless_exact(term: str, ending: str, 
     text = f"one {term}{ending}{right}two"
     assert fires(Term(term), text)
     assert not fires(Term(term, exact=True), text)
+
+
+@PROPERTIES
+@given(st.text(st.characters(max_codepoint=0x2FFF), max_size=40))
+def test_words_copied_whole_normalize_as_character_by_character(text: str) -> None:
+    """Runs that normalizing leaves alone are copied with the plain text around them: the fast path
+    must give what the character-by-character path gives, offsets included."""
+    fast = normalize(text)
+    with mock.patch.object(text_module, "_unchanged", return_value=False):
+        slow = normalize(text)
+    assert fast.text == slow.text
+    for start in range(len(fast.text) + 1):
+        assert fast.to_original(start, len(fast.text)) == slow.to_original(start, len(slow.text))

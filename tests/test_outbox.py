@@ -22,7 +22,7 @@ from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
-from monitor.store.base import SourceState, Store, StoryRef, Validators
+from monitor.store.base import Quarantined, SourceState, Store, StoryRef, Validators
 
 
 class FakeClock(Clock, Protocol):
@@ -138,6 +138,12 @@ class MemStore(Store):
         raise NotImplementedError
 
     async def source_states(self) -> list[SourceState]:
+        raise NotImplementedError
+
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        raise NotImplementedError
+
+    async def quarantined(self) -> list[Quarantined]:
         raise NotImplementedError
 
 

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import json
+import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.logs import MASK, Scrubber, mask_url, setup_logging
 from monitor.model import Alert, Hit
 from monitor.notify import console, webhook
 from monitor.notify import email as mail
+from tests.cli_config import cli_config
+from tests.threaded import serve_in_thread
 
 RLO = "\u202e"
 HOSTILE = [
@@ -220,17 +230,19 @@ def smtp_inbox(free_port: int) -> Iterator[tuple[list[bytes], int]]:
         controller.stop()
 
 
+def _mailer(port: int) -> mail.EmailNotifier:
+    options = mail.EmailOptions(
+        host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
+    )
+    return mail.EmailNotifier("mail", options)
+
+
 @pytest.mark.parametrize("text", HOSTILE)
 async def test_email_through_a_real_smtp_server_keeps_its_headers(
     text: str, smtp_inbox: tuple[list[bytes], int]
 ) -> None:
     received, port = smtp_inbox
-    notifier = mail.EmailNotifier(
-        "mail",
-        mail.EmailOptions(
-            host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
-        ),
-    )
+    notifier = _mailer(port)
     await notifier.send(hostile_alert(text))
     await notifier.send_digest([hostile_alert(text), hostile_alert(text)])
     alert_mail, digest = (email.message_from_bytes(raw, policy=email.policy.default) for raw in received)
@@ -250,3 +262,136 @@ def test_rlo_is_removed_not_just_escaped() -> None:
     assert RLO not in str(mail.build_message(alert, "a@example.org", ["b@example.org"])["Subject"])
     for fmt in ("slack", "discord"):
         assert RLO not in webhook.render(alert, fmt).decode()  # type: ignore[arg-type]
+
+
+async def test_email_lines_stay_within_rfc_5322_whatever_the_alert(
+    smtp_inbox: tuple[list[bytes], int],
+) -> None:
+    received, port = smtp_inbox
+    notifier = _mailer(port)
+    alert = replace(hostile_alert("x" * 5000), url="https://e.org/" + "p" * 3000)
+    await notifier.send_digest([alert] * 30)
+    (raw,) = received
+    assert max(len(line) for line in raw.splitlines()) <= 998
+
+
+# -- the terminal: CLI commands and text logs (issue 17, item 9) -----------------------------------------
+TERMINAL_HOSTILE = "ATACMS \x1b]0;owned\x07\x1b[2J\u202egnp.exe\u200b\U000e0041 \x9b31m"
+TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"
+)
+
+
+def _hostile_site() -> web.Application:
+    async def feed(request: web.Request) -> web.Response:
+        xml = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+            f"<title>{TERMINAL_HOSTILE}</title><link>{request.url.origin()}/a</link></item></channel></rss>"
+        )
+        return web.Response(text=xml, content_type="application/rss+xml")
+
+    async def page(request: web.Request) -> web.Response:
+        body = f"<p>{TERMINAL_HOSTILE} strikes, a sentence long enough to count as text.</p>" * 5
+        return web.Response(
+            text=f"<html><head><title>{TERMINAL_HOSTILE}</title></head><body><article>{body}</article></body></html>",
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.router.add_get("/feed.xml", feed)
+    app.router.add_get("/a", page)
+    return app
+
+
+def test_cli_output_never_carries_terminal_controls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_in_thread(_hostile_site()) as base:
+        sources = [
+            ("hostile", "feed", f"{base}/feed.xml"),
+            ("broken", "feed", f"{base}/missing-\\u001b[2J\\u202e.xml"),
+        ]
+        hook = 'kind = "webhook"\nurl = "http://127.0.0.1:9/nowhere"'
+        config = str(
+            cli_config(tmp_path, sources, "rules:\n  - id: atacms\n    any: [ATACMS]\n", notifier=hook)
+        )
+        page = tmp_path / "page.html"
+        page.write_text(
+            f"<html><head><title>{TERMINAL_HOSTILE}</title></head><body><p>{TERMINAL_HOSTILE}</p></body></html>"
+        )
+        runs = [
+            ["once", "-c", config, "--dry-run"],
+            ["once", "-c", config],
+            ["alerts", "list", "-c", config],
+            ["status", "-c", config],
+            ["rules", "test", "--rules", str(tmp_path / "rules"), "--file", str(page)],
+        ]
+        outputs = []
+        for argv in runs:
+            main(argv)
+            captured = capsys.readouterr()
+            outputs.append(captured.out + captured.err)
+    dry_run, _, alerts_list, status, rules_test = outputs
+    assert "would alert [atacms]" in dry_run
+    assert "atacms" in alerts_list and "broken" in status and "article:" in rules_test
+    for argv, text in zip(runs, outputs, strict=True):
+        assert not TERMINAL_UNSAFE.search(text), (argv, text)
+
+
+def test_text_log_lines_are_inert() -> None:
+    stream = io.StringIO()
+    setup_logging("text", "info", stream)
+    logging.getLogger("newsmon.test").warning(
+        f"event {TERMINAL_HOSTILE}", extra={"url": f"http://x.example/{TERMINAL_HOSTILE}", "error": "a\r\nb"}
+    )
+    (line,) = stream.getvalue().splitlines()
+    assert not TERMINAL_UNSAFE.search(line), line
+    assert "url=http://x.example/ATACMS" in line
+
+
+# -- secrets (item 10) ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("secret", ['pa"ss\\word', "tab\there", "q'uote\u2028line"])
+def test_json_log_lines_are_scrubbed_before_escaping(secret: str) -> None:
+    stream = io.StringIO()
+    setup_logging("json", "info", stream, scrub=Scrubber([secret]))
+    logging.getLogger("newsmon.test").warning(
+        "login failed", extra={"error": f"bad password {secret}", "count": 3}
+    )
+    line = stream.getvalue().strip()
+    record = json.loads(line)
+    assert secret not in record["error"] and MASK in record["error"]
+    assert json.dumps(secret, ensure_ascii=False)[1:-1] not in line
+    assert record["count"] == 3  # numbers stay numbers
+
+
+PASSWORDS = ["hun/ter2x", "hun?ter2x", "hun#ter2x", "p@ss:w0rd"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_store_passwords_never_reach_check_output_or_repr(
+    password: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"redis://newsmon:{password}@127.0.0.1:6379/0"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n[rules]\npaths = ["rules"]\n')
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: r\n    any: [x]\n")
+    main(["check", "-c", str(config)])
+    out = capsys.readouterr()
+    assert password not in out.out + out.err and "127.0.0.1:6379" in out.out
+    assert password not in repr(load_config(config)) and password not in mask_url(url)
+
+
+def test_a_secret_mistyped_as_a_number_is_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[rules]\npaths = ["rules"]\n[[notifiers]]\nname = "hook"\nkind = "webhook"\n'
+        'url = "https://hooks.example/x"\nsecret = 73519246810\n'
+    )
+    (tmp_path / "rules").mkdir()
+    assert main(["check", "-c", str(config)]) != 0
+    out = capsys.readouterr()
+    assert "73519246810" not in out.out + out.err
+    assert "secret" in out.out + out.err

@@ -29,6 +29,7 @@ from monitor.matching.rules import rules_from_text
 from monitor.model import Source
 from monitor.pipeline import Pipeline
 from monitor.store.sqlite import SqliteStore
+from tests.cli_config import cli_config
 from tests.conftest import FakeClock
 
 GUARDED = HttpConfig(allow_private_networks=False, per_host_delay=0, respect_robots=False, timeout=5)
@@ -341,38 +342,12 @@ async def test_the_connected_address_is_checked_even_past_check_url(internal: In
     assert internal.hits == []
 
 
-def _cli_config(tmp_path: Path, url: str) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "src"
-kind = "html"
-url = "{url}"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-"""
-    )
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "r.yaml").write_text(RULES)
-    return config
-
-
 @pytest.mark.parametrize("host", UNICODE_LOOPBACKS)
 async def test_once_never_fetches_a_unicode_spelled_loopback_source(
     host: str, internal: Internal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _cli_config(tmp_path, f"http://{host}:{internal.port}/admin")
+    url = f"http://{host}:{internal.port}/admin"
+    config = cli_config(tmp_path, [("src", "html", url)], RULES, allow_private=False)
     # main() runs its own event loop; the internal server lives on this one.
     code = await asyncio.to_thread(main, ["once", "-c", str(config)])
     out = capsys.readouterr()

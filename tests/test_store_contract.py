@@ -775,3 +775,30 @@ async def test_archive_is_off_on_redis_unless_asked(redis_url: str, clock: FakeC
         assert await store.archived(archived(1, 0).url) is None
     finally:
         await store.close()
+
+
+async def test_quarantine_is_recorded_newest_first_and_shared(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await one.quarantined() == []
+    await one.quarantine("https://x.example/a", "src", "MatchTimeout: too slow")
+    clock.advance(5)
+    await one.quarantine("https://x.example/b", "src", "ValueError: boom")
+    got = await two.quarantined()
+    assert [(q.url, q.source, q.reason) for q in got] == [
+        ("https://x.example/b", "src", "ValueError: boom"),
+        ("https://x.example/a", "src", "MatchTimeout: too slow"),
+    ]
+    assert got[0].at - got[1].at == pytest.approx(5)
+
+
+async def test_a_rhythm_persists_and_is_shared_between_instances(make_store: StoreFactory) -> None:
+    a, b = await make_store(), await make_store()
+    assert await a.get_rhythm("src") is None
+    await a.set_rhythm("src", '{"v":1}')
+    await a.record_poll("src", error=None, articles=2)  # the source's other state lives beside it
+    await b.set_rhythm("other", '{"v":2}')
+    assert await b.get_rhythm("src") == '{"v":1}'
+    assert await a.rhythms(["src", "other", "missing"]) == {"src": '{"v":1}', "other": '{"v":2}'}
+    assert (await b.source_state("src")).articles_seen == 2

@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from zlib_ng import zlib_ng
 
+from monitor.cadence import fresh_until
 from monitor.config import HttpConfig
 from monitor.crawl.robots import RobotsTxt, parse_robots
 from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
@@ -39,6 +40,9 @@ MAX_REDIRECTS = 5
 # Retry-After beyond this is not waited out inside a poll: the host is blocked and the poll fails fast.
 MAX_INLINE_WAIT = 10.0
 ROBOTS_TTL = 3600.0
+# Per-host state (politeness, robots.txt) is swept of idle hosts whenever it grows past this many: a
+# daemon following links to ever new hosts must not keep every one it ever met.
+HOSTS_KEPT = 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -119,6 +123,13 @@ def guarded_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
     return socket.socket(family, type_, proto)
 
 
+def _fresh(resp: aiohttp.ClientResponse) -> float | None:
+    headers = resp.headers
+    if "Cache-Control" not in headers and "Expires" not in headers:
+        return None
+    return fresh_until(headers, time.time())
+
+
 class _Retryable(Exception):
     """A failure worth one more try after ``wait`` seconds; ``error`` is what the caller sees otherwise."""
 
@@ -133,6 +144,11 @@ class _Host:
     next_start: float = 0.0  # loop time before which no request may start
     blocked_until: float = 0.0  # loop time; set by 429/503 Retry-After
     crawl_delay: float = 0.0  # the host's robots.txt Crawl-delay; the larger of it and the config's wins
+    users: int = 0  # tasks inside slot(), waiting or holding
+
+    def idle(self, now: float) -> bool:
+        """Forgetting it changes nothing: no one uses it and no spacing or back-off is pending."""
+        return self.users == 0 and self.next_start <= now and self.blocked_until <= now
 
 
 @dataclass(slots=True)
@@ -149,6 +165,10 @@ class HostLimiter:
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
         if state is None:
+            if len(self._hosts) >= HOSTS_KEPT:
+                now = asyncio.get_running_loop().time()
+                for name in [name for name, s in self._hosts.items() if s.idle(now)]:
+                    del self._hosts[name]
             state = self._hosts[host] = _Host(asyncio.Semaphore(self.concurrency))
         return state
 
@@ -157,6 +177,11 @@ class HostLimiter:
         if state is None:
             return 0.0
         return max(0.0, state.blocked_until - asyncio.get_running_loop().time())
+
+    def spacing(self, host: str) -> float:
+        """Seconds between request starts to ``host``: the config's delay or its robots.txt Crawl-delay."""
+        state = self._hosts.get(host)
+        return max(self.delay, state.crawl_delay if state is not None else 0.0)
 
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         self._host(host).crawl_delay = seconds
@@ -169,7 +194,7 @@ class HostLimiter:
     async def slot(self, host: str) -> AsyncIterator[None]:
         state = self._host(host)
         loop = asyncio.get_running_loop()
-        async with state.semaphore:
+        async with _using(state):
             # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
             delay = max(self.delay, state.crawl_delay)
             start = max(loop.time(), state.next_start, state.blocked_until)
@@ -186,6 +211,17 @@ class HostLimiter:
                 if wait > 0:
                     await asyncio.sleep(wait)
             yield
+
+
+@contextlib.asynccontextmanager
+async def _using(state: _Host) -> AsyncIterator[None]:
+    """The host's semaphore, with ``users`` counting every task waiting for it or holding it."""
+    state.users += 1
+    try:
+        async with state.semaphore:
+            yield
+    finally:
+        state.users -= 1
 
 
 @dataclass(slots=True)
@@ -322,7 +358,9 @@ class HttpClient:
                     error = FetchError(url, f"HTTP {resp.status}", status=resp.status)
                     raise _Retryable(error, wait if wait is not None else 1.0)
                 if resp.status == 304:
-                    return Fetched(url=url, status=304, etag=resp.headers.get("ETag"))
+                    return Fetched(
+                        url=url, status=304, etag=resp.headers.get("ETag"), fresh_until=_fresh(resp)
+                    )
                 if resp.status >= 400:
                     raise FetchError(url, f"HTTP {resp.status}", status=resp.status)
                 body = await self._read_capped(url, resp)
@@ -334,6 +372,7 @@ class HttpClient:
                     charset=resp.charset,
                     etag=resp.headers.get("ETag"),
                     last_modified=resp.headers.get("Last-Modified"),
+                    fresh_until=_fresh(resp),
                 )
         except (FetchError, _Retryable):
             raise
@@ -380,6 +419,8 @@ class HttpClient:
         # Fast path without the lock: almost every call finds a fresh entry, and taking an
         # asyncio.Lock per fetch costs more than the lookup itself.
         if entry is None or time.monotonic() - entry.fetched_at > ROBOTS_TTL:
+            if entry is None and len(self._robots) >= HOSTS_KEPT:
+                self._forget_stale_robots()
             lock = self._robots_locks.setdefault(origin, asyncio.Lock())
             async with lock:
                 entry = self._robots.get(origin)  # another task may have loaded it while we waited
@@ -392,6 +433,15 @@ class HttpClient:
         if allowed is None:
             allowed = entry.decisions[url] = entry.rules.allowed(url, self.config.user_agent)
         return allowed
+
+    def _forget_stale_robots(self) -> None:
+        now = time.monotonic()
+        for origin in [o for o, e in self._robots.items() if now - e.fetched_at > ROBOTS_TTL]:
+            del self._robots[origin]
+        for origin in [
+            o for o, lock in self._robots_locks.items() if o not in self._robots and not lock.locked()
+        ]:
+            del self._robots_locks[origin]
 
     async def _load_robots(self, origin: str) -> RobotsTxt | None:
         # Missing or unreadable robots.txt allows everything (RFC 9309 4xx rule); a 5xx is treated the

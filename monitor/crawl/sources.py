@@ -557,7 +557,10 @@ def _parse_xml_sitemap(where: str, body: bytes) -> tuple[list[Candidate], list[s
             loc = _child_text(sm, "loc")
             if not loc:
                 continue
-            url = urljoin(where, loc)
+            try:
+                url = urljoin(where, loc)
+            except ValueError:  # "http://[::1": not a URL at all
+                continue
             # An index listing itself would only refetch the same body: dropped here, so a
             # self-referencing index costs one request, not one per child slot.
             if url == where:

@@ -7,9 +7,9 @@ cost nothing per article, so thousands of rules are as cheap as ten. Regular-exp
 into the automaton and are run one by one: keep them few.
 
 Inflected forms ("северокорейскими войсками" for the term "северокорейские войска") are found the same
-way: the terms' lemmas in each language they may be written in go into a second automaton, which scans
-the field read as a stream of lemmas (``lemma_stream``) in the article's language, when that is one of
-``lemmas.LANGUAGES``. One more scan per field, whatever the number of rules.
+way: the terms' lemmas in a language go into an automaton of that language, which scans the field read
+as a stream of lemmas (``lemma_stream``) when the article is in that language. One more scan per field,
+whatever the number of rules.
 
 ``explain`` runs the same scan and also says, for each rule that had some of its terms found but did not
 fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a rule.
@@ -17,9 +17,11 @@ fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a
 
 from __future__ import annotations
 
+import logging
 import re
 import re._constants as _re_constants  # type: ignore[import-not-found]
 import re._parser as _re_parser  # type: ignore[import-not-found]
+import time
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,8 +29,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import ahocorasick
+import regex
 
-from monitor.matching.lemma_stream import readable, stream, term_key
+from monitor.errors import MatchTimeout
+from monitor.matching.lemma_stream import Stream, readable, stream, term_key
 from monitor.matching.lemmas import LANGUAGES, article_language, script_languages
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import (
@@ -43,6 +47,11 @@ from monitor.matching.text import (
 )
 from monitor.model import FIELDS, Article, Hit, Match
 
+log = logging.getLogger("newsmon.matching")
+
+# The time all of an article's regular-expression terms may take together: a pattern that backtracks
+# on some text stops there (MatchTimeout) instead of freezing the daemon.
+REGEX_BUDGET = 0.5
 HITS_PER_TERM = 3  # per field: enough to show why, small enough for a webhook payload
 
 _Occurrence = tuple[int, int]  # a span in the normalized field text
@@ -96,7 +105,7 @@ class Explanation:
     lemmas: tuple[str | None, ...]  # per hit: the lemmas it was found through, None if as written
 
 
-def required_literal(pattern: re.Pattern[str]) -> str | None:
+def required_literal(pattern: re.Pattern[str] | regex.Pattern[str]) -> str | None:
     """The longest run of literal characters every match of ``pattern`` contains, if any.
 
     Only the pattern's top-level sequence is read (a branch, a class or an optional part ends a run);
@@ -145,7 +154,8 @@ class Engine:
         self._triggered_by = dict(triggered_by)
         self._fields = frozenset().union(*(c.fields for c in self._compiled))
         self._automaton = self._build_automaton()
-        self._lemma_automaton, self._languages = self._build_lemma_automaton()
+        self._inflectable = self._inflectable_terms()
+        self._lemma_automata: dict[str, ahocorasick.Automaton | None] = {}
 
     # -- compilation --------------------------------------------------------------------------------------
     def _compile(self, rule: Rule) -> _Rule:
@@ -207,28 +217,43 @@ class Engine:
         automaton.make_automaton()
         return automaton
 
-    def _build_lemma_automaton(self) -> tuple[ahocorasick.Automaton | None, frozenset[str]]:
-        """Term lemmas per language, and the languages that have any: an article in another one is not
-        read as lemmas at all. Case-sensitive and exact terms keep to the forms they are written in."""
-        entries: dict[str, dict[int, set[str]]] = defaultdict(dict)  # key -> term id -> languages
-        languages: set[str] = set()
+    def _inflectable_terms(self) -> dict[str, list[int]]:
+        """Per language, the terms that may take inflected forms in its articles. Case-sensitive and exact
+        terms keep to the forms they are written in."""
+        by_language: dict[str, list[int]] = defaultdict(list)
         for term_id, term in enumerate(self._terms):
-            if term.pattern is not None or term.exact or term.case_sensitive:
-                continue
-            text = self._normalized[term_id]
-            for lang in _term_languages(term, text):
-                key = term_key(text, lang)
+            if term.pattern is None and not term.exact and not term.case_sensitive:
+                for lang in _term_languages(term, self._normalized[term_id]):
+                    by_language[lang].append(term_id)
+        return dict(by_language)
+
+    def prepare(self, languages: Iterable[str]) -> None:
+        """Compile the terms' lemmas in ``languages`` now, not on the first article in each."""
+        for lang in languages:
+            self._lemma_automaton(lang)
+
+    def _lemma_automaton(self, lang: str) -> ahocorasick.Automaton | None:
+        # Built on first use: a deployment that reads no German articles pays nothing for German forms.
+        if lang not in self._lemma_automata:
+            started = time.perf_counter()
+            entries: dict[str, list[int]] = defaultdict(list)
+            for term_id in self._inflectable.get(lang, ()):
+                key = term_key(self._normalized[term_id], lang)
                 if key is not None:
-                    entries[key].setdefault(term_id, set()).add(lang)
-                    languages.add(lang)
-        if not entries:
-            return None, frozenset()
-        automaton = ahocorasick.Automaton()
-        for key, ids in entries.items():
-            payload = tuple((term_id, frozenset(langs)) for term_id, langs in ids.items())
-            automaton.add_word(key, (len(key), payload, readable(key)))
-        automaton.make_automaton()
-        return automaton, frozenset(languages)
+                    entries[key].append(term_id)
+            automaton = None
+            if entries:
+                automaton = ahocorasick.Automaton()
+                for key, ids in entries.items():
+                    automaton.add_word(key, (len(key), tuple(ids)))
+                automaton.make_automaton()
+            self._lemma_automata[lang] = automaton
+            # The first article in a language waits for this: say what it cost.
+            seconds = round(time.perf_counter() - started, 3)
+            log.info(
+                "inflected_forms_compiled", extra={"lang": lang, "keys": len(entries), "seconds": seconds}
+            )
+        return self._lemma_automata[lang]
 
     # -- matching -----------------------------------------------------------------------------------------
     def match(self, article: Article) -> list[Match]:
@@ -276,15 +301,15 @@ class Engine:
     @property
     def inflecting(self) -> bool:
         """Whether some term is also looked for in its inflected forms (in some language)."""
-        return bool(self._languages)
+        return bool(self._inflectable)
 
     def language(self, fields: Mapping[str, str], tag: str | None) -> str | None:
         """The language to read ``fields`` in for inflected forms; None when no term has any in it."""
-        if not self._languages:
+        if not self._inflectable:
             return None
         text = fields.get("body") or " ".join(fields.get(name) or "" for name in ("title", "summary"))
         lang = article_language(tag, text)
-        return lang if lang in self._languages else None
+        return lang if lang in self._inflectable else None
 
     def _candidates(
         self, fields: Mapping[str, str], index: Mapping[int, list[int]], tag: str | None
@@ -292,8 +317,11 @@ class Engine:
         """The rules ``index`` lists under a term that occurs in one of the fields, each with its fields and
         the terms found in them. The others cost nothing."""
         lang = self.language(fields, tag)
+        deadline = time.monotonic() + REGEX_BUDGET
         scanned = {
-            name: self._scan(text, lang) for name, text in fields.items() if name in self._fields and text
+            name: self._scan(text, lang, deadline)
+            for name, text in fields.items()
+            if name in self._fields and text
         }
         candidates = sorted(
             {rule for f in scanned.values() for term_id in f.occurrences for rule in index.get(term_id, ())}
@@ -308,7 +336,7 @@ class Engine:
                 scopes[compiled.fields] = in_scope, found
             yield compiled, *scopes[compiled.fields]
 
-    def _scan(self, text: str, lang: str | None) -> _Field:
+    def _scan(self, text: str, lang: str | None, deadline: float) -> _Field:
         found = _Field(text, normalize(text))
         norm = found.norm.text
         if self._automaton is not None:
@@ -333,27 +361,31 @@ class Engine:
                         continue
                 elif literal not in norm:
                     continue
-            spans = [m.span() for m in pattern.finditer(norm) if m.end() > m.start()]
+            try:
+                matches = pattern.finditer(norm, timeout=max(deadline - time.monotonic(), 0.001))
+                spans = [m.span() for m in matches if m.end() > m.start()]
+            except TimeoutError:
+                raise MatchTimeout(self._terms[term_id].text, REGEX_BUDGET) from None
             if spans:
                 found.occurrences[term_id] = spans
-        if lang is not None and self._lemma_automaton is not None:
-            self._scan_lemmas(found, lang)
+        automaton = self._lemma_automaton(lang) if lang is not None else None
+        if automaton is not None:
+            assert lang is not None
+            self._scan_lemmas(found, stream(norm, lang), automaton)
         return found
 
-    def _scan_lemmas(self, found: _Field, lang: str) -> None:
-        tokens = stream(found.norm.text, lang)
+    @staticmethod
+    def _scan_lemmas(found: _Field, tokens: Stream, automaton: ahocorasick.Automaton) -> None:
         added: set[int] = set()
-        for end, (length, payload, lemmas) in self._lemma_automaton.iter(tokens.text):
+        for end, (length, ids) in automaton.iter(tokens.text):
             span = tokens.word_span(end + 1 - length, end + 1)
             if span is None:
                 continue
-            for term_id, langs in payload:
-                if lang not in langs:
-                    continue
+            for term_id in ids:
                 spans = found.occurrences.setdefault(term_id, [])
                 if span not in spans:  # found as written too: that is how it is reported
                     spans.append(span)
-                    found.lemmas[term_id, *span] = lemmas
+                    found.lemmas[term_id, *span] = readable(tokens.text[end + 1 - length : end + 1])
                     added.add(term_id)
         for term_id in added:
             found.occurrences[term_id].sort()

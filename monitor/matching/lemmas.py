@@ -15,7 +15,7 @@ language written in its script (``script_languages``), decided per article.
 from __future__ import annotations
 
 import unicodedata
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 LANGUAGES: tuple[str, ...] = ("de", "es", "fr", "it", "pl", "pt", "ru", "uk")
@@ -49,6 +49,8 @@ def base_language(tag: str | None) -> str | None:
 
 def script_languages(text: str) -> tuple[str, ...]:
     """The inflected languages written in the script of ``text``'s letters; () for a mix or another."""
+    if text.isascii():  # most terms: no need to name every letter
+        return _LATIN if any(c.isalpha() for c in text) else ()
     scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in text if c.isalpha()}
     if scripts == {"CYRILLIC"}:
         return _CYRILLIC
@@ -57,7 +59,6 @@ def script_languages(text: str) -> tuple[str, ...]:
     return ()
 
 
-@lru_cache(maxsize=200_000)
 def lemma(word: str, lang: str) -> str:
     """The case-folded form all inflections of ``word`` in ``lang`` share: its lemma (ru, uk) or stem."""
     if lang in _CYRILLIC:

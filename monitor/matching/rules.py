@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import regex
 import yaml
 
 from monitor.config import parse_duration
@@ -38,7 +39,9 @@ class Term:
     entity: str | None = None  # the entity this alias was listed under
     case_sensitive: bool = False
     exact: bool = False  # no plural / possessive / inflected forms
-    pattern: re.Pattern[str] | None = None
+    # Compiled by the ``regex`` module, whose matching takes a timeout (see Engine): a backtracking
+    # pattern meeting a hostile article costs a bounded time, not the daemon.
+    pattern: regex.Pattern[str] | None = None
     lang: str | None = None  # the language its words are in; None: any written in its script
 
 
@@ -181,6 +184,22 @@ def _compose(text: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def _aliased(root: yaml.Node) -> yaml.Node | None:
+    """A node reached twice in ``root``'s tree, i.e. one an alias repeats; found without expanding."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
 class _Loader:
     def __init__(
         self, sources: Collection[str] | None = None, notifiers: Collection[str] | None = None
@@ -238,6 +257,16 @@ class _Loader:
             return
         if root is None or self._is_null(root):
             return  # an empty file holds no rules; that is not a mistake
+        shared = _aliased(root) if "&" in text else None  # no anchor, no alias: skip the walk
+        if shared is not None:
+            # Each alias is the whole anchored node again: nested ones multiply, so a few KB of YAML
+            # would expand to millions of nodes. Entities are the way to share terms.
+            self.error(
+                shared,
+                "YAML anchors and aliases (&name, *name) are not allowed in rule files: "
+                "define the shared terms as an entity and refer to it as '@name'",
+            )
+            return
         if not isinstance(root, yaml.MappingNode):
             self.error(root, "a rule file must be a mapping with 'entities' and/or 'rules'")
             return
@@ -539,11 +568,17 @@ class _Loader:
         return [Term(text, entity, case_sensitive=sensitive, exact=exact, lang=lang)]
 
     def _regex(self, node: yaml.Node, source: str, entity: str | None, case: bool | None) -> list[Term]:
+        flags = 0 if case else re.IGNORECASE
         try:
-            pattern = re.compile(source, 0 if case else re.IGNORECASE)
+            re.compile(source, flags)  # the syntax and the messages of the documented dialect
+            # V0: the re module's semantics (Unicode \b, \w, \d), with a matching timeout.
+            pattern = regex.compile(source, flags | regex.V0)
         except re.error as exc:
             at = f" at position {exc.pos}" if exc.pos is not None else ""
             self.error(node, f"bad regular expression {source!r}: {exc.msg}{at}")
+            return []
+        except regex.error as exc:
+            self.error(node, f"regular expression {source!r} is not supported: {exc}")
             return []
         if pattern.fullmatch(""):
             self.error(

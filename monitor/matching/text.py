@@ -50,6 +50,16 @@ _UNSPACED = re.compile(
 _SPACES = re.compile(r"\s+")
 
 
+def _attention_class() -> str:
+    """A regex class of the characters ``normalize`` changes in text that is NFKC already: spaces other
+    than " ", controls, invisible characters, quotes and dashes. Characters beyond the BMP always get
+    the careful path (it is how they were handled before this fast path existed)."""
+    chars = {c for c in map(chr, range(0x10000)) if _is_space(c) or unicodedata.category(c) == "Pd"}
+    chars.discard(" ")
+    chars |= {*_INVISIBLE, *_QUOTES, "\u2212"}
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "\U00010000-\U0010ffff]"
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """Normalized text plus a piecewise map back to the original.
@@ -178,6 +188,10 @@ def normalize(text: str) -> Normalized:
     out = _Builder()
     pos = 0
     for start, end in _special_runs(text):
+        # Most runs in Cyrillic or accented text are words that stay as they are: they are copied with
+        # the plain text around them, not character by character.
+        if _unchanged(text[start:end]):
+            continue
         # A combining mark composes with the character before it, which the plain copy would split off.
         if start > pos and unicodedata.combining(text[start]):
             start -= 1
@@ -190,6 +204,19 @@ def normalize(text: str) -> Normalized:
         pos = end
     out.copy(text[pos:], pos)
     return out.finish(len(text))
+
+
+@lru_cache(maxsize=1)
+def _attention() -> re.Pattern[str]:
+    return re.compile("  |" + _attention_class())  # built on first use: it reads the whole BMP
+
+
+def _unchanged(run: str) -> bool:
+    return (
+        not unicodedata.combining(run[0])
+        and unicodedata.is_normalized("NFKC", run)
+        and _attention().search(run) is None
+    )
 
 
 def match_key(text: str) -> str:

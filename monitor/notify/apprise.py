@@ -50,6 +50,9 @@ class AppriseOptions(DeliveryPolicy):
     title_prefix: str = "[newsmon]"
     timeout: float = 30.0
 
+    def problems(self) -> list[tuple[str, str]]:
+        return [] if self.urls else [("urls", 'no urls: list at least one, e.g. "ntfy://ntfy.sh/TOPIC"')]
+
     def __repr__(self) -> str:
         # Apprise URLs carry their tokens in the URL itself; the scheme is all that is safe to show.
         schemes = [f"{_scheme(u)}://…" for u in self.urls]

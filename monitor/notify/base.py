@@ -34,6 +34,11 @@ class DeliveryPolicy:
     digest: float | None = None
     max_per_hour: int | None = None
 
+    def problems(self) -> list[tuple[str, str]]:
+        """``(key, message)`` for values valid in type but unusable (a webhook URL without http://):
+        ``newsmon check`` and every start refuse them, instead of each delivery failing for a day."""
+        return []
+
 
 def digest_id(alerts: list[Alert]) -> str:
     """A stable id for a digest of ``alerts``: a retry of the same digest carries the same id."""
@@ -77,7 +82,14 @@ class Notifier(ABC):
 
     @abstractmethod
     async def send_digest(self, alerts: list[Alert]) -> str:
-        """Deliver ``alerts`` (at most ``digest_limit``) in one message, with ``send``'s contract."""
+        """Deliver ``alerts`` (one of :meth:`digest_sizes`' batches) in one message, with ``send``'s
+        contract."""
+
+    def digest_sizes(self, alerts: list[Alert]) -> list[int]:
+        """How many of ``alerts``, in order, each digest message carries: ``digest_limit`` at most. A
+        notifier whose receiver limits a message's size too (Discord's embed characters) packs by that."""
+        n = self.digest_limit
+        return [min(n, len(alerts) - start) for start in range(0, len(alerts), n)]
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the notifier owns (never a session it was given)."""

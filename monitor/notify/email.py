@@ -58,6 +58,12 @@ class EmailOptions(DeliveryPolicy):
     tls_ca_file: str | None = None
     tls_verify: bool = True
 
+    def problems(self) -> list[tuple[str, str]]:
+        found = [("to", "no recipients: list at least one address")] if not self.to else []
+        if not 0 < self.port < 65536:
+            found.append(("port", f"expected a port from 1 to 65535, got {self.port}"))
+        return found
+
 
 class EmailNotifier(Notifier):
     kind = "email"

@@ -144,9 +144,15 @@ class Outbox:
                     group.create_task(bounded(self._attempt(delivery, alert, done)))
             for name, members in digests.items():
                 notifier = self.notifiers.get(name)
-                size = notifier.digest_limit if notifier is not None else len(members)
-                for i in range(0, len(members), size):
-                    group.create_task(bounded(self._attempt_digest(name, members[i : i + size], done)))
+                sizes = (
+                    notifier.digest_sizes([a for _, a in members]) if notifier is not None else [len(members)]
+                )
+                start = 0
+                for size in sizes:
+                    group.create_task(
+                        bounded(self._attempt_digest(name, members[start : start + size], done))
+                    )
+                    start += size
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -231,6 +237,9 @@ class Outbox:
                     self._next_due = min(self._next_due, until)
                     self._report(delivery, "held", f"for the digest due in {until - self.clock.time():.0f}s")
                 return
+        await self._send_one(notifier, delivery, alert, done)
+
+    async def _send_one(self, notifier: Notifier, delivery: Delivery, alert: Alert, done: _Pass) -> None:
         try:
             answer = await notifier.send(await self._current(alert, done))
         except DeliveryError as exc:
@@ -255,6 +264,16 @@ class Outbox:
         try:
             answer = await notifier.send_digest([await self._current(a, done) for _, a in members])
         except DeliveryError as exc:
+            if exc.permanent and len(members) > 1:
+                # Refused as a whole, and the digest's shape is ours (its size above all), not the
+                # alerts' fault: each goes out on its own, and only one the receiver refuses alone dies.
+                self._log.warning(
+                    "digest refused; sending its alerts one by one",
+                    extra={"event": "digest_split", "notifier": name, "error": exc.reason},
+                )
+                for delivery, alert in members:
+                    await self._send_one(notifier, delivery, alert, done)
+                return
             await self._failed(deliveries, exc, done)
         except Exception as exc:
             self._log.exception("notifier %s raised %s", name, type(exc).__name__)

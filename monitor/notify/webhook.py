@@ -40,8 +40,10 @@ _DETAIL_BYTES = 300
 _SLACK_TEXT_MAX = 3000  # Slack's limit for one section text
 _SLACK_BUTTON_MAX = 75  # plain_text of a button
 _DISCORD_MAX = 2000  # Discord's limit for message content
-# Discord embed limits: title 256, description 4096, 25 fields of name 256 / value 1024, 10 embeds a message
+# Discord embed limits: title 256, description 4096, 25 fields of name 256 / value 1024, 10 embeds a message,
+# and 6000 characters across all the embeds of one message (title, description, fields, footer together).
 _EMBED_TITLE, _EMBED_DESCRIPTION, _FIELD_NAME, _FIELD_VALUE = 256, 4096, 256, 1024
+_EMBEDS_TOTAL = 6000
 _EMBED_COLOR = 0xC0392B
 # Slack allows 50 blocks a message (a digest uses one per alert, plus a header); Discord 10 embeds.
 _DIGEST_LIMITS: dict[str, int] = {"json": 50, "slack": 40, "discord": 10}
@@ -56,6 +58,17 @@ class WebhookOptions(DeliveryPolicy):
     format: Format = "json"
     secret: Secret | None = None
     timeout: float = 10.0
+
+    def problems(self) -> list[tuple[str, str]]:
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            # Not the URL itself: a Slack or Discord hook URL is the credential.
+            got = f"scheme {parts.scheme!r}" if parts is not None and parts.scheme else "no scheme"
+            return [("url", f"expected an http:// or https:// URL, got {got}")]
+        return []
 
     def __repr__(self) -> str:
         # The URL of a Slack or Discord hook is itself the credential.
@@ -76,6 +89,21 @@ class WebhookNotifier(Notifier):
     @property
     def digest_limit(self) -> int:  # type: ignore[override]
         return _DIGEST_LIMITS[self.options.format]
+
+    def digest_sizes(self, alerts: list[Alert]) -> list[int]:
+        if self.options.format != "discord":
+            return super().digest_sizes(alerts)
+        # Packed by Discord's characters-per-message limit as well as its embed count.
+        sizes: list[int] = []
+        count = chars = 0
+        for alert in alerts:
+            size = embed_chars(discord_embed(alert))
+            if count and (count == self.digest_limit or chars + size > _EMBEDS_TOTAL):
+                sizes.append(count)
+                count = chars = 0
+            count += 1
+            chars += size
+        return [*sizes, count] if count else sizes
 
     async def send(self, alert: Alert) -> str:
         return await self._post(alert.id, render(alert, self.options.format))
@@ -308,7 +336,21 @@ def discord_embed(alert: Alert) -> dict[str, Any]:
     target = link(alert.url)
     if target is not None:
         embed["url"] = quote(target, safe=_URL_SAFE)
+    over = embed_chars(embed) - _EMBEDS_TOTAL
+    if over > 0:  # the description gives way: the link, title and fields say what the alert is
+        embed["description"] = _cut(description, max(1, len(embed["description"]) - over))
     return embed
+
+
+def embed_chars(embed: dict[str, Any]) -> int:
+    """The characters Discord counts against its per-message embed limit."""
+    fields = embed.get("fields", [])
+    return (
+        len(embed.get("title", ""))
+        + len(embed.get("description", ""))
+        + sum(len(f["name"]) + len(f["value"]) for f in fields)
+        + len(embed.get("footer", {}).get("text", ""))
+    )
 
 
 def _discord_link(url: str) -> str | None:

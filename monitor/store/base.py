@@ -36,6 +36,16 @@ class SourceState:
 
 
 @dataclass(slots=True, frozen=True)
+class Quarantined:
+    """An article set aside for good: processing it failed or ran out of time too many times."""
+
+    url: str
+    source: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoryRef:
     """The story an article belongs to: its key and the other URLs already recorded for it."""
 
@@ -249,6 +259,29 @@ class Store(ABC):
 
     @abstractmethod
     async def source_state(self, name: str) -> SourceState: ...
+
+    # -- poison pills ---------------------------------------------------------------------------
+    @abstractmethod
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        """Record that ``url`` will not be processed again (the caller also marks it seen)."""
+
+    @abstractmethod
+    async def quarantined(self) -> list[Quarantined]:
+        """Every quarantined article, newest first."""
+
+    # A source's learned publication rhythm (``monitor.cadence.Rhythm``, opaque text here). Defaults keep
+    # it in this object, right for a store one process uses; both real stores persist and share it.
+    async def get_rhythm(self, name: str) -> str | None:
+        rhythms: dict[str, str] = self.__dict__.setdefault("_rhythms_here", {})
+        return rhythms.get(name)
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        self.__dict__.setdefault("_rhythms_here", {})[name] = state
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        """The stored rhythms of those of ``names`` that have one (one round trip, for start-up)."""
+        found = {n: await self.get_rhythm(n) for n in names}
+        return {n: v for n, v in found.items() if v is not None}
 
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...

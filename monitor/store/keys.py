@@ -51,11 +51,12 @@ ARCHIVE_BYTES = f"{ARCHIVE_TAG}:bytes"  # total of ARCHIVE_SIZE
 ARCHIVE_DICT = f"{ARCHIVE_TAG}:dict"  # hash dictionary id -> zstd dictionary
 
 SOURCES = f"{PREFIX}:sources"  # set of source names
+QUARANTINE = f"{PREFIX}:quarantine"  # hash url -> JSON {source, reason, at}: articles set aside for good
 MEMBERS = "{newsmon:members}"  # zset instance id -> real-time ms its membership lapses (live instances)
 
 
 def source(name: str) -> str:
-    """Hash {last_attempt, last_success, last_error, articles_seen} of one source."""
+    """Hash {last_attempt, last_success, last_error, articles_seen, rhythm} of one source."""
     return f"{PREFIX}:source:{{{name}}}"
 
 

@@ -40,7 +40,15 @@ from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fin
 from monitor.logs import mask_url
 from monitor.model import Alert, Clock, Delivery
 from monitor.store import keys
-from monitor.store.base import ArchivePolicy, ArchiveStats, SourceState, Store, StoryRef, Validators
+from monitor.store.base import (
+    ArchivePolicy,
+    ArchiveStats,
+    Quarantined,
+    SourceState,
+    Store,
+    StoryRef,
+    Validators,
+)
 from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
 
 MAX_STORY_URLS = 50
@@ -912,6 +920,35 @@ class RedisStore(Store):
                     pipe.hgetall(keys.source(name))
                 replies = await pipe.execute()
         return [_source(n, d) for n, d in zip(names, replies, strict=True)]
+
+    async def get_rhythm(self, name: str) -> str | None:
+        with _translated():
+            value = await self._r.hget(keys.source(name), "rhythm")
+        return None if value is None else str(value)
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        with _translated():
+            await self._r.hset(keys.source(name), "rhythm", state)
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hget(keys.source(name), "rhythm")
+                replies = await pipe.execute()
+        return {n: str(v) for n, v in zip(names, replies, strict=True) if v is not None}
+
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        record = json.dumps({"source": source, "reason": reason, "at": self.clock.time()})
+        with _translated():
+            await self._r.hset(keys.QUARANTINE, url, record)
+
+    async def quarantined(self) -> list[Quarantined]:
+        with _translated():
+            data = await self._r.hgetall(keys.QUARANTINE)
+        records = [(url, json.loads(value)) for url, value in data.items()]
+        out = [Quarantined(url, r["source"], r["reason"], float(r["at"])) for url, r in records]
+        return sorted(out, key=lambda q: q.at, reverse=True)
 
     # -- the web console (monitor.ui) -----------------------------------------------------------------
     # The listing index orders deliveries by creation; alerts are filtered as they are read, newest

@@ -13,7 +13,9 @@ Redis; one daemon alone simply always wins them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -32,6 +34,7 @@ from monitor.model import Alert, Clock, Delivery
 from monitor.store.base import (
     ArchivePolicy,
     ArchiveStats,
+    Quarantined,
     SourceState,
     Store,
     StoryRef,
@@ -156,6 +159,12 @@ CREATE TABLE IF NOT EXISTS archive_dict (
     id INTEGER PRIMARY KEY,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     last_attempt REAL,
@@ -163,7 +172,22 @@ CREATE TABLE IF NOT EXISTS sources (
     last_error TEXT,
     articles_seen INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS rhythms (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
 """
+
+
+def _create_private(path: Path) -> None:
+    """The database file (0600) and any folders leading to it (0700) that do not exist yet: alerts,
+    article URLs and rule ids are nobody else's business, whatever the umask. SQLite gives its -wal and
+    -shm files the database file's mode. What exists already is left as the operator made it."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def url_digest(url: str) -> bytes:
@@ -238,7 +262,7 @@ class SqliteStore(Store):
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(self.path))
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -782,6 +806,43 @@ class SqliteStore(Store):
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
         return [_source(r) for r in rows]
+
+    async def get_rhythm(self, name: str) -> str | None:
+        row = await self._run(
+            lambda conn: conn.execute("SELECT state FROM rhythms WHERE name = ?", (name,)).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def set_rhythm(self, name: str, state: str) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO rhythms (name, state) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+                (name, state),
+            )
+        )
+
+    async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
+        wanted = set(names)
+        rows = await self._run(lambda conn: conn.execute("SELECT name, state FROM rhythms").fetchall())
+        return {str(r[0]): str(r[1]) for r in rows if r[0] in wanted}
+
+    async def quarantine(self, url: str, source: str, reason: str) -> None:
+        now = self.clock.time()
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO quarantine (url, source, reason, at) VALUES (?, ?, ?, ?)",
+                (url, source, reason, now),
+            )
+        )
+
+    async def quarantined(self) -> list[Quarantined]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT url, source, reason, at FROM quarantine ORDER BY at DESC"
+            ).fetchall()
+        )
+        return [Quarantined(r["url"], r["source"], r["reason"], r["at"]) for r in rows]
 
     # -- the web console (monitor.ui) -----------------------------------------------------------------
     async def alert_page(self, query: AlertQuery) -> list[StoredAlert]:

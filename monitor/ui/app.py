@@ -83,7 +83,8 @@ class Console:
             else None
         )
         # Error texts (a receiver's answer, a reload problem) may quote a URL with its password.
-        self.scrub = Scrubber([*config_secrets(daemon.config), *([self._token] if self._token else [])])
+        self.scrub = Scrubber()
+        self._scrubbing: object = None  # the config whose secrets the scrubber knows
         self.env.filters["scrub"] = self.scrub
 
     @property
@@ -125,14 +126,16 @@ class Console:
         if self._token is None:
             if not _loopback(request.remote):
                 raise web.HTTPForbidden(text="the console answers loopback only; set [service] ui_token_file")
-        elif not self._signed_in(request) and request.match_info.route.handler not in (
-            self._login_form,
-            self._login,
-        ):
+        elif not self._signed_in(request) and not self._open_to_all(request):
             raise _redirect("/login")
         if request.method == "POST":
             await self._check_csrf(request)
         return await handler(request)
+
+    def _open_to_all(self, request: web.Request) -> bool:
+        """The sign-in form and the stylesheet and script it uses (nothing in them is private)."""
+        sign_in = request.match_info.route.handler in (self._login_form, self._login)
+        return sign_in or request.path.startswith(f"{PREFIX}/static/")
 
     def _signed_in(self, request: web.Request) -> bool:
         assert self._token is not None and self._session is not None
@@ -150,7 +153,15 @@ class Console:
             raise web.HTTPForbidden(text="stale or missing form token: reload the page and try again")
 
     # -- pages ------------------------------------------------------------------------------------------
+    def _scrubber(self) -> Scrubber:
+        """The scrubber, knowing the secrets of the config in effect (a reload may bring new ones)."""
+        if self.daemon.config is not self._scrubbing:
+            self._scrubbing = self.daemon.config
+            self.scrub.update([*config_secrets(self.daemon.config), *([self._token] if self._token else [])])
+        return self.scrub
+
     def _render(self, template: str, request: web.Request, **context: Any) -> web.Response:
+        self._scrubber()
         html = self.env.get_template(template).render(
             csrf=self.csrf, page=template.removesuffix(".html"), here=request.path_qs, **context
         )
@@ -175,7 +186,7 @@ class Console:
         return self._render("sources.html", request, view=view)
 
     async def _rules(self, request: web.Request) -> web.Response:
-        view = await pages.rules(self.daemon, request.query, self.scrub)
+        view = await pages.rules(self.daemon, request.query, self._scrubber())
         return self._render("rules.html", request, view=view)
 
     async def _playground(self, request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ class Daemon(Protocol):
     http: HttpClient
     store: Store | None
     rules: RuleSet | None
-    rule_problems: list[str]  # the errors of the last rule load or reload; empty when all loaded
+    rule_problems: list[str]  # the problems of the last reload while it was refused; else empty
     outbox: Outbox | None
     scheduler: Scheduler | None
     started_at: float  # clock time the daemon started

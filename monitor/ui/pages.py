@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from monitor.config import Config
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.rules import Rule
 from monitor.model import Source
@@ -78,6 +79,7 @@ class SourceRow:
     per_day: float | None
     next_poll: float | None  # seconds from now
     delay: float  # per-host spacing between requests
+    robots_delay: bool  # the spacing is the host's robots.txt Crawl-delay, longer than the config's
     blocked: float  # seconds the host asked us to wait (429/503 Retry-After)
 
 
@@ -93,29 +95,37 @@ class SourcesView:
     pages: list[tuple[int, str]] = field(default_factory=list)  # (first row, query string)
 
 
-def status(source: Source, health: SourceHealth | None, stale_after: float | None, now: float) -> str:
-    if health is None or (health[0] is None and not health[1]):
+def status(health: SourceHealth | None, stale_limit: float, now: float) -> str:
+    """ "failing", "stale" (no success for ``stale_limit`` seconds), "waiting" (never polled) or "ok"."""
+    if health is None:
         return "waiting"
     last_success, failing = health
     if failing:
         return "failing"
-    limit = stale_after or STALE_INTERVALS * source.interval
-    return "stale" if last_success is None or now - last_success > limit else "ok"
+    if last_success is None:
+        return "waiting"
+    return "stale" if now - last_success > stale_limit else "ok"
 
 
 class SourceLedger:
-    """What the Sources page keeps between requests: the configured sources in name order (sorted once
-    per config, not per page) and the article totals it measures articles per day against."""
+    """What the Sources page keeps between requests: the configured sources in name order, each with
+    how long it may go without a success before it is stale (worked out once per config, not per page),
+    and the article totals it measures articles per day against."""
 
     def __init__(self) -> None:
-        self._config: tuple[Source, ...] = ()
-        self._by_name: tuple[Source, ...] = ()
+        self._config: Config | None = None
+        self._by_name: tuple[tuple[Source, float], ...] = ()
         self.base: dict[str, int] = {}
         self.since: float | None = None
 
-    def by_name(self, sources: tuple[Source, ...]) -> tuple[Source, ...]:
-        if sources is not self._config:  # a reload builds a new tuple
-            self._config, self._by_name = sources, tuple(sorted(sources, key=lambda s: s.name))
+    def by_name(self, config: Config) -> tuple[tuple[Source, float], ...]:
+        if config is not self._config:  # a reload builds a new Config
+            stale_after = config.stale_after
+            self._config = config
+            self._by_name = tuple(
+                (s, stale_after.get(s.name) or STALE_INTERVALS * s.interval)
+                for s in sorted(config.sources, key=lambda s: s.name)
+            )
         return self._by_name
 
     def start(self, states: Sequence[SourceState], now: float) -> None:
@@ -137,34 +147,34 @@ async def sources(daemon: Daemon, query: Mapping[str, str], ledger: SourceLedger
     health = await store.source_health()
     wanted = query.get("status", "")
     name = query.get("name", "").strip().lower()
-    stale_after = daemon.config.stale_after
-    ranked: dict[str, list[Source]] = {label: [] for label in STATUS_ORDER}
-    for source in ledger.by_name(daemon.config.sources):  # name order within each status
-        ranked[status(source, health.get(source.name), stale_after.get(source.name), now)].append(source)
+    ranked: dict[str, list[tuple[Source, float]]] = {label: [] for label in STATUS_ORDER}
+    for entry in ledger.by_name(daemon.config):  # name order within each status
+        ranked[status(health.get(entry[0].name), entry[1], now)].append(entry)
     counts = {label: len(listed) for label, listed in ranked.items()}
     chosen = [
-        source
+        (label, source)
         for label in STATUS_ORDER
         if not wanted or label == wanted
-        for source in ranked[label]
+        for source, _ in ranked[label]
         if not name or name in source.name.lower()
     ]
     offset = _offset(query.get("offset", ""), len(chosen))
     shown = chosen[offset : offset + ROWS_PER_PAGE]
-    states = await store.source_states_of([source.name for source in shown])
+    states = await store.source_states_of([source.name for _, source in shown])
     rows = []
-    for source, state in zip(shown, states, strict=True):
+    for (label, source), state in zip(shown, states, strict=True):
         next_run = daemon.scheduler.next_run(source.name) if daemon.scheduler else None
         host = urlsplit(source.url).hostname or ""
         rows.append(
             SourceRow(
                 source=source,
                 url=mask_url(source.url),
-                status=status(source, health.get(source.name), stale_after.get(source.name), now),
+                status=label,
                 state=state,
                 per_day=ledger.per_day(state, now),
                 next_poll=None if next_run is None else max(0.0, next_run - now),
-                delay=daemon.http.limiter.delay,
+                delay=daemon.http.limiter.spacing(host),
+                robots_delay=daemon.http.limiter.spacing(host) > daemon.http.limiter.delay,
                 blocked=daemon.http.limiter.blocked_for(host),
             )
         )

@@ -15,6 +15,7 @@ from monitor.matching.engine import Engine, Explanation
 from monitor.matching.rules import rules_from_text
 from monitor.model import FIELDS, Article, Fetched, Hit
 from monitor.ui.daemon import Daemon
+from monitor.ui.history import DAYS, History, history
 from monitor.ui.present import marked
 
 EXAMPLE_RULE = """\
@@ -41,6 +42,9 @@ class PlaygroundView:
     matches: list[Explanation] = field(default_factory=list)
     misses: list[Explanation] = field(default_factory=list)
     tried: int = 0  # rules in the pasted file
+    days: str = ""  # look back over the archive this many days ("" for no)
+    history: History | None = None
+    day_choices: tuple[str, ...] = DAYS
 
 
 async def run(daemon: Daemon, form: Mapping[str, str]) -> PlaygroundView:
@@ -49,6 +53,7 @@ async def run(daemon: Daemon, form: Mapping[str, str]) -> PlaygroundView:
         url=form.get("url", "").strip(),
         text=form.get("text", "")[:MAX_TEXT],
         source=form.get("source", "").strip() or SOURCE,
+        days=form.get("days", ""),
     )
     if not form:
         return view
@@ -58,13 +63,15 @@ async def run(daemon: Daemon, form: Mapping[str, str]) -> PlaygroundView:
         view.errors = [str(p) for p in exc.problems]
         return view
     view.tried = len(rules.rules)
+    view.history = await history(daemon, rules.rules, view.days)
     try:
         article = await _article(daemon, view)
     except (FetchError, ParseError) as exc:
         view.errors = [str(exc)]
         return view
     if article is None:
-        view.errors = ["give a URL to fetch or paste the article's text"]
+        if view.history is None:
+            view.errors = ["give a URL to fetch or paste the article's text, or choose days to look back"]
         return view
     explained = Engine(rules.rules).explain(article)
     view.article = article

@@ -1,0 +1,175 @@
+"""Several `newsmon run` processes on one machine sharing one Redis: is every source polled once per
+interval (none twice, none skipped), and what does a poll cost Redis?
+
+    python benchmarks/scaleout.py [--sources 10000] [--instances 4] [--interval 30] [--intervals 10] [--quick]
+
+A private redis-server, the simulator (own process, which logs when each site's listing is requested), and
+``--instances`` daemons (``python -m monitor run``) on one config. After every source has been polled once
+(the first round fetches, later ones are 304s), ``--intervals`` intervals are observed. For each source the
+gaps between consecutive polls, from the last poll before the window to the last in it: a gap under half
+an interval is a double poll, one over 1.5 intervals a skipped one (jitter is at most 10%). Redis's own
+counters give commands and bytes per poll and memory per source; psutil gives the daemons' CPU per poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import ROOT, SimProcess, emit, table, write_config
+from redis_cost import _free_port, _info, _server_binary
+
+from monitor import loop as event_loop
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
+async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> dict[str, list[float]]:
+    while True:
+        polls = await sim.call("GET", "/_sim/polls")
+        if len(polls) >= sources:
+            return polls
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(polls)} of {sources} sources polled before the deadline")
+        await asyncio.sleep(2)  # a benchmark waiting for many processes: checked, bounded, not a test
+
+
+def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, int]:
+    twice = skipped = 0
+    counts: list[int] = []
+    for times in polls.values():
+        before = [t for t in times if t < start]
+        inside = [t for t in times if start <= t < end]
+        counts.append(len(inside))
+        chain = before[-1:] + inside
+        gaps = [b - a for a, b in itertools.pairwise(chain)]
+        twice += sum(g < 0.5 * interval for g in gaps)
+        skipped += sum(g > 1.5 * interval for g in gaps)
+        if inside and end - inside[-1] > 1.5 * interval:
+            skipped += 1
+    return {"twice": twice, "skipped": skipped, "min_polls": min(counts), "max_polls": max(counts)}
+
+
+async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
+    async with SimProcess(sites=args.sources, addresses=16, initial=1, listing=5) as sim:
+        text = write_config(
+            tmp,
+            sim,
+            range(args.sources),
+            rules_text="rules: []\n",
+            notify=False,
+            concurrency=16,
+            interval=f"{args.interval:g}s",
+            store_url=url,
+        )
+        config = tmp / "bench.toml"
+        config.write_text(text, encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "monitor", "run", "-c", str(config)]
+        r = aioredis.from_url(url, decode_responses=True)
+        empty = (await _info(r))["memory"]
+        procs = [
+            subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220 - before measuring
+            for _ in range(args.instances)
+        ]
+        watched = [psutil.Process(p.pid) for p in procs]
+        try:
+            await wait_all_polled(sim, args.sources, time.monotonic() + 300 + 3 * args.interval)
+            # One more interval: every source has sent its validators, the rest are 304s.
+            await asyncio.sleep(args.interval)
+            info0, cpu0, start = await _info(r), cpu_seconds(watched), time.time()
+            await asyncio.sleep(args.intervals * args.interval)
+            info1, cpu1, end = await _info(r), cpu_seconds(watched), time.time()
+            polls = await sim.call("GET", "/_sim/polls")
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("an instance exited during the run")
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(p.wait), 60)
+                except TimeoutError:
+                    p.kill()
+            await r.aclose()
+    made = sum(1 for times in polls.values() for t in times if start <= t < end)
+    traffic = info1["in"] + info1["out"] - info0["in"] - info0["out"]
+    verdict = judge(polls, start, end, args.interval)
+    return {
+        "bench": "scaleout",
+        "ok": verdict["twice"] == 0 and verdict["skipped"] == 0,
+        "sources": args.sources,
+        "instances": args.instances,
+        "interval_s": args.interval,
+        "intervals": args.intervals,
+        "polls": made,
+        "expected_polls": args.sources * args.intervals,
+        "polled_twice": verdict["twice"],
+        "skipped": verdict["skipped"],
+        "polls_per_source_min_max": [verdict["min_polls"], verdict["max_polls"]],
+        "redis_commands_per_poll": round((info1["commands"] - info0["commands"]) / max(1, made), 1),
+        "redis_bytes_per_poll": round(traffic / max(1, made)),
+        "redis_memory_bytes_per_source": round((info1["memory"] - empty) / args.sources),
+        "cpu_ms_per_poll": round(1000 * (cpu1 - cpu0) / max(1, made), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=10_000)
+    parser.add_argument("--instances", type=int, default=4)
+    parser.add_argument("--interval", type=float, default=30.0)
+    parser.add_argument("--intervals", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="100 sources, 2 instances, 2 intervals of 5 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sources, args.instances, args.interval, args.intervals = 100, 2, 5.0, 2
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="newsmon-scaleout-"))
+    cmd = [_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        record = event_loop.run(bench(args, f"redis://127.0.0.1:{port}/0", workdir))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+    emit(record)
+    table(
+        [
+            ("sources, instances", f"{record['sources']}, {record['instances']}"),
+            ("intervals observed", f"{record['intervals']} x {record['interval_s']:g} s"),
+            ("polls (expected)", f"{record['polls']} ({record['expected_polls']})"),
+            ("polled twice / skipped (goal 0 / 0)", f"{record['polled_twice']} / {record['skipped']}"),
+            ("polls per source min, max", record["polls_per_source_min_max"]),
+            (
+                "Redis commands, bytes per poll",
+                f"{record['redis_commands_per_poll']}, {record['redis_bytes_per_poll']}",
+            ),
+            ("Redis memory per source", f"{record['redis_memory_bytes_per_source']} B"),
+            ("daemons' CPU ms per poll", record["cpu_ms_per_poll"]),
+        ]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""When to poll each source next: learn its publication rhythm, spend a global request budget where
+articles are likely (docs/scheduling.md has the derivation).
+
+A source publishing at rate ``λ`` (articles per second) and polled every ``T`` seconds waits ``T/2`` on
+average per article. Minimising the total expected delay ``Σ λ_i T_i / 2`` under the request budget
+``Σ 1/T_i = B`` gives the square-root rule ``T_i = c / sqrt(λ_i)``; ``c`` is the one number that makes
+the budget hold once every ``T_i`` is clamped into its bounds. ``B`` is what fixed polling would spend
+(``Σ 1/interval_i``), so adaptive polling sends the same traffic, only to different sources. A source
+expected to publish daily or more is never polled slower than its ``interval`` (the delay tail stays
+where fixed polling has it): the busy sources are paid for by the quiet ones.
+
+``Rhythm`` is one source's learned state, O(1) to update and to query and small enough to keep in the
+store for every source: a decayed count of new articles per hour of day (day/night), the decayed time
+observed (so a quiet source's rate falls), a self-exciting burst term (breaking news comes in runs), and
+what the site itself asks for (``Cache-Control: max-age``, ``Expires``, ``Retry-After``, a feed's
+``ttl`` and ``skipHours``), which no schedule undercuts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import math
+import re
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+from typing import Any
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+MEMORY = 14 * DAY  # time constant of the forgetting: a source that changed its habits is re-learned
+PRIOR_ARTICLES = 1.0  # before anything is seen, a source is assumed to publish once a ...
+PRIOR_SECONDS = 6 * HOUR  # ... day, a belief worth a quarter of an observed day
+PROFILE_PRIOR = 6.0  # pseudo-articles spread evenly over the day: a few articles do not make a profile
+BURST_GAIN = 0.5  # each new article raises the rate by this many expected follow-ups ...
+BURST_TIME = 1800.0  # ... over this time constant (seconds)
+MAX_FLOOR = 7 * DAY  # a cache header or ttl beyond this is treated as this (a misconfigured site)
+EXPONENT = 0.5  # T = c / rate**EXPONENT: the square-root rule, which minimises the mean delay
+ACTIVE_PER_DAY = 1.0  # a source expected to publish at least this often is never polled slower than fixed
+CORRECTION_GAIN = 0.2  # how fast measured spending pulls the plan back onto the budget
+MIN_RATE = 1e-9  # articles per second: keeps the square root finite for a source never seen to publish
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+def _hour(t: float) -> int:
+    return int(t // HOUR) % 24
+
+
+@dataclass(slots=True)
+class Rhythm:
+    """One source's publication rhythm, as observed by its polls (times are Unix seconds)."""
+
+    since: float  # when observation began
+    updated: float  # time the decayed counts below refer to
+    hours: list[float] = field(default_factory=lambda: [0.0] * 24)  # decayed new articles per UTC hour
+    burst: float = 0.0  # decayed count of recent articles (time constant BURST_TIME), as of burst_at
+    burst_at: float = 0.0
+    not_before: float = 0.0  # the site asked not to be fetched again before this time
+    skip_hours: tuple[int, ...] = ()  # UTC hours a feed's skipHours asks to leave alone
+
+    @classmethod
+    def new(cls, now: float) -> Rhythm:
+        return cls(since=now, updated=now, burst_at=now)
+
+    def observe(self, now: float, new_articles: int) -> None:
+        """A poll at ``now`` found ``new_articles`` (0 is an observation too: time passes)."""
+        if now > self.updated:
+            keep = math.exp(-(now - self.updated) / MEMORY)
+            self.hours = [c * keep for c in self.hours]
+            self.updated = now
+        if new_articles:
+            self.hours[_hour(now)] += new_articles
+            self.burst = self.burst * math.exp(-max(0.0, now - self.burst_at) / BURST_TIME) + new_articles
+            self.burst_at = now
+
+    def rate(self, t: float) -> float:
+        """Expected new articles per second at time ``t``."""
+        keep = math.exp(-max(0.0, t - self.updated) / MEMORY)
+        counts = self.hours
+        total = sum(counts) * keep
+        # Time observed, decayed the same way as the counts: integral of exp(-(t-s)/MEMORY) since `since`.
+        exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
+        base = (total + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS)
+        h = _hour(t)
+        near = (0.25 * counts[h - 1] + 0.5 * counts[h] + 0.25 * counts[(h + 1) % 24]) * keep
+        share = (near + PROFILE_PRIOR / 24) / (total + PROFILE_PRIOR)  # of the day's articles, this hour
+        burst = BURST_GAIN / BURST_TIME * self.burst * math.exp(-max(0.0, t - self.burst_at) / BURST_TIME)
+        return max(MIN_RATE, base * 24 * share + burst)
+
+    def active(self, t: float) -> bool:
+        """Expected to publish at least ``ACTIVE_PER_DAY`` articles a day, whatever the hour."""
+        keep = math.exp(-max(0.0, t - self.updated) / MEMORY)
+        exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
+        return (sum(self.hours) * keep + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS) * DAY >= ACTIVE_PER_DAY
+
+    def allowed(self, t: float) -> float:
+        """The earliest time at or after ``t`` the site allows a poll (cache headers, skipHours)."""
+        t = max(t, self.not_before)
+        for _ in range(24):
+            if _hour(t) not in self.skip_hours:
+                break
+            t = (t // HOUR + 1) * HOUR
+        return t
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "since": self.since,
+                "updated": self.updated,
+                "hours": [round(c, 4) for c in self.hours],
+                "burst": round(self.burst, 4),
+                "burst_at": self.burst_at,
+                "not_before": self.not_before,
+                "skip_hours": list(self.skip_hours),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> Rhythm:
+        data: dict[str, Any] = json.loads(text)
+        hours = [float(c) for c in data["hours"]]
+        if len(hours) != 24:
+            raise ValueError(f"expected 24 hourly counts, got {len(hours)}")
+        return cls(
+            since=float(data["since"]),
+            updated=float(data["updated"]),
+            hours=hours,
+            burst=float(data["burst"]),
+            burst_at=float(data["burst_at"]),
+            not_before=float(data["not_before"]),
+            skip_hours=tuple(int(h) for h in data["skip_hours"]),
+        )
+
+
+def fresh_until(headers: Mapping[str, str], now: float) -> float | None:
+    """Until when a response says it stays fresh (``Cache-Control: max-age``, else ``Expires``), capped
+    at ``MAX_FLOOR``; None when it says nothing or forbids caching."""
+    control = headers.get("Cache-Control", "")
+    if re.search(r"no-cache|no-store", control, re.IGNORECASE):
+        return None
+    found = _MAX_AGE.search(control)
+    if found:
+        age = _int(headers.get("Age")) or 0
+        return now + min(MAX_FLOOR, max(0, int(found.group(1)) - age))
+    expires = headers.get("Expires")
+    if expires:
+        try:
+            when = email.utils.parsedate_to_datetime(expires).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # "Expires: 0" and other invalid dates mean "already expired"
+        date = headers.get("Date")
+        if date:  # the server's clock: Expires is relative to its Date, not to ours
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+                when += now - email.utils.parsedate_to_datetime(date).timestamp()
+        return min(now + MAX_FLOOR, when) if when > now else None
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+@dataclass(slots=True, frozen=True)
+class Bounds:
+    """A source's configured schedule: ``interval`` is its share of the budget (what fixed polling
+    spends on it) and the first gap before anything is learned; polls stay within [lower, upper]."""
+
+    interval: float
+    lower: float
+    upper: float
+
+
+class Planner:
+    """The square-root rule over every adaptive source, under the budget their intervals make."""
+
+    def __init__(self, bounds: Mapping[str, Bounds]) -> None:
+        self.bounds = dict(bounds)
+        self.budget = sum(1.0 / b.interval for b in self.bounds.values())  # requests per second
+        self.scale: float | None = None  # c in T = c / rate**EXPONENT; None until the first refresh
+        # Rates read at poll time run above their average (a poll that finds articles raises the burst
+        # term), so plans overspend slightly; the polls actually made correct for that.
+        self.correction = 1.0
+        self._polls = 0
+        self._spent_budget = 0.0  # sum over polls made of 1/interval: what fixed polling of them spends
+        self._since: float | None = None
+
+    def polled(self, name: str) -> None:
+        self._polls += 1
+        self._spent_budget += 1.0 / self.bounds[name].interval
+
+    def refresh(self, rates: Mapping[str, float], now: float, active: Set[str] = frozenset()) -> float:
+        """Find ``c`` so that clamped gaps spend exactly the budget at these rates (bisection on log c:
+        the spend falls as c grows). Sources without a rate count at the prior rate; ``active`` ones
+        are capped at their interval."""
+        names = list(self.bounds)
+        if not names:
+            self.scale = None
+            return 0.0
+        if self._since is not None and now > self._since and self._polls >= 20:
+            # Polls this instance made against the budget of the sources it polled (with several
+            # instances each plans for all sources but polls its share).
+            window = now - self._since
+            share = min(1.0, self._spent_budget / self._polls * len(names) / self.budget)
+            actual, target = self._polls / window, self.budget * share
+            step = (target / actual) ** CORRECTION_GAIN
+            self.correction = min(2.0, max(0.5, self.correction * step))
+        if self._since is None or self._polls >= 20:
+            self._since, self._polls, self._spent_budget = now, 0, 0.0
+        known = [max(MIN_RATE, rates.get(n, PRIOR_ARTICLES / PRIOR_SECONDS)) for n in names]
+        roots = [r**EXPONENT for r in known]
+        lower = [self.bounds[n].lower for n in names]
+        upper = [self._upper(self.bounds[n], n in active) for n in names]
+        spend = _spender(roots, lower, upper)
+        lo, hi = 1e-6, 1e9
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            if spend(mid) > self.budget * self.correction:
+                lo = mid
+            else:
+                hi = mid
+        self.scale = hi
+        return hi
+
+    def gap(self, name: str, rate: float, active: bool) -> float:
+        """Seconds from a poll of ``name`` to its next one, at the current rate estimate."""
+        b = self.bounds[name]
+        if self.scale is None:
+            return b.interval
+        return min(self._upper(b, active), max(b.lower, self.scale / max(MIN_RATE, rate) ** EXPONENT))
+
+    @staticmethod
+    def _upper(b: Bounds, active: bool) -> float:
+        # An active source never waits longer than fixed polling would make it wait: the budget for
+        # the busy sources comes from the quiet ones, and the delay tail stays where fixed polling has it.
+        return max(b.lower, min(b.upper, b.interval)) if active else b.upper
+
+
+def _spender(roots: list[float], lower: list[float], upper: list[float]) -> Any:
+    """Requests per second for a given c: vectorised with numpy (100,000 sources, 60 bisection steps)."""
+    import numpy as np
+
+    r, lo, hi = np.asarray(roots), np.asarray(lower), np.asarray(upper)
+
+    def spend(c: float) -> float:
+        return float((1.0 / np.clip(c / r, lo, hi)).sum())
+
+    return spend
+
+
+def feed_hints(body: bytes, now: float) -> tuple[float | None, tuple[int, ...]]:
+    """An RSS 2.0 channel's ``<ttl>`` (minutes) as a not-before time and its ``<skipHours>`` as UTC
+    hours; (None, ()) for anything else, including a body lxml cannot read."""
+    import lxml.etree
+
+    parser = lxml.etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=False)
+    try:
+        root = lxml.etree.fromstring(body, parser)
+    except (lxml.etree.XMLSyntaxError, ValueError):
+        return None, ()
+    if root is None or root.tag != "rss":
+        return None, ()
+    until = None
+    minutes = _int(root.findtext("channel/ttl"))
+    if minutes:
+        until = now + min(MAX_FLOOR, 60.0 * minutes)
+    found = (_int(h.text) for h in root.iterfind("channel/skipHours/hour"))
+    return until, tuple(sorted({h for h in found if h is not None and 0 <= h <= 23}))
+
+
+MIN_SHARE = 10.0  # by default a source is polled at most this many times as often as its interval says ...
+MAX_SHARE = 8.0  # ... and at least once per this many intervals
+FLOOR = 60.0  # seconds: the default lower bound never goes below this, however short the interval
+
+
+def default_bounds(interval: float, lower: float | None = None, upper: float | None = None) -> Bounds:
+    """``min_interval``/``max_interval`` as configured, else derived from the interval."""
+    low = lower if lower is not None else min(interval, max(FLOOR, interval / MIN_SHARE))
+    high = upper if upper is not None else interval * MAX_SHARE
+    return Bounds(interval=interval, lower=low, upper=max(low, high))

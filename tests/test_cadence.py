@@ -1,0 +1,89 @@
+"""The adaptive planner's parts: rhythm learning, the budget, the bounds, and what sites ask for."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from monitor.cadence import DAY, HOUR, Bounds, Planner, Rhythm, default_bounds, feed_hints, fresh_until
+
+
+def test_rhythm_learns_a_busy_source_from_a_quiet_one_and_the_time_of_day() -> None:
+    busy, quiet = Rhythm.new(0.0), Rhythm.new(0.0)
+    for k in range(1, 7 * 24 * 12):  # a week of polls every 5 minutes
+        t = k * 300.0
+        daytime = 8 <= (t / HOUR) % 24 < 20
+        busy.observe(t, 1 if daytime else 0)
+        quiet.observe(t, 1 if k % (24 * 12) == 0 else 0)
+    noon, night = 7 * DAY + 12 * HOUR, 7 * DAY + 2 * HOUR
+    assert busy.rate(noon) > 50 * quiet.rate(noon)
+    assert busy.rate(noon) > 5 * busy.rate(night)
+    assert busy.rate(noon) * HOUR == pytest.approx(12, rel=0.35)  # one article per 5-minute poll
+
+
+def test_rhythm_round_trips_through_its_stored_form() -> None:
+    r = Rhythm.new(100.0)
+    r.observe(5000.0, 3)
+    r.not_before, r.skip_hours = 9000.0, (1, 2)
+    again = Rhythm.loads(r.dumps())
+    assert again.rate(6000.0) == pytest.approx(r.rate(6000.0), rel=1e-3)
+    assert (again.not_before, again.skip_hours) == (9000.0, (1, 2))
+    with pytest.raises(ValueError, match="24 hourly counts"):
+        Rhythm.loads(r.dumps().replace('"hours":[', '"hours":[1,'))
+
+
+def test_planner_spends_the_fixed_budget_within_bounds_and_busy_sources_get_shorter_gaps() -> None:
+    rng = random.Random(1)
+    bounds = {f"s{i}": default_bounds(600.0) for i in range(200)}
+    rates = {name: rng.choice((200, 5, 0.2)) / DAY for name in bounds}
+    planner = Planner(bounds)
+    active = {name for name, rate in rates.items() if rate * DAY >= 1}
+    planner.refresh(rates, 0.0, active)
+    gaps = {name: planner.gap(name, rates[name], name in active) for name in bounds}
+    assert sum(1 / g for g in gaps.values()) == pytest.approx(planner.budget, rel=1e-3)
+    assert all(bounds[n].lower <= g <= bounds[n].upper for n, g in gaps.items())
+    busy = [g for n, g in gaps.items() if rates[n] * DAY == 200]
+    daily = [g for n, g in gaps.items() if rates[n] * DAY == 5]
+    quiet = [g for n, g in gaps.items() if rates[n] * DAY == 0.2]
+    assert max(busy) < min(daily) <= max(daily) <= 600.0 < min(quiet)
+
+
+def test_planner_corrects_for_polls_made_above_the_budget() -> None:
+    bounds = {"a": Bounds(600.0, 60.0, 4800.0), "b": Bounds(600.0, 60.0, 4800.0)}
+    planner = Planner(bounds)
+    planner.refresh({"a": 1e-3, "b": 1e-5}, 0.0)
+    first = planner.gap("a", 1e-3, False)
+    for _ in range(100):  # twice the budget's 2 polls per 600 s
+        planner.polled("a")
+    planner.refresh({"a": 1e-3, "b": 1e-5}, 600.0 * 100 / 4)
+    assert planner.gap("a", 1e-3, False) > first
+
+
+def test_default_bounds_follow_the_interval_unless_configured() -> None:
+    assert default_bounds(600.0) == Bounds(600.0, 60.0, 4800.0)
+    assert default_bounds(30.0) == Bounds(30.0, 30.0, 240.0)  # never faster than configured
+    assert default_bounds(600.0, 120.0, 900.0) == Bounds(600.0, 120.0, 900.0)
+
+
+def test_cache_headers_and_feed_hints_set_the_earliest_next_poll() -> None:
+    now = 1_000_000.0
+    assert fresh_until({"Cache-Control": "public, max-age=600"}, now) == now + 600
+    assert fresh_until({"Cache-Control": "max-age=600", "Age": "100"}, now) == now + 500
+    assert fresh_until({"Cache-Control": "no-cache, max-age=600"}, now) is None
+    assert fresh_until({"Cache-Control": "max-age=99999999"}, now) == now + 7 * DAY
+    date = "Mon, 12 Jan 2026 10:00:00 GMT"
+    expires = "Mon, 12 Jan 2026 10:15:00 GMT"
+    assert fresh_until({"Expires": expires, "Date": date}, now) == pytest.approx(now + 900)
+    assert fresh_until({"Expires": "0"}, now) is None
+    feed = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><ttl>30</ttl>"
+        b"<skipHours><hour>1</hour><hour>2</hour><hour>25</hour><hour>x</hour></skipHours>"
+        b"<item><title>a</title></item></channel></rss>"
+    )
+    assert feed_hints(feed, now) == (now + 1800, (1, 2))
+    assert feed_hints(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", now) == (None, ())
+    assert feed_hints(b"not xml at all", now) == (None, ())
+    r = Rhythm.new(0.0)
+    r.skip_hours = (1, 2)
+    assert r.allowed(DAY + 1 * HOUR + 5) == DAY + 3 * HOUR
