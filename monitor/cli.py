@@ -896,7 +896,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules = _command(sub, "rules", "rule tools").add_subparsers(
         dest="rules_command", required=True, metavar="COMMAND"
     )
-    test = _command(rules, "test", "which rules match an article, and why")
+    test = _command(
+        rules, "test", "which rules match an article and why, or (--since) what they would have sent"
+    )
     test.add_argument(
         "--rules",
         action="append",

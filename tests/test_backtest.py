@@ -281,3 +281,12 @@ async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_st
     assert not Prefilter(rules).candidates(shelling)  # no substring of the term is in the text
     result = await backtest(sqlite_store, rules, now - DAY, now)
     assert [a.article.url for a in result.alerts] == ["https://news.example/1"]
+
+
+def test_prefilter_wants_some_word_of_every_required_element() -> None:
+    rules = rules_from_text(
+        "rules:\n  - {id: k, all: [Kursk, [offensive, incursion]], any: [Ukraine]}\n"
+    ).rules
+    prefilter = Prefilter(rules)
+    assert prefilter.candidates("Ukraine: the Kursk incursion goes on") == {"k"}
+    assert prefilter.candidates("Ukraine: the Kursk harvest is in") == set()  # no word of one element

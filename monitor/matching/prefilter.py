@@ -1,13 +1,13 @@
 """A cheap, conservative test of whether rules could match a stored text, to skip most archived articles.
 
 Normalizing an article for the engine costs more than everything else a backtest does with it, and most
-archived articles match none of the rules tried. So each rule is reduced to probes: for one element it
-cannot fire without (an "all" or "near" group, else all of "any"), each term's longest run of letters
-and digits in every form the engine looks for (plural, possessive) -- or, for a regular expression, in
-the literal every match contains. A text none of whose probes occurs in ``probe_text`` cannot match the
-rule; one that does goes to the engine, which decides. Probes have no spaces, quotes or dashes, so what
-``normalize`` does to those does not matter; what it does to letters (NFKC, dropping invisible
-characters) and case folding are applied to the whole text here.
+archived articles match none of the rules tried. So each rule is reduced to sets of probes, one for
+each element it cannot fire without (each "all" and "near" group, and "any" as a whole): each term's
+longest run of letters and digits in every form the engine looks for (plural, possessive) -- or, for a
+regular expression, in the literal every match contains. A text that lacks every probe of one of the
+sets cannot match the rule; one that has some of each goes to the engine, which decides. Probes have
+no spaces, quotes or dashes, so what ``normalize`` does to those does not matter; what it does to
+letters (NFKC, dropping invisible characters) and case folding are applied to the whole text here.
 """
 
 from __future__ import annotations
@@ -70,42 +70,35 @@ def _group_probes(group: Group) -> frozenset[str] | None:
     return frozenset(probes)
 
 
-def rule_probes(rule: Rule) -> frozenset[str] | None:
-    """Probes of which at least one occurs in every text ``rule`` matches; None: it cannot be narrowed."""
+def rule_probes(rule: Rule) -> tuple[frozenset[str], ...]:
+    """Sets of probes of each of which at least one occurs in every text ``rule`` matches: one per
+    element of "all" and "near", one for all of "any". A set that cannot be told (a term with no
+    letters or digits, a regular expression without a literal) is left out; none at all: any text."""
     required = [*rule.all, *(rule.near.terms if rule.near else ())]
-    if required:
-        options = [p for p in map(_group_probes, required) if p is not None]
-        # The group whose shortest probe is longest: longer probes are rarer, so they skip more articles.
-        return max(options, key=lambda p: min(map(len, p)), default=None)
-    probes: set[str] = set()
-    for group in rule.any:
-        found = _group_probes(group)
-        if found is None:
-            return None
-        probes |= found
-    return frozenset(probes)
+    sets = [p for p in map(_group_probes, required) if p is not None]
+    if rule.any:
+        groups = [_group_probes(group) for group in rule.any]
+        if all(p is not None for p in groups):
+            sets.append(frozenset().union(*(p for p in groups if p is not None)))
+    return tuple(sets)
 
 
 class Prefilter:
     """Which of ``rules`` a text could match: one Aho-Corasick pass over the text finds every probe."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self._always = frozenset(r.id for r in rules if rule_probes(r) is None)
-        probes: dict[str, set[str]] = {}
-        for rule in rules:
-            for probe in rule_probes(rule) or ():
-                probes.setdefault(probe, set()).add(rule.id)
+        self._required = {r.id: rule_probes(r) for r in rules}
+        probes = {p for sets in self._required.values() for group in sets for p in group}
         self._automaton: ahocorasick.Automaton | None = None
         if probes:
             self._automaton = ahocorasick.Automaton()
-            for probe, ids in probes.items():
-                self._automaton.add_word(probe, frozenset(ids))
+            for probe in probes:
+                self._automaton.add_word(probe, probe)
             self._automaton.make_automaton()
 
     def candidates(self, text: str) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
-        found = set(self._always)
+        found: set[str] = set()
         if self._automaton is not None:
-            for _, ids in self._automaton.iter(probe_text(text)):
-                found |= ids
-        return found
+            found.update(probe for _, probe in self._automaton.iter(probe_text(text)))
+        return {rule for rule, sets in self._required.items() if all(not found.isdisjoint(s) for s in sets)}

@@ -234,7 +234,11 @@ class SqliteStore(Store):
         self.archiving = policy.enabled is not False
         self.archive_retention = policy.retention or retention
         self.archive_max_bytes = policy.max_bytes
-        self._codec = Codec()  # used on the worker thread only
+        self._codec = Codec()  # unpacks, on the worker thread only
+        # Packing (JSON and zstd) runs on a thread of its own: on the worker thread it would hold up every
+        # other store call of the process (seen, claim, story) for the milliseconds a batch takes.
+        self._packer = Codec()
+        self._packer_thread: ThreadPoolExecutor | None = None
         self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -310,6 +314,9 @@ class SqliteStore(Store):
         await self._run(lambda conn: None)
 
     async def close(self) -> None:
+        if self._packer_thread is not None:
+            self._packer_thread.shutdown(wait=True)
+            self._packer_thread = None
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
@@ -346,33 +353,59 @@ class SqliteStore(Store):
 
     async def mark_seen(self, marks: Mapping[str, str], archive: Sequence[ArchivedArticle] = ()) -> None:
         records = list(archive) if self.archiving else []
+        packed = await self._pack(records) if records else None
         if marks or records:
-            await self._run(self._mark_seen, dict(marks), records, self.clock.time())
+            stored = await self._run(self._mark_seen, dict(marks), records, packed, self.clock.time())
+            if stored is not None:
+                await self._in_packer(self._packer.add_dictionary, 1, stored)
+
+    async def _in_packer(self, fn: Callable[..., T], *args: object) -> T:
+        if self._packer_thread is None:
+            self._packer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-pack")
+            # The dictionaries the store has already: new records are packed with the newest.
+            for dict_id, data in await self._run(
+                lambda conn: conn.execute("SELECT id, data FROM archive_dict").fetchall()
+            ):
+                await self._in_packer(self._packer.add_dictionary, dict_id, data)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._packer_thread, functools.partial(fn, *args)
+        )
+
+    async def _pack(self, records: list[ArchivedArticle]) -> tuple[bytes, bytes | None]:
+        """The blob of ``records`` and, once enough records were seen, a dictionary to propose."""
+
+        def pack() -> tuple[bytes, bytes | None]:
+            return self._packer.encode(records), self._packer.trained()
+
+        return await self._in_packer(pack)
 
     def _mark_seen(
-        self, conn: sqlite3.Connection, marks: dict[str, str], records: list[ArchivedArticle], now: float
-    ) -> None:
-        # Packed here, on the worker thread: zstd lets go of the GIL, so the event loop runs on meanwhile.
-        blob = self._pack(conn, records) if records else None
+        self,
+        conn: sqlite3.Connection,
+        marks: dict[str, str],
+        records: list[ArchivedArticle],
+        packed: tuple[bytes, bytes | None] | None,
+        now: float,
+    ) -> bytes | None:
+        """Returns the store's dictionary when a proposed one was just settled (ours or an earlier)."""
+        stored = None
+        if packed is not None and packed[1] is not None:
+            # Another process may have stored its dictionary first: then that one is the store's.
+            conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (packed[1],))
+            stored = conn.execute("SELECT data FROM archive_dict WHERE id = 1").fetchone()[0]
+            self._load_dictionaries(conn)
         with _immediate(conn):
             conn.executemany(
                 "INSERT INTO seen (h, at, rev) VALUES (?, ?, ?) "
                 "ON CONFLICT (h) DO UPDATE SET at = excluded.at, rev = excluded.rev",
                 [(url_digest(u), now, revision) for u, revision in marks.items()],
             )
-            if blob is not None:
-                self._archive(conn, records, blob)
+            if packed is not None:
+                self._archive(conn, records, packed[0])
         self._wrote(conn, now)
+        return stored
 
     # -- article archive ----------------------------------------------------------------------------
-    def _pack(self, conn: sqlite3.Connection, records: list[ArchivedArticle]) -> bytes:
-        blob = self._codec.encode(records)
-        trained = self._codec.trained()
-        if trained is not None:
-            # Another process may have stored its dictionary first: then that one is the store's.
-            conn.execute("INSERT OR IGNORE INTO archive_dict (id, data) VALUES (1, ?)", (trained,))
-            self._load_dictionaries(conn)
-        return blob
 
     def _archive(self, conn: sqlite3.Connection, records: list[ArchivedArticle], blob: bytes) -> None:
         newest = max(r.detected_at for r in records)
