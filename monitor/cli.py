@@ -288,14 +288,9 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 # -- alerts / status / notify test ---------------------------------------------------------------------
 async def _with_store(config: Config, action: Any) -> Any:
     from monitor.model import SystemClock
-    from monitor.store import archive_policy, open_store
+    from monitor.store import open_configured
 
-    store = open_store(
-        config.store.url,
-        retention=config.store.retention,
-        clock=SystemClock(),
-        archive=archive_policy(config.archive),
-    )
+    store = open_configured(config, SystemClock())
     await store.open()
     try:
         return await action(store)

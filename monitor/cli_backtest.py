@@ -17,7 +17,7 @@ from monitor.backtest import BacktestMatch, BacktestResult, backtest
 from monitor.cli import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _hit_json, _print_hits, _rules_to_test
 from monitor.config import Config, parse_duration
 from monitor.model import SystemClock
-from monitor.store import archive_policy, open_store
+from monitor.store import open_configured
 from monitor.store.base import Store
 
 BAR_WIDTH = 30
@@ -40,12 +40,7 @@ def since_seconds(value: str, what: str) -> float | None:
 
 async def with_archive(config: Config, action: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``action`` on the configured store; ``NoArchive`` when it keeps no article archive."""
-    store = open_store(
-        config.store.url,
-        retention=config.store.retention,
-        clock=SystemClock(),
-        archive=archive_policy(config.archive),
-    )
+    store = open_configured(config, SystemClock())
     await store.open()
     try:
         if not store.archiving and not (await store.archive_stats()).articles:

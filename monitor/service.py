@@ -36,7 +36,7 @@ from monitor.notify.outbox import Outbox
 from monitor.pipeline import Pipeline, PollResult, alert_id
 from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
-from monitor.store import archive_policy, open_store
+from monitor.store import open_configured
 from monitor.store.base import Store
 from monitor.summary import Activity
 from monitor.validate import load, validate
@@ -175,12 +175,7 @@ class Service:
             self.scrubber.update(config_secrets(self.config))
         rules = self._given_rules or validate(self.config, require={"rules"}).rules
         self._set_rules(rules)
-        self.store = open_store(
-            self.config.store.url,
-            retention=self.config.store.retention,
-            clock=self.clock,
-            archive=archive_policy(self.config.archive),
-        )
+        self.store = open_configured(self.config, self.clock)
         await self.store.open()
         await self.http.open()
         # Per-host politeness holds across every instance sharing the store, not just within this one.

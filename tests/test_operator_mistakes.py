@@ -246,9 +246,7 @@ def test_once_exit_codes_say_what_failed(world: World, capsys: pytest.CaptureFix
 def test_once_with_a_dead_receiver_exits_3_and_keeps_the_alert(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # bound, never listening: refused
+    closed = refused_url("/hook")
     config = world.config(hook=closed)
     assert main(["once", "-c", str(config)]) == 3
     assert "1 delivery failed; they stay in the outbox" in capsys.readouterr().err
@@ -292,9 +290,7 @@ def test_sources_add_says_when_it_could_not_connect(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = harness.write_config(tmp_path, {}, "http://127.0.0.1:9/", rules=RULES)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    url = refused_url("/")
     assert main(["sources", "add", url, "-c", str(config), "--dry-run"]) == 1
     err = capsys.readouterr().err
     assert f"could not fetch {url}: cannot connect" in err and "no feed" not in err
@@ -336,6 +332,13 @@ def test_log_format_auto_is_text_on_a_terminal_and_json_elsewhere() -> None:
 
 
 # -- the running daemon: reloads, health, sign of life ----------------------------------------------------
+def refused_url(path: str) -> str:
+    """A loopback URL whose port was bound and released, never listened on: connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}{path}"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

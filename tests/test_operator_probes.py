@@ -9,7 +9,6 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from monitor.service import Service
 from tests import daemon as harness
 from tests.conftest import OwnRedis
 from tests.daemon import run_daemon
-from tests.test_operator_mistakes import World, _free_port, _health, _replace, _seen_rows, world
+from tests.test_operator_mistakes import World, _free_port, _health, _replace, _seen_rows, refused_url, world
 from tests.test_service import NK, RULES
 
 __all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
@@ -105,9 +104,7 @@ def test_status_with_the_store_down_says_so_and_exits_1(
 def test_alerts_retry_refuses_an_unknown_id_instead_of_skipping_it(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # bound, never listening: refused
+    closed = refused_url("/hook")
     config = world.config(hook=closed)
     assert main(["once", "-c", str(config)]) == 3
     capsys.readouterr()
@@ -256,9 +253,7 @@ def test_a_first_once_says_it_marked_what_was_there_and_its_dry_run_agrees(
 def test_deliveries_for_a_renamed_notifier_are_reported_not_kept_in_silence(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # bound, never listening: refused
+    closed = refused_url("/hook")
     config = world.config(hook=closed)
     assert main(["once", "-c", str(config)]) == 3
     capsys.readouterr()

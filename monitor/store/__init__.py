@@ -5,14 +5,33 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from monitor.config import ArchiveConfig
+from monitor.config import ArchiveConfig, Config
 from monitor.logs import mask_url
 from monitor.model import Clock
 from monitor.store.base import ArchivePolicy, SourceState, Store, StoryRef, Validators
 
-__all__ = ["ArchivePolicy", "SourceState", "Store", "StoryRef", "Validators", "archive_policy", "open_store"]
+__all__ = [
+    "ArchivePolicy",
+    "SourceState",
+    "Store",
+    "StoryRef",
+    "Validators",
+    "archive_policy",
+    "open_configured",
+    "open_store",
+]
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
+
+
+def open_configured(config: Config, clock: Clock) -> Store:
+    """The store ``config`` names, with its retention and archive policy (not yet connected)."""
+    return open_store(
+        config.store.url,
+        retention=config.store.retention,
+        clock=clock,
+        archive=archive_policy(config.archive),
+    )
 
 
 def open_store(url: str, *, retention: float, clock: Clock, archive: ArchivePolicy | None = None) -> Store:
