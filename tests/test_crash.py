@@ -143,7 +143,7 @@ def write_config(tmp_path: Path, feed: str, hook: str, store: str | None = None)
         store=store,
         lease="2s",
         http='per_host_concurrency = 4\ntimeout = "5s"',
-        notifier="timeout = 5",
+        notifier='timeout = "5s"',
     )
 
 

@@ -131,7 +131,7 @@ interval = "1s"
 name = "hook"
 kind = "webhook"
 url = "{hook}"
-timeout = 5
+timeout = "5s"
 [service]
 metrics = ""
 shutdown_timeout = "2s"
