@@ -312,6 +312,7 @@ def smtp_later(free_port: int, pki: Pki) -> Iterator[LateSmtp]:
     yield late
     if late.started:
         controller.stop()
+        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 async def test_smtp_down_is_queued_and_delivered_when_it_returns(

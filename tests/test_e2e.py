@@ -183,6 +183,7 @@ def smtp(free_port: int) -> Iterator[tuple[Mailbox, int]]:
     controller.start()
     yield mailbox, free_port
     controller.stop()
+    controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

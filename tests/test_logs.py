@@ -91,6 +91,7 @@ def smtp(free_port: int) -> Iterator[int]:
     controller.start()
     yield free_port
     controller.stop()
+    controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def smtp(free_port: int) -> Iterator[tuple[Recorder, int]]:
         yield recorder, controller.port
     finally:
         controller.stop()
+        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -249,6 +250,7 @@ def smtp_auth(free_port: int) -> Iterator[tuple[Recorder, int]]:
         yield recorder, controller.port
     finally:
         controller.stop()
+        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 async def test_login_with_password(smtp_auth: tuple[Recorder, int]) -> None:
@@ -325,6 +327,7 @@ def _start(controller: Controller) -> Iterator[None]:
         yield
     finally:
         controller.stop()
+        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 @pytest.fixture

@@ -228,6 +228,7 @@ def smtp_inbox(free_port: int) -> Iterator[tuple[list[bytes], int]]:
         yield received, controller.port
     finally:
         controller.stop()
+        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 def _mailer(port: int) -> mail.EmailNotifier:
