@@ -31,13 +31,19 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """CLI commands install their own handlers on our loggers; undo that so caplog keeps working."""
-    loggers = [logging.getLogger(name) for name in ("newsmon", "apscheduler")]
-    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+def _pristine_logging() -> Iterator[None]:
+    """CLI commands install their own handlers on our loggers (and stop propagation); every test starts
+    and ends with them as logging made them, so caplog sees our records even after a module-scoped
+    fixture ran a command."""
+
+    def reset() -> None:
+        for name in ("newsmon", "apscheduler"):
+            lg = logging.getLogger(name)
+            lg.handlers[:], lg.level, lg.propagate = [], logging.NOTSET, True
+
+    reset()
     yield
-    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+    reset()
 
 
 class FakeClock:
