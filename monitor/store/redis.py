@@ -53,6 +53,7 @@ from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth
 
 MAX_STORY_URLS = 50
 ARCHIVE_PAGE = 1_000  # archived records read per round trip of a scan
+MAX_CONNECTIONS = 10_000  # per pool (per node on a cluster)
 DEFAULT_TIMEOUT = 5.0  # seconds, for connect and for each command
 PROMOTE_BATCH = 1000  # due retries moved onto the stream per lease call
 CLUSTER_SCHEME = "redis+cluster"
@@ -496,6 +497,10 @@ def _client(url: str, timeout: float, *, decode: bool = True) -> aioredis.Redis 
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        # redis-py 8 caps a pool at 100 connections by default; past that it raises "Too many
+        # connections" on the client side, which a busy instance would report as a store outage. Our own
+        # semaphores bound the concurrency, as the unbounded pool of earlier releases assumed.
+        "max_connections": MAX_CONNECTIONS,
     }
     parts = urlsplit(url)
     if parts.scheme.lower() == CLUSTER_SCHEME:
