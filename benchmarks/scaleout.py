@@ -74,8 +74,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             tmp,
             sim,
             range(args.sources),
-            rules_text=NO_MATCH_RULES,
-            notify=False,
+            rules_text=NO_MATCH_RULES,  # `newsmon run` refuses a setup without rules or notifiers
             concurrency=16,
             interval=f"{args.interval:g}s",
             store_url=url,
