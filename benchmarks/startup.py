@@ -62,9 +62,7 @@ def child_cpu(args: list[str]) -> tuple[float, float, str]:
 def store_dir(root: Path, name: str, sim: SimProcess, sites: int, rules: str) -> Path:
     tmp = root / name
     tmp.mkdir()
-    text = write_config(
-        tmp, sim, range(sites), rules_text=rules, notify=False, concurrency=16, first_run="alert"
-    )
+    text = write_config(tmp, sim, range(sites), rules_text=rules, concurrency=16, first_run="alert")
     (tmp / "newsmon.toml").write_text(text, encoding="utf-8")
     return tmp / "newsmon.toml"
 
