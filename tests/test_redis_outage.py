@@ -75,8 +75,11 @@ async def test_daemons_ride_out_a_redis_restart(tmp_path: Path, own_redis: OwnRe
             await net.receiver.wait_for(expected_matching())
             await drained(own_redis.url)  # so a second delivery, if there were one, has arrived
             for daemon in daemons:
-                assert len(daemon.events("store_unavailable")) == 1, daemon.raw[-20:]
-                assert len(daemon.events("store_recovered")) == 1
+                # Once per outage, not per operation (hundreds failed). A restarting server may answer one
+                # command and refuse the next while it comes up: at most one such flap, and it ends recovered.
+                down, up = daemon.events("store_unavailable"), daemon.events("store_recovered")
+                assert 1 <= len(down) <= 2 and len(up) == len(down), daemon.raw[-20:]
+                assert up[-1]["ts"] > down[-1]["ts"]
                 daemon.proc.send_signal(signal.SIGTERM)
             assert [await d.exit_code() for d in daemons] == [0, 0, 0]
 
