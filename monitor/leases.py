@@ -6,6 +6,12 @@ tick and while a poll runs, so its holder keeps the source and nobody else polls
 that dies stops renewing: its leases lapse after at most ``interval + margin`` and the next instance to
 tick takes each source over.
 
+Lease writes are batched (``Store.acquire_leases``): requests made within ``BATCH_WINDOW`` of each other
+share one store call. A tick waits for the answer only when it needs one: a holder whose lease still runs
+for more than half the margin (as it does at every tick of a source it kept) polls at once, its renewal
+written with the next batch. What this instance believes it holds is a lower bound of what the store says
+(the expiry is counted from before the write), so it never polls a source whose lease could have lapsed.
+
 Who *should* hold a source is decided by rendezvous hashing over the live instances (``Store.heartbeat``),
 so adding an instance moves about 1/N of the sources to it instead of leaving the first instance with all of
 them: a holder that is not the preferred instance polls once more, then hands the lease to the preferred
@@ -33,6 +39,9 @@ from monitor.store.base import Store
 log = logging.getLogger("newsmon.leases")
 
 DEFAULT_MARGIN = 60.0  # seconds a lease outlives its source's interval; also the membership TTL
+# Seconds a lease request waits for others to share its store write: short next to any interval, long
+# enough that the ticks of many sources (hundreds a second at 100,000 sources) make one write.
+BATCH_WINDOW = 0.05
 
 
 def instance_id() -> str:
@@ -86,9 +95,15 @@ class SourceLeases:
         self.instance = instance or instance_id()
         self.outage = outage or StoreOutage()
         self.live: list[str] = [self.instance]
-        self._held: set[str] = set()
+        # source -> time.time() until which its lease is surely ours (counted from before the write)
+        self._held: dict[str, float] = {}
         self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
+        self._polling: dict[str, float] = {}  # source -> lease TTL, while a poll of it runs here
+        # Lease writes waiting for the next batch: source -> (TTL, ticks waiting for the answer).
+        self._pending: dict[str, tuple[float, list[asyncio.Future[bool]]]] = {}
+        self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._leaving = False
 
     def ttl(self, source: Source) -> float:
@@ -112,48 +127,87 @@ class SourceLeases:
         while True:
             await asyncio.sleep(self.margin / 3)
             await self._beat()
+            # A poll longer than the margin must not let the lease lapse under it.
+            for name, ttl in self._polling.items():
+                self._request(name, ttl)
+
+    def _request(self, name: str, ttl: float, *, answer: bool = False) -> asyncio.Future[bool] | None:
+        """Queue the lease write for ``name`` with the next batch; with ``answer``, a future of whether
+        this instance holds the lease afterwards."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop())
+        before, waiters = self._pending.get(name, (0.0, []))
+        self._pending[name] = (max(before, ttl), waiters)
+        self._wanted.set()
+        if not answer:
+            return None
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiters.append(future)
+        return future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wanted.wait()
+            await asyncio.sleep(BATCH_WINDOW)
+            self._wanted.clear()
+            batch, self._pending = self._pending, {}
+            await self._write(batch)
+
+    async def _write(self, batch: dict[str, tuple[float, list[asyncio.Future[bool]]]]) -> None:
+        started = time.time()
+        try:
+            held = await self.store.acquire_leases(self.instance, [(n, ttl) for n, (ttl, _) in batch.items()])
+        except Exception as exc:
+            # Leases this instance believes it holds stay believed until their (lower-bound) expiry.
+            self.outage.failed(exc)
+            for _, waiters in batch.values():
+                for future in waiters:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        self.outage.ok()
+        for (name, (ttl, waiters)), mine in zip(batch.items(), held, strict=True):
+            if mine:
+                self._held[name] = started + ttl
+            else:
+                self._held.pop(name, None)
+            for future in waiters:
+                if not future.done():
+                    future.set_result(mine)
 
     @contextlib.asynccontextmanager
     async def holding(self, source: Source) -> AsyncIterator[bool]:
         """Yields True when this instance should poll ``source`` now (it holds the lease, renewed in the
         background while the block runs), else False. Afterwards a holder that is not the preferred
         instance hands the lease over."""
-        ttl = self.ttl(source)
-        self._known.add(source.name)
-        try:
-            held = await self.store.acquire_lease(source.name, self.instance, ttl)
-        except Exception as exc:
-            self.outage.failed(exc)
-            yield False
-            return
-        self.outage.ok()
-        if not held:
-            self._held.discard(source.name)
-            yield False
-            return
-        self._held.add(source.name)
-        renewer = asyncio.create_task(self._renew(source, ttl))
+        name, ttl = source.name, self.ttl(source)
+        self._known.add(name)
+        if self._held.get(name, 0.0) - time.time() > self.margin / 2:
+            self._request(name, ttl)  # kept with time to spare: the renewal need not hold up the poll
+        else:
+            answer = self._request(name, ttl, answer=True)
+            assert answer is not None
+            try:
+                mine = await answer
+            except Exception:  # the batch's writer told the outage tracker
+                mine = False
+            if not mine:
+                yield False
+                return
+        self._polling[name] = ttl
         try:
             yield True
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            self._polling.pop(name, None)
             await asyncio.shield(self._hand_over(source, ttl))
 
     async def extend(self, source: Source, seconds: float) -> None:
         """Keep a held lease until this instance's next poll, ``seconds`` away (adaptive schedules may
         wait longer than the interval the lease was taken for)."""
         if source.name in self._held:
-            ttl = max(self.ttl(source), seconds + self.margin)
-            await self.store.acquire_lease(source.name, self.instance, ttl)
-
-    async def _renew(self, source: Source, ttl: float) -> None:
-        # A poll longer than the margin must not let the lease lapse under it.
-        while True:
-            await asyncio.sleep(self.margin / 2)
-            with contextlib.suppress(Exception):  # the holder's next tick or the outage tracker reports
-                await self.store.acquire_lease(source.name, self.instance, ttl)
+            answer = self._request(source.name, max(self.ttl(source), seconds + self.margin), answer=True)
+            assert answer is not None
+            await answer
 
     async def _hand_over(self, source: Source, ttl: float) -> None:
         if self._leaving or preferred(self.live, source.name) == self.instance:
@@ -166,7 +220,7 @@ class SourceLeases:
             return
         try:
             if await self.store.transfer_lease(source.name, self.instance, target, ttl):
-                self._held.discard(source.name)
+                self._held.pop(source.name, None)
                 log.debug("lease_handed_over", extra={"source": source.name, "detail": target})
         except Exception as exc:
             self.outage.failed(exc)
@@ -175,15 +229,21 @@ class SourceLeases:
         """Leave the live set and release every lease this instance holds, so the others take over at
         their next tick instead of after the TTL. Best effort: a down store lets them lapse instead."""
         self._leaving = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._writer = None
+        for _, waiters in self._pending.values():
+            for future in waiters:
+                future.cancel()
+        self._pending = {}
         # Leaving first: another instance checks that a target is live just before handing it a lease,
         # so none is handed to us once we are gone. release_lease drops only leases we hold, so
         # releasing every source we know is safe, and it catches one handed to us before we left.
-        held, self._held = sorted(self._held | self._known), set()
+        held = sorted(self._held.keys() | self._known)
+        self._held = {}
         try:
             await self.store.heartbeat(self.instance, 0)
             for name in held:

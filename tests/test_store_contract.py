@@ -608,6 +608,15 @@ async def test_lease_has_one_holder_renews_and_transfers(make_store: StoreFactor
     assert await first.lease_holder("other") is None
 
 
+async def test_leases_taken_in_one_batch_answer_each_as_alone(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    assert await second.acquire_lease("theirs", "i2", 30) is True
+    answers = await first.acquire_leases("i1", [("new", 30), ("theirs", 30), ("lapsing", 0.2), ("new", 30)])
+    assert answers == [True, False, True, True]  # a renewal of its own in the same batch, too
+    assert [await second.lease_holder(n) for n in ("new", "theirs", "lapsing")] == ["i1", "i2", "i1"]
+    assert await first.acquire_leases("i1", []) == []
+
+
 async def test_lease_lapses_after_its_ttl(make_store: StoreFactory) -> None:
     first, second = await make_store(), await make_store()
     assert await first.acquire_lease("bbc", "dead", 0.2) is True

@@ -224,6 +224,11 @@ class Store(ABC):
         leases[name] = (owner, now + ttl)
         return True
 
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        """``acquire_lease`` for each (name, ttl) in ``leases``, answers in order; stores that can take
+        them in one call do (a source lease is renewed at every tick: hundreds a second at 100k sources)."""
+        return [await self.acquire_lease(name, owner, ttl) for name, ttl in leases]
+
     async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
         """Hand lease ``name`` from ``owner`` to ``to`` for ``ttl`` seconds; False unless ``owner`` held
         it."""

@@ -747,16 +747,22 @@ class SqliteStore(Store):
 
     # -- leases and liveness (wall-clock time: they are about other processes being alive) --------------
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
-        def _acquire(conn: sqlite3.Connection) -> bool:
+        return (await self.acquire_leases(owner, [(name, ttl)]))[0]
+
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        def _acquire(conn: sqlite3.Connection) -> list[bool]:
             now = time.time()
             with _immediate(conn):
-                row = conn.execute(
-                    "INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
-                    "SET owner = excluded.owner, expires = excluded.expires "
-                    "WHERE leases.owner = excluded.owner OR leases.expires <= ? RETURNING owner",
-                    (name, owner, now + ttl, now),
-                ).fetchone()
-            return row is not None
+                return [
+                    conn.execute(
+                        "INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO "
+                        "UPDATE SET owner = excluded.owner, expires = excluded.expires "
+                        "WHERE leases.owner = excluded.owner OR leases.expires <= ? RETURNING owner",
+                        (name, owner, now + ttl, now),
+                    ).fetchone()
+                    is not None
+                    for name, ttl in leases
+                ]
 
         return await self._run(_acquire)
 

@@ -1,0 +1,123 @@
+"""Source leases on a real SQLite store shared by several instances: one holder per source, batched writes,
+a kept lease that polls without waiting for the store, and a lapsed one that is not polled."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from monitor.leases import SourceLeases
+from monitor.model import Source, SystemClock
+from monitor.store.sqlite import SqliteStore
+
+DEADLINE = 10.0
+
+
+class GatedStore(SqliteStore):
+    """The real store, counting lease batches; ``gate`` cleared holds every lease write until set."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, retention=3600, clock=SystemClock())
+        self.batches: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        self.batches.append([name for name, _ in leases])
+        await self.gate.wait()
+        return await super().acquire_leases(owner, leases)
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[list[GatedStore]]:
+    """Two stores on one database file: two instances' view of it."""
+    opened = [GatedStore(str(tmp_path / "shared.db")) for _ in range(2)]
+    for store in opened:
+        await store.open()
+    yield opened
+    for store in opened:
+        await store.close()
+
+
+def source(name: str, interval: float = 60.0) -> Source:
+    return Source(name=name, kind="feed", url=f"http://127.0.0.1:9/{name}.xml", interval=interval)
+
+
+async def tick(leases: SourceLeases, src: Source) -> bool:
+    async with leases.holding(src) as mine:
+        return mine
+
+
+async def test_ticks_close_together_share_one_store_write(stores: list[GatedStore]) -> None:
+    leases = SourceLeases(stores[0])
+    await leases.start()
+    try:
+        answers = await asyncio.gather(*(tick(leases, source(f"s{i}")) for i in range(20)))
+        assert answers == [True] * 20
+        assert stores[0].batches == [[f"s{i}" for i in range(20)]]
+    finally:
+        await leases.close()
+
+
+async def test_a_kept_lease_polls_without_waiting_for_the_store_and_is_renewed(
+    stores: list[GatedStore],
+) -> None:
+    leases = SourceLeases(stores[0])
+    await leases.start()
+    try:
+        assert await tick(leases, source("bbc"))
+        before = await lease_expiry(stores[1], "bbc")
+        stores[0].gate.clear()  # the store does not answer lease writes for now
+        async with asyncio.timeout(DEADLINE):
+            assert await tick(leases, source("bbc"))  # polled at once: the lease runs for ~a minute more
+            while len(stores[0].batches) < 2:  # noqa: ASYNC110 - the renewal batch is written in the background
+                await asyncio.sleep(0.01)
+        stores[0].gate.set()
+        async with asyncio.timeout(DEADLINE):
+            while await lease_expiry(stores[1], "bbc") <= before:  # noqa: ASYNC110 - the renewal lands
+                await asyncio.sleep(0.01)
+    finally:
+        await leases.close()
+
+
+async def test_one_of_two_instances_polls_a_source(stores: list[GatedStore]) -> None:
+    first, second = SourceLeases(stores[0], instance="a"), SourceLeases(stores[1], instance="b")
+    for leases in (first, second):
+        await leases.start()
+    try:
+        for _ in range(3):
+            answers = await asyncio.gather(tick(first, source("bbc")), tick(second, source("bbc")))
+            assert sorted(answers) == [False, True]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_lapsed_lease_is_not_polled_once_another_instance_took_it(stores: list[GatedStore]) -> None:
+    """The holder's belief is a lower bound: once its lease may have lapsed it asks the store again, and
+    loses the source to the instance that took it meanwhile."""
+    first = SourceLeases(stores[0], instance="a", margin=0.2)
+    second = SourceLeases(stores[1], instance="b", margin=0.2)
+    short = source("bbc", interval=0.1)
+    try:
+        assert await tick(first, short)
+        async with asyncio.timeout(DEADLINE):
+            while not await tick(second, short):  # noqa: ASYNC110 - the lease lapses in real time
+                await asyncio.sleep(0.02)
+        assert not await tick(first, short)
+        assert await stores[0].lease_holder("bbc") == "b"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def lease_expiry(store: SqliteStore, name: str) -> float:
+    def _get(conn: sqlite3.Connection) -> float:
+        row = conn.execute("SELECT expires FROM leases WHERE name = ?", (name,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    return await store._run(_get)
