@@ -15,14 +15,17 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from monitor.backtest import BacktestMatch, backtest
 from monitor.config import AlertsConfig
 from monitor.leases import instance_id
 from monitor.matching.rules import Rule
 from monitor.model import Alert, Clock
 from monitor.pipeline import alert_id
 from monitor.store.base import Store
+
+if TYPE_CHECKING:
+    from monitor.backtest import BacktestMatch
 
 log = logging.getLogger("newsmon.backfill")
 
@@ -87,6 +90,9 @@ class Backfiller:
         if not await self.store.acquire_lease(name, self.owner, RUNNING_LEASE):
             log.debug("backfill_skipped", extra={"rule": rule.id, "detail": "done, or running elsewhere"})
             return 0
+        # The archive reader loads with the first rule that asks for a backfill, not with every start.
+        from monitor.backtest import backtest
+
         now = self.clock.time()
         claimed = 0
         try:

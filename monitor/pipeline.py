@@ -18,18 +18,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.archive import ArchivedArticle
 from monitor.cadence import feed_hints
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
 from monitor.errors import FetchError, ParseError
-from monitor.extract import extract
 from monitor.fingerprint import fingerprint
-from monitor.matching.engine import Engine
 from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, Source
 from monitor.store.base import Store, StoryRef, Validators
+
+if TYPE_CHECKING:
+    from monitor.matching.engine import Engine
 
 log = logging.getLogger("newsmon.pipeline")
 
@@ -374,6 +375,8 @@ class Pipeline:
                 fetched_url=candidate.url,
             )
         fetched = await self.http.fetch(candidate.url)
+        from monitor.extract import extract  # with the first article: see the listing parsers above
+
         return await _parse(
             fetched, extract, source=source.name, hint=candidate, off_loop_above=OFF_LOOP_BYTES
         )

@@ -26,7 +26,6 @@ from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
 from monitor.leases import SourceLeases, StoreOutage
 from monitor.logs import Scrubber, mask_url
-from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
@@ -42,6 +41,7 @@ from monitor.summary import Activity
 from monitor.validate import load, validate
 
 if TYPE_CHECKING:
+    from monitor.matching.engine import Engine
     from monitor.metrics_server import MetricsServer
     from monitor.scheduler import Scheduler
 
@@ -229,8 +229,7 @@ class Service:
 
     def _set_rules(self, rules: RuleSet) -> None:
         old = {r.id for r in self.rules.rules} if self.rules else set()
-        self.rules, self.engine = rules, Engine(rules.rules)
-        self._counting = _CountingEngine(self.engine, self.metrics)
+        self.rules, self.engine, self._counting = rules, None, None
         new = {r.id for r in rules.rules}
         for rule in old - new:
             self.metrics.forget_rule(rule)
@@ -238,7 +237,15 @@ class Service:
         self.metrics.rules_loaded.set(len(rules.rules))
 
     def _current_engine(self) -> _CountingEngine:
-        assert self._counting is not None
+        """The engine of the current rules, compiled when first needed: by the daemon before it says
+        READY (and at each reload), by ``newsmon once`` only when some article is new, so a run whose
+        sources all answer 304 neither imports nor compiles the matcher."""
+        if self._counting is None:
+            from monitor.matching.engine import Engine
+
+            assert self.rules is not None
+            self.engine = Engine(self.rules.rules)
+            self._counting = _CountingEngine(self.engine, self.metrics)
         return self._counting
 
     async def _apply_notifiers(self, configs: Sequence[NotifierConfig]) -> None:
@@ -399,6 +406,7 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self.start()
+            self._current_engine()
             assert self.outbox is not None
             self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
             assert self.store is not None
@@ -613,6 +621,7 @@ class Service:
         if self.store is not None:
             await self._apply_notifiers(config.notifiers)
         self._set_rules(rules)
+        self._current_engine()
         if self.backfill is not None:
             self.backfill.start(rules.rules)
         if self.pipeline is not None:

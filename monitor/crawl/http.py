@@ -25,7 +25,6 @@ from zlib_ng import zlib_ng
 from monitor.cadence import fresh_until
 from monitor.config import HttpConfig
 from monitor.crawl.robots import RobotsTxt, parse_robots
-from monitor.crawl.xmlsafe import GZIP_MAGIC, InflatesTooFar, inflate
 from monitor.dates import parse_retry_after
 from monitor.errors import FetchError, ParseError, Refused, TooLarge
 from monitor.model import Fetched
@@ -407,9 +406,12 @@ class HttpClient:
                 raise TooLarge(url, f"body exceeds max_bytes {limit}")
             chunks.append(chunk)
         body = b"".join(chunks)
-        if body[:2] == GZIP_MAGIC:
+        if body[:2] == b"\x1f\x8b":  # gzip's magic number
             # gzip the server did not declare (a .gz sitemap, or a server that lies) is inflated here,
-            # within the same max_bytes, so no parser ever inflates a body by its own rules.
+            # within the same max_bytes, so no parser ever inflates a body by its own rules. xmlsafe
+            # (lxml, feedparser) loads with the first such body: a run of 304s never needs it.
+            from monitor.crawl.xmlsafe import InflatesTooFar, inflate
+
             try:
                 body = await asyncio.to_thread(inflate, body, limit, url)
             except InflatesTooFar as exc:

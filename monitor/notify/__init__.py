@@ -1,18 +1,53 @@
-"""Notifiers: one class per ``kind``, looked up by name from the explicit registry below."""
+"""Notifiers: one class per ``kind``, looked up by name from the explicit registry below.
+
+A kind's module loads when the registry is first asked for that kind, so a run pays for the kinds its
+config names and no others (email brings aiosmtplib, apprise its package): ``newsmon once`` from cron
+starts that much sooner."""
 
 from __future__ import annotations
 
-from monitor.notify.apprise import AppriseNotifier  # imports the apprise package only when used
-from monitor.notify.base import Notifier
-from monitor.notify.console import ConsoleNotifier
-from monitor.notify.email import EmailNotifier
-from monitor.notify.webhook import WebhookNotifier
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-REGISTRY: dict[str, type[Notifier]] = {
-    ConsoleNotifier.kind: ConsoleNotifier,
-    WebhookNotifier.kind: WebhookNotifier,
-    EmailNotifier.kind: EmailNotifier,
-    AppriseNotifier.kind: AppriseNotifier,
+from monitor.notify.base import Notifier
+
+if TYPE_CHECKING:
+    from monitor.notify.apprise import AppriseNotifier
+    from monitor.notify.console import ConsoleNotifier
+    from monitor.notify.email import EmailNotifier
+    from monitor.notify.webhook import WebhookNotifier
+
+# kind -> (module, class); each class's ``kind`` is its key here (tests/test_notify_*.py look them up).
+_KINDS: dict[str, tuple[str, str]] = {
+    "console": ("monitor.notify.console", "ConsoleNotifier"),
+    "webhook": ("monitor.notify.webhook", "WebhookNotifier"),
+    "email": ("monitor.notify.email", "EmailNotifier"),
+    "apprise": ("monitor.notify.apprise", "AppriseNotifier"),
 }
+
+
+class _Registry(Mapping[str, type[Notifier]]):
+    def __getitem__(self, kind: str) -> type[Notifier]:
+        module, name = _KINDS[kind]
+        cls: type[Notifier] = getattr(importlib.import_module(module), name)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KINDS)
+
+    def __len__(self) -> int:
+        return len(_KINDS)
+
+
+REGISTRY: Mapping[str, type[Notifier]] = _Registry()
+
+
+def __getattr__(name: str) -> Any:
+    for module, cls in _KINDS.values():
+        if cls == name:
+            return getattr(importlib.import_module(module), cls)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["REGISTRY", "AppriseNotifier", "ConsoleNotifier", "EmailNotifier", "Notifier", "WebhookNotifier"]

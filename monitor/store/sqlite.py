@@ -47,6 +47,9 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 PURGE_EVERY = 1_000  # writes between opportunistic purges of rows older than retention
+# Seconds a finished poll's record waits for others to share its write: at 100,000 sources hundreds of
+# polls end each second, and one hand-off to the SQLite thread costs more than the row.
+POLL_BATCH_WINDOW = 0.05
 MAX_STORY_URLS = 50
 ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
 # The archive's size cap is enforced after this share of it was written since the last check, so a
@@ -244,6 +247,8 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
         self._console_ready = False
+        self._poll_rows: list[tuple[str, float, float | None, str | None, int]] = []
+        self._poll_write: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -314,6 +319,9 @@ class SqliteStore(Store):
         await self._run(lambda conn: None)
 
     async def close(self) -> None:
+        if self._poll_write is not None:
+            with contextlib.suppress(StoreError):  # its callers were told
+                await self._poll_write
         if self._packer_thread is not None:
             self._packer_thread.shutdown(wait=True)
             self._packer_thread = None
@@ -821,20 +829,32 @@ class SqliteStore(Store):
 
     # -- sources ------------------------------------------------------------------------------------
     async def record_poll(self, name: str, *, error: str | None, articles: int) -> None:
-        """A success clears ``last_error``: it names what is wrong now, not what once was."""
+        """A success clears ``last_error``: it names what is wrong now, not what once was. Polls that end
+        within ``POLL_BATCH_WINDOW`` of each other share one write (one thread hand-off, one commit);
+        each call returns once its row is written."""
         now = self.clock.time()
-        success = now if error is None else None
-        await self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO sources (name, last_attempt, last_success, last_error, articles_seen) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "last_attempt = excluded.last_attempt, "
-                "last_success = coalesce(excluded.last_success, sources.last_success), "
-                "last_error = excluded.last_error, "
-                "articles_seen = sources.articles_seen + excluded.articles_seen",
-                (name, now, success, error, articles),
-            )
-        )
+        self._poll_rows.append((name, now, now if error is None else None, error, articles))
+        if self._poll_write is None:
+            self._poll_write = asyncio.create_task(self._write_polls())
+        await asyncio.shield(self._poll_write)
+
+    async def _write_polls(self) -> None:
+        await asyncio.sleep(POLL_BATCH_WINDOW)
+        rows, self._poll_rows, self._poll_write = self._poll_rows, [], None
+
+        def _write(conn: sqlite3.Connection) -> None:
+            with _immediate(conn):  # in order: a source polled twice in one batch ends as after both
+                conn.executemany(
+                    "INSERT INTO sources (name, last_attempt, last_success, last_error, articles_seen) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                    "last_attempt = excluded.last_attempt, "
+                    "last_success = coalesce(excluded.last_success, sources.last_success), "
+                    "last_error = excluded.last_error, "
+                    "articles_seen = sources.articles_seen + excluded.articles_seen",
+                    rows,
+                )
+
+        await self._run(_write)
 
     async def source_state(self, name: str) -> SourceState:
         row = await self._run(
