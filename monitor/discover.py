@@ -19,12 +19,12 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from monitor.crawl.charset import decode_html
 from monitor.crawl.http import HttpClient
 from monitor.crawl.robots import parse_robots
 from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
 from monitor.crawl.urls import canonicalize
 from monitor.errors import FetchError, ParseError
-from monitor.extract import decode_html
 from monitor.model import Fetched, Source, SourceKind
 
 __all__ = ["COMMON_FEED_PATHS", "COMMON_SITEMAP_PATHS", "Discovery", "Finding", "discover"]

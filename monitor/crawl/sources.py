@@ -25,11 +25,11 @@ from bs4 import BeautifulSoup
 
 from monitor.config import HttpConfig
 from monitor.crawl import xmlsafe
+from monitor.crawl.charset import decode_html
 from monitor.crawl.urls import canonicalize, matches_filters, same_site
 from monitor.crawl.xmlsafe import GZIP_MAGIC, inflate, without_dtd
 from monitor.dates import parse_date
 from monitor.errors import ParseError
-from monitor.extract import decode_html
 from monitor.model import Candidate, Fetched, Source
 
 __all__ = ["MAX_DECOMPRESSED", "parse_feed", "parse_listing", "parse_sitemap"]
