@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-SourceKind = Literal["feed", "html", "sitemap"]
 DeliveryState = Literal["pending", "digest", "delivered", "dead"]  # digest: held for a batched send
 FIELDS: tuple[str, ...] = ("title", "summary", "body")
 
@@ -27,7 +26,7 @@ class SystemClock:
 @dataclass(slots=True, frozen=True)
 class Source:
     name: str
-    kind: SourceKind
+    kind: str  # a key of monitor.crawl.sources.REGISTRY
     url: str
     interval: float  # seconds
     include: tuple[str, ...] = ()
