@@ -28,7 +28,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
 from monitor.matching.engine import Engine
-from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, Source
+from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
 log = logging.getLogger("newsmon.pipeline")
@@ -106,6 +106,15 @@ class PollResult:
     # a feed's ttl, Retry-After), and the UTC hours a feed's skipHours names (None: not said).
     not_before: float | None = None
     skip_hours: tuple[int, ...] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Nothing new came of the poll because something went wrong (not merely nothing new)."""
+        return bool(self.errors) and not self.new_articles
+
+    @property
+    def outcome(self) -> PollOutcome:
+        return "not_modified" if self.not_modified else "error" if self.failed else "ok"
 
 
 def _permanent(exc: FetchError) -> bool:

@@ -243,7 +243,7 @@ def _linked_feeds(kind: FeedKind, page: Fetched) -> list[Offer]:
     base = urljoin(page.url, str(base_tag["href"])) if base_tag is not None else page.url
     out: list[Offer] = []
     for link in soup.find_all("link", href=True):
-        rel = link.get("rel") or []
+        rel: Any = link.get("rel") or []
         rels = {r.lower() for r in (rel if isinstance(rel, list) else str(rel).split())}
         media = str(link.get("type") or "").split(";")[0].strip().lower()
         if "alternate" not in rels or media not in FEED_TYPES:

@@ -139,16 +139,16 @@ def _parse_xml_sitemap(where: str, body: bytes) -> tuple[list[Candidate], list[s
             if not loc:
                 continue
             try:
-                url = urljoin(where, loc)
+                child = urljoin(where, loc)
             except ValueError:  # "http://[::1": not a URL at all
                 continue
             # An index listing itself would only refetch the same body: dropped here, so a
             # self-referencing index costs one request, not one per child slot.
-            if url == where:
+            if child == where:
                 continue
-            if urlsplit(url).scheme in ("http", "https") and url not in seen:
-                seen.add(url)
-                children.append(url)
+            if urlsplit(child).scheme in ("http", "https") and child not in seen:
+                seen.add(child)
+                children.append(child)
         return [], children
     if kind != "urlset":
         raise ParseError(where, f"not a sitemap: root element is <{kind or root.tag}>, not <urlset>")
