@@ -67,7 +67,7 @@ def _unique(offers: Iterable[Offer]) -> list[Offer]:
     seen: set[tuple[str, str]] = set()
     out: list[Offer] = []
     for offer in offers:
-        key = (offer.kind.kind, canonicalize(offer.url) or offer.url)
+        key = (offer.kind, canonicalize(offer.url) or offer.url)
         if key not in seen:
             seen.add(key)
             out.append(offer)
@@ -80,11 +80,11 @@ async def _check(site: Site, offer: Offer) -> list[Finding]:
         page = site.page
         fetched = page if page is not None and offer.url == page.url else await site.http.fetch(offer.url)
     except FetchError as exc:
-        return [Finding(offer.kind, offer.url, offer.how, title=offer.title, error=exc.reason)]
+        return [Finding(offer.of, offer.url, offer.how, title=offer.title, error=exc.reason)]
     try:
-        return await offer.kind.judge(site, offer, fetched)
+        return await offer.of.judge(site, offer, fetched)
     except ParseError as exc:
-        return [Finding(offer.kind, fetched.url, offer.how, title=offer.title, error=exc.reason)]
+        return [Finding(offer.of, fetched.url, offer.how, title=offer.title, error=exc.reason)]
 
 
 def _rank(findings: list[Finding]) -> list[Finding]:

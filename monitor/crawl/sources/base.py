@@ -76,30 +76,26 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A URL that may be a source of ``kind``, before it is checked."""
-
-    kind: SourceKind
-    url: str
-    how: How
-    title: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One candidate and what checking it showed. ``error`` is None when the daemon could poll it."""
+    """A URL that may be a source of the kind ``of``, before it is checked."""
 
     of: SourceKind
     url: str
     how: How
-    entries: int = 0
-    news: bool = False  # a sitemap with Google News <news:news> entries
     title: str | None = None
-    error: str | None = None
-    index: bool = False  # a sitemap index: the daemon polls it and its first children
 
     @property
     def kind(self) -> str:
         return self.of.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Finding(Offer):
+    """An offer and what checking it showed. ``error`` is None when the daemon could poll it."""
+
+    error: str | None = None
+    entries: int = 0
+    news: bool = False  # a sitemap with Google News <news:news> entries
+    index: bool = False  # a sitemap index: the daemon polls it and its first children
 
     @property
     def ok(self) -> bool:
