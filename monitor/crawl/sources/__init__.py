@@ -9,6 +9,11 @@ external entities / DTDs are never loaded. A body that is not what it claims to 
 The config loader looks kinds up, so these modules import their parsing libraries (feedparser, lxml,
 BeautifulSoup) at first parse: ``newsmon check``, and a run whose sources all answer 304, never pay for
 them.
+
+A new kind is one module with a :class:`SourceKind` subclass (``kind``, ``rank``, ``counts``, ``label``,
+``parse``; ``offers`` to be found by ``sources add``) and one line in ``REGISTRY``; the config, the pipeline,
+discovery and the CLI find it there (``tests/toy_kinds.py`` is one, ``tests/test_kind_registries.py`` runs
+it).
 """
 
 from __future__ import annotations
