@@ -7,82 +7,28 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from redis.exceptions import RedisError
-from test_redis_cluster import cluster_url, redis_cluster
 
 from monitor.archive import TRAIN_SAMPLES, ArchivedArticle, Codec, decode_payload
 from monitor.errors import StoreError
 from monitor.fingerprint import fingerprint
-from monitor.model import Alert, Delivery, Hit
+from monitor.model import Alert, Delivery
 from monitor.store import open_store
 from monitor.store.base import ArchivePolicy, SourceState, Store, Validators
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SqliteStore
+from tests.helpers.alerts import make_alert
+from tests.helpers.stores import RETENTION
 
 if TYPE_CHECKING:
-    from conftest import FakeClock
+    from conftest import FakeClock, StoreFactory
 
-RETENTION = 30 * 86400.0
 WINDOW = 72 * 3600.0
-
-StoreFactory = Callable[[], Awaitable[Store]]
-__all__ = ["cluster_url", "redis_cluster"]  # fixtures, imported for pytest
-
-
-@pytest.fixture(params=["sqlite", "redis", "cluster"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/store.db"
-    if request.param == "cluster":  # a three-master Redis Cluster (tests/test_redis_cluster.py)
-        return str(request.getfixturevalue("cluster_url"))
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-async def make_store(store_url: str, clock: FakeClock) -> AsyncIterator[StoreFactory]:
-    """Opens another Store instance on the same backend (as a second daemon would)."""
-    opened: list[Store] = []
-
-    async def make() -> Store:
-        store = open_store(store_url, retention=RETENTION, clock=clock)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-
-
-@pytest.fixture
-async def store(make_store: StoreFactory) -> Store:
-    return await make_store()
-
-
-def make_alert(alert_id: str = "a1", **changes: object) -> Alert:
-    fields: dict[str, object] = {
-        "id": alert_id,
-        "rule_id": "atacms-strikes-in-russia",
-        "rule_title": "ATACMS used inside Russia",
-        "story_key": "00ff00ff00ff00ff",
-        "url": f"https://news.example.org/{alert_id}",
-        "title": "Missiles hit Kursk – “ATACMS”",
-        "source": "example",
-        "published": datetime(2024, 11, 19, 8, 30, tzinfo=timezone(timedelta(hours=3))),
-        "detected_at": datetime(2024, 11, 19, 9, 0, 1, 250000, tzinfo=UTC),
-        "hits": (
-            Hit(term="ATACMS", entity="atacms", field="title", start=20, end=26, snippet="… “ATACMS” …"),
-            Hit(term="Kursk", entity=None, field="body", start=3, end=8, snippet="in Kursk region"),
-        ),
-        "also_seen_at": ("https://mirror.example.net/x",),
-    }
-    fields.update(changes)
-    return Alert(**fields)  # type: ignore[arg-type]
 
 
 async def test_ping_and_open_is_idempotent(store: Store) -> None:

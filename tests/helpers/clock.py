@@ -1,0 +1,19 @@
+"""The injected clock of tests."""
+
+from __future__ import annotations
+
+
+class FakeClock:
+    """A ``monitor.model.Clock`` that moves only when told to."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def set(self, now: float) -> None:
+        self.now = now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
