@@ -28,7 +28,9 @@ from tests.helpers.stores import RETENTION
 if TYPE_CHECKING:
     from conftest import FakeClock, StoreFactory
 
+
 WINDOW = 72 * 3600.0
+TEXT = "Missiles hit an ammunition depot near Kursk overnight, regional officials said on Tuesday."
 
 
 async def test_ping_and_open_is_idempotent(store: Store) -> None:
@@ -336,92 +338,6 @@ async def test_record_poll_and_source_states(store: Store, clock: FakeClock) -> 
     ]
 
 
-# -- stories ---------------------------------------------------------------------------------------------
-STORY = " ".join(
-    f"Sentence {i} of the wire report says Ukraine fired missiles at a depot in region {i}."
-    for i in range(30)
-)
-COPY = "By Jane Doe, Associated Press. " + STORY + " Copyright 2024. All rights reserved. Read more news."
-OTHER = " ".join(
-    f"Paragraph {i} covers the central bank, inflation and interest rate {i}." for i in range(30)
-)
-
-
-async def test_resolve_story_groups_copies(make_store: StoreFactory, clock: FakeClock) -> None:
-    first, second = await make_store(), await make_store()
-    fp = fingerprint(STORY)
-    story = await first.resolve_story(fp, "https://a.example/1", WINDOW)
-    assert (story.key, story.urls, story.new) == (fp.key(), (), True)
-
-    clock.advance(3600)
-    copy = await second.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
-    assert (copy.key, copy.urls, copy.new) == (story.key, ("https://a.example/1",), False)
-    again = await first.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
-    assert (again.key, again.urls, again.new) == (story.key, ("https://a.example/1",), False)
-    third = await first.resolve_story(fingerprint(STORY[:-40]), "https://c.example/3", WINDOW)
-    assert third.urls == ("https://a.example/1", "https://b.example/2")
-    assert await second.story_urls(story.key) == [f"https://{c}.example/{i}" for i, c in enumerate("abc", 1)]
-    assert await second.story_urls("unknown") == []
-
-
-async def test_resolve_story_different_text_is_a_new_story(store: Store) -> None:
-    await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    other = await store.resolve_story(fingerprint(OTHER), "https://b.example/2", WINDOW)
-    assert (other.key, other.urls, other.new) == (fingerprint(OTHER).key(), (), True)
-    short = fingerprint("Breaking: missiles hit depot")
-    assert (await store.resolve_story(short, "https://e.example/5", WINDOW)).new
-    assert not (await store.resolve_story(short, "https://f.example/6", WINDOW)).new  # identical text
-    shorter = fingerprint("Breaking: missiles hit a depot")
-    assert (await store.resolve_story(shorter, "https://g.example/7", WINDOW)).new
-
-
-async def test_resolve_story_prefers_the_closest_story(store: Store, clock: FakeClock) -> None:
-    half = " ".join(STORY.split()[: len(STORY.split()) // 2])
-    older = await store.resolve_story(fingerprint(half + " " + OTHER), "https://a.example/1", WINDOW)
-    clock.advance(60)
-    closer = await store.resolve_story(fingerprint(STORY), "https://b.example/2", WINDOW)
-    assert older.new and closer.new  # a half-overlap is not one story...
-    copy = await store.resolve_story(fingerprint(COPY), "https://c.example/3", WINDOW)
-    assert copy.key == closer.key  # ...and the copy joins the story it overlaps most
-
-
-async def test_an_edited_article_keeps_its_story(store: Store, clock: FakeClock) -> None:
-    story = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    clock.advance(600)
-    edited = await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)
-    assert (edited.key, edited.urls, edited.new) == (story.key, (), False)
-    clock.advance(WINDOW + 1)  # out of the window, the URL starts afresh
-    assert (await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)).new
-
-
-async def test_resolve_story_window_slides_and_expires(store: Store, clock: FakeClock) -> None:
-    first = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    clock.advance(WINDOW - 1)
-    # Seen again just inside the window: the window now runs from here.
-    assert (await store.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)).key == first.key
-    clock.advance(WINDOW - 1)
-    assert (await store.resolve_story(fingerprint(STORY), "https://c.example/3", WINDOW)).key == first.key
-
-    clock.advance(WINDOW + 1)
-    late = await store.resolve_story(fingerprint(COPY), "https://d.example/4", WINDOW)
-    assert (late.key, late.urls, late.new) == (fingerprint(COPY).key(), (), True)
-
-    clock.advance(WINDOW + 1)
-    same = await store.resolve_story(fingerprint(STORY), "https://e.example/5", WINDOW)
-    assert same.new is True
-    assert same.key not in (first.key, late.key)
-    assert same.key.startswith(first.key)
-
-
-async def test_resolve_story_keeps_a_bounded_url_list(store: Store) -> None:
-    urls = [f"https://site{i}.example/story" for i in range(60)]
-    fp = fingerprint(STORY)
-    for url in urls:
-        ref = await store.resolve_story(fp, url, WINDOW)
-    assert ref.urls == tuple(urls[:50])
-    assert len((await store.resolve_story(fp, urls[0], WINDOW)).urls) == 49
-
-
 # -- error translation and URL dispatch ------------------------------------------------------------------
 async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
     store = RedisStore("redis://127.0.0.1:1/0", retention=RETENTION, clock=clock, timeout=1)
@@ -434,7 +350,7 @@ async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
             store.seen(["https://example.org/"]),
             store.claim(make_alert(), ["ops"]),
             store.lease_due(1, 30),
-            store.resolve_story(fingerprint(STORY), "https://example.org/", WINDOW),
+            store.resolve_story(fingerprint(TEXT), "https://example.org/", WINDOW),
             store.record_poll("x", error=None, articles=0),
         ):
             with pytest.raises(StoreError):
@@ -471,7 +387,7 @@ async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClo
     path = tmp_path / "purge.db"
     store = SqliteStore(str(path), retention=RETENTION, clock=clock)
     await store.mark_seen({"https://example.org/old": ""})
-    await store.resolve_story(fingerprint(STORY), "https://example.org/old", WINDOW)
+    await store.resolve_story(fingerprint(TEXT), "https://example.org/old", WINDOW)
     await store.claim(make_alert(), ["ops"])
     await store.take_slot("ops", clock.time(), 10)
     await store.close()
