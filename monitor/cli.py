@@ -312,7 +312,7 @@ def _current_error(delivery: Any, configured: set[str]) -> str | None:
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
 
     config = _config(args)
     try:
@@ -643,7 +643,7 @@ def _write_sources(path: Path, text: str, blocks: list[Any], what: str) -> int:
 
 
 def _interval(args: argparse.Namespace, what: str) -> bool:
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
 
     if args.interval is None:
         return True

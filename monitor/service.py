@@ -24,7 +24,7 @@ from monitor.backfill import Backfiller
 from monitor.config import Config, NotifierConfig, parse_listen
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
-from monitor.leases import SourceLeases, StoreOutage
+from monitor.leases import SourceLeases
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
@@ -38,6 +38,7 @@ from monitor.sdnotify import SystemdNotifier
 from monitor.secret import Secret
 from monitor.store import open_configured
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 from monitor.summary import Activity
 from monitor.validate import load, validate
 

@@ -16,13 +16,13 @@ from aiohttp.test_utils import TestServer
 
 from monitor.errors import DeliveryError, StoreError
 from monitor.fingerprint import Fingerprint
-from monitor.leases import StoreOutage
 from monitor.logs import TextFormatter
 from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.store.base import Quarantined, SourceState, Store, StoryRef, Validators
+from monitor.store.outage import StoreOutage
 
 
 class FakeClock(Clock, Protocol):

@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.errors import DeliveryError, StoreError
-from monitor.leases import StoreOutage
 from monitor.model import Alert, Clock, Delivery
 from monitor.notify.base import Notifier
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 
 Outcome = str  # "delivered" | "retry" | "dead" | "skipped" | "held"
 _log = logging.getLogger("monitor.notify.outbox")
