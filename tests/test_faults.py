@@ -36,7 +36,7 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
-from monitor.store import sqlite as sqlite_store
+from monitor.store.sqlite import base as sqlite_store
 from tests import daemon as harness
 from tests._reliability import record
 from tests.conftest import OwnRedis, _free_port, running_redis
