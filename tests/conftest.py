@@ -19,7 +19,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.cluster import RedisCluster
 
-from monitor.store import Store, open_store
+from monitor.store import ArchivePolicy, Store, open_store
 from tests.helpers.clock import FakeClock
 from tests.helpers.stores import RETENTION
 
@@ -275,7 +275,7 @@ def cluster_url(redis_cluster: str) -> Iterator[str]:
         client.close()
 
 
-StoreFactory = Callable[[], Awaitable[Store]]
+StoreFactory = Callable[..., Awaitable[Store]]
 
 
 @pytest.fixture(params=["sqlite", "redis", "cluster"])
@@ -292,8 +292,8 @@ async def make_store(store_url: str, clock: FakeClock) -> AsyncIterator[StoreFac
     """Opens another Store instance on the same backend (as a second daemon would)."""
     opened: list[Store] = []
 
-    async def make() -> Store:
-        store = open_store(store_url, retention=RETENTION, clock=clock)
+    async def make(archive: ArchivePolicy | None = None) -> Store:
+        store = open_store(store_url, retention=RETENTION, clock=clock, archive=archive)
         await store.open()
         opened.append(store)
         return store

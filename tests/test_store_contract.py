@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -506,21 +506,9 @@ async def test_host_slots_space_requests_across_instances(make_store: StoreFacto
 
 # -- article archive -------------------------------------------------------------------------------------
 @pytest.fixture
-async def make_archive(store_url: str, clock: FakeClock) -> AsyncIterator[Callable[..., Awaitable[Store]]]:
+def make_archive(make_store: StoreFactory) -> StoreFactory:
     """Opens a Store instance with the article archive on (Redis keeps none unless asked)."""
-    opened: list[Store] = []
-
-    async def make(**policy: object) -> Store:
-        store = open_store(
-            store_url, retention=RETENTION, clock=clock, archive=ArchivePolicy(enabled=True, **policy)
-        )
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
+    return lambda **policy: make_store(ArchivePolicy(enabled=True, **policy))
 
 
 def archived(n: int, at: float, source: str = "wire") -> ArchivedArticle:

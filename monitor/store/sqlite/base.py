@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import fields
 from hashlib import blake2b
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.archive import Codec
 from monitor.errors import StoreError
@@ -29,7 +30,11 @@ from monitor.model import Clock
 from monitor.store.base import ArchivePolicy, Store
 from monitor.store.sqlite.schema import SCHEMA, create_private
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+R = TypeVar("R", bound="DataclassInstance")
 
 BUSY_TIMEOUT_MS = 10_000
 PURGE_EVERY = 1_000  # writes between opportunistic purges of rows older than retention
@@ -44,6 +49,11 @@ def url_digest(url: str) -> bytes:
 def chunks(items: list[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def row_as(cls: type[R], row: sqlite3.Row) -> R:
+    """The dataclass ``cls`` made of the columns of ``row`` named as its fields."""
+    return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
 @contextmanager

@@ -9,9 +9,7 @@ from monitor.codec import loads_alert
 from monitor.model import Delivery
 from monitor.store.base import SourceState
 from monitor.store.console import DAY, WEEK, AlertQuery, RuleStats, SourceHealth, StoredAlert
-from monitor.store.sqlite.base import SqliteBase, chunks, immediate
-from monitor.store.sqlite.outbox import delivery_of
-from monitor.store.sqlite.sources import source_of
+from monitor.store.sqlite.base import SqliteBase, chunks, immediate, row_as
 
 
 class SqliteConsole(SqliteBase):
@@ -29,7 +27,7 @@ class SqliteConsole(SqliteBase):
             for d in conn.execute(
                 f"SELECT * FROM deliveries WHERE alert_id IN ({marks}) ORDER BY notifier", chunk
             ):
-                found[d["alert_id"]].append(delivery_of(d))
+                found[d["alert_id"]].append(row_as(Delivery, d))
         return [StoredAlert(loads_alert(r["body"]), r["created_at"], tuple(found[r["id"]])) for r in rows]
 
     async def rule_stats(self, rules: Sequence[str]) -> dict[str, RuleStats]:
@@ -61,7 +59,7 @@ class SqliteConsole(SqliteBase):
             for chunk in chunks(list(names)):
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(f"SELECT * FROM sources WHERE name IN ({marks})", chunk):
-                    found[row["name"]] = source_of(row)
+                    found[row["name"]] = row_as(SourceState, row)
             return found
 
         found = await self._run(_states)

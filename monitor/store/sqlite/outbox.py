@@ -8,19 +8,7 @@ from dataclasses import replace
 from monitor.codec import dumps_alert, loads_alert
 from monitor.model import Alert, Delivery
 from monitor.store.base import claimed_id
-from monitor.store.sqlite.base import SqliteBase, immediate
-
-
-def delivery_of(row: sqlite3.Row) -> Delivery:
-    return Delivery(
-        alert_id=row["alert_id"],
-        notifier=row["notifier"],
-        state=row["state"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-    )
+from monitor.store.sqlite.base import SqliteBase, immediate, row_as
 
 
 class SqliteOutbox(SqliteBase):
@@ -86,7 +74,7 @@ class SqliteOutbox(SqliteBase):
         out = []
         for r in rows:
             alert = alerts.get(r["alert_id"]) or alerts.setdefault(r["alert_id"], loads_alert(r["body"]))
-            out.append((replace(delivery_of(r), next_attempt_at=until), alert))
+            out.append((replace(row_as(Delivery, r), next_attempt_at=until), alert))
         return out
 
     async def hold(self, alert_id: str, notifier: str, until: float) -> None:
@@ -143,7 +131,7 @@ class SqliteOutbox(SqliteBase):
                 params,
             ).fetchall()
         )
-        return [delivery_of(r) for r in rows]
+        return [row_as(Delivery, r) for r in rows]
 
     async def get_alert(self, alert_id: str) -> Alert | None:
         row = await self._run(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from monitor.store.base import Quarantined, SourceState, Validators
-from monitor.store.sqlite.base import SqliteBase, immediate, url_digest
+from monitor.store.sqlite.base import SqliteBase, immediate, row_as, url_digest
 
 
 class SqliteSources(SqliteBase):
@@ -123,11 +123,11 @@ class SqliteSources(SqliteBase):
         row = await self._run(
             lambda conn: conn.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
         )
-        return source_of(row) if row else SourceState(name=name)
+        return row_as(SourceState, row) if row else SourceState(name=name)
 
     async def source_states(self) -> list[SourceState]:
         rows = await self._run(lambda conn: conn.execute("SELECT * FROM sources ORDER BY name").fetchall())
-        return [source_of(r) for r in rows]
+        return [row_as(SourceState, r) for r in rows]
 
     async def get_rhythm(self, name: str) -> str | None:
         row = await self._run(
@@ -165,13 +165,3 @@ class SqliteSources(SqliteBase):
             ).fetchall()
         )
         return [Quarantined(r["url"], r["source"], r["reason"], r["at"]) for r in rows]
-
-
-def source_of(row: sqlite3.Row) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        last_attempt=row["last_attempt"],
-        last_success=row["last_success"],
-        last_error=row["last_error"],
-        articles_seen=row["articles_seen"],
-    )
