@@ -1,6 +1,7 @@
 """The Store protocol: everything newsmon remembers, behind one async interface.
 
-Two implementations (``sqlite.py``, ``redis.py``) pass one contract suite (``tests/test_store_contract.py``).
+Two implementations (the packages ``sqlite`` and ``redis``) pass one contract suite
+(``tests/test_store_contract.py``, and ``tests/test_story_resolution.py`` for ``resolve_story``).
 Every method that decides "first or not" is atomic across connections and processes, so several daemons
 may share one store. Time comes from the injected clock, never from the store's own idea of "now" --
 except for liveness: leases, instance membership, host slots and the outbox's visibility timeout are
