@@ -15,7 +15,7 @@ from monitor.ui.daemon import ConsoleStore
 from tests.helpers.alerts import make_alert
 
 if TYPE_CHECKING:
-    from conftest import FakeClock
+    from tests.helpers.clock import FakeClock
 
 
 @pytest.fixture(params=["sqlite", "redis"])

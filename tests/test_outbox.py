@@ -8,7 +8,6 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 import pytest
 from aiohttp import web
@@ -23,15 +22,7 @@ from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.store.outage import StoreOutage
 from monitor.store.sqlite import SqliteStore
-
-
-class FakeClock(Clock, Protocol):
-    """What conftest's ``clock`` fixture offers beyond ``Clock``."""
-
-    def set(self, now: float) -> None: ...
-
-    def advance(self, seconds: float) -> None: ...
-
+from tests.helpers.clock import FakeClock
 
 WAIT = 3.0  # seconds: an upper bound for events that should happen at once, never a pause
 

@@ -26,7 +26,9 @@ from tests.helpers.alerts import make_alert
 from tests.helpers.stores import RETENTION
 
 if TYPE_CHECKING:
-    from conftest import FakeClock, StoreFactory
+    from conftest import StoreFactory
+
+    from tests.helpers.clock import FakeClock
 
 
 WINDOW = 72 * 3600.0

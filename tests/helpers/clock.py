@@ -1,4 +1,7 @@
-"""The injected clock of tests."""
+"""The injected clock of tests (``monitor.model.Clock``).
+
+Tests whose daemon or CLI also reads the system clock start it at ``time.time()``: ``newsmon alerts
+retry``, for one, makes a dead letter due "now", which must not lie in this clock's future."""
 
 from __future__ import annotations
 
