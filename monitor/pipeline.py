@@ -21,19 +21,19 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from monitor.archive import ArchivedArticle
-from monitor.cadence import feed_hints
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
+from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
 from monitor.matching.engine import Engine
-from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, Source
+from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
 log = logging.getLogger("newsmon.pipeline")
 
-MAX_CHILD_SITEMAPS = 20
+MAX_MORE_LISTINGS = 20  # a sitemap index's sitemaps read per poll
 ARTICLE_CONCURRENCY = 8
 MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within retention
 # Seen-marks of finished articles are written this many at a time: one store write per batch instead of
@@ -106,6 +106,15 @@ class PollResult:
     # a feed's ttl, Retry-After), and the UTC hours a feed's skipHours names (None: not said).
     not_before: float | None = None
     skip_hours: tuple[int, ...] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Nothing new came of the poll because something went wrong (not merely nothing new)."""
+        return bool(self.errors) and not self.new_articles
+
+    @property
+    def outcome(self) -> PollOutcome:
+        return "not_modified" if self.not_modified else "error" if self.failed else "ok"
 
 
 def _permanent(exc: FetchError) -> bool:
@@ -190,28 +199,22 @@ class Pipeline:
         if fetched.not_modified:
             result.not_modified = True
             return []
-        if source.schedule == "adaptive" and source.kind == "feed":
-            ttl_until, result.skip_hours = feed_hints(fetched.body, self.clock.time())
+        kind = SOURCE_KINDS[source.kind]
+        if source.schedule == "adaptive":
+            ttl_until, result.skip_hours = kind.hints(fetched, self.clock.time())
             if ttl_until is not None:
                 result.not_before = max(ttl_until, result.not_before or 0.0)
-        # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
-        # all answer 304 (cron's `newsmon once`) never pays for them.
-        from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
-
-        if source.kind == "feed":
-            return await _parse(fetched, parse_feed)
-        if source.kind == "html":
-            return await _parse(fetched, parse_listing, source)
-        candidates, children = await _parse(fetched, parse_sitemap)
-        for child in children[:MAX_CHILD_SITEMAPS]:
+        listing = await _parse(fetched, kind.parse, source)
+        candidates = list(listing.candidates)
+        for url in listing.more[:MAX_MORE_LISTINGS]:
             try:
-                child_fetched = await self._get(child)
-                if not child_fetched.not_modified:
+                more = await self._get(url)
+                if not more.not_modified:
                     # Only one level: an index pointing at indexes (or at itself) stops here.
-                    candidates.extend((await _parse(child_fetched, parse_sitemap))[0])
+                    candidates.extend((await _parse(more, kind.parse, source)).candidates)
             except (FetchError, ParseError) as exc:
                 result.errors.append(str(exc))
-                log.warning("sitemap_failed", extra={"source": source.name, "url": child, "error": str(exc)})
+                log.warning("listing_failed", extra={"source": source.name, "url": url, "error": str(exc)})
         return candidates
 
     # -- articles -------------------------------------------------------------------------------------
@@ -363,7 +366,7 @@ class Pipeline:
         return await self.store.resolve_story(fp, article.url, self.alerts.story_window)
 
     async def _load(self, source: Source, candidate: Candidate) -> Article:
-        if source.kind == "feed" and not source.fetch_articles:
+        if not source.fetch_articles and SOURCE_KINDS[source.kind].carries_text:
             return Article(
                 url=candidate.url,
                 source=source.name,

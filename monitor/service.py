@@ -29,7 +29,7 @@ from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
-from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
+from monitor.model import Alert, Article, Clock, DeliveryOutcome, Match, Source, SystemClock
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
@@ -287,8 +287,7 @@ class Service:
 
     async def _observe(self, source: Source, result: PollResult) -> None:
         """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
-        failed = bool(result.errors) and not result.new_articles
-        outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
+        failed, outcome = result.failed, result.outcome
         self.metrics.sources.fetched(source.name, outcome)
         self.activity.polled(outcome, result.new_articles)
         log.debug(
@@ -373,7 +372,7 @@ class Service:
         if self.outbox is not None:
             self.outbox.wake()
 
-    def _on_outcome(self, notifier: str, outcome: str) -> None:
+    def _on_outcome(self, notifier: str, outcome: DeliveryOutcome) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
         self.activity.delivery(outcome)
         if outcome == "skipped":
