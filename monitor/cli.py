@@ -50,7 +50,8 @@ def _loaded(args: argparse.Namespace) -> Any:
 # -- run / once -------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.logs import Scrubber, setup_logging
-    from monitor.service import Service, config_secrets
+    from monitor.runtime import config_secrets
+    from monitor.service import Service
 
     loaded = _loaded(args)
     config = loaded.config
@@ -63,8 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from monitor.healthz import unconfigured_message
     from monitor.logs import setup_logging
-    from monitor.service import Service, unconfigured_message
+    from monitor.service import Service
 
     loaded = _loaded(args)
     config = loaded.config
@@ -406,7 +408,7 @@ async def _deliver_now(config: Config, store: Any) -> int:
     from monitor.model import SystemClock
     from monitor.notify import REGISTRY
     from monitor.notify.outbox import Outbox
-    from monitor.service import notify_session
+    from monitor.runtime import notify_session
 
     outcomes: list[tuple[str, str]] = []
     async with notify_session(config) as session:
@@ -415,9 +417,9 @@ async def _deliver_now(config: Config, store: Any) -> int:
         }
         outbox = Outbox(
             store,
-            notifiers,
+            lambda: notifiers,
             SystemClock(),
-            give_up_after=config.alerts.give_up_after,
+            give_up_after=lambda: config.alerts.give_up_after,
             lease=config.store.lease,
             on_outcome=lambda notifier, outcome: outcomes.append((notifier, outcome)),
         )
@@ -428,15 +430,15 @@ async def _deliver_now(config: Config, store: Any) -> int:
                 await notifier.close()
     sent = sum(outcome == "delivered" for _, outcome in outcomes)
     print(f"no daemon is running: sent now, {sent} delivered, {len(outcomes) - sent} not")
-    for notifier, outcome in outcomes:
+    for name, outcome in outcomes:
         if outcome != "delivered":
-            print(f"  {notifier}: {outcome} (see `newsmon alerts list`)")
+            print(f"  {name}: {outcome} (see `newsmon alerts list`)")
     return EXIT_OK if sent == len(outcomes) else EXIT_PARTIAL
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.healthz import unconfigured_message
     from monitor.logs import mask_url
-    from monitor.service import unconfigured_message
     from monitor.validate import load
 
     config = _config(args)
@@ -561,7 +563,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     from monitor.errors import DeliveryError
     from monitor.notify import REGISTRY
     from monitor.notify.base import sample_alert
-    from monitor.service import notify_session
+    from monitor.runtime import notify_session
 
     config = _config(args)
     chosen = [n for n in config.notifiers if not args.names or n.name in args.names]

@@ -212,7 +212,7 @@ def make_alert(n: int = 1) -> Alert:
 async def setup(clock: Clock, receiver: Receiver) -> AsyncIterator[tuple[MemStore, Outbox]]:
     store = MemStore(clock)
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
     yield store, outbox
     await hook.close()
 
@@ -300,7 +300,9 @@ async def test_dead_letter_after_give_up(
 
 
 def test_backoff_grows_and_is_capped(clock: Clock) -> None:
-    outbox = Outbox(MemStore(clock), {}, clock, backoff_base=5, backoff_max=3600, rng=random.Random(1))
+    outbox = Outbox(
+        MemStore(clock), lambda: {}, clock, backoff_base=5, backoff_max=3600, rng=random.Random(1)
+    )
     for attempts in range(30):
         delays = [outbox.retry_delay(attempts, None) for _ in range(200)]
         assert min(delays) >= 0 and max(delays) <= min(3600, 5 * 2**attempts)
@@ -344,7 +346,7 @@ async def test_one_log_line_per_outcome(
 async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver) -> None:
     store = MemStore(clock)
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, concurrency=3)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, concurrency=3)
     for n in range(10):
         await store.claim(make_alert(n), ["ops"])
     receiver.gate = asyncio.Event()
@@ -373,7 +375,7 @@ async def test_notifier_bug_is_retried_not_fatal(clock: Clock) -> None:
             raise KeyError("bug")
 
     store = MemStore(clock)
-    outbox = Outbox(store, {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
     await store.claim(make_alert(), ["x"])
     assert await outbox.deliver_due() == 1
     [d] = await store.deliveries()
@@ -484,7 +486,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
     delivered = asyncio.Event()
     outbox = Outbox(
         store,
-        {"ops": hook},
+        lambda: {"ops": hook},
         clock,
         lease=0.2,  # recording the outcome is retried for the lease (real seconds), then given up
         poll_interval=0.01,
@@ -534,7 +536,7 @@ async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
     store = DyingStore(clock)
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
     outage = StoreOutage(logging.getLogger("tests.outbox.outage"))
-    outbox = Outbox(store, {"ops": hook}, clock, outage=outage)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, outage=outage)
     for n in range(5):
         await store.claim(make_alert(n), ["ops"])
     store.story_down = True
@@ -570,7 +572,7 @@ async def test_drain_stops_at_deadline(
 async def test_drain_cancels_sends_past_deadline(clock: Clock, receiver: Receiver) -> None:
     store = MemStore(clock)
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock)
     receiver.gate = asyncio.Event()  # the receiver never answers
     await store.claim(make_alert(), ["ops"])
     async with asyncio.timeout(WAIT):
@@ -588,7 +590,7 @@ def test_delivery_error_defaults() -> None:
 # -- digests, rate limits, also_seen_at at send time -------------------------------------------------------
 def policy_outbox(store: MemStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
-    return Outbox(store, {"ops": hook}, clock, rng=random.Random(7))
+    return Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7))
 
 
 async def test_digest_window_batches_alerts_into_one_send(clock: FakeClock, receiver: Receiver) -> None:
@@ -611,7 +613,7 @@ async def test_digest_window_batches_alerts_into_one_send(clock: FakeClock, rece
     assert await outbox.deliver_due() == 3
     assert receiver.keys[0] == receiver.keys[1] == receiver.acked[0]  # the same digest, once acknowledged
     assert {d.state for d in store.rows.values()} == {"delivered"}
-    await outbox.notifiers["ops"].close()
+    await outbox.notifiers()["ops"].close()
 
 
 async def test_max_per_hour_folds_the_excess_into_a_digest(clock: FakeClock, receiver: Receiver) -> None:
@@ -628,7 +630,7 @@ async def test_max_per_hour_folds_the_excess_into_a_digest(clock: FakeClock, rec
     assert await outbox.deliver_due() == 3
     assert len(receiver.acked) == 3  # nothing dropped, no flood: one more message carries the three
     assert all(d.state == "delivered" for d in store.rows.values())
-    await outbox.notifiers["ops"].close()
+    await outbox.notifiers()["ops"].close()
 
 
 async def test_also_seen_at_is_what_the_store_knows_at_send_time(clock: FakeClock) -> None:
@@ -647,7 +649,7 @@ async def test_also_seen_at_is_what_the_store_knows_at_send_time(clock: FakeCloc
             return "ok"
 
     store = MemStore(clock)
-    outbox = Outbox(store, {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
     alert = make_alert()
     await store.claim(alert, ["r"])
     store.stories[alert.story_key] = [alert.url, "https://copy.example/1", "https://copy.example/2"]
