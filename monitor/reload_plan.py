@@ -4,8 +4,12 @@ sources came, went or changed."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from monitor.config import Config
+from monitor.errors import ConfigError, Problem
+
+log = logging.getLogger("newsmon.service")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,3 +50,16 @@ def plan_reload(running: Config, wanted: Config) -> ReloadPlan:
         changed=len(set(effective.sources) - set(running.sources)) - len(added),
         rule_paths_changed=effective.rule_paths != running.rule_paths,
     )
+
+
+def refused(exc: ConfigError) -> tuple[Problem, ...]:
+    """Log why a reload was refused, every problem with its place; the errors, for /healthz."""
+    errors = tuple(p for p in exc.problems if p.severity == "error")
+    for problem in exc.problems:
+        log.log(
+            logging.ERROR if problem.severity == "error" else logging.WARNING,
+            "reload_failed",
+            extra={"path": problem.path, "error": str(problem)},
+        )
+    log.error("reload_failed", extra={"count": len(errors), "detail": "kept the running config and rules"})
+    return errors

@@ -20,7 +20,7 @@ import aiohttp
 
 from monitor import healthz
 from monitor.backfill import Backfiller
-from monitor.config import Config, parse_listen
+from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
 from monitor.leases import SourceLeases, StoreOutage
@@ -31,10 +31,12 @@ from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Clock, Source, SystemClock
 from monitor.notify.outbox import Outbox, Outcome
 from monitor.pipeline import Pipeline, PollResult
-from monitor.reload_plan import plan_reload
+from monitor.poller import Poller
+from monitor.reload_plan import plan_reload, refused
 from monitor.runtime import CountingEngine, Runtime, build_notifiers, config_secrets, notify_session
 from monitor.sdnotify import SystemdNotifier
-from monitor.source_health import Incident, SourceHealth
+from monitor.source_health import SourceHealth
+from monitor.status import Status
 from monitor.store import open_configured
 from monitor.store.base import Store
 from monitor.summary import Activity
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsmon.service")
 
-STATUS_INTERVAL = 10.0  # seconds between STATUS= updates and outbox gauge refreshes
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Parts:
@@ -57,6 +57,7 @@ class _Parts:
     session: aiohttp.ClientSession  # the notifiers'
     outbox: Outbox
     pipeline: Pipeline
+    poller: Poller
     backfill: Backfiller | None  # not in a dry run
 
 
@@ -91,15 +92,21 @@ class Service:
         self.scrubber = scrubber
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set when READY=1 goes out: for in-process callers and tests
-        self._inflight: set[asyncio.Task[object]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
         self._reload_task: asyncio.Task[bool] | None = None
         self._reload_again = False
         self.source_health = SourceHealth()
-        self._outbox_depth: int | None = None
         self.activity = Activity(clock=time.monotonic)
+        self.status = Status(
+            activity=self.activity,
+            metrics=self.metrics,
+            sd=self.sd,
+            runtime=lambda: self._runtime,
+            store=lambda: self.store,
+            sources=lambda: len(self.config.sources),
+        )
         # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
         self.reload_problems: tuple[Problem, ...] = ()
         # Settings changed on disk that only a restart applies: /healthz notes them until then.
@@ -227,80 +234,22 @@ class Service:
                 notifiers=lambda: self.runtime.notifier_names,
                 on_claim=self._on_claim,
             )
-        return _Parts(store, session, outbox, pipeline, backfill)
+        poller = Poller(
+            pipeline,
+            store,
+            runtime=lambda: self.runtime,
+            metrics=self.metrics,
+            activity=self.activity,
+            health=self.source_health,
+            clock=self.clock,
+            on_claim=self._on_claim,
+            dry_run=self.dry_run,
+        )
+        return _Parts(store, session, outbox, pipeline, poller, backfill)
 
     # -- polling --------------------------------------------------------------------------------------
     async def poll(self, source: Source) -> PollResult:
-        pipeline = self._started().pipeline
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        started = time.monotonic()
-        try:
-            result = await pipeline.poll(source)
-        except Exception:
-            self.metrics.sources.fetched(source.name, "error")
-            self.activity.polled("error", 0)
-            raise
-        finally:
-            self.metrics.fetch_seconds.observe(time.monotonic() - started)
-            if task is not None:
-                self._inflight.discard(task)
-        await self._observe(source, result)
-        return result
-
-    async def _observe(self, source: Source, result: PollResult) -> None:
-        """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
-        failed = bool(result.errors) and not result.new_articles
-        outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
-        self.metrics.sources.fetched(source.name, outcome)
-        self.activity.polled(outcome, result.new_articles)
-        log.debug(
-            "poll",
-            extra={
-                "source": source.name,
-                "outcome": outcome,
-                "new_articles": result.new_articles,
-                "alerts": len(result.alerts),
-                "error": result.errors[0] if result.errors else None,
-            },
-        )
-        if result.new_articles:
-            self.metrics.sources.found(source.name, result.new_articles)
-        if not failed and not self.dry_run:
-            self.metrics.sources.succeeded(source.name, self.clock.time())
-        if self.dry_run:
-            return
-        try:
-            incidents = await self.source_health.observe(
-                source,
-                result,
-                failed=failed,
-                now=self.clock.time(),
-                store=self._started().store,
-                failure_threshold=self.config.service.health_failures,
-                stale_after=self.config.stale_after.get(source.name),
-            )
-            for incident in incidents:
-                await self._health_alert(incident)
-        except Exception as exc:  # the store may be down; health alerts catch up on a later poll
-            log.warning("health_check_failed", extra={"source": source.name, "error": str(exc)})
-
-    async def _health_alert(self, incident: Incident) -> None:
-        """One alert per incident through the durable outbox: the claim makes it exactly-once."""
-        level = logging.INFO if incident.recovered else logging.WARNING
-        log.log(
-            level,
-            "source_health",
-            extra={"source": incident.source.name, "outcome": incident.what, "detail": incident.detail},
-        )
-        notifiers = [n for n in self.config.service.health_notify if n in self.runtime.notifiers]
-        if not notifiers:
-            return
-        alert = incident.alert(self.clock.time())
-        if await self._started().store.claim(alert, notifiers):
-            log.info("alert_claimed", extra={"rule": alert.rule_id, "alert_id": alert.id})
-            self._on_claim(alert)
+        return await self._started().poller.poll(source)
 
     def _on_claim(self, alert: Alert) -> None:
         self.activity.claimed()
@@ -342,17 +291,25 @@ class Service:
             self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
             self.scheduler.start(self.config.sources)
             await plan.load(self.clock.time())
-            await self._start_metrics_server()
+            from monitor.metrics_server import serve  # aiohttp.web: only a daemon serves metrics
+
+            self.metrics_server = await serve(
+                self.config.service.metrics,
+                self.metrics,
+                health=self.health,
+                refresh=self.status.refresh_outbox_depth,
+                console_of=self if self.config.service.ui else None,
+            )
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
-                asyncio.create_task(self._status_loop()),
-                asyncio.create_task(self._summary_loop()),
+                asyncio.create_task(self.status.status_loop()),
+                asyncio.create_task(self.status.summary_loop()),
                 self._watch_rules(),
             ]
-            await self._refresh_outbox_depth()
-            self.sd.ready(self.status_line())
+            await self.status.refresh_outbox_depth()
+            self.sd.ready(self.status.line())
             self.ready.set()
-            log.info("ready", extra={"detail": self.status_line()})
+            log.info("ready", extra={"detail": self.status.line()})
             await self._stop.wait()
         finally:
             self.sd.stopping()
@@ -369,36 +326,6 @@ class Service:
             RuleWatcher(self.config.rule_paths, self.request_reload).run(self._stop)
         )
         return self._rule_watch
-
-    async def _start_metrics_server(self) -> None:
-        address = parse_listen(self.config.service.metrics)
-        if address is None:
-            return
-        from monitor.metrics_server import MetricsServer  # aiohttp.web: only a daemon serves metrics
-
-        console = None
-        if self.config.service.ui:
-            from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
-
-            console = Console(self)
-        server = MetricsServer(
-            self.metrics,
-            *address,
-            health=self.health,
-            refresh=self._refresh_outbox_depth,
-            mount=console.mount if console is not None else None,
-        )
-        try:
-            await server.start()
-        except OSError as exc:
-            # Monitoring news matters more than exposing metrics: run on, loudly.
-            log.error("metrics_unavailable", extra={"detail": self.config.service.metrics, "error": str(exc)})
-            return
-        self.metrics_server = server
-        log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
-        if console is not None:
-            url = f"http://{address[0]}:{server.port}/ui/"
-            log.info("console_listening", extra={"url": url, "detail": f"access: {console.auth}"})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -445,12 +372,12 @@ class Service:
             self.scheduler.pause()
         if self._reload_task is not None and not self._reload_task.done():
             self._reload_task.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=max(0.1, remaining()))
+        parts = self._parts
+        if parts is not None and parts.poller.inflight:
+            _, pending = await asyncio.wait(set(parts.poller.inflight), timeout=max(0.1, remaining()))
             await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
-        parts = self._parts
         if parts is not None and parts.backfill is not None:
             # An unfinished backfill releases its lease: the next start runs it again.
             await parts.backfill.close()
@@ -499,24 +426,14 @@ class Service:
         try:
             return await self._reload()
         finally:
-            self.sd.ready(self.status_line())
+            self.sd.ready(self.status.line())
 
     async def _reload(self) -> bool:
         try:
             loaded = load(self.config.path, strict=True)
         except ConfigError as exc:
             self.metrics.rules_reload_errors.inc()
-            self.reload_problems = tuple(p for p in exc.problems if p.severity == "error")
-            for problem in exc.problems:
-                log.log(
-                    logging.ERROR if problem.severity == "error" else logging.WARNING,
-                    "reload_failed",
-                    extra={"path": problem.path, "error": str(problem)},
-                )
-            log.error(
-                "reload_failed",
-                extra={"count": len(self.reload_problems), "detail": "kept the running config and rules"},
-            )
+            self.reload_problems = refused(exc)
             return False
         self.reload_problems = ()
         for problem in loaded.warnings:
@@ -566,47 +483,6 @@ class Service:
         return [str(p) for p in self.reload_problems]
 
     # -- status and health ----------------------------------------------------------------------------
-    def status_line(self) -> str:
-        outbox = "?" if self._outbox_depth is None else str(self._outbox_depth)
-        return (
-            f"{len(self.config.sources)} sources, {self.activity.articles_per_minute():.0f} articles/min, "
-            f"outbox {outbox} pending"
-        )
-
-    async def _refresh_outbox_depth(self) -> None:
-        if self.store is None:
-            return
-        try:
-            self._outbox_depth = await self.store.outbox_pending()
-        except Exception:
-            self._outbox_depth = None
-            raise
-        self.metrics.outbox_pending.set(self._outbox_depth)
-
-    async def _summary_loop(self) -> None:
-        """The sign of life: one ``summary`` line at info every ``summary_interval``."""
-        while interval := self.config.service.summary_interval:
-            await asyncio.sleep(interval)
-            self.log_summary()
-
-    def log_summary(self) -> None:
-        log.info(
-            "summary",
-            extra={
-                **self.activity.take(),
-                "outbox": "?" if self._outbox_depth is None else self._outbox_depth,
-                "rules": len(self.rules.rules) if self.rules else 0,
-                "sources": len(self.config.sources),
-            },
-        )
-
-    async def _status_loop(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_INTERVAL)
-            with contextlib.suppress(Exception):  # unknown depth shows as "?"
-                await self._refresh_outbox_depth()
-            self.sd.status(self.status_line())
-
     async def health(self) -> Health:
         """/healthz (monitor/healthz.py)."""
         config = self.config
