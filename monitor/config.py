@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from monitor import __version__
 from monitor.crawl.urls import compile_filter
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError, Problem
 from monitor.model import Source
 from monitor.secret import Secret
@@ -31,38 +32,7 @@ MISSING_CONFIG = (
     "/etc/newsmon/config.toml; start from the commented example: cp config.example.toml config.toml"
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_duration(value: object) -> float:
-    """``"90s"``, ``"2m"``, ``"1h30m"``, ``"30d"`` -> seconds.
-
-    A bare number is refused: ``interval = 120`` could mean seconds or minutes, and guessing wrong polls a
-    site sixty times too often or too rarely, so the error says how to write it."""
-    if isinstance(value, bool):
-        raise ValueError('expected a duration like "90s", "2m", "48h" or "30d"')
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        value = float(value) if "." in value else int(value)
-    if isinstance(value, int | float):
-        raise ValueError(
-            f"a duration needs a unit, got the bare number {value!r}: write {_with_units(value)}"
-        )
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION_PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
-    raise ValueError(f'expected a duration like "90s", "2m", "48h" or "30d", got {value!r}')
-
-
-def _with_units(number: float) -> str:
-    """``120`` -> ``"120s" or "2m"``: the fix for a duration written without a unit."""
-    seconds = f"{number:g}s"
-    if number > 0 and number % 60 == 0:
-        return f'"{seconds}" or "{number / 60:g}m" (seconds or minutes?)'
-    return f'e.g. "{seconds}" if you meant seconds'
 
 
 @dataclass(slots=True, frozen=True)
@@ -422,8 +392,9 @@ def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[
         return ()
     result: list[Source] = []
     names: set[str] = set()
+    kinds = {"kind": Literal[tuple(sorted(REGISTRY))]}
     for i, table in enumerate(raw):
-        sc = build(SourceConfig, table, f"sources[{i}]", out, hints={"kind": Literal[tuple(REGISTRY)]})
+        sc = build(SourceConfig, table, f"sources[{i}]", out, hints=kinds)
         if sc is None:
             continue
         if sc.name in names:
@@ -645,7 +616,6 @@ __all__ = [
     "find_config",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_listen",
     "problem_at",
 ]

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
@@ -27,7 +27,6 @@ from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
-from monitor.matching.engine import Engine
 from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
@@ -53,6 +52,12 @@ OFF_LOOP_BYTES = 256 * 1024
 
 
 T = TypeVar("T")
+
+
+class Matcher(Protocol):
+    """What a poll needs of the rules: ``monitor.matching.engine.Engine`` or one that wraps it."""
+
+    def match(self, article: Article) -> list[Match]: ...
 
 
 async def _parse(
@@ -131,16 +136,17 @@ class Pipeline:
         *,
         store: Store,
         http: HttpClient,
-        engine: Callable[[], Engine],
-        alerts: AlertsConfig,
-        notifiers: list[str],
+        engine: Callable[[], Matcher],
+        alerts: Callable[[], AlertsConfig],
+        notifiers: Callable[[], Sequence[str]],
         clock: Clock,
         on_claim: Callable[[Alert], None] = lambda alert: None,
         dry_run: bool = False,
     ) -> None:
         self.store = store
         self.http = http
-        self.engine = engine  # a getter, so a rule reload takes effect at the next article
+        # Getters of the running configuration, so a reload takes effect at the next article.
+        self.engine = engine
         self.alerts = alerts
         self.notifiers = notifiers
         self.clock = clock
@@ -261,7 +267,7 @@ class Pipeline:
         result: PollResult,
     ) -> None:
         state = await self.store.source_state(source.name)
-        if state.last_success is None and self.alerts.first_run == "mark-seen" and not self.dry_run:
+        if state.last_success is None and self.alerts().first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.
             await self.store.mark_seen({url: "" for url in todo} | {entries[u]: r for u, r in todo.items()})
             log.info("first_run_marked_seen", extra={"source": source.name, "count": len(todo)})
@@ -363,7 +369,7 @@ class Pipeline:
             return StoryRef(key=f"url-{digest}", urls=(), new=True)
         if self.dry_run:
             return StoryRef(key=fp.key(), urls=(), new=True)
-        return await self.store.resolve_story(fp, article.url, self.alerts.story_window)
+        return await self.store.resolve_story(fp, article.url, self.alerts().story_window)
 
     async def _load(self, source: Source, candidate: Candidate) -> Article:
         if not source.fetch_articles and SOURCE_KINDS[source.kind].carries_text:
@@ -382,9 +388,9 @@ class Pipeline:
         )
 
     def _too_old(self, article: Article) -> bool:
-        if article.published is None or not self.alerts.max_age:
+        if article.published is None or not self.alerts().max_age:
             return False
-        return self.clock.time() - article.published.timestamp() > self.alerts.max_age
+        return self.clock.time() - article.published.timestamp() > self.alerts().max_age
 
     async def _alert(self, article: Article, story: StoryRef, match: Match, result: PollResult) -> None:
         alert = Alert(
@@ -400,7 +406,7 @@ class Pipeline:
             hits=match.hits,
             also_seen_at=story.urls,
         )
-        notifiers = [n for n in self.notifiers if not match.notify or n in match.notify]
+        notifiers = [n for n in self.notifiers() if not match.notify or n in match.notify]
         if self.dry_run:
             result.alerts.append(alert)
             return
