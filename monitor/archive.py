@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import zstandard
@@ -26,17 +26,10 @@ _VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
-class ArchivedArticle:
-    """One archived article: the fields the rules saw, when, and what the live rules made of it."""
+class ArchivedArticle(Article):
+    """One archived article: the fields the rules saw (it is the ``Article`` they were shown), when,
+    and what the live rules made of it."""
 
-    url: str  # canonical URL: the archive key
-    source: str
-    title: str
-    body: str
-    summary: str = ""
-    published: datetime | None = None
-    language: str | None = None
-    fetched_url: str = ""
     detected_at: float = 0.0  # clock time the pipeline processed it
     story_key: str | None = None  # the story it joined; only articles some rule matched have one
     rules: tuple[str, ...] = ()  # ids of the live rules that matched it
@@ -45,36 +38,16 @@ class ArchivedArticle:
     def of(
         cls, article: Article, *, detected_at: float, story_key: str | None, rules: Iterable[str]
     ) -> ArchivedArticle:
-        return cls(
-            url=article.url,
-            source=article.source,
-            title=article.title,
-            body=article.body,
-            summary=article.summary,
-            published=article.published,
-            language=article.language,
-            fetched_url=article.fetched_url,
-            detected_at=detected_at,
-            story_key=story_key,
-            rules=tuple(rules),
-        )
+        seen = {name: getattr(article, name) for name in _ARTICLE_FIELDS}
+        return cls(**seen, detected_at=detected_at, story_key=story_key, rules=tuple(rules))
 
-    def article(self) -> Article:
-        return Article(
-            url=self.url,
-            source=self.source,
-            title=self.title,
-            body=self.body,
-            summary=self.summary,
-            published=self.published,
-            language=self.language,
-            fetched_url=self.fetched_url,
-        )
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 
 
 def _payload(record: ArchivedArticle) -> bytes:
     published = record.published.isoformat() if record.published else None
-    fields = [
+    values = [
         _VERSION,
         record.url,
         record.source,
@@ -88,7 +61,7 @@ def _payload(record: ArchivedArticle) -> bytes:
         record.story_key,
         list(record.rules),
     ]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _record(payload: bytes) -> ArchivedArticle:

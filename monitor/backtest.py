@@ -105,7 +105,7 @@ class Scan:
                     continue
                 if self._too_old(record):
                     continue
-                found = self.engine.match(record.article())
+                found = self.engine.match(record)
                 if found:
                     yield record, found
             if self.progress is not None and self.until > self.since:
