@@ -33,7 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from monitor.archive import ArchivedArticle, Codec, decode_payload
+from monitor.archive import ArchivedArticle, Codec, Packer, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import MIN_CONTAINMENT, MIN_SHINGLES, PERMUTATIONS, Fingerprint
@@ -536,7 +536,8 @@ class RedisStore(Store):
         self.archive_max_bytes = policy.max_bytes
         self._archive_ttl = math.ceil(self.archive_retention) + keys.TTL_MARGIN
         self._raw = _client(url, timeout, decode=False)  # records are bytes; connects on first use
-        self._codec = Codec()
+        self._codec = Codec()  # unpacks, on the loop
+        self._packer = Packer()
         self._archive_index = self._raw.register_script(_ARCHIVE_INDEX)
         self._archive_trim = self._raw.register_script(_ARCHIVE_TRIM)
         self._group_ready = False
@@ -575,6 +576,7 @@ class RedisStore(Store):
         self._group_ready = True
 
     async def close(self) -> None:
+        self._packer.close()
         with _translated():
             await self._r.aclose()
             await self._raw.aclose()
@@ -621,10 +623,10 @@ class RedisStore(Store):
     async def _archive(self, records: list[ArchivedArticle]) -> None:
         """Records first, then their index entries: a record the index does not list yet is invisible,
         one listed whose write failed is skipped by scans."""
-        if not self._codec.current:
+        if not self._packer.current:
             await self._load_dictionaries()
-        packed = [(url_digest(r.url), r.detected_at, self._codec.encode([r])) for r in records]
-        trained = self._codec.trained()
+        blobs, trained = await self._packer.pack([[r] for r in records])
+        packed = [(url_digest(r.url), r.detected_at, blob) for r, blob in zip(records, blobs, strict=True)]
         if trained is not None:
             await self._raw.hsetnx(keys.ARCHIVE_DICT, "1", trained)
             await self._load_dictionaries()
@@ -651,6 +653,7 @@ class RedisStore(Store):
     async def _load_dictionaries(self) -> None:
         for dict_id, data in (await self._raw.hgetall(keys.ARCHIVE_DICT)).items():
             self._codec.add_dictionary(int(dict_id), data)
+            await self._packer.add_dictionary(int(dict_id), data)
 
     async def _unpack(self, blob: bytes) -> bytes:
         try:

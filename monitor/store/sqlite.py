@@ -26,7 +26,7 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.archive import ArchivedArticle, Codec, decode_payload
+from monitor.archive import ArchivedArticle, Codec, Packer, decode_payload
 from monitor.codec import dumps_alert, loads_alert
 from monitor.errors import StoreError
 from monitor.fingerprint import Fingerprint, containment, same_story
@@ -235,10 +235,8 @@ class SqliteStore(Store):
         self.archive_retention = policy.retention or retention
         self.archive_max_bytes = policy.max_bytes
         self._codec = Codec()  # unpacks, on the worker thread only
-        # Packing (JSON and zstd) runs on a thread of its own: on the worker thread it would hold up every
-        # other store call of the process (seen, claim, story) for the milliseconds a batch takes.
-        self._packer = Codec()
-        self._packer_thread: ThreadPoolExecutor | None = None
+        self._packer = Packer()
+        self._packer_ready = False  # knows the store's dictionaries
         self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -314,9 +312,7 @@ class SqliteStore(Store):
         await self._run(lambda conn: None)
 
     async def close(self) -> None:
-        if self._packer_thread is not None:
-            self._packer_thread.shutdown(wait=True)
-            self._packer_thread = None
+        self._packer.close()
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
@@ -357,27 +353,19 @@ class SqliteStore(Store):
         if marks or records:
             stored = await self._run(self._mark_seen, dict(marks), records, packed, self.clock.time())
             if stored is not None:
-                await self._in_packer(self._packer.add_dictionary, 1, stored)
+                await self._packer.add_dictionary(1, stored)
 
-    async def _in_packer(self, fn: Callable[..., T], *args: object) -> T:
-        if self._packer_thread is None:
-            self._packer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-pack")
+    async def _pack(self, records: list[ArchivedArticle]) -> tuple[bytes, bytes | None]:
+        """The blob of ``records`` and, once enough records were seen, a dictionary to propose."""
+        if not self._packer_ready:
+            self._packer_ready = True
             # The dictionaries the store has already: new records are packed with the newest.
             for dict_id, data in await self._run(
                 lambda conn: conn.execute("SELECT id, data FROM archive_dict").fetchall()
             ):
-                await self._in_packer(self._packer.add_dictionary, dict_id, data)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._packer_thread, functools.partial(fn, *args)
-        )
-
-    async def _pack(self, records: list[ArchivedArticle]) -> tuple[bytes, bytes | None]:
-        """The blob of ``records`` and, once enough records were seen, a dictionary to propose."""
-
-        def pack() -> tuple[bytes, bytes | None]:
-            return self._packer.encode(records), self._packer.trained()
-
-        return await self._in_packer(pack)
+                await self._packer.add_dictionary(dict_id, data)
+        blobs, trained = await self._packer.pack([records])
+        return blobs[0], trained
 
     def _mark_seen(
         self,
