@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from monitor.backfill import Backfiller
 from monitor.backtest import backtest
 from monitor.config import AlertsConfig, ArchiveConfig
 from monitor.matching.engine import Engine
-from monitor.matching.prefilter import Prefilter
+from monitor.matching.prefilter import Prefilter, probe_text
 from monitor.matching.rules import rules_from_text
 from monitor.pipeline import alert_id
 from monitor.service import Service
@@ -194,6 +195,20 @@ def test_prefilter_never_drops_what_the_engine_matches_in_a_packed_record(text: 
     matched = {m.rule_id for m in Engine(rules).match(article)}
     assert matched
     assert matched <= Prefilter(rules).candidates(_payload(article).decode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ein Bericht … über ½ der Stadt",  # a few characters NFKC changes, among many it keeps
+        "cafe\u0301 and ﬁnal ＫＵＲＳＫ",  # a combining mark joins the letter before it
+        "\u1100\u1161\u11a8 한국",  # Hangul jamo that compose into a syllable
+        "\u0b95\u0bc6\u0bbe \U0001d400\u00a0x",  # a Tamil vowel sign that composes; beyond the BMP
+        "… " * 100 + "ǅ",  # many: the whole text at once
+    ],
+)
+def test_probe_text_is_nfkc_of_the_whole_text(text: str) -> None:
+    assert probe_text(text) == unicodedata.normalize("NFKC", text).casefold()
 
 
 def test_prefilter_skips_texts_without_the_rules_words() -> None:

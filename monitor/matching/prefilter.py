@@ -18,6 +18,7 @@ be a record's JSON: an escape ("\\n") separates words, and a word after one coun
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -58,8 +59,48 @@ def probe_text(text: str) -> str:
     if not text.isascii():
         text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
+            text = _nfkc(text)
     return text.casefold()
+
+
+def _nfkc(text: str) -> str:
+    """NFKC of ``text``, done on the space-separated words that need it: a space is neither changed
+    nor joined to anything, and most texts that are not NFKC hold a few such characters ("…", "½")."""
+    spots = [m.start() for m in _unstable().finditer(text)]
+    if len(spots) > _FEW:
+        return unicodedata.normalize("NFKC", text)
+    parts = []
+    done = 0
+    for spot in spots:
+        if spot < done:  # in a word already normalized
+            continue
+        start = text.rfind(" ", 0, spot) + 1
+        end = text.find(" ", spot)
+        end = len(text) if end < 0 else end
+        parts += [text[done:start], unicodedata.normalize("NFKC", text[start:end])]
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+_FEW = 64  # characters NFKC may change, up to which only their words are normalized
+
+
+@functools.cache
+def _unstable() -> re.Pattern[str]:
+    """A character NFKC may change or join to the one before it (a combining mark, the second of a
+    composition, Hangul's vowel and final jamo); beyond the BMP, every character."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for code in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            seconds.add(int(decomposition[1], 16))
+    chars = [
+        chr(c)
+        for c in range(0x80, 0x10000)
+        if c in seconds or unicodedata.combining(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
+    ]
+    return re.compile("[" + "".join(map(re.escape, chars)) + "\U00010000-\U0010ffff]")
 
 
 def _longest_run(text: str) -> str | None:
@@ -161,8 +202,20 @@ class Prefilter:
         folded = probe_text(text)
         found: set[str] = set()
         if self._automaton is not None:
+            last = len(folded) - 1
             for end, (run, bounded) in self._automaton.iter(folded):
-                if run not in found and (not bounded or _stands_alone(folded, end + 1 - len(run), end + 1)):
+                if run in found:
+                    continue
+                start = end + 1 - len(run)
+                # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
+                if (
+                    not bounded
+                    or (
+                        (start == 0 or not folded[start - 1].isalnum())
+                        and (end == last or not folded[end + 1].isalnum())
+                    )
+                    or _stands_alone(folded, start, end + 1)
+                ):
                     found.add(run)
         return {
             rule
