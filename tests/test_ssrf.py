@@ -30,7 +30,7 @@ from monitor.model import Source
 from monitor.pipeline import Pipeline
 from monitor.store.sqlite import SqliteStore
 from tests.cli_config import cli_config
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 GUARDED = HttpConfig(allow_private_networks=False, per_host_delay=0, respect_robots=False, timeout=5)
 OPEN = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5)
@@ -227,8 +227,8 @@ async def _poll(source: Source, resolver: FakeResolver, config: HttpConfig, tmp_
                 store=store,
                 http=client,
                 engine=lambda: Engine(rules_from_text(RULES).rules),
-                alerts=AlertsConfig(first_run="alert", max_age=0),
-                notifiers=["hook"],
+                alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
+                notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),
             )
             result = await pipeline.poll(source)
