@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import ahocorasick
 
-from monitor.matching.engine import required_literal
+from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, match_key, normalize
 
