@@ -856,7 +856,8 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
     title = _title(tree, meta, ld, hint)
     published = _published(tree, meta, ld, hint)
     url = _canonical(tree, meta, fetched.url)
-    language = _language(tree, meta)
+    # The page's own declaration first: a feed's language is the site's, not always the article's.
+    language = _language(tree, meta) or (hint.language if hint is not None else None)
     standfirst = _standfirst(tree, title)
     body, last_resort = _heuristic_body(tree)  # mutates the tree: metadata must be read before
     if len(body) < _MIN_BODY_CHARS:

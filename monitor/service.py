@@ -174,7 +174,7 @@ class Service:
         if self.scrubber is not None:
             self.scrubber.update(config_secrets(self.config))
         rules = self._given_rules or validate(self.config, require={"rules"}).rules
-        self._set_rules(rules)
+        self._set_rules(rules, await _build_engine(rules))
         self.store = open_configured(self.config, self.clock)
         await self.store.open()
         await self.http.open()
@@ -227,9 +227,9 @@ class Service:
             },
         )
 
-    def _set_rules(self, rules: RuleSet) -> None:
+    def _set_rules(self, rules: RuleSet, engine: Engine) -> None:
         old = {r.id for r in self.rules.rules} if self.rules else set()
-        self.rules, self.engine = rules, Engine(rules.rules)
+        self.rules, self.engine = rules, engine
         self._counting = _CountingEngine(self.engine, self.metrics)
         new = {r.id for r in rules.rules}
         for rule in old - new:
@@ -586,6 +586,7 @@ class Service:
             return False
         self.reload_problems = ()
         config, rules = loaded.config, loaded.rules
+        engine = await _build_engine(rules)
         for problem in loaded.warnings:
             log.warning("rule_warning", extra={"path": problem.path, "detail": str(problem)})
         old = self.config
@@ -612,7 +613,7 @@ class Service:
             self.scrubber.update([*config_secrets(old), *config_secrets(config)])
         if self.store is not None:
             await self._apply_notifiers(config.notifiers)
-        self._set_rules(rules)
+        self._set_rules(rules, engine)
         if self.backfill is not None:
             self.backfill.start(rules.rules)
         if self.pipeline is not None:
@@ -765,6 +766,12 @@ def unconfigured_message(names: Sequence[str]) -> str:
         f"deliveries wait in the outbox for notifier(s) {quoted}, no longer in the config (renamed or "
         "removed?): they are kept, not sent; add the notifier back under that name to send them"
     )
+
+
+async def _build_engine(rules: RuleSet) -> Engine:
+    """The matcher for ``rules``, built in a worker thread: at ten thousand rules (every language's
+    inflected forms included) it takes seconds the event loop must not wait for."""
+    return await asyncio.to_thread(Engine, rules.rules)
 
 
 def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:
