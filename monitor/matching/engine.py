@@ -16,45 +16,20 @@ fire, which clause failed: what ``newsmon rules test`` shows an analyst tuning a
 
 from __future__ import annotations
 
-import re
 import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 
-from monitor.errors import MatchTimeout
 from monitor.matching.compiled import Compiled, CompiledRule
-from monitor.matching.lemma_stream import lemmas, readable
 from monitor.matching.lemmas import article_language
 from monitor.matching.rules import Group, Rule
-from monitor.matching.text import Normalized, is_boundary, match_key, normalize, sentences, snippet, words
-from monitor.matching.words import Phrases, Words
+from monitor.matching.scan import REGEX_BUDGET, Occurrence, Scanned, scan
+from monitor.matching.text import snippet, words
 from monitor.model import FIELDS, Article, Hit, Match
 
-# The time all of an article's regular-expression terms may take together: a pattern that backtracks
-# on some text stops there (MatchTimeout) instead of freezing the daemon.
-REGEX_BUDGET = 0.5
 HITS_PER_TERM = 3  # per field: enough to show why, small enough for a webhook payload
-
-_Occurrence = tuple[int, int]  # a span in the normalized field text
-
-
-@dataclass(slots=True)
-class _Field:
-    """One field of the article being matched, and what was found in it."""
-
-    original: str
-    norm: Normalized
-    occurrences: dict[int, list[_Occurrence]] = field(default_factory=dict)
-    # (term id, start, end) -> the lemmas an occurrence was found through, when not found as written
-    lemmas: dict[tuple[int, int, int], str] = field(default_factory=dict)
-    _sentences: list[tuple[int, int]] | None = None
-
-    def sentences(self) -> list[tuple[int, int]]:
-        if self._sentences is None:
-            self._sentences = sentences(self.original)
-        return self._sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,96 +111,30 @@ class Engine:
 
     def _candidates(
         self, fields: Mapping[str, str], index: Mapping[int, list[int]], tag: str | None
-    ) -> Iterator[tuple[CompiledRule, dict[str, _Field], frozenset[int]]]:
+    ) -> Iterator[tuple[CompiledRule, dict[str, Scanned], frozenset[int]]]:
         """The rules ``index`` lists under a term that occurs in one of the fields, each with its fields and
         the terms found in them. The others cost nothing."""
         lang = self.language(fields, tag)
         deadline = time.monotonic() + REGEX_BUDGET
         scanned = {
-            name: self._scan(text, lang, deadline)
+            name: scan(self._c, text, lang, deadline)
             for name, text in fields.items()
             if name in self._c.fields and text
         }
         candidates = sorted(
-            {rule for f in scanned.values() for term_id in f.occurrences for rule in index.get(term_id, ())}
+            {rule for f in scanned.values() for term_id in f.found for rule in index.get(term_id, ())}
         )
         # Rules share a handful of field scopes; each scope's found terms are gathered once.
-        scopes: dict[frozenset[str], tuple[dict[str, _Field], frozenset[int]]] = {}
+        scopes: dict[frozenset[str], tuple[dict[str, Scanned], frozenset[int]]] = {}
         for rule in candidates:
             compiled = self._c.rules[rule]
             if compiled.fields not in scopes:
                 in_scope = {name: f for name, f in scanned.items() if name in compiled.fields}
-                found = frozenset().union(*(f.occurrences.keys() for f in in_scope.values()))
+                found = frozenset().union(*(f.found for f in in_scope.values()))
                 scopes[compiled.fields] = in_scope, found
             yield compiled, *scopes[compiled.fields]
 
-    def _scan(self, text: str, lang: str | None, deadline: float) -> _Field:
-        found = _Field(text, normalize(text))
-        norm = found.norm.text
-        key = match_key(norm)
-        words = Words(key)
-        normalized = self._c.normalized
-        for first, count, entries in self._c.phrases.find(words.words, words):
-            start, end = words.span(first, count)
-            for term_id, kept in entries:
-                if kept is None or norm.startswith(normalized[term_id][:kept], start):
-                    found.occurrences.setdefault(term_id, []).append((start, end))
-        if self._c.letters is not None:
-            self._scan_letters(found, key)
-        for term_id in self._c.regexes:
-            spans = self._regex_spans(term_id, norm, deadline)
-            if spans:
-                found.occurrences[term_id] = spans
-        phrases = self._c.lemma_phrases.get(lang) if lang is not None else None
-        if phrases is not None:
-            assert lang is not None
-            self._scan_lemmas(found, words, lemmas(words.words, lang), phrases)
-        return found
-
-    def _scan_letters(self, found: _Field, key: str) -> None:
-        """Terms that are more than words ("U.S.", "AT&T"), found letter by letter as whole words."""
-        norm = found.norm.text
-        added: set[int] = set()
-        for end, (length, entries) in self._c.letters.iter(key):
-            start = end + 1 - length
-            if not is_boundary(norm, start, end + 1):
-                continue
-            for term_id, kept in entries:
-                if kept is None or norm.startswith(self._c.normalized[term_id][:kept], start):
-                    found.occurrences.setdefault(term_id, []).append((start, end + 1))
-                    added.add(term_id)
-        for term_id in added:  # some of a term's forms may be words, found by the other scan
-            found.occurrences[term_id].sort()
-
-    def _regex_spans(self, term_id: int, norm: str, deadline: float) -> list[_Occurrence]:
-        pattern = self._c.terms[term_id].pattern
-        assert pattern is not None
-        literal = self._c.regex_literal.get(term_id)
-        # A substring test is ~20x cheaper than finditer, whose \b-led patterns get no literal-prefix
-        # speed-up from the re module: skip fields that cannot match.
-        if literal is not None and literal not in (norm.lower() if pattern.flags & re.IGNORECASE else norm):
-            return []
-        try:
-            matches = pattern.finditer(norm, timeout=max(deadline - time.monotonic(), 0.001))
-            return [m.span() for m in matches if m.end() > m.start()]
-        except TimeoutError:
-            raise MatchTimeout(self._c.terms[term_id].text, REGEX_BUDGET) from None
-
-    @staticmethod
-    def _scan_lemmas(found: _Field, words: Words, forms: list[str], phrases: Phrases) -> None:
-        added: set[int] = set()
-        for first, count, ids in phrases.find(forms, words):
-            span = words.span(first, count)
-            for term_id in ids:
-                spans = found.occurrences.setdefault(term_id, [])
-                if span not in spans:  # found as written too: that is how it is reported
-                    spans.append(span)
-                    found.lemmas[term_id, *span] = readable(forms[first : first + count])
-                    added.add(term_id)
-        for term_id in added:
-            found.occurrences[term_id].sort()
-
-    def _holds(self, compiled: CompiledRule, fields: Mapping[str, _Field], found: frozenset[int]) -> bool:
+    def _holds(self, compiled: CompiledRule, fields: Mapping[str, Scanned], found: frozenset[int]) -> bool:
         return (
             all(not found.isdisjoint(g) for g in compiled.all)
             and (not compiled.any or any(not found.isdisjoint(g) for g in compiled.any))
@@ -234,7 +143,7 @@ class Engine:
         )
 
     def _failures(
-        self, compiled: CompiledRule, source: str, fields: Mapping[str, _Field], found: frozenset[int]
+        self, compiled: CompiledRule, source: str, fields: Mapping[str, Scanned], found: frozenset[int]
     ) -> tuple[str, ...]:
         """Why ``compiled`` does not fire, clause by clause; empty when it does."""
         rule = compiled.rule
@@ -254,16 +163,17 @@ class Engine:
             failed.append(f"near: {_label_list(rule.near.terms, last='and')} never {how}")
         return tuple(failed)
 
-    def _near(self, compiled: CompiledRule, found: _Field) -> bool:
+    def _near(self, compiled: CompiledRule, found: Scanned) -> bool:
         near = compiled.rule.near
         assert near is not None
-        spans = [[s for t in group for s in found.occurrences.get(t, ())] for group in compiled.near]
+        occurrences = found.occurrences()
+        spans = [[s for t in group for s in occurrences.get(t, ())] for group in compiled.near]
         if not all(spans):
             return False
         if near.sentence:
             starts = [s for s, _ in found.sentences()]
 
-            def sentence_of(span: _Occurrence) -> int:
+            def sentence_of(span: Occurrence) -> int:
                 return bisect_right(starts, found.norm.to_original(*span)[0]) - 1
 
             shared = set.intersection(*({sentence_of(s) for s in group} for group in spans))
@@ -271,7 +181,7 @@ class Engine:
         assert near.words is not None
         return _within_words(spans, found.norm.text, near.words)
 
-    def _report(self, compiled: CompiledRule, fields: Mapping[str, _Field]) -> Match:
+    def _report(self, compiled: CompiledRule, fields: Mapping[str, Scanned]) -> Match:
         # Deciding that a rule fires is all the per-article work; its hits (offsets in the original text,
         # snippets) cost more than that and are worked out once, when the alert is built from the match.
         hits: tuple[Hit, ...] | None = None
@@ -285,7 +195,7 @@ class Engine:
         rule = compiled.rule
         return Match(rule.id, rule.title, report, notify=tuple(rule.notify), realert=rule.realert)
 
-    def _hits(self, compiled: CompiledRule, fields: Mapping[str, _Field]) -> tuple[Hit, ...]:
+    def _hits(self, compiled: CompiledRule, fields: Mapping[str, Scanned]) -> tuple[Hit, ...]:
         hits: dict[tuple[str, int, int], Hit] = {}
         for name, found in fields.items():
             for term_id, start, end in self._occurrences(compiled, found):
@@ -298,22 +208,23 @@ class Engine:
         return tuple(sorted(hits.values(), key=lambda h: (_field_order(h.field), h.start)))
 
     def _lemmas_of(
-        self, compiled: CompiledRule, fields: Mapping[str, _Field], hits: Sequence[Hit]
+        self, compiled: CompiledRule, fields: Mapping[str, Scanned], hits: Sequence[Hit]
     ) -> tuple[str | None, ...]:
         """Per hit, the lemmas it was found through (None: found as written), for ``explain``."""
         via: dict[tuple[str, int, int], str] = {}
         for name, found in fields.items():
             for term_id, start, end in self._occurrences(compiled, found):
-                lemmas = found.lemmas.get((term_id, start, end))
+                lemmas = found.lemmas(term_id, (start, end))
                 if lemmas is not None:
                     via.setdefault((name, *found.norm.to_original(start, end)), lemmas)
         return tuple(via.get((h.field, h.start, h.end)) for h in hits)
 
     @staticmethod
-    def _occurrences(compiled: CompiledRule, found: _Field) -> Iterator[tuple[int, int, int]]:
+    def _occurrences(compiled: CompiledRule, found: Scanned) -> Iterator[tuple[int, int, int]]:
         """(term id, start, end) of the first few occurrences of each positive term of the rule."""
-        for term_id in sorted(compiled.positive & found.occurrences.keys()):
-            for start, end in found.occurrences[term_id][:HITS_PER_TERM]:
+        occurrences = found.occurrences()
+        for term_id in sorted(compiled.positive & occurrences.keys()):
+            for start, end in occurrences[term_id][:HITS_PER_TERM]:
                 yield term_id, start, end
 
 
@@ -340,7 +251,7 @@ def _field_order(name: str) -> int:
     return FIELDS.index(name) if name in FIELDS else len(FIELDS)
 
 
-def _within_words(groups: list[list[_Occurrence]], text: str, limit: int) -> bool:
+def _within_words(groups: list[list[Occurrence]], text: str, limit: int) -> bool:
     """Is there one occurrence per group with at most ``limit`` words between the first and the last?
 
     A window slides over all occurrences in text order, kept as short as it can be while it holds every
