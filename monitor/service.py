@@ -402,7 +402,9 @@ class Service:
             assert self.outbox is not None
             self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
             assert self.store is not None
-            self.leases = SourceLeases(self.store, margin=self.config.store.lease, outage=self.outage)
+            self.leases = SourceLeases(
+                self.store, margin=self.config.store.lease, outage=self.outage, clock=self.clock
+            )
             await self.leases.start()
             plan = AdaptivePlan(self.store)
             self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
