@@ -289,7 +289,9 @@ class Service:
             await self.start()
             parts = self._started()
             self._outbox_task = asyncio.create_task(parts.outbox.run(self._stop))
-            self.leases = SourceLeases(parts.store, margin=self.config.store.lease, outage=self.outage)
+            self.leases = SourceLeases(
+                parts.store, margin=self.config.store.lease, outage=self.outage, clock=self.clock
+            )
             await self.leases.start()
             plan = AdaptivePlan(parts.store)
             self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
