@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, smtp, world
+from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
 from monitor.archive import ArchivedArticle
 from monitor.backfill import Backfiller
@@ -24,7 +24,7 @@ from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
 
-__all__ = ["smtp", "world"]  # fixtures, imported for pytest
+__all__ = ["world"]  # a fixture, imported for pytest
 
 DAY = 86400.0
 ATACMS_COPY = ("Kursk depot hit by ATACMS, officials say", ATACMS[1])  # the same story, another page

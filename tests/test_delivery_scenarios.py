@@ -9,24 +9,19 @@ aiosmtpd with STARTTLS and AUTH); "down" is a port nobody listens on, until a se
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from tlsutil import Pki, make_pki
 
 from monitor import cli
@@ -35,6 +30,7 @@ from monitor.model import Alert, Hit
 from monitor.service import Service
 from monitor.store.base import Store
 from tests.helpers.clock import FakeClock
+from tests.helpers.smtp import Mailbox, accept_login, stop
 
 RULES = "rules:\n  - id: nk-troops\n    title: North Korean troops\n    any: ['North Korean troops']\n"
 GIVE_UP_AFTER = 3600.0  # the config's alerts.give_up_after below
@@ -256,24 +252,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @dataclass
-class Mailbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    def authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"newsmon", b"hunter2")
-        return AuthResult(success=ok, handled=False)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 OK"
-
-
-@dataclass
 class LateSmtp:
     """An SMTP server (STARTTLS required, then AUTH required) for a port, started only when asked."""
 
@@ -295,14 +273,13 @@ def smtp_later(free_port: int, pki: Pki) -> Iterator[LateSmtp]:
         port=free_port,
         tls_context=pki.server_context(),
         require_starttls=True,
-        authenticator=mailbox.authenticate,
+        authenticator=accept_login,
         auth_required=True,
     )
     late = LateSmtp(mailbox, controller)
     yield late
     if late.started:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
+        stop(controller)
 
 
 async def test_smtp_down_is_queued_and_delivered_when_it_returns(

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -20,12 +19,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from aiosmtpd.controller import Controller
 
 from monitor.config import Config, parse_config
 from monitor.errors import ConfigError
 from monitor.service import Service
 from tests.helpers.clock import FakeClock
+from tests.helpers.smtp import Mailbox
 
 RULES = """
 entities:
@@ -152,15 +151,6 @@ class Receiver:
         return app
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @dataclass
 class World:
     site: Site
@@ -168,16 +158,6 @@ class World:
     mailbox: Mailbox
     config: Config
     clock: FakeClock
-
-
-@pytest.fixture
-def smtp(free_port: int) -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    yield mailbox, free_port
-    controller.stop()
-    controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
