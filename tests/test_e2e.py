@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -24,6 +23,7 @@ from monitor.config import Config, parse_config
 from monitor.errors import ConfigError
 from monitor.service import Service
 from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 from tests.helpers.smtp import Mailbox
 
 RULES = """
@@ -123,31 +123,6 @@ class Site:
         app.router.add_get("/sitemap.xml", sitemap)
         app.router.add_get("/news/{slug}", article)
         app.router.add_get("/news/{slug}/", article)
-        return app
-
-
-@dataclass
-class Receiver:
-    """Webhook receiver that fails the first ``fail_first`` requests with 500."""
-
-    fail_first: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    acked: list[dict[str, Any]] = field(default_factory=list)
-    got: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.requests.append(payload)
-            if len(self.requests) <= self.fail_first:
-                return web.Response(status=500)
-            assert request.headers["Idempotency-Key"] == payload["id"]
-            self.acked.append(payload)
-            self.got.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
         return app
 
 
@@ -253,6 +228,7 @@ async def test_one_alert_per_rule_per_notifier_across_passes_and_restarts(world:
         assert await poll_all(service) == 2  # one per (rule, story), though every source lists both articles
         await deliver(service)
         rules = sorted(p["rule"]["id"] for p in world.receiver.acked)
+        assert all(p.key == p["id"] for p in world.receiver.acked)  # Idempotency-Key: the alert id
         assert rules == ["atacms-in-russia", "nk-troops"]
         by_rule = {p["rule"]["id"]: p for p in world.receiver.acked}
         assert by_rule["atacms-in-russia"]["article"]["url"].endswith("/news/atacms-kursk")
@@ -264,7 +240,7 @@ async def test_one_alert_per_rule_per_notifier_across_passes_and_restarts(world:
 
         assert await poll_all(service) == 0  # second pass: nothing new
         await deliver(service)
-        assert len(world.receiver.requests) == 2 and len(world.mailbox.messages) == 2
+        assert len(world.receiver.posts) == 2 and len(world.mailbox.messages) == 2
     finally:
         await service.stop()
 
@@ -275,7 +251,7 @@ async def test_one_alert_per_rule_per_notifier_across_passes_and_restarts(world:
         world.site.publish("harvest-2", ("Harvest festival part two", HARVEST[1].replace("Twenty", "Thirty")))
         assert await poll_all(restarted) == 0  # a new article that matches nothing
         await deliver(restarted)
-        assert len(world.receiver.requests) == 2 and len(world.mailbox.messages) == 2
+        assert len(world.receiver.posts) == 2 and len(world.mailbox.messages) == 2
     finally:
         await restarted.stop()
 
@@ -291,12 +267,12 @@ async def test_failing_receiver_gets_the_alert_once_acknowledged(world: World) -
         for _ in range(3):
             await deliver(service)
             world.clock.now += 3600  # past any backoff
-        assert len(world.receiver.requests) == 3
+        assert len(world.receiver.posts) == 3
         assert len(world.receiver.acked) == 1
-        ids = {p["id"] for p in world.receiver.requests}
+        ids = {p["id"] for p in world.receiver.posts}
         assert len(ids) == 1  # every retry carries the same alert id / Idempotency-Key
         await deliver(service)
-        assert len(world.receiver.requests) == 3
+        assert len(world.receiver.posts) == 3
         assert len(world.mailbox.messages) == 1
         assert service.store is not None and await service.store.outbox_pending() == 0
     finally:
@@ -356,7 +332,7 @@ async def test_scheduled_daemon_alerts_and_drains(world: World) -> None:
                 await asyncio.sleep(0.05)
         world.site.publish("atacms-kursk", ATACMS)
         async with asyncio.timeout(15):
-            await world.receiver.got.wait()
+            await world.receiver.acknowledged.wait()
         assert [p["rule"]["id"] for p in world.receiver.acked] == ["atacms-in-russia"]
         assert service.store is not None
         assert (await service.store.source_state("stuck")).last_attempt is None  # still on its first poll

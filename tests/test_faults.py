@@ -40,7 +40,8 @@ from monitor.store.sqlite import base as sqlite_store
 from tests import daemon as harness
 from tests._reliability import record
 from tests.conftest import OwnRedis, _free_port, running_redis
-from tests.daemon import DEADLINE, run_daemon, until
+from tests.daemon import DEADLINE, run_daemon
+from tests.helpers.receiver import Receiver
 
 OUTAGE = 4.0  # seconds redis-server stays dead: longer than the 3 s outbox lease of ``redis_config``
 RULES = "rules:\n  - id: zorblax\n    title: Zorblax sighted\n    any: ['zorblax']\n"
@@ -97,45 +98,6 @@ class Site:
         app.router.add_get("/feed.xml", feed)
         app.router.add_get("/news/{slug}", article)
         return app
-
-
-@dataclass
-class Receiver:
-    reset_first: int = 0  # drop the connection without an answer for the first N requests
-    posts: list[tuple[str, str]] = field(default_factory=list)
-    acked: list[str] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every POST and every answer
-    hold_at: int | None = None  # the POST with this number (1-based) and later ones wait for ``release``
-    held: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.posts.append((payload["id"], request.headers.get("Idempotency-Key", "")))
-            self.changed.set()
-            if len(self.posts) <= self.reset_first and request.transport is not None:
-                request.transport.abort()  # RST mid-response: the client never sees a status line
-                await asyncio.Event().wait()
-            if self.hold_at is not None and len(self.posts) >= self.hold_at:
-                self.held.set()
-                await self.release.wait()
-            self.acked.append(payload["id"])
-            self.changed.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
-
-    async def wait_acked(self, count: int, within: float) -> None:
-        """Until ``count`` distinct alerts were acknowledged; fails after ``within`` seconds."""
-        await until(
-            self.changed,
-            lambda: len(set(self.acked)) >= count,
-            within,
-            lambda: f"{count} alerts acknowledged ({len(set(self.acked))} were)",
-        )
 
 
 @contextlib.asynccontextmanager
@@ -202,14 +164,14 @@ async def test_webhook_down_for_twenty_hours_then_back_delivers_everything(
         pending = await service.store.outbox_pending()
     finally:
         await service.stop()
-    lost = 5 - len(set(receiver.acked))
+    lost = 5 - len(set(receiver.acked_ids()))
     record(
         "webhook receiver down 20 h (injected clock), then back",
         5,
         lost=lost,
-        duplicated=len(receiver.acked) - len(set(receiver.acked)),
+        duplicated=len(receiver.acked_ids()) - len(set(receiver.acked_ids())),
     )
-    assert sorted(set(receiver.acked)) == sorted({i for i, _ in receiver.posts}) and lost == 0
+    assert sorted(set(receiver.acked_ids())) == sorted({i for i, _ in receiver.id_keys()}) and lost == 0
     assert pending == 0
 
 
@@ -230,8 +192,8 @@ async def test_connection_reset_mid_response_is_retried_with_the_same_key(
     finally:
         await service.stop()
         await server.close()
-    assert len(set(receiver.acked)) == 2 and len(receiver.acked) == 2
-    assert all(i == k for i, k in receiver.posts)  # every retry carries the alert id as its key
+    assert len(set(receiver.acked_ids())) == 2 and len(receiver.acked_ids()) == 2
+    assert all(i == k for i, k in receiver.id_keys())  # every retry carries the alert id as its key
     record(
         "webhook connection reset mid-response",
         3,
@@ -277,8 +239,8 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(
         await server.close()
     assert errors, "a locked database must be reported"
     assert (
-        sorted(set(receiver.acked)) == sorted({i for i, _ in receiver.posts})
-        and len(set(receiver.acked)) == 2
+        sorted(set(receiver.acked_ids())) == sorted({i for i, _ in receiver.id_keys()})
+        and len(set(receiver.acked_ids())) == 2
     )
     reported = errors[0].replace(str(tmp_path / "state.db"), "state.db")
     record("SQLite locked by another connection", 1, lost=0, note=f"reported as: {reported[:80]}")
@@ -321,7 +283,7 @@ async def redis_killed_mid_run(tmp_path: Path, site: tuple[Site, str], redis_ser
             await receiver.wait_acked(10, within=DEADLINE)
 
             # Hold the next POST: the kill lands between the receiver getting it and the outcome landing.
-            receiver.hold_at = len(receiver.posts) + 1
+            receiver.hold, receiver.hold_from = True, len(receiver.posts) + 1
             s.slugs += waves[1]
             async with asyncio.timeout(DEADLINE):
                 await receiver.held.wait()
@@ -330,7 +292,7 @@ async def redis_killed_mid_run(tmp_path: Path, site: tuple[Site, str], redis_ser
             redis_server.proc.wait()
             redis_server.proc = None
             down_at = time.monotonic()
-            receiver.hold_at = None
+            receiver.hold = False
             receiver.release.set()  # the held POSTs are answered while the store is gone
             s.slugs += waves[2]  # news keeps coming during the outage
             await daemon.log(lambda e: e.get("event") == "store_unavailable", within=DEADLINE)
@@ -371,8 +333,8 @@ async def test_redis_sigkilled_mid_run_loses_nothing(redis_kill: RedisKill) -> N
     the same Idempotency-Key (receivers dedupe on it), and none is acknowledged under two keys."""
     seen = redis_kill
     crashed = [e for e in seen.logs if e.get("level") == "critical" or "crash" in str(e.get("event"))]
-    acked = Counter(seen.receiver.acked)
-    wrong_key = [(i, k) for i, k in seen.receiver.posts if k != i]
+    acked = Counter(seen.receiver.acked_ids())
+    wrong_key = [(i, k) for i, k in seen.receiver.id_keys() if k != i]
     repeats = sum(acked.values()) - len(acked)
     unavailable = sum(1 for e in seen.logs if e.get("event") == "store_unavailable")
     record(

@@ -144,8 +144,8 @@ to = ["desk@test.example"]
             await daemon.log(lambda e: e.get("notifier") == "mail" and e.get("outcome") in ("retry", "dead"))
             await daemon.log(lambda e: e["event"] == "poll_failed" and e.get("source") == "missing")
             async with asyncio.timeout(DEADLINE):
-                await net.receiver.got_ack.wait()  # the retry got through, signed with the secret
-            assert net.receiver.headers[-1]["X-Newsmon-Signature"].startswith("sha256=")
+                await net.receiver.acknowledged.wait()  # the retry got through, signed with the secret
+            assert net.receiver.posts[-1].headers["X-Newsmon-Signature"].startswith("sha256=")
             # A broken rule file arrives: the reload is refused (and logged), the running rules stay.
             (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    any: ['@nowhere']\n")
             daemon.proc.send_signal(signal.SIGHUP)

@@ -142,7 +142,7 @@ async def _exercise(tmp_path: Path, net: Net, url: str, redis_proc: subprocess.P
     try:
         async with asyncio.timeout(DEADLINE):
             await service.ready.wait()
-            await net.receiver.got_ack.wait()
+            await net.receiver.acknowledged.wait()
         assert service.metrics_server is not None
         base = f"http://127.0.0.1:{service.metrics_server.port}"
         async with aiohttp.ClientSession() as http:

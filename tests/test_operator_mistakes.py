@@ -31,7 +31,8 @@ from monitor.logs import resolve_format
 from monitor.service import Service
 from tests import daemon as harness
 from tests.daemon import run_daemon
-from tests.test_service import ATACMS, NK, RULES, Receiver, Site
+from tests.helpers.receiver import Receiver
+from tests.test_service import ATACMS, NK, RULES, Site
 from tests.threaded import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,7 +261,7 @@ def test_once_with_a_dead_receiver_exits_3_and_keeps_the_alert(
     out = capsys.readouterr().out
     assert "no daemon is running: sent now, 1 delivered, 0 not" in out
     assert [p["id"] for p in world.receiver.acked] == [row["id"]]
-    assert world.receiver.headers[-1]["User-Agent"] == USER_AGENT  # receivers see our user agent
+    assert world.receiver.posts[-1].headers["User-Agent"] == USER_AGENT  # receivers see our user agent
 
     # Delivered: the old error is history, not shown as current.
     assert main(["alerts", "list", "-c", str(config), "--json"]) == 0

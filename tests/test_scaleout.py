@@ -28,6 +28,7 @@ from monitor.store import keys
 from tests import daemon as harness
 from tests.conftest import OwnRedis
 from tests.daemon import Daemon, instances, until
+from tests.helpers.receiver import Receiver
 
 HOSTS = [f"127.0.0.{i}" for i in range(2, 12)]
 SOURCES_PER_HOST = 10
@@ -100,41 +101,6 @@ class Host:
         app.router.add_get("/news/{slug}", article)
         app.router.add_get("/{name}.xml", feed)
         return app
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that, like a real one, would dedupe by Idempotency-Key; it records every
-    request."""
-
-    # (monotonic arrival, alert id, Idempotency-Key) of every request
-    requests: list[tuple[float, str, str]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.requests.append(
-                (time.monotonic(), payload["id"], request.headers.get("Idempotency-Key", ""))
-            )
-            self.changed.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
-
-    def ids(self) -> Counter[str]:
-        return Counter(i for _, i, _ in self.requests)
-
-    async def wait_for(self, count: int, within: float = DEADLINE) -> None:
-        try:
-            async with asyncio.timeout(within):
-                while len(self.ids()) < count:
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"{len(self.ids())} of {count} alerts delivered within {within}s") from None
 
 
 @dataclass
@@ -289,7 +255,7 @@ async def test_three_instances_share_sources_and_alert_exactly_once(
             assert len(held) == 3
             window_start = time.monotonic()
             await publish_all(net)
-            await net.receiver.wait_for(expected_matching())
+            await net.receiver.wait_posted(expected_matching(), within=DEADLINE)
             await drained(own_redis.url)  # so a second delivery of anything would have arrived too
             window_end = time.monotonic()
             for daemon in daemons:
@@ -326,7 +292,7 @@ async def test_an_instance_killed_mid_run_is_taken_over(tmp_path: Path, own_redi
             dead_at = time.monotonic()
             for wave in range(2, WAVES):
                 net.publish_wave(wave)
-            await net.receiver.wait_for(expected_matching())
+            await net.receiver.wait_posted(expected_matching(), within=DEADLINE)
 
             # Every orphaned source polled again within lease TTL + one interval (+ scheduling slack: three
             # daemons and 100 sources share 2 cores, and a 1 s slack failed about once in five full runs).
@@ -369,9 +335,9 @@ async def test_an_instance_killed_mid_run_is_taken_over(tmp_path: Path, own_redi
         # At-least-once across a SIGKILL: only a send the victim had in flight (the receiver answered,
         # the victim died before XACK) may arrive twice, under the same Idempotency-Key, and the receiver
         # dedupes it.
-        assert [(i, k) for _, i, k in net.receiver.requests if k != i] == []
+        assert [(i, k) for i, k in net.receiver.id_keys() if k != i] == []
         first_seen: dict[str, float] = {}
-        for at, alert_id, _ in net.receiver.requests:
+        for at, alert_id in ((p.at, p["id"]) for p in net.receiver.posts):
             first_seen.setdefault(alert_id, at)
         twice = [i for i, c in ids.items() if c > 1]
         assert all(first_seen[i] <= dead_at for i in twice), twice

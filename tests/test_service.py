@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -28,6 +27,7 @@ from monitor.service import Service
 from tests import daemon as harness
 from tests.daemon import DEADLINE, Daemon, run_daemon
 from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 
 __all__ = ["run_daemon"]  # for tests/test_logs.py
 
@@ -103,36 +103,6 @@ async def polled(site: Site, path: str) -> None:
         while path not in site.hits:
             site.hit.clear()
             await site.hit.wait()
-
-
-@dataclass
-class Receiver:
-    slow: bool = False  # hold every request until ``release`` is set
-    fail_first: int = 0  # answer the first requests with 500
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    acked: list[dict[str, Any]] = field(default_factory=list)
-    got_request: asyncio.Event = field(default_factory=asyncio.Event)
-    got_ack: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.requests.append(payload)
-            self.headers.append(dict(request.headers))
-            self.got_request.set()
-            if len(self.requests) <= self.fail_first:
-                return web.Response(status=500, text="receiver down")
-            if self.slow:
-                await self.release.wait()
-            self.acked.append(payload)
-            self.got_ack.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
 
 
 @dataclass
@@ -230,12 +200,12 @@ async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_deli
     tmp_path: Path, net: Net, start_daemon: StartDaemon
 ) -> None:
     net.site.publish("atacms-kursk", ATACMS)
-    net.receiver.slow = True
+    net.receiver.hold = True
     config = write_config(tmp_path, net)
     daemon = await start_daemon(config)
     await daemon.ready()
     async with asyncio.timeout(DEADLINE):
-        await net.receiver.got_request.wait()  # the delivery is in flight now, and will hang
+        await net.receiver.arrived.wait()  # the delivery is in flight now, and will hang
 
     sent = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
@@ -246,8 +216,8 @@ async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_deli
     await daemon.log(lambda e: e["event"] == "shutdown_deadline")
 
     # Next start: once the in-flight lease has run out, the same alert is delivered.
-    net.receiver.slow = False
-    (held,) = net.receiver.requests
+    net.receiver.hold = False
+    (held,) = net.receiver.posts
 
     class Later:
         def time(self) -> float:
@@ -284,7 +254,7 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
     # The old rules still alert.
     net.site.publish("atacms-kursk", ATACMS)
     async with asyncio.timeout(DEADLINE):
-        await net.receiver.got_ack.wait()
+        await net.receiver.acknowledged.wait()
     assert [p["rule"]["id"] for p in net.receiver.acked] == ["atacms-in-russia"]
     assert not any(e["event"] == "reloaded" for e in daemon.logs)
 
