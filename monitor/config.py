@@ -79,7 +79,7 @@ class RulesConfig:
 class SourceConfig:
     name: str
     url: str
-    kind: Literal["feed", "html", "sitemap"] = "feed"
+    kind: str = "feed"  # a key of monitor.crawl.sources.REGISTRY
     interval: float = 300.0
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
@@ -323,14 +323,16 @@ def build(
     *,
     skip: tuple[str, ...] = (),
     aliases: dict[str, str] | None = None,
+    hints: dict[str, Any] | None = None,
 ) -> Any:
-    """Build dataclass ``cls`` from a TOML table, reporting every problem under ``keypath``."""
+    """Build dataclass ``cls`` from a TOML table, reporting every problem under ``keypath``. ``hints``
+    overrides field types known only at run time (the source kinds a registry holds)."""
     if not isinstance(table, dict):
         out.add(keypath, f"expected a table, got {table!r}")
         return None
     aliases = aliases or {}
     toml_key = {v: k for k, v in aliases.items()}  # field name -> the key users write
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls) | (hints or {})
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
     secret_fields = {name for name in fields if _is_secret(hints[name])}
     allowed = sorted(
@@ -383,13 +385,15 @@ def build(
 
 
 def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[Source, ...]:
+    from monitor.crawl.sources import REGISTRY  # the registry is the single list of kinds
+
     if not isinstance(raw, list):
         out.add("sources", "expected an array of tables ([[sources]])")
         return ()
     result: list[Source] = []
     names: set[str] = set()
     for i, table in enumerate(raw):
-        sc = build(SourceConfig, table, f"sources[{i}]", out)
+        sc = build(SourceConfig, table, f"sources[{i}]", out, hints={"kind": Literal[tuple(REGISTRY)]})
         if sc is None:
             continue
         if sc.name in names:

@@ -92,8 +92,8 @@ async def poll_all(
                 store=store,
                 http=client,
                 engine=lambda: engine,
-                alerts=AlertsConfig(first_run="alert", max_age=0),
-                notifiers=["hook"],
+                alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
+                notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),
             )
             return [await pipeline.poll(source) for source in sources]

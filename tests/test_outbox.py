@@ -67,7 +67,7 @@ async def setup(
     clock: Clock, receiver: Receiver, store: SqliteStore
 ) -> AsyncIterator[tuple[SqliteStore, Outbox]]:
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
     yield store, outbox
     await hook.close()
 
@@ -159,7 +159,7 @@ async def test_dead_letter_after_give_up(
 def test_backoff_grows_and_is_capped(clock: Clock) -> None:
     outbox = Outbox(
         SqliteStore(":memory:", retention=86400.0, clock=clock),
-        {},
+        lambda: {},
         clock,
         backoff_base=5,
         backoff_max=3600,
@@ -207,7 +207,7 @@ async def test_one_log_line_per_outcome(
 
 async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver, store: SqliteStore) -> None:
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, concurrency=3)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, concurrency=3)
     for n in range(10):
         await store.claim(make_alert(n), ["ops"])
     receiver.hold = True
@@ -235,7 +235,7 @@ async def test_notifier_bug_is_retried_not_fatal(clock: Clock, store: SqliteStor
         async def send_digest(self, alerts: list[Alert]) -> str:
             raise KeyError("bug")
 
-    outbox = Outbox(store, {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
     await store.claim(make_alert(), ["x"])
     assert await outbox.deliver_due() == 1
     [d] = await store.deliveries()
@@ -354,7 +354,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
     delivered = asyncio.Event()
     outbox = Outbox(
         store,
-        {"ops": hook},
+        lambda: {"ops": hook},
         clock,
         lease=0.2,  # recording the outcome is retried for the lease (real seconds), then given up
         poll_interval=0.01,
@@ -404,7 +404,7 @@ async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
     store = dying
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     outage = StoreOutage(logging.getLogger("tests.outbox.outage"))
-    outbox = Outbox(store, {"ops": hook}, clock, outage=outage)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, outage=outage)
     for n in range(5):
         await store.claim(make_alert(n), ["ops"])
     store.story_down = True
@@ -441,7 +441,7 @@ async def test_drain_cancels_sends_past_deadline(
     clock: Clock, receiver: Receiver, store: SqliteStore
 ) -> None:
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock)
     receiver.hold = True  # the receiver never answers
     await store.claim(make_alert(), ["ops"])
     async with asyncio.timeout(WAIT):
@@ -459,7 +459,7 @@ def test_delivery_error_defaults() -> None:
 # -- digests, rate limits, also_seen_at at send time -------------------------------------------------------
 def policy_outbox(store: SqliteStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
     hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
-    return Outbox(store, {"ops": hook}, clock, rng=random.Random(7))
+    return Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7))
 
 
 async def test_digest_window_batches_alerts_into_one_send(
@@ -485,7 +485,7 @@ async def test_digest_window_batches_alerts_into_one_send(
         receiver.keys()[0] == receiver.keys()[1] == receiver.acked_keys()[0]
     )  # the same digest, once acknowledged
     assert {d.state for d in await store.deliveries()} == {"delivered"}
-    await outbox.notifiers["ops"].close()
+    await outbox.notifiers()["ops"].close()
 
 
 async def test_max_per_hour_folds_the_excess_into_a_digest(
@@ -503,7 +503,7 @@ async def test_max_per_hour_folds_the_excess_into_a_digest(
     assert await outbox.deliver_due() == 3
     assert len(receiver.acked_keys()) == 3  # nothing dropped, no flood: one more message carries the three
     assert all(d.state == "delivered" for d in await store.deliveries())
-    await outbox.notifiers["ops"].close()
+    await outbox.notifiers()["ops"].close()
 
 
 async def test_also_seen_at_is_what_the_store_knows_at_send_time(
@@ -523,7 +523,7 @@ async def test_also_seen_at_is_what_the_store_knows_at_send_time(
             sent.extend(alerts)
             return "ok"
 
-    outbox = Outbox(store, {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
     alert = make_alert()
     for url in (alert.url, "https://copy.example/1", "https://copy.example/2"):
         story = await store.resolve_story(fingerprint("North Korean troops seen near Kursk"), url, 3600.0)

@@ -227,8 +227,8 @@ async def _poll(source: Source, resolver: FakeResolver, config: HttpConfig, tmp_
                 store=store,
                 http=client,
                 engine=lambda: Engine(rules_from_text(RULES).rules),
-                alerts=AlertsConfig(first_run="alert", max_age=0),
-                notifiers=["hook"],
+                alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
+                notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),
             )
             result = await pipeline.poll(source)
