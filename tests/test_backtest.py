@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
 from monitor.archive import ArchivedArticle
 from monitor.backfill import Backfiller
@@ -23,6 +22,7 @@ from monitor.pipeline import alert_id
 from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
+from tests.helpers.e2e_world import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
 __all__ = ["world"]  # a fixture, imported for pytest
 

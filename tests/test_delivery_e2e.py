@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
-from test_dedup import FIVE_SITES, OTHER_ATACMS
-from test_e2e import RULES, Site
 
 from monitor.config import Config, parse_config
 from monitor.service import Service
 from tests.helpers.clock import FakeClock
+from tests.helpers.e2e_world import RULES, Site
 from tests.helpers.receiver import Receiver
+from tests.helpers.wire_copies import FIVE_SITES, OTHER_ATACMS
 
 HEADLINES = [
     "Ukraine fires ATACMS into Russia",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+from tests.helpers.fault_site import RULES, Site, site
 
 from monitor.config import load_config
 from monitor.service import Service
@@ -27,7 +28,6 @@ from tests import daemon as harness
 from tests._reliability import record
 from tests.daemon import DEADLINE, until
 from tests.helpers.receiver import Receiver
-from tests.test_faults import RULES, Site, site
 
 __all__ = ["site"]  # the fixture, imported for pytest
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import redis
-from test_service import ATACMS, run_daemon, serve_net, write_config
 
 from monitor.logs import JsonFormatter, Scrubber, TextFormatter, mask_url, setup_logging
+from tests.daemon import run_daemon
+from tests.helpers.service_net import ATACMS, serve_net, write_config
 from tests.helpers.smtp import Mailbox
 
 DEADLINE = 15.0

@@ -29,6 +29,7 @@ import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from tests.helpers.fault_site import RULES, Site
 
 from monitor.config import load_config
 from monitor.model import Source
@@ -36,7 +37,6 @@ from monitor.pipeline import PollResult
 from monitor.service import Service
 from tests._reliability import record
 from tests.helpers.receiver import Receiver
-from tests.test_faults import RULES, Site
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

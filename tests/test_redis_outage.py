@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from test_scaleout import (
+from tests.helpers.scaleout_net import (
     DEADLINE,
     INTERVAL,
     MATCHING,
