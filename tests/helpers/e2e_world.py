@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import Config, parse_config
 from monitor.service import Service
+from tests.daemon import feed_page
 from tests.helpers.clock import FakeClock
 from tests.helpers.receiver import Receiver
 from tests.helpers.smtp import Mailbox
@@ -79,14 +79,7 @@ class Site:
         async def feed(request: web.Request) -> web.Response:
             if self.feed_broken:
                 return web.Response(text="<html><body>Oops, not a feed", content_type="application/rss+xml")
-            base = f"http://{request.host}"
-            items = "".join(
-                f"<item><title>{t}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{format_datetime(p)}</pubDate></item>"
-                for s, (t, _, p) in self.articles.items()
-            )
-            text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            return web.Response(text=text, content_type="application/rss+xml")
+            return feed_page(request, self.articles)
 
         async def sitemap(request: web.Request) -> web.Response:
             base = f"http://{request.host}"

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -88,22 +87,11 @@ class Host:
             self.polls.append((now, request.path))
             self.polled.set()
             self.starts.append(now)
-            base = f"http://{request.host}"
-            items = "".join(
-                f"<item><title>{self.articles[s][0]}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{format_datetime(self.articles[s][2])}</pubDate></item>"
-                for s in self.feeds.get(request.path, [])
-            )
-            text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            return web.Response(text=text, content_type="application/rss+xml")
+            return harness.feed_page(request, self.articles, self.feeds.get(request.path, []))
 
         async def article(request: web.Request) -> web.Response:
             self.starts.append(time.monotonic())
-            slug = request.match_info["slug"]
-            if slug not in self.articles:
-                raise web.HTTPNotFound()
-            title, body, published = self.articles[slug]
-            return harness.article_page(title, body, published)
+            return harness.article_or_404(request, self.articles)
 
         app = web.Application()
         app.router.add_get("/news/{slug}", article)

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -61,20 +60,10 @@ class Site:
             self.hit.set()
             if self.broken:
                 raise web.HTTPNotFound()
-            base = f"http://{request.host}"
-            items = "".join(
-                f"<item><title>{t}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{format_datetime(p)}</pubDate></item>"
-                for s, (t, _, p) in self.articles.items()
-            )
-            text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            return web.Response(text=text, content_type="application/rss+xml")
+            return harness.feed_page(request, self.articles)
 
         async def article(request: web.Request) -> web.Response:
-            if request.match_info["slug"] not in self.articles:
-                raise web.HTTPNotFound()
-            title, body, published = self.articles[request.match_info["slug"]]
-            return harness.article_page(title, body, published)
+            return harness.article_or_404(request, self.articles)
 
         app = web.Application()
         app.router.add_get("/news/{slug}", article)
