@@ -393,7 +393,7 @@ def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[
     result: list[Source] = []
     names: set[str] = set()
     for i, table in enumerate(raw):
-        sc = build(SourceConfig, table, f"sources[{i}]", out, hints={"kind": Literal[tuple(REGISTRY)]})
+        sc = build(SourceConfig, table, f"sources[{i}]", out, hints={"kind": Literal[tuple(sorted(REGISTRY))]})
         if sc is None:
             continue
         if sc.name in names:

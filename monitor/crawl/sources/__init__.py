@@ -26,8 +26,8 @@ from monitor.crawl.sources.sitemap import SitemapKind, parse_sitemap
 
 REGISTRY: dict[str, SourceKind] = {
     FeedKind.kind: FeedKind(),
-    ListingKind.kind: ListingKind(),
     SitemapKind.kind: SitemapKind(),
+    ListingKind.kind: ListingKind(),
 }
 
 __all__ = [
