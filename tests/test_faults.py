@@ -35,20 +35,13 @@ from tests import daemon as harness
 from tests._reliability import record
 from tests.conftest import OwnRedis, _free_port, running_redis
 from tests.daemon import DEADLINE, run_daemon
+from tests.helpers.clock import FakeClock
 from tests.helpers.fault_site import RULES, Site, serve_site, site
 from tests.helpers.receiver import Receiver
 
 __all__ = ["site"]  # fixtures, imported for pytest
 
 OUTAGE = 4.0  # seconds redis-server stays dead: longer than the 3 s outbox lease of ``redis_config``
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
 
 
 def write_config(tmp_path: Path, feed: str, hook: str) -> Path:
@@ -66,7 +59,7 @@ def write_config(tmp_path: Path, feed: str, hook: str) -> Path:
     )
 
 
-async def _drain(service: Service, clock: Clock, *, hours: int) -> None:
+async def _drain(service: Service, clock: FakeClock, *, hours: int) -> None:
     """Advance the injected clock an hour at a time, running every delivery that comes due."""
     assert service.outbox is not None
     for _ in range(hours):
@@ -80,7 +73,7 @@ async def test_webhook_down_for_twenty_hours_then_back_delivers_everything(
     s, feed = site
     s.slugs = [f"s{i}" for i in range(5)]
     port = _free_port()  # nothing listens here yet: connection refused
-    clock = Clock()
+    clock = FakeClock(time.time())
     service = Service(load_config(write_config(tmp_path, feed, f"http://127.0.0.1:{port}/hook")), clock=clock)
     await service.start()
     receiver = Receiver()
@@ -116,7 +109,7 @@ async def test_connection_reset_mid_response_is_retried_with_the_same_key(
     receiver = Receiver(reset_first=3)
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
-    clock = Clock()
+    clock = FakeClock(time.time())
     service = Service(load_config(write_config(tmp_path, feed, str(server.make_url("/hook")))), clock=clock)
     await service.start()
     try:
@@ -145,7 +138,7 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
-    clock = Clock()
+    clock = FakeClock(time.time())
     config = load_config(write_config(tmp_path, feed, str(server.make_url("/hook"))))
     service = Service(config, clock=clock)
     await service.start()

@@ -20,7 +20,7 @@ import pytest
 from monitor.config import load_config
 from monitor.service import Service
 from tests.daemon import DEADLINE, Daemon, run_daemon
-from tests.helpers.clock import FakeClock
+from tests.helpers.clock import FakeClock, Later
 from tests.helpers.service_net import ATACMS, NK, Net, Site, net, write_config
 
 __all__ = ["net", "run_daemon"]  # fixtures, imported for pytest
@@ -102,11 +102,7 @@ async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_deli
     net.receiver.hold = False
     (held,) = net.receiver.posts
 
-    class Later:
-        def time(self) -> float:
-            return time.time() + 600
-
-    service = Service(load_config(config), clock=Later())
+    service = Service(load_config(config), clock=Later(600))
     await service.start()
     try:
         assert service.store is not None and await service.store.outbox_pending() == 1
