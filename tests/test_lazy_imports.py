@@ -55,3 +55,27 @@ def test_the_service_with_a_webhook_imports_no_parser_extractor_or_other_notifie
     loaded, webhook = done.stdout.split("\n")[:2]
     assert loaded.split() == []
     assert webhook == "True"  # the kind the config names is loaded (the config check needs its options)
+
+
+DETECTOR_PROBE = """
+import sys
+from monitor.matching.engine import Engine
+from monitor.matching.rules import rules_from_text
+engine = Engine(rules_from_text("rules: [{id: r, any: [Сырский]}]").rules)
+print(engine.inflecting, "py3langid" in sys.modules)
+"""
+
+
+def test_a_matcher_with_inflected_terms_leaves_the_language_detector_to_its_first_use() -> None:
+    """The detector costs ~0.8 s of CPU to load: the daemon loads it before READY, `newsmon once` only
+    for an article that declares no language."""
+    done = subprocess.run(
+        [sys.executable, "-c", DETECTOR_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
