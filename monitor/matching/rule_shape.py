@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError
 
+from monitor.errors import Problem
 from monitor.examples import example_rules
 from monitor.matching.lemmas import ALIASES
 
@@ -73,6 +74,65 @@ def scalar(node: yaml.Node) -> str | None:
     """A scalar's text whatever YAML typed it as (``id: 2024`` is the id "2024"); None otherwise."""
     if isinstance(node, yaml.ScalarNode) and node.tag != _NULL_TAG:
         return str(node.value)
+    return None
+
+
+def read(text: str, path: str) -> tuple[yaml.Node | None, list[Problem]]:
+    """A rule file's YAML node tree, or None; with what is wrong with it as YAML."""
+    try:
+        root = _compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = exc.problem or exc.context or "invalid YAML"
+        return None, [Problem(path, line, col, f"YAML syntax error: {message}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(path, 1, 1, f"YAML error: {exc}")]
+    if root is None or (isinstance(root, yaml.ScalarNode) and scalar(root) is None):
+        # Not an error (a placeholder file is fine), but said: a file emptied by a bad save would
+        # otherwise take its rules away at the next reload without a word.
+        return None, [Problem(path, 1, 1, "empty rule file: it defines no rules", "warning")]
+    shared = _aliased(root) if "&" in text else None  # no anchor, no alias: skip the walk
+    if shared is not None:
+        # Each alias is the whole anchored node again: nested ones multiply, so a few KB of YAML
+        # would expand to millions of nodes. Entities are the way to share terms.
+        mark = shared.start_mark
+        message = (
+            "YAML anchors and aliases (&name, *name) are not allowed in rule files: "
+            "define the shared terms as an entity and refer to it as '@name'"
+        )
+        return None, [Problem(path, mark.line + 1, mark.column + 1, message)]
+    return root, []
+
+
+# libyaml's parser where PyYAML was built with it.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text``. libyaml builds it faster and leaves far less freed-but-held memory
+    behind (benchmarks/README.md, memory.py). Its error messages are terser ("did not find expected
+    node content"), so a text it rejects is read again by the pure-Python parser, whose error says what
+    it expected and what it found."""
+    try:
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _aliased(root: yaml.Node) -> yaml.Node | None:
+    """A node reached twice in ``root``'s tree, i.e. one an alias repeats; found without expanding."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
     return None
 
 
