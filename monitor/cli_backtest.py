@@ -16,7 +16,8 @@ from monitor.archive import ArchivedArticle
 from monitor.backtest import BacktestMatch, BacktestResult, backtest
 from monitor.cli.common import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config
 from monitor.cli.rules_test import _hit_json, _print_hits, _rules_to_test
-from monitor.config import Config, parse_duration
+from monitor.config import Config
+from monitor.durations import parse_duration
 from monitor.model import SystemClock
 from monitor.store import open_configured
 from monitor.store.base import Store

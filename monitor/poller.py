@@ -64,8 +64,7 @@ class Poller:
 
     async def _observe(self, source: Source, result: PollResult) -> None:
         """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
-        failed = bool(result.errors) and not result.new_articles
-        outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
+        failed, outcome = result.failed, result.outcome
         self.metrics.sources.fetched(source.name, outcome)
         self.activity.polled(outcome, result.new_articles)
         log.debug(

@@ -23,13 +23,13 @@ from monitor.backfill import Backfiller
 from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
-from monitor.leases import SourceLeases, StoreOutage
+from monitor.leases import SourceLeases
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
-from monitor.model import Alert, Clock, Source, SystemClock
-from monitor.notify.outbox import Outbox, Outcome
+from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
+from monitor.notify.outbox import Outbox
 from monitor.pipeline import Pipeline, PollResult
 from monitor.poller import Poller
 from monitor.reload_plan import plan_reload, refused
@@ -39,6 +39,7 @@ from monitor.source_health import SourceHealth
 from monitor.status import Status
 from monitor.store import open_configured
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 from monitor.summary import Activity
 from monitor.validate import load, validate
 
@@ -256,7 +257,7 @@ class Service:
         if self.outbox is not None:
             self.outbox.wake()
 
-    def _on_outcome(self, notifier: str, outcome: Outcome) -> None:
+    def _on_outcome(self, notifier: str, outcome: DeliveryOutcome) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
         self.activity.delivery(outcome)
         if outcome == "skipped":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
-POLL_OUTCOMES = ("ok", "not_modified", "error")
+from monitor.model import DeliveryOutcome, PollOutcome
+
 DEAD_WINDOW = 3600.0  # seconds: dead letters within this long count as "growing"
 RATE_WINDOW = 60.0  # seconds of history behind "articles/min"
 
@@ -24,7 +25,7 @@ class Activity:
         self._dead: collections.deque[float] = collections.deque()
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
 
-    def polled(self, outcome: str, new_articles: int) -> None:
+    def polled(self, outcome: PollOutcome, new_articles: int) -> None:
         self._counts[f"poll_{outcome}"] += 1
         self._counts["new_articles"] += new_articles
         if new_articles:
@@ -40,7 +41,7 @@ class Activity:
     def claimed(self, alerts: int = 1) -> None:
         self._counts["claimed"] += alerts
 
-    def delivery(self, outcome: str) -> None:
+    def delivery(self, outcome: DeliveryOutcome) -> None:
         self._counts[f"delivery_{outcome}"] += 1
         if outcome == "dead":
             self._dead.append(self._clock())

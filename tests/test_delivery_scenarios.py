@@ -34,22 +34,12 @@ from monitor.config import load_config
 from monitor.model import Alert, Hit
 from monitor.service import Service
 from monitor.store.base import Store
+from tests.helpers.clock import FakeClock
 
 RULES = "rules:\n  - id: nk-troops\n    title: North Korean troops\n    any: ['North Korean troops']\n"
 GIVE_UP_AFTER = 3600.0  # the config's alerts.give_up_after below
 MAX_ATTEMPTS = 40  # far more than backoff needs to pass GIVE_UP_AFTER; a bound, not an expectation
 WAIT = 5.0  # seconds: a bound for what should end at once, never a pause
-
-
-class FakeClock:
-    """Starts at the real time: ``newsmon alerts retry`` runs with the system clock and makes a dead
-    letter due "now", which must not lie in this clock's future."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -171,7 +161,7 @@ async def until_next_attempt(service: Service, clock: FakeClock) -> None:
 
 
 async def test_500_three_times_then_200_is_one_acknowledged_delivery(store_url: str, tmp_path: Path) -> None:
-    receiver, clock = Receiver(fail_first=3), FakeClock()
+    receiver, clock = Receiver(fail_first=3), FakeClock(time.time())
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
     try:
@@ -197,7 +187,7 @@ async def test_500_three_times_then_200_is_one_acknowledged_delivery(store_url: 
 async def test_receiver_down_past_give_up_is_dead_then_alerts_retry_delivers(
     store_url: str, tmp_path: Path, free_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     config = write_config(tmp_path, store_url, webhook(free_port))  # nothing listens there yet
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1", port=free_port)
@@ -236,7 +226,7 @@ async def test_receiver_down_past_give_up_is_dead_then_alerts_retry_delivers(
 
 
 async def test_slow_receiver_is_retried_not_lost_and_delivered_once(store_url: str, tmp_path: Path) -> None:
-    receiver, clock = Receiver(slow_first=1), FakeClock()
+    receiver, clock = Receiver(slow_first=1), FakeClock(time.time())
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
     try:
@@ -333,7 +323,7 @@ from = "newsmon@example.org"
 to = ["desk@example.org"]
 timeout = "5s"
 """
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     config = write_config(tmp_path, store_url, notifier)
     async with daemon(config, clock) as service:
         for _ in range(2):  # down for a while: each attempt fails, the delivery stays queued

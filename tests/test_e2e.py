@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from aiosmtpd.controller import Controller
 from monitor.config import Config, parse_config
 from monitor.errors import ConfigError
 from monitor.service import Service
+from tests.helpers.clock import FakeClock
 
 RULES = """
 entities:
@@ -159,14 +161,6 @@ class Mailbox:
         return "250 OK"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).timestamp()
-
-    def time(self) -> float:
-        return self.now
-
-
 @dataclass
 class World:
     site: Site
@@ -250,7 +244,7 @@ to = ["desk@test.example"]
 shutdown_timeout = "5s"
 """
     config = parse_config(config_text, tmp_path / "config.toml")
-    yield World(site, receiver, mailbox, config, FakeClock())
+    yield World(site, receiver, mailbox, config, FakeClock(time.time()))
     await site_server.close()
     await hook_server.close()
 

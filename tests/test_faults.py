@@ -15,17 +15,12 @@ Disk full is in tests/test_disk_full.py, 5,000 slow sources in tests/test_overlo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +31,14 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
-from monitor.store import sqlite as sqlite_store
+from monitor.store.sqlite import base as sqlite_store
 from tests import daemon as harness
 from tests._reliability import record
 from tests.conftest import OwnRedis, _free_port, running_redis
 from tests.daemon import DEADLINE, run_daemon, until
+from tests.helpers.fault_site import RULES, Site, serve_site
 
 OUTAGE = 4.0  # seconds redis-server stays dead: longer than the 3 s outbox lease of ``redis_config``
-RULES = "rules:\n  - id: zorblax\n    title: Zorblax sighted\n    any: ['zorblax']\n"
-
-
-def body(slug: str) -> str:
-    """A distinct story per slug (random vocabulary), so story dedup never merges two test articles."""
-    rng = random.Random(slug)
-    words = [
-        "".join(rng.choice("bcdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(120)
-    ]
-    return f"<p>The zorblax {' '.join(words)}.</p>"
 
 
 class Clock:
@@ -61,42 +47,6 @@ class Clock:
 
     def time(self) -> float:
         return self.now
-
-
-@dataclass
-class Site:
-    slugs: list[str] = field(default_factory=list)
-    feed_hits: int = 0
-    hit: asyncio.Event = field(default_factory=asyncio.Event)  # set at every feed request
-
-    def app(self) -> web.Application:
-        async def feed(request: web.Request) -> web.Response:
-            self.feed_hits += 1
-            self.hit.set()
-            base = f"http://{request.host}"
-            date = format_datetime(datetime.now(UTC))
-            items = "".join(
-                f"<item><title>Zorblax {s}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{date}</pubDate></item>"
-                for s in self.slugs
-            )
-            return web.Response(
-                text=f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>',
-                content_type="application/rss+xml",
-            )
-
-        async def article(request: web.Request) -> web.Response:
-            slug = request.match_info["slug"]
-            html = (
-                f"<html><head><title>Zorblax {slug}</title></head>"
-                f"<body><article>{body(slug)}</article></body></html>"
-            )
-            return web.Response(text=html, content_type="text/html")
-
-        app = web.Application()
-        app.router.add_get("/feed.xml", feed)
-        app.router.add_get("/news/{slug}", article)
-        return app
 
 
 @dataclass
@@ -136,24 +86,6 @@ class Receiver:
             within,
             lambda: f"{count} alerts acknowledged ({len(set(self.acked))} were)",
         )
-
-
-@contextlib.asynccontextmanager
-async def serve_site() -> AsyncIterator[tuple[Site, str]]:
-    """A ``Site`` on loopback and its feed URL, for as long as the block runs."""
-    s = Site()
-    server = TestServer(s.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield s, str(server.make_url("/feed.xml"))
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[tuple[Site, str]]:
-    async with serve_site() as served:
-        yield served
 
 
 def write_config(tmp_path: Path, feed: str, hook: str) -> Path:

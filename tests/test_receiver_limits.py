@@ -24,7 +24,7 @@ from monitor.model import Alert, Hit
 from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.store.sqlite import SqliteStore
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 WINDOW = 900.0
 

@@ -27,6 +27,7 @@ from monitor.config import load_config
 from monitor.service import Service
 from tests import daemon as harness
 from tests.daemon import DEADLINE, Daemon, run_daemon
+from tests.helpers.clock import FakeClock
 
 __all__ = ["run_daemon"]  # for tests/test_logs.py
 
@@ -330,17 +331,9 @@ async def test_broken_config_on_sighup_is_located_and_the_daemon_lives_on(
 
 
 # -- source health, in-process with a fake clock -------------------------------------------------------
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-
 async def test_a_failing_source_alerts_once_then_once_recovered(tmp_path: Path, net: Net) -> None:
     config = load_config(write_config(tmp_path, net, service='health_failures = 3\nhealth_notify = ["hook"]'))
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     net.site.broken = True
 
     async def polls(service: Service, n: int) -> None:
@@ -380,7 +373,7 @@ async def test_a_quiet_source_alerts_once_after_stale_after(tmp_path: Path, net:
     path = write_config(tmp_path, net, service='health_notify = ["hook"]')
     path.write_text(path.read_text().replace('interval = "1s"', 'interval = "1s"\nstale_after = "1h"'))
     config = load_config(path)
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     service = Service(config, clock=clock)
     await service.start()
     assert service.outbox is not None

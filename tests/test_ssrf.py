@@ -30,7 +30,7 @@ from monitor.model import Source
 from monitor.pipeline import Pipeline
 from monitor.store.sqlite import SqliteStore
 from tests.cli_config import cli_config
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 GUARDED = HttpConfig(allow_private_networks=False, per_host_delay=0, respect_robots=False, timeout=5)
 OPEN = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5)

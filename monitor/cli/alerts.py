@@ -33,7 +33,7 @@ def _current_error(delivery: Any, configured: set[str]) -> str | None:
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
 
     config = _config(args)
     try:

@@ -56,7 +56,7 @@ def _write_sources(path: Path, text: str, blocks: list[Any], what: str) -> int:
 
 
 def _interval(args: argparse.Namespace, what: str) -> bool:
-    from monitor.config import parse_duration
+    from monitor.durations import parse_duration
 
     if args.interval is None:
         return True
@@ -74,7 +74,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     from monitor.config import HttpConfig
     from monitor.config_edit import SourceBlock, render_blocks, slug, unique_name
     from monitor.crawl.http import HttpClient
-    from monitor.discover import LINKED, PAGE, ROBOTS, discover
+    from monitor.discover import discover, looked_for
 
     if not _interval(args, "sources add"):
         return EXIT_USAGE
@@ -99,9 +99,8 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     valid = [f for f in result.valid if args.kind in (None, f.kind)]
     for n, finding in enumerate(valid, 1):
         print(f"{n:>2}. {finding.kind:<8} {one_line(finding.url)}  ({one_line(finding.describe())})")
-    # Guessed paths that 404 are noise; a linked feed or a robots.txt sitemap that fails is news.
     for finding in result.findings:
-        if not finding.ok and finding.how in (LINKED, ROBOTS, PAGE):
+        if finding.worth_reporting:
             print(
                 f"  ✗ {finding.kind:<8} {one_line(finding.url)}  ({finding.how}: {one_line(finding.error)})"
             )
@@ -110,7 +109,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
         print(f"sources add: could not fetch {args.url}: {one_line(result.page_error)}", file=sys.stderr)
         return EXIT_NONE
     if best is None:
-        wanted = f"no {args.kind} source" if args.kind else "no feed, sitemap or article links"
+        wanted = f"no {args.kind} source" if args.kind else f"no {looked_for()}"
         print(f"sources add: {wanted} found at {args.url}", file=sys.stderr)
         return EXIT_NONE
     if config is not None:
@@ -173,10 +172,10 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
 
 
 def cmd_sources_export(args: argparse.Namespace) -> int:
-    from monitor.opml import export_opml
+    from monitor.opml import export_opml, subscribable, unsubscribable_kinds
 
     config = _config(args)
-    feeds = [s for s in config.sources if s.kind == "feed"]
+    feeds = subscribable(config.sources)
     data = export_opml(feeds)
     others = len(config.sources) - len(feeds)
     if args.output:
@@ -186,5 +185,7 @@ def cmd_sources_export(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     if others:
-        print(f"({others} html/sitemap source(s) left out: OPML lists feeds only)", file=sys.stderr)
+        print(
+            f"({others} {unsubscribable_kinds()} source(s) left out: OPML lists feeds only)", file=sys.stderr
+        )
     return EXIT_OK if feeds else EXIT_NONE

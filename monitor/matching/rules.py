@@ -26,7 +26,7 @@ from types import MappingProxyType
 import regex
 import yaml
 
-from monitor.config import parse_duration
+from monitor.durations import parse_duration
 from monitor.errors import Problem, RuleError
 from monitor.matching.rule_shape import document, read, scalar, suggest, typed
 from monitor.matching.rule_shape import problems as shape_problems

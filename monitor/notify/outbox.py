@@ -32,12 +32,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.errors import DeliveryError, StoreError
-from monitor.leases import StoreOutage
-from monitor.model import Alert, Clock, Delivery
+from monitor.model import Alert, Clock, Delivery, DeliveryOutcome
 from monitor.notify.base import Notifier
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 
-Outcome = str  # "delivered" | "retry" | "dead" | "skipped" | "held"
 _log = logging.getLogger("monitor.notify.outbox")
 
 
@@ -77,7 +76,7 @@ class Outbox:
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
-        on_outcome: Callable[[str, Outcome], None] | None = None,
+        on_outcome: Callable[[str, DeliveryOutcome], None] | None = None,
         outage: StoreOutage | None = None,
     ) -> None:
         self.store = store
@@ -326,6 +325,7 @@ class Outbox:
         now = self.clock.time()
         first = deliveries[0]
         retry_at: float | None = None
+        outcome: DeliveryOutcome
         if error.permanent:
             outcome, detail = "dead", f"permanent: {error.reason}"
         elif now - min(d.created_at for d in deliveries) > self.give_up_after():
@@ -391,7 +391,9 @@ class Outbox:
             await asyncio.sleep(pause)  # backoff between attempts on a down store, not synchronisation
             pause = min(1.0, pause * 2)
 
-    def _report(self, delivery: Delivery, outcome: Outcome, detail: str, *, once: bool = False) -> None:
+    def _report(
+        self, delivery: Delivery, outcome: DeliveryOutcome, detail: str, *, once: bool = False
+    ) -> None:
         if once:
             if delivery.notifier in self._missing_reported:
                 return
