@@ -16,7 +16,7 @@ from monitor.matching import rule_shape
 from monitor.matching.lemmas import LANGUAGES
 from monitor.matching.rules import rules_from_text
 from monitor.model import FIELDS
-from tests.test_rules_docs import EXAMPLES
+from tests.helpers.rules_docs import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "rules" / "schema.json").read_text(encoding="utf-8"))
