@@ -19,7 +19,8 @@ from monitor.cli.common import (
     _when,
     _with_store,
 )
-from monitor.config import Config, did_you_mean
+from monitor.config import Config
+from monitor.config_tables import did_you_mean
 from monitor.safe_text import one_line
 
 

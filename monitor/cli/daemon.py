@@ -19,7 +19,8 @@ from monitor.cli.common import (
     _print_problems,
     _with_store,
 )
-from monitor.config import Config, did_you_mean, find_config
+from monitor.config import Config, find_config
+from monitor.config_tables import did_you_mean
 from monitor.safe_text import one_line
 
 
