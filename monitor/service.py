@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from monitor import healthz
-from monitor.backfill import Backfiller
 from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
@@ -30,8 +28,8 @@ from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
 from monitor.notify.outbox import Outbox
+from monitor.parts import Parts, build_parts
 from monitor.pipeline import Pipeline, PollResult
-from monitor.poller import Poller
 from monitor.reload_plan import plan_reload, refused
 from monitor.runtime import CountingEngine, Runtime, build_notifiers, config_secrets, notify_session
 from monitor.sdnotify import SystemdNotifier
@@ -48,18 +46,6 @@ if TYPE_CHECKING:
     from monitor.scheduler import Scheduler
 
 log = logging.getLogger("newsmon.service")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Parts:
-    """What ``start`` opens and ``stop`` closes, all or nothing."""
-
-    store: Store
-    session: aiohttp.ClientSession  # the notifiers'
-    outbox: Outbox
-    pipeline: Pipeline
-    poller: Poller
-    backfill: Backfiller | None  # not in a dry run
 
 
 class Service:
@@ -83,7 +69,7 @@ class Service:
         self.dry_run = dry_run
         self.http = HttpClient(config.http)
         self._runtime: Runtime | None = None
-        self._parts: _Parts | None = None
+        self._parts: Parts | None = None
         self.scheduler: Scheduler | None = None
         self.leases: SourceLeases | None = None
         self.outage = StoreOutage(log)
@@ -144,7 +130,7 @@ class Service:
     def pipeline(self) -> Pipeline | None:
         return self._parts.pipeline if self._parts is not None else None
 
-    def _started(self) -> _Parts:
+    def _started(self) -> Parts:
         if self._parts is None:
             raise RuntimeError("the service is not started")
         return self._parts
@@ -185,7 +171,20 @@ class Service:
             # Per-host politeness holds across every instance sharing the store, not just within this one.
             self.http.limiter.remote = store.host_slot
             await self._swap(config, rules, session)
-            self._parts = self._build(store, session)
+            self._parts = build_parts(
+                store,
+                session,
+                http=self.http,
+                runtime=lambda: self.runtime,
+                clock=self.clock,
+                metrics=self.metrics,
+                activity=self.activity,
+                health=self.source_health,
+                outage=self.outage,
+                on_claim=self._on_claim,
+                on_outcome=self._on_outcome,
+                dry_run=self.dry_run,
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()
@@ -206,50 +205,6 @@ class Service:
                 "store": mask_url(config.store.url),
             },
         )
-
-    def _build(self, store: Store, session: aiohttp.ClientSession) -> _Parts:
-        """The outbox, pipeline and backfiller, each reading the runtime in effect when it needs it."""
-        outbox = Outbox(
-            store,
-            lambda: self.runtime.notifiers,
-            self.clock,
-            give_up_after=lambda: self.runtime.config.alerts.give_up_after,
-            logger=logging.getLogger("newsmon.outbox"),
-            on_outcome=self._on_outcome,
-            lease=self.config.store.lease,
-            outage=self.outage,
-        )
-        pipeline = Pipeline(
-            store=store,
-            http=self.http,
-            engine=lambda: self.runtime.engine,
-            alerts=lambda: self.runtime.config.alerts,
-            notifiers=lambda: self.runtime.notifier_names,
-            clock=self.clock,
-            on_claim=self._on_claim,
-            dry_run=self.dry_run,
-        )
-        backfill = None
-        if not self.dry_run:
-            backfill = Backfiller(
-                store,
-                self.clock,
-                alerts=lambda: self.runtime.config.alerts,
-                notifiers=lambda: self.runtime.notifier_names,
-                on_claim=self._on_claim,
-            )
-        poller = Poller(
-            pipeline,
-            store,
-            runtime=lambda: self.runtime,
-            metrics=self.metrics,
-            activity=self.activity,
-            health=self.source_health,
-            clock=self.clock,
-            on_claim=self._on_claim,
-            dry_run=self.dry_run,
-        )
-        return _Parts(store, session, outbox, pipeline, poller, backfill)
 
     # -- polling --------------------------------------------------------------------------------------
     async def poll(self, source: Source) -> PollResult:
