@@ -30,7 +30,7 @@ from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
 from monitor.notify.outbox import Outbox
 from monitor.parts import Parts, build_parts
 from monitor.pipeline import Pipeline, PollResult
-from monitor.reload_plan import plan_reload, refused
+from monitor.reload_plan import Reloads, plan_reload, refused
 from monitor.runtime import CountingEngine, Runtime, build_notifiers, config_secrets, notify_session
 from monitor.sdnotify import SystemdNotifier
 from monitor.source_health import SourceHealth
@@ -82,8 +82,7 @@ class Service:
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
-        self._reload_task: asyncio.Task[bool] | None = None
-        self._reload_again = False
+        self.reloads = Reloads(self.reload, stopping=self._stop.is_set)
         self.source_health = SourceHealth()
         self.activity = Activity(clock=time.monotonic)
         self.status = Status(
@@ -292,18 +291,8 @@ class Service:
         self._stop.set()
 
     def request_reload(self) -> None:
-        """SIGHUP. Reloads run one at a time; a HUP during a reload runs another one after it."""
-        if self._reload_task is not None and not self._reload_task.done():
-            self._reload_again = True
-            return
-        self._reload_task = asyncio.create_task(self._reload_loop())
-
-    async def _reload_loop(self) -> bool:
-        ok = await self.reload()
-        while self._reload_again and not self._stop.is_set():
-            self._reload_again = False
-            ok = await self.reload()
-        return ok
+        """SIGHUP, or a rule file edited."""
+        self.reloads.request()
 
     async def once(self, names: Sequence[str] = ()) -> list[PollResult]:
         """One pass over the (named) sources, then deliver what was claimed."""
@@ -331,8 +320,7 @@ class Service:
 
         if self.scheduler is not None:
             self.scheduler.pause()
-        if self._reload_task is not None and not self._reload_task.done():
-            self._reload_task.cancel()
+        self.reloads.cancel()
         parts = self._parts
         if parts is not None and parts.poller.inflight:
             _, pending = await asyncio.wait(set(parts.poller.inflight), timeout=max(0.1, remaining()))
