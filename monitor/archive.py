@@ -193,7 +193,8 @@ class Codec:
             return None
         samples, self._samples = self._samples, []
         try:
-            return zstandard.train_dictionary(DICT_BYTES, samples).as_bytes()
+            training: list[bytes | bytearray | memoryview] = [*samples]
+            return zstandard.train_dictionary(DICT_BYTES, training).as_bytes()
         except zstandard.ZstdError:
             return None
 

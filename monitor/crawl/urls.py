@@ -152,7 +152,7 @@ def canonicalize(url: str, base: str | None = None) -> str | None:
     return canonical
 
 
-def _canonicalize_once(url: str, base: str | None = None) -> str | None:
+def _canonicalize_once(url: object, base: str | None = None) -> str | None:
     if not isinstance(url, str):
         return None
     url = url.strip(" \t\r\n\f\v\x00")
