@@ -29,7 +29,9 @@ import zstandard
 
 from monitor.model import Article
 
-LEVEL = 6  # zstd level: past this, each level costs ~25% more CPU per write for ~1% smaller records
+# zstd level: past this, each level costs much more CPU per write for barely smaller records
+# (benchmarks/README.md).
+LEVEL = 6
 TRAIN_SAMPLES = 200  # records collected before the shared dictionary is trained
 DICT_BYTES = 64 * 1024
 _VERSION = 2

@@ -46,8 +46,9 @@ VALIDATORS_CACHED = 100_000
 POISON_ATTEMPTS = 3
 # Parsing runs in a worker thread (lexbor, lxml and zlib release the GIL; feedparser's pure-Python loose
 # parser at least yields it every few ms), so /healthz, deliveries and other sources keep going: always
-# for a listing, feed or sitemap (once per changed poll, and a broken 200 KB feed costs ~0.3 s), and for
-# an article page above this size (smaller ones cost less than the hand-off; depth is bounded anyway).
+# for a listing, feed or sitemap (once per changed poll, and a broken feed can take feedparser's loose
+# parser a long time), and for an article page above this size (smaller ones cost less than the hand-off;
+# depth is bounded anyway).
 OFF_LOOP_BYTES = 256 * 1024
 
 

@@ -32,8 +32,8 @@ from monitor.model import Fetched
 
 log = logging.getLogger("newsmon.http")
 
-# Process-wide in aiohttp. zlib-ng inflates a gzipped 60 KB page in half zlib's time (0.12 -> 0.06 ms):
-# about a tenth of the per-article HTTP cost in benchmarks/throughput.py.
+# Process-wide in aiohttp. zlib-ng inflates gzipped pages faster than zlib, and inflating is a visible
+# part of the per-article HTTP cost in benchmarks/throughput.py (figures: benchmarks/README.md).
 aiohttp.set_zlib_backend(zlib_ng)
 
 MAX_REDIRECTS = 5

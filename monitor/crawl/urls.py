@@ -329,7 +329,8 @@ def _decoded_lower(name: str) -> str:
 @cache
 def _public_suffixes() -> PublicSuffixList:
     # The snapshot bundled with the package, never a download: a release of publicsuffixlist is the
-    # update. Built on first use (~40 ms), not at import, since most commands never ask.
+    # update. Built on first use, not at import: building it takes noticeable time and most commands never
+    # ask.
     return PublicSuffixList()
 
 
