@@ -325,7 +325,7 @@ async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_st
 async def test_backtest_reads_inflected_forms_in_articles_without_a_language_tag(
     sqlite_store: Store,
 ) -> None:
-    now = _Clock.now
+    now = NOW
     shelling = (
         "Вечером в понедельник противник снова обстрелял приграничные сёла. По данным губернатора, "
         "в Курской области повреждены несколько домов и линия электропередачи."
