@@ -1,8 +1,10 @@
-"""The daemon: builds every component from Config in one place, runs them, drains them on the way out.
+"""The daemon's lifecycle, top to bottom: start (validate, open the store, put a ``Runtime`` in effect,
+build the parts over the store), run (scheduler, outbox loop, metrics, sd_notify READY/WATCHDOG/STATUS,
+SIGHUP and rule-file reloads), and the SIGTERM drain.
 
-Besides the pipeline it owns the operational surface: sd_notify (READY, WATCHDOG, STATUS, RELOADING,
-STOPPING), SIGHUP reloads, the SIGTERM drain, Prometheus metrics and /healthz, and source health alerts.
-What runs is one ``Runtime`` (monitor/runtime.py), replaced whole by a reload.
+What runs is one immutable ``Runtime`` (monitor/runtime.py: config, rules, engine, notifiers), replaced
+whole by a reload; the parts read it through getters (monitor/parts.py), so nothing sets their settings
+from outside. Polling bookkeeping, source health, status lines and /healthz live in their own modules.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ class _Loader:
         self.documents.append((path, root))
 
     def _entities(self, node: yaml.Node) -> None:
-        assert isinstance(node, yaml.MappingNode)  # the schema says so
+        if not isinstance(node, yaml.MappingNode):  # reported by the shape check
+            return
         for key_node, value in node.value:
             name = str(key_node.value)
             if id(value) in self.broken or id(key_node) in self.broken:
