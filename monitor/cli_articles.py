@@ -107,7 +107,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
         return EXIT_NONE
     rules = load_rules([Path(p) for p in args.rules] if args.rules else config.rule_paths)
     _print_problems(rules.warnings)
-    explained = Engine(rules.rules).explain(article.article())
+    explained = Engine(rules.rules).explain(article)
     if args.json:
         print(json.dumps(_show_json(article, explained), ensure_ascii=False, indent=2))
         return EXIT_OK

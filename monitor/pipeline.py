@@ -27,7 +27,7 @@ from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
-from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, PollOutcome, Source
+from monitor.model import Alert, Article, Candidate, Clock, Fetched, Hit, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
 log = logging.getLogger("newsmon.pipeline")
@@ -77,6 +77,37 @@ async def _parse(
 
 def alert_id(rule_id: str, story_key: str) -> str:
     return hashlib.sha256(f"{rule_id}\0{story_key}".encode()).hexdigest()[:32]
+
+
+def new_alert(
+    rule_id: str,
+    rule_title: str,
+    article: Article,
+    story_key: str,
+    hits: tuple[Hit, ...],
+    now: float,
+    also_seen_at: tuple[str, ...] = (),
+) -> Alert:
+    """The alert of rule ``rule_id`` on ``article`` for its story, detected at clock time ``now``: what
+    the live pipeline and a backfill claim alike."""
+    return Alert(
+        id=alert_id(rule_id, story_key),
+        rule_id=rule_id,
+        rule_title=rule_title,
+        story_key=story_key,
+        url=article.url,
+        title=article.title,
+        source=article.source,
+        published=article.published,
+        detected_at=datetime.fromtimestamp(now, UTC),
+        hits=hits,
+        also_seen_at=also_seen_at,
+    )
+
+
+def addressed(notifiers: list[str], notify: Sequence[str]) -> list[str]:
+    """The notifiers an alert of a rule goes to: those its ``notify`` names, or all when it names none."""
+    return [n for n in notifiers if not notify or n in notify]
 
 
 def entry_key(source: str, candidate: Candidate) -> str:
@@ -393,20 +424,11 @@ class Pipeline:
         return self.clock.time() - article.published.timestamp() > self.alerts().max_age
 
     async def _alert(self, article: Article, story: StoryRef, match: Match, result: PollResult) -> None:
-        alert = Alert(
-            id=alert_id(match.rule_id, story.key),
-            rule_id=match.rule_id,
-            rule_title=match.rule_title,
-            story_key=story.key,
-            url=article.url,
-            title=article.title,
-            source=article.source,
-            published=article.published,
-            detected_at=datetime.fromtimestamp(self.clock.time(), UTC),
-            hits=match.hits,
-            also_seen_at=story.urls,
+        now = self.clock.time()
+        alert = new_alert(
+            match.rule_id, match.rule_title, article, story.key, match.hits, now, also_seen_at=story.urls
         )
-        notifiers = [n for n in self.notifiers() if not match.notify or n in match.notify]
+        notifiers = addressed(self.notifiers(), match.notify)
         if self.dry_run:
             result.alerts.append(alert)
             return

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from tests.helpers.fault_site import RULES, Site, site
 
 from monitor.config import load_config
 from monitor.service import Service
 from tests import daemon as harness
 from tests._reliability import record
 from tests.daemon import DEADLINE, until
+from tests.helpers.fault_site import RULES, Site, site
 from tests.helpers.receiver import Receiver
 
 __all__ = ["site"]  # the fixture, imported for pytest

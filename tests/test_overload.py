@@ -29,13 +29,13 @@ import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from tests.helpers.fault_site import RULES, Site
 
 from monitor.config import load_config
 from monitor.model import Source
 from monitor.pipeline import PollResult
 from monitor.service import Service
 from tests._reliability import record
+from tests.helpers.fault_site import RULES, Site
 from tests.helpers.receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

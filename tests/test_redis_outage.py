@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from tests.conftest import OwnRedis
+from tests.daemon import Daemon, instances
 from tests.helpers.scaleout_net import (
     DEADLINE,
     INTERVAL,
@@ -21,9 +24,6 @@ from tests.helpers.scaleout_net import (
     settled,
     write_config,
 )
-
-from tests.conftest import OwnRedis
-from tests.daemon import Daemon, instances
 
 OUTAGE = 10.0  # seconds Redis is down
 # Longer than the outage: a send whose outcome could not be recorded while Redis was down is recorded

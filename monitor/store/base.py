@@ -118,7 +118,7 @@ class Store(ABC):
         self, since: float, until: float | None = None, source: str | None = None
     ) -> AsyncIterator[list[bytes]]:
         """Every archived record with ``since <= detected_at < until`` (of ``source``), oldest first, in
-        batches, as JSON payloads (``monitor.archive.decode_payload`` makes them records): a backtest
+        batches, as packed records (``monitor.archive.decode_payload`` makes them records): a backtest
         searches the payload text before it pays for a record."""
         return _nothing()
 

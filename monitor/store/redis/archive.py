@@ -49,10 +49,10 @@ class RedisSeen(RedisBase):
     async def _archive(self, records: list[ArchivedArticle]) -> None:
         """Records first, then their index entries: a record the index does not list yet is invisible,
         one listed whose write failed is skipped by scans."""
-        if not self._codec.current:
+        if not self._packer.current:
             await self._load_dictionaries()
-        packed = [(url_digest(r.url), r.detected_at, self._codec.encode([r])) for r in records]
-        trained = self._codec.trained()
+        blobs, trained = await self._packer.pack([[r] for r in records])
+        packed = [(url_digest(r.url), r.detected_at, blob) for r, blob in zip(records, blobs, strict=True)]
         if trained is not None:
             await self._raw.hsetnx(keys.ARCHIVE_DICT, "1", trained)
             await self._load_dictionaries()
@@ -79,6 +79,7 @@ class RedisSeen(RedisBase):
     async def _load_dictionaries(self) -> None:
         for dict_id, data in (await self._raw.hgetall(keys.ARCHIVE_DICT)).items():
             self._codec.add_dictionary(int(dict_id), data)
+            await self._packer.add_dictionary(int(dict_id), data)
 
     async def _unpack(self, blob: bytes) -> bytes:
         try:

@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from monitor.archive import Codec
+from monitor.archive import Codec, Packer
 from monitor.errors import StoreError
 from monitor.model import Clock
 from monitor.store import keys
@@ -111,7 +111,8 @@ class RedisBase(Store):
         self.archive_max_bytes = policy.max_bytes
         self._archive_ttl = math.ceil(self.archive_retention) + keys.TTL_MARGIN
         self._raw = _client(url, timeout, decode=False)  # records are bytes; connects on first use
-        self._codec = Codec()
+        self._codec = Codec()  # unpacks, on the loop
+        self._packer = Packer()
         self._archive_index = self._raw.register_script(scripts.source("archive_index"))
         self._archive_trim = self._raw.register_script(scripts.source("archive_trim"))
         self._group_ready = False
@@ -147,6 +148,7 @@ class RedisBase(Store):
         self._group_ready = True
 
     async def close(self) -> None:
+        self._packer.close()
         with translated():
             await self._r.aclose()
             await self._raw.aclose()

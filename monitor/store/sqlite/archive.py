@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TypeVar
 
 from monitor.archive import ArchivedArticle, decode_payload
@@ -45,27 +42,19 @@ class SqliteSeen(SqliteBase):
         if marks or records:
             stored = await self._run(self._mark_seen, dict(marks), records, packed, self.clock.time())
             if stored is not None:
-                await self._in_packer(self._packer.add_dictionary, 1, stored)
+                await self._packer.add_dictionary(1, stored)
 
-    async def _in_packer(self, fn: Callable[..., T], *args: object) -> T:
-        if self._packer_thread is None:
-            self._packer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-pack")
+    async def _pack(self, records: list[ArchivedArticle]) -> tuple[bytes, bytes | None]:
+        """The blob of ``records`` and, once enough records were seen, a dictionary to propose."""
+        if not self._packer_ready:
+            self._packer_ready = True
             # The dictionaries the store has already: new records are packed with the newest.
             for dict_id, data in await self._run(
                 lambda conn: conn.execute("SELECT id, data FROM archive_dict").fetchall()
             ):
-                await self._in_packer(self._packer.add_dictionary, dict_id, data)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._packer_thread, functools.partial(fn, *args)
-        )
-
-    async def _pack(self, records: list[ArchivedArticle]) -> tuple[bytes, bytes | None]:
-        """The blob of ``records`` and, once enough records were seen, a dictionary to propose."""
-
-        def pack() -> tuple[bytes, bytes | None]:
-            return self._packer.encode(records), self._packer.trained()
-
-        return await self._in_packer(pack)
+                await self._packer.add_dictionary(dict_id, data)
+        blobs, trained = await self._packer.pack([records])
+        return blobs[0], trained
 
     def _mark_seen(
         self,

@@ -24,7 +24,7 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from monitor.archive import Codec
+from monitor.archive import Codec, Packer
 from monitor.errors import StoreError
 from monitor.model import Clock
 from monitor.store.base import ArchivePolicy, Store
@@ -81,10 +81,8 @@ class SqliteBase(Store):
         self.archive_retention = policy.retention or retention
         self.archive_max_bytes = policy.max_bytes
         self._codec = Codec()  # unpacks, on the worker thread only
-        # Packing (JSON and zstd) runs on a thread of its own: on the worker thread it would hold up every
-        # other store call of the process (seen, claim, story) for the milliseconds a batch takes.
-        self._packer = Codec()
-        self._packer_thread: ThreadPoolExecutor | None = None
+        self._packer = Packer()
+        self._packer_ready = False  # knows the store's dictionaries
         self._archived_bytes = 0  # written since the size cap was last checked
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -157,9 +155,7 @@ class SqliteBase(Store):
         await self._run(lambda conn: None)
 
     async def close(self) -> None:
-        if self._packer_thread is not None:
-            self._packer_thread.shutdown(wait=True)
-            self._packer_thread = None
+        self._packer.close()
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
