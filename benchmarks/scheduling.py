@@ -148,13 +148,12 @@ def adaptive(
         if t != due.get(name):
             continue  # superseded by a pull-forward
         while next_refresh <= t:
-            active = {n for n, r in rhythms.items() if r.active(next_refresh)}
-            planner.refresh({n: r.rate(next_refresh) for n, r in rhythms.items()}, next_refresh, active)
+            planner.refresh(rhythms, next_refresh)
             for n, r in rhythms.items():  # a shorter gap now than planned: poll sooner
                 last = polls[n][-1] if polls[n] else None
                 if last is None:
                     continue
-                sooner = r.allowed(last + planner.gap(n, r.rate(next_refresh), n in active))
+                sooner = r.allowed(last + planner.gap(n, r, next_refresh))
                 if sooner < due[n] - 1:
                     due[n] = max(sooner, next_refresh)
                     heapq.heappush(heap, (due[n], n))
@@ -171,7 +170,7 @@ def adaptive(
         upto = bisect_left(site.published, t, lo=found_upto[name])
         rhythm.observe(t, upto - found_upto[name])
         found_upto[name] = upto
-        due[name] = rhythm.allowed(t + planner.gap(name, rhythm.rate(t), rhythm.active(t)))
+        due[name] = rhythm.allowed(t + planner.gap(name, rhythm, t))
         heapq.heappush(heap, (due[name], name))
     return polls, violations
 

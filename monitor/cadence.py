@@ -75,25 +75,33 @@ class Rhythm:
             self.burst = self.burst * math.exp(-max(0.0, now - self.burst_at) / BURST_TIME) + new_articles
             self.burst_at = now
 
-    def rate(self, t: float) -> float:
-        """Expected new articles per second at time ``t``."""
+    def _day(self, t: float) -> tuple[float, float]:
+        """(articles per second averaged over the day, the hourly counts' decay factor) as of ``t``."""
         keep = math.exp(-max(0.0, t - self.updated) / MEMORY)
-        counts = self.hours
-        total = sum(counts) * keep
         # Time observed, decayed the same way as the counts: integral of exp(-(t-s)/MEMORY) since `since`.
         exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
-        base = (total + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS)
-        h = _hour(t)
+        return (sum(self.hours) * keep + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS), keep
+
+    def _hourly(self, h: int, base: float, keep: float) -> float:
+        counts = self.hours
         near = (0.25 * counts[h - 1] + 0.5 * counts[h] + 0.25 * counts[(h + 1) % 24]) * keep
-        share = (near + PROFILE_PRIOR / 24) / (total + PROFILE_PRIOR)  # of the day's articles, this hour
+        share = (near + PROFILE_PRIOR / 24) / (sum(counts) * keep + PROFILE_PRIOR)  # of the day's articles
+        return max(MIN_RATE, base * 24 * share)
+
+    def profile(self, t: float) -> list[float]:
+        """Expected new articles per second in each UTC hour of the day, as learned by ``t`` (no burst)."""
+        base, keep = self._day(t)
+        return [self._hourly(h, base, keep) for h in range(24)]
+
+    def rate(self, t: float) -> float:
+        """Expected new articles per second at time ``t``: the hour's rate plus the burst term."""
+        base, keep = self._day(t)
         burst = BURST_GAIN / BURST_TIME * self.burst * math.exp(-max(0.0, t - self.burst_at) / BURST_TIME)
-        return max(MIN_RATE, base * 24 * share + burst)
+        return self._hourly(_hour(t), base, keep) + burst
 
     def active(self, t: float) -> bool:
         """Expected to publish at least ``ACTIVE_PER_DAY`` articles a day, whatever the hour."""
-        keep = math.exp(-max(0.0, t - self.updated) / MEMORY)
-        exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
-        return (sum(self.hours) * keep + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS) * DAY >= ACTIVE_PER_DAY
+        return self._day(t)[0] * DAY >= ACTIVE_PER_DAY
 
     def allowed(self, t: float) -> float:
         """The earliest time at or after ``t`` the site allows a poll (cache headers, skipHours)."""
@@ -174,80 +182,85 @@ class Bounds:
 
 
 class Planner:
-    """The square-root rule over every adaptive source, under the budget their intervals make."""
+    """The square-root rule over every adaptive source and every hour of the day, under the budget
+    their intervals make."""
 
     def __init__(self, bounds: Mapping[str, Bounds]) -> None:
         self.bounds = dict(bounds)
         self.budget = sum(1.0 / b.interval for b in self.bounds.values())  # requests per second
         self.scale: float | None = None  # c in T = c / rate**EXPONENT; None until the first refresh
-        # Rates read at poll time run above their average (a poll that finds articles raises the burst
+        # Rates read at poll time run above the hour's (a poll that finds articles raises the burst
         # term), so plans overspend slightly; the polls actually made correct for that.
         self.correction = 1.0
         self._polls = 0
-        self._spent_budget = 0.0  # sum over polls made of 1/interval: what fixed polling of them spends
+        self._planned = 0.0  # requests per second the last plan expected of this instance's sources
         self._since: float | None = None
+        self._caps: dict[str, Any] = {}  # source -> its longest gap in each hour of the day
 
     def polled(self, name: str) -> None:
         self._polls += 1
-        self._spent_budget += 1.0 / self.bounds[name].interval
 
-    def refresh(self, rates: Mapping[str, float], now: float, active: Set[str] = frozenset()) -> float:
-        """Find ``c`` so that clamped gaps spend exactly the budget at these rates (bisection on log c:
-        the spend falls as c grows). Sources without a rate count at the prior rate; ``active`` ones
-        are capped at their interval."""
+    def refresh(self, rhythms: Mapping[str, Rhythm], now: float, mine: Set[str] | None = None) -> float:
+        """Find ``c`` so that the clamped gaps spend exactly the budget on average over the day at
+        the learned hourly rates (bisection on log c: the spend falls as c grows): one ``c`` for the
+        whole day moves requests to the hours articles come in, not only to the sources. ``mine``:
+        the sources this instance polls (default all), whose polls measure the overspend."""
+        import numpy as np
+
         names = list(self.bounds)
         if not names:
             self.scale = None
             return 0.0
-        if self._since is not None and now > self._since and self._polls >= 20:
-            # Polls this instance made against the budget of the sources it polled (with several
-            # instances each plans for all sources but polls its share).
-            window = now - self._since
-            share = min(1.0, self._spent_budget / self._polls * len(names) / self.budget)
-            actual, target = self._polls / window, self.budget * share
-            step = (target / actual) ** CORRECTION_GAIN
-            self.correction = min(2.0, max(0.5, self.correction * step))
+        if self._since is not None and now > self._since and self._polls >= 20 and self._planned > 0:
+            # A moving average of planned over actual, not an integral: at times no ``c`` can change
+            # the spend (every source at a bound), and an integral would wind up meanwhile.
+            ratio = self._planned / (self._polls / (now - self._since))
+            self.correction = min(
+                2.0, max(0.5, self.correction ** (1 - CORRECTION_GAIN) * ratio**CORRECTION_GAIN)
+            )
         if self._since is None or self._polls >= 20:
-            self._since, self._polls, self._spent_budget = now, 0, 0.0
-        known = [max(MIN_RATE, rates.get(n, PRIOR_ARTICLES / PRIOR_SECONDS)) for n in names]
-        roots = [r**EXPONENT for r in known]
-        lower = [self.bounds[n].lower for n in names]
-        upper = [self._upper(self.bounds[n], n in active) for n in names]
-        spend = _spender(roots, lower, upper)
+            self._since, self._polls = now, 0
+        prior = [PRIOR_ARTICLES / PRIOR_SECONDS] * 24
+        rates = np.maximum(
+            MIN_RATE, np.array([rhythms[n].profile(now) if n in rhythms else prior for n in names])
+        )
+        roots = rates**EXPONENT
+        lower = np.array([self.bounds[n].lower for n in names])[:, None]
+        top = np.array([self.bounds[n].upper for n in names])[:, None]
+        interval = np.array([self.bounds[n].interval for n in names])[:, None]
+        # An active source spends at least its fixed share of requests, spread over the day by the same
+        # rule: k / sqrt(rate at that hour), k such that the day's polls are those of fixed polling.
+        own = np.clip(interval * roots.mean(axis=1, keepdims=True) / roots, lower, top)
+        active = rates.mean(axis=1, keepdims=True) * DAY >= ACTIVE_PER_DAY
+        upper = np.where(active, np.minimum(own, top), top)
+        self._caps = dict(zip(names, upper, strict=True))
+
+        def spend(c: float) -> Any:  # requests per second in each hour of the day
+            return (1.0 / np.clip(c / roots, lower, upper)).sum(axis=0)
+
         lo, hi = 1e-6, 1e9
         for _ in range(60):
             mid = math.sqrt(lo * hi)
-            if spend(mid) > self.budget * self.correction:
+            if spend(mid).mean() > self.budget * self.correction:
                 lo = mid
             else:
                 hi = mid
         self.scale = hi
+        hour = _hour(now)
+        polled = [i for i, n in enumerate(names) if mine is None or n in mine]
+        self._planned = float(
+            (1.0 / np.clip(hi / roots[polled, hour], lower[polled, 0], upper[polled, hour])).sum()
+        )
         return hi
 
-    def gap(self, name: str, rate: float, active: bool) -> float:
-        """Seconds from a poll of ``name`` to its next one, at the current rate estimate."""
+    def gap(self, name: str, rhythm: Rhythm, now: float) -> float:
+        """Seconds from a poll of ``name`` at ``now`` to its next one, at the current rate estimate."""
         b = self.bounds[name]
         if self.scale is None:
             return b.interval
-        return min(self._upper(b, active), max(b.lower, self.scale / max(MIN_RATE, rate) ** EXPONENT))
-
-    @staticmethod
-    def _upper(b: Bounds, active: bool) -> float:
-        # An active source never waits longer than fixed polling would make it wait: the budget for
-        # the busy sources comes from the quiet ones, and the delay tail stays where fixed polling has it.
-        return max(b.lower, min(b.upper, b.interval)) if active else b.upper
-
-
-def _spender(roots: list[float], lower: list[float], upper: list[float]) -> Any:
-    """Requests per second for a given c: vectorised with numpy (100,000 sources, 60 bisection steps)."""
-    import numpy as np
-
-    r, lo, hi = np.asarray(roots), np.asarray(lower), np.asarray(upper)
-
-    def spend(c: float) -> float:
-        return float((1.0 / np.clip(c / r, lo, hi)).sum())
-
-    return spend
+        caps = self._caps.get(name)
+        upper = b.upper if caps is None else float(caps[_hour(now)])
+        return min(upper, max(b.lower, self.scale / rhythm.rate(now) ** EXPONENT))
 
 
 def feed_hints(body: bytes, now: float) -> tuple[float | None, tuple[int, ...]]:

@@ -392,8 +392,9 @@ def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[
         return ()
     result: list[Source] = []
     names: set[str] = set()
+    kinds = {"kind": Literal[tuple(sorted(REGISTRY))]}
     for i, table in enumerate(raw):
-        sc = build(SourceConfig, table, f"sources[{i}]", out, hints={"kind": Literal[tuple(sorted(REGISTRY))]})
+        sc = build(SourceConfig, table, f"sources[{i}]", out, hints=kinds)
         if sc is None:
             continue
         if sc.name in names:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.crawl.http import HttpClient
-from monitor.crawl.sources import REGISTRY, Finding, How, ListingKind, Offer, Site
+from monitor.crawl.sources import REGISTRY, Finding, How, ListingKind, Offer, Site, ranked
 from monitor.crawl.urls import canonicalize
 from monitor.errors import FetchError, ParseError
 from monitor.model import Fetched
@@ -42,7 +42,7 @@ class Discovery:
 
 def looked_for() -> str:
     """What discovery looks for, best first: "feed, sitemap or article links"."""
-    labels = [k.label for k in sorted(REGISTRY.values(), key=lambda k: k.rank)]
+    labels = [kind.label for kind in ranked()]
     return " or ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else labels[0]
 
 

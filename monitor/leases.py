@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator
 from hashlib import blake2b
 
-from monitor.model import Source
+from monitor.model import Clock, Source, SystemClock
 from monitor.store.base import Store
 from monitor.store.outage import StoreOutage
 
@@ -56,13 +56,15 @@ class SourceLeases:
         margin: float = DEFAULT_MARGIN,
         instance: str | None = None,
         outage: StoreOutage | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self.clock = clock or SystemClock()  # the clock the store records polls with
         self.margin = margin
         self.instance = instance or instance_id()
         self.outage = outage or StoreOutage()
         self.live: list[str] = [self.instance]
-        self._held: set[str] = set()
+        self._held: dict[str, float] = {}  # source -> clock time of the last tick that held its lease
         self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
         self._task: asyncio.Task[None] | None = None
         self._leaving = False
@@ -104,10 +106,18 @@ class SourceLeases:
             return
         self.outage.ok()
         if not held:
-            self._held.discard(source.name)
+            self._held.pop(source.name, None)
             yield False
             return
-        self._held.add(source.name)
+        now, since = self.clock.time(), self._held.get(source.name)
+        self._held[source.name] = now
+        if (since is None or now - since >= ttl) and await self._polled_lately(source, now):
+            # Not held here since before its TTL: it may have changed hands in between and been handed
+            # (or released) to us right after another instance polled it. This instance's ticks have
+            # their own phase, so polling now would poll the source twice in one interval; keep the
+            # lease, the next tick (within the interval) polls.
+            yield False
+            return
         renewer = asyncio.create_task(self._renew(source, ttl))
         try:
             yield True
@@ -116,6 +126,16 @@ class SourceLeases:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
             await asyncio.shield(self._hand_over(source, ttl))
+
+    async def _polled_lately(self, source: Source, now: float) -> bool:
+        """Whether any instance polled ``source`` less than half an interval ago (one read, made only
+        when a lease may have changed hands)."""
+        try:
+            last = (await self.store.source_state(source.name)).last_attempt
+        except Exception as exc:
+            self.outage.failed(exc)
+            return False
+        return last is not None and now - last < source.interval / 2
 
     async def extend(self, source: Source, seconds: float) -> None:
         """Keep a held lease until this instance's next poll, ``seconds`` away (adaptive schedules may
@@ -142,7 +162,7 @@ class SourceLeases:
             return
         try:
             if await self.store.transfer_lease(source.name, self.instance, target, ttl):
-                self._held.discard(source.name)
+                self._held.pop(source.name, None)
                 log.debug("lease_handed_over", extra={"source": source.name, "detail": target})
         except Exception as exc:
             self.outage.failed(exc)
@@ -159,7 +179,7 @@ class SourceLeases:
         # Leaving first: another instance checks that a target is live just before handing it a lease,
         # so none is handed to us once we are gone. release_lease drops only leases we hold, so
         # releasing every source we know is safe, and it catches one handed to us before we left.
-        held, self._held = sorted(self._held | self._known), set()
+        held, self._held = sorted(self._held.keys() | self._known), {}
         try:
             await self.store.heartbeat(self.instance, 0)
             for name in held:

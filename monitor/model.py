@@ -69,6 +69,7 @@ class Candidate:
     summary: str | None = None
     published: datetime | None = None
     guid: str | None = None
+    language: str | None = None  # the feed's (RSS <language>, Atom xml:lang, JSON Feed language)
 
 
 @dataclass(slots=True, frozen=True)

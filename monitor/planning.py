@@ -70,15 +70,13 @@ class AdaptivePlan:
     def refresh(self, now: float) -> dict[str, float]:
         """Recompute the budget's ``c``; returns, for the sources this instance polls, the new earlier
         next-poll times where the new plan is sooner than the one they were given."""
-        active = {n for n, r in self.rhythms.items() if r.active(now)}
-        self.planner.refresh({n: r.rate(now) for n, r in self.rhythms.items()}, now, active)
+        self.planner.refresh(self.rhythms, now, self._current)
         sooner: dict[str, float] = {}
         for name in self._current:
             last = self.last_poll.get(name)
             if last is not None:
                 rhythm = self.rhythms[name]
-                gap = self.planner.gap(name, rhythm.rate(now), rhythm.active(now))
-                sooner[name] = max(now, rhythm.allowed(last + gap))
+                sooner[name] = max(now, rhythm.allowed(last + self.planner.gap(name, rhythm, now)))
         return sooner
 
     def release(self, name: str) -> None:
@@ -104,4 +102,4 @@ class AdaptivePlan:
         # only news and new site requests cost a store write.
         if result.new_articles or (rhythm.not_before, rhythm.skip_hours) != before:
             await self.store.set_rhythm(name, rhythm.dumps())
-        return rhythm.allowed(now + self.planner.gap(name, rhythm.rate(now), rhythm.active(now)))
+        return rhythm.allowed(now + self.planner.gap(name, rhythm, now))

@@ -151,9 +151,12 @@ class Service:
 
     async def _swap(self, config: Config, rules: RuleSet, session: aiohttp.ClientSession) -> None:
         """Put ``config`` and ``rules`` in effect as one new runtime; close the notifiers it retires."""
+        # In a worker thread: at ten thousand rules (every language's inflected forms included) the
+        # matcher takes seconds to build, which the event loop must not wait for.
+        engine = await asyncio.to_thread(Engine, rules.rules)
         old = self._runtime
         notifiers, retired = build_notifiers(config, old, session=session, clock=self.clock)
-        self._runtime = Runtime(config, rules, CountingEngine(Engine(rules.rules), self.metrics), notifiers)
+        self._runtime = Runtime(config, rules, CountingEngine(engine, self.metrics), notifiers)
         new_rules = {r.id for r in rules.rules}
         for rule in ({r.id for r in old.rules.rules} if old else set()) - new_rules:
             self.metrics.forget_rule(rule)
@@ -286,7 +289,9 @@ class Service:
             await self.start()
             parts = self._started()
             self._outbox_task = asyncio.create_task(parts.outbox.run(self._stop))
-            self.leases = SourceLeases(parts.store, margin=self.config.store.lease, outage=self.outage)
+            self.leases = SourceLeases(
+                parts.store, margin=self.config.store.lease, outage=self.outage, clock=self.clock
+            )
             await self.leases.start()
             plan = AdaptivePlan(parts.store)
             self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)

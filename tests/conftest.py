@@ -21,6 +21,7 @@ from redis.cluster import RedisCluster
 
 from monitor.store import ArchivePolicy, Store, open_store
 from tests.helpers.clock import FakeClock
+from tests.helpers.smtp import Mailbox, smtp_server
 from tests.helpers.stores import RETENTION
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy", "socks_proxy")
@@ -79,6 +80,14 @@ def _free_port() -> int:
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (for servers that cannot bind port 0)."""
     return _free_port()
+
+
+@pytest.fixture
+def smtp(free_port: int) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback (no TLS, no AUTH offered) and the mailbox it delivers to."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox, free_port):
+        yield mailbox, free_port
 
 
 @pytest.fixture(scope="session")

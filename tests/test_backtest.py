@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, smtp, world
 
 from monitor.archive import ArchivedArticle, _payload, decode_payload, payload_language
 from monitor.backfill import Backfiller
@@ -25,8 +24,10 @@ from monitor.pipeline import alert_id
 from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
+from tests.helpers.clock import FakeClock
+from tests.helpers.e2e_world import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
-__all__ = ["smtp", "world"]  # fixtures, imported for pytest
+__all__ = ["world"]  # a fixture, imported for pytest
 
 DAY = 86400.0
 ATACMS_COPY = ("Kursk depot hit by ATACMS, officials say", ATACMS[1])  # the same story, another page
@@ -89,21 +90,17 @@ async def archive(store: Store, records: list[ArchivedArticle]) -> None:
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> Store:
-    store = open_store(f"sqlite://{tmp_path}/s.db", retention=30 * DAY, clock=_Clock())
+    store = open_store(f"sqlite://{tmp_path}/s.db", retention=30 * DAY, clock=FakeClock(NOW))
     await store.open()
     yield store  # type: ignore[misc]
     await store.close()
 
 
-class _Clock:
-    now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
+NOW = 1_800_000_000.0
 
 
 async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_store: Store) -> None:
-    start = _Clock.now - 6 * DAY
+    start = NOW - 6 * DAY
     text = "Zaporizhzhia nuclear plant lost external power again, the IAEA said on {}."
     records = [
         record(i, start + i * DAY / 2, text.format(i), source="wire" if i % 2 else "local", story="zpp")
@@ -113,7 +110,7 @@ async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_sto
     rules = rules_from_text(
         "rules:\n  - {id: zpp, all: [Zaporizhzhia, IAEA], realert: 2d}\n  - {id: never, any: [Atlantis]}\n"
     ).rules
-    result = await backtest(sqlite_store, rules, start, _Clock.now, examples=2)
+    result = await backtest(sqlite_store, rules, start, NOW, examples=2)
     report = result.rules["zpp"]
     # One story: the first match alerts, then again each time two days have passed since the last alert.
     assert [a.article.url for a in result.alerts] == [records[i].url for i in (0, 4, 8)]
@@ -126,7 +123,7 @@ async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_sto
 
 
 async def test_backtest_window_and_source_filter(sqlite_store: Store) -> None:
-    now = _Clock.now
+    now = NOW
     await archive(
         sqlite_store,
         [
@@ -235,7 +232,7 @@ rules:
 
 
 async def test_backfill_alerts_once_across_instances_sharing_redis(redis_url: str) -> None:
-    clock = _Clock()
+    clock = FakeClock(NOW)
     policy = ArchivePolicy(enabled=True)
     stores = [open_store(redis_url, retention=30 * DAY, clock=clock, archive=policy) for _ in range(2)]
     for store in stores:
@@ -281,14 +278,14 @@ async def test_backfill_alerts_once_across_instances_sharing_redis(redis_url: st
 
 async def test_rules_without_backfill_start_nothing(sqlite_store: Store) -> None:
     backfiller = Backfiller(
-        sqlite_store, _Clock(), alerts=AlertsConfig, notifiers=list, on_claim=lambda alert: None
+        sqlite_store, FakeClock(NOW), alerts=AlertsConfig, notifiers=list, on_claim=lambda alert: None
     )
     backfiller.start(rules_from_text(TRICKY_RULES).rules)
     assert await backfiller.wait() == []
 
 
 async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_store: Store) -> None:
-    clock = _Clock()
+    clock = FakeClock(NOW)
     nk = "Thousands of North Korean soldiers moved closer to the front line, officials said on Monday."
     await archive(sqlite_store, [record(1, clock.now - 3600, nk)])
     rule = rules_from_text(BACKFILL_RULES).rules[0]
@@ -316,7 +313,7 @@ async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_sto
 
 
 async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_store: Store) -> None:
-    now = _Clock.now
+    now = NOW
     shelling = "Обстрел в Курской области."
     await archive(sqlite_store, [replace(record(1, now - 60, shelling), language="ru")])
     rules = rules_from_text("rules:\n  - {id: kursk-ru, any: [Курская область]}\n").rules
@@ -328,7 +325,7 @@ async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_st
 async def test_backtest_reads_inflected_forms_in_articles_without_a_language_tag(
     sqlite_store: Store,
 ) -> None:
-    now = _Clock.now
+    now = NOW
     shelling = (
         "Вечером в понедельник противник снова обстрелял приграничные сёла. По данным губернатора, "
         "в Курской области повреждены несколько домов и линия электропередачи."

@@ -33,31 +33,67 @@ def test_rhythm_round_trips_through_its_stored_form() -> None:
         Rhythm.loads(r.dumps().replace('"hours":[', '"hours":[1,'))
 
 
+NOW = 70 * DAY
+
+
+def steady(per_day: float, days: float = 7.0) -> Rhythm:
+    """A rhythm that saw ``per_day`` articles a day, evenly spaced, for the ``days`` days up to NOW."""
+    rhythm = Rhythm.new(NOW - days * DAY)
+    gap = DAY / per_day
+    for k in range(1, int(days * per_day) + 1):
+        rhythm.observe(NOW - days * DAY + k * gap, 1)
+    return rhythm
+
+
 def test_planner_spends_the_fixed_budget_within_bounds_and_busy_sources_get_shorter_gaps() -> None:
     rng = random.Random(1)
     bounds = {f"s{i}": default_bounds(600.0) for i in range(200)}
-    rates = {name: rng.choice((200, 5, 0.2)) / DAY for name in bounds}
+    per_day = {name: rng.choice((200, 5, 0.2)) for name in bounds}
+    shapes = {p: steady(p, days=7.0 if p > 1 else 60.0) for p in (200, 5, 0.2)}
+    now = NOW
+    rhythms = {name: shapes[p] for name, p in per_day.items()}
     planner = Planner(bounds)
-    active = {name for name, rate in rates.items() if rate * DAY >= 1}
-    planner.refresh(rates, 0.0, active)
-    gaps = {name: planner.gap(name, rates[name], name in active) for name in bounds}
-    assert sum(1 / g for g in gaps.values()) == pytest.approx(planner.budget, rel=1e-3)
+    planner.refresh(rhythms, now)
+    gaps = {name: planner.gap(name, rhythms[name], now) for name in bounds}
     assert all(bounds[n].lower <= g <= bounds[n].upper for n, g in gaps.items())
-    busy = [g for n, g in gaps.items() if rates[n] * DAY == 200]
-    daily = [g for n, g in gaps.items() if rates[n] * DAY == 5]
-    quiet = [g for n, g in gaps.items() if rates[n] * DAY == 0.2]
+    busy = [g for n, g in gaps.items() if per_day[n] == 200]
+    daily = [g for n, g in gaps.items() if per_day[n] == 5]
+    quiet = [g for n, g in gaps.items() if per_day[n] == 0.2]
     assert max(busy) < min(daily) <= max(daily) <= 600.0 < min(quiet)
 
 
-def test_planner_corrects_for_polls_made_above_the_budget() -> None:
-    bounds = {"a": Bounds(600.0, 60.0, 4800.0), "b": Bounds(600.0, 60.0, 4800.0)}
+def test_planner_spends_the_budget_over_the_day_where_the_articles_are() -> None:
+    """Sources that publish only around noon are polled more then and less at night, and the day's
+    requests add up to the budget."""
+    day_only = Rhythm.new(0.0)
+    for k in range(1, 28 * 24 * 12):  # four weeks of polls every 5 minutes: an article every other noon
+        t = k * 300.0
+        day_only.observe(t, 1 if t % (2 * DAY) == 12 * HOUR else 0)
+    bounds = {f"s{i}": Bounds(600.0, 60.0, 4800.0) for i in range(20)}
+    rhythms = dict.fromkeys(bounds, day_only)
     planner = Planner(bounds)
-    planner.refresh({"a": 1e-3, "b": 1e-5}, 0.0)
-    first = planner.gap("a", 1e-3, False)
-    for _ in range(100):  # twice the budget's 2 polls per 600 s
+    start = 28 * DAY
+    planner.refresh(rhythms, start)
+    spent = 0.0
+    for h in range(24):
+        now = start + h * HOUR
+        spent += sum(HOUR / planner.gap(n, r, now) for n, r in rhythms.items())
+    assert spent == pytest.approx(planner.budget * DAY, rel=0.05)
+    noon, night = start + 12 * HOUR, start + 2 * HOUR
+    assert 3 * planner.gap("s0", day_only, noon) < planner.gap("s0", day_only, night)
+
+
+def test_planner_corrects_for_polls_made_above_the_plan() -> None:
+    bounds = {"a": Bounds(600.0, 60.0, 4800.0), "b": Bounds(600.0, 60.0, 4800.0)}
+    rhythms = {"a": steady(100.0), "b": steady(0.2, days=60.0)}
+    now = NOW
+    planner = Planner(bounds)
+    planner.refresh(rhythms, now)
+    first = planner.gap("a", rhythms["a"], now)
+    for _ in range(200):  # far more polls than the plan's
         planner.polled("a")
-    planner.refresh({"a": 1e-3, "b": 1e-5}, 600.0 * 100 / 4)
-    assert planner.gap("a", 1e-3, False) > first
+    planner.refresh(rhythms, now + 600.0)
+    assert planner.gap("a", rhythms["a"], now + 600.0) > first
 
 
 def test_default_bounds_follow_the_interval_unless_configured() -> None:
@@ -87,3 +123,21 @@ def test_cache_headers_and_feed_hints_set_the_earliest_next_poll() -> None:
     r = Rhythm.new(0.0)
     r.skip_hours = (1, 2)
     assert r.allowed(DAY + 1 * HOUR + 5) == DAY + 3 * HOUR
+
+
+def test_an_active_source_keeps_its_fixed_share_of_polls_spread_over_its_day() -> None:
+    """Publishing 12 a day, all by day: never polled less than fixed polling would over the day, but
+    less often at night than by day (longer than its interval at night)."""
+    by_day = Rhythm.new(0.0)
+    for k in range(1, 28 * 24 * 12):  # four weeks of polls every 5 minutes: one article an hour, 08-20 UTC
+        t = k * 300.0
+        by_day.observe(t, 1 if 8 <= (t / HOUR) % 24 < 20 and t % HOUR == 0 else 0)
+    start = 28 * DAY
+    quiet = Rhythm.new(0.0)  # four weeks without news: the budget's donor
+    quiet.observe(start, 0)
+    bounds = {"day": Bounds(600.0, 60.0, 4800.0), "quiet": Bounds(600.0, 60.0, 4800.0)}
+    planner = Planner(bounds)
+    planner.refresh({"day": by_day, "quiet": quiet}, start)
+    gaps = [planner.gap("day", by_day, start + h * HOUR + 1800.0) for h in range(24)]
+    assert sum(HOUR / g for g in gaps) >= 0.98 * DAY / 600.0
+    assert max(gaps[9:19]) < 600.0 < min(gaps[0:6])

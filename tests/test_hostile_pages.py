@@ -27,7 +27,7 @@ from monitor.pipeline import Pipeline, PollResult
 from monitor.store.sqlite import SqliteStore
 from tests.cli_config import cli_config
 from tests.helpers.clock import FakeClock
-from tests.test_ssrf import FakeResolver
+from tests.helpers.resolver import FakeResolver
 
 OPEN = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5)
 RULES = "rules:\n  - id: atacms\n    any: ['ATACMS']\n"

@@ -79,6 +79,9 @@ def test_a_source_kind_is_one_module_and_one_registry_line(
     out = capsys.readouterr().out
     assert f" 1. lines    {site}/links.txt  (common path, 2 lines)" in out
     assert 'kind = "lines"' in out
+    assert main(["sources", "add", f"{site}/", "--dry-run", "-c", str(fresh)]) == 0
+    ranked = [line.split()[:2] for line in capsys.readouterr().out.splitlines() if line[2:4] == ". "]
+    assert ranked == [["1.", "feed"], ["2.", "lines"]]  # rank 0, then the toy's 1
 
 
 def test_a_notifier_kind_is_one_module_and_one_registry_line(

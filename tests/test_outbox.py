@@ -6,11 +6,10 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.errors import DeliveryError, StoreError
@@ -23,6 +22,7 @@ from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.store.outage import StoreOutage
 from monitor.store.sqlite import SqliteStore
 from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 
 WAIT = 3.0  # seconds: an upper bound for events that should happen at once, never a pause
 
@@ -35,49 +35,15 @@ async def store(clock: Clock) -> AsyncIterator[SqliteStore]:
     await opened.close()
 
 
-@dataclass
-class Receiver:
-    server: TestServer
-    replies: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)  # Idempotency-Key of every request
-    acked: list[str] = field(default_factory=list)  # ... of every request answered 2xx
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    gate: asyncio.Event | None = None  # when set, requests wait for it
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/hook"))
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    app = web.Application()
-    rec = Receiver(server=TestServer(app, host="127.0.0.1"))
-
-    async def hook(request: web.Request) -> web.Response:
-        key = request.headers["Idempotency-Key"]
-        rec.keys.append(key)
-        rec.in_flight += 1
-        rec.max_in_flight = max(rec.max_in_flight, rec.in_flight)
-        rec.arrived.set()
-        try:
-            if rec.gate is not None:
-                await rec.gate.wait()
-            status, headers = rec.replies.pop(0) if rec.replies else (200, {})
-        finally:
-            rec.in_flight -= 1
-        if status < 300:
-            rec.acked.append(key)
-        return web.Response(status=status, headers=headers)
-
-    app.router.add_post("/hook", hook)
-    await rec.server.start_server()
+    rec = Receiver()
+    server = TestServer(rec.app(), host="127.0.0.1")
+    await server.start_server()
+    rec.base = str(server.make_url("")).rstrip("/")
     yield rec
-    if rec.gate is not None:
-        rec.gate.set()
-    await rec.server.close()
+    rec.release.set()
+    await server.close()
 
 
 def make_alert(n: int = 1) -> Alert:
@@ -100,7 +66,7 @@ def make_alert(n: int = 1) -> Alert:
 async def setup(
     clock: Clock, receiver: Receiver, store: SqliteStore
 ) -> AsyncIterator[tuple[SqliteStore, Outbox]]:
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     outbox = Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
     yield store, outbox
     await hook.close()
@@ -127,8 +93,8 @@ async def test_fails_twice_then_delivered_exactly_once(
 
     [d] = await store.deliveries()
     assert (d.state, d.attempts) == ("delivered", 3)
-    assert receiver.keys == ["alert-1"] * 3
-    assert receiver.acked == ["alert-1"]
+    assert receiver.keys() == ["alert-1"] * 3
+    assert receiver.acked_keys() == ["alert-1"]
 
 
 async def test_not_due_means_not_sent(
@@ -141,7 +107,7 @@ async def test_not_due_means_not_sent(
     [d] = await store.deliveries()
     clock.set(d.next_attempt_at - 0.001)
     assert await outbox.deliver_due() == 0
-    assert len(receiver.keys) == 1
+    assert len(receiver.keys()) == 1
 
 
 async def test_retry_after_is_honoured(
@@ -154,10 +120,10 @@ async def test_retry_after_is_honoured(
     await outbox.deliver_due()
     clock.set(start + 119.9)
     assert await outbox.deliver_due() == 0
-    assert len(receiver.keys) == 1
+    assert len(receiver.keys()) == 1
     clock.set(start + 120)
     assert await outbox.deliver_due() == 1
-    assert receiver.acked == ["alert-1"]
+    assert receiver.acked_keys() == ["alert-1"]
 
 
 async def test_permanent_failure_is_dead_at_once(
@@ -187,7 +153,7 @@ async def test_dead_letter_after_give_up(
     assert await outbox.deliver_due() == 1
     [d] = await store.deliveries()
     assert d.state == "dead"
-    assert receiver.acked == []
+    assert receiver.acked_keys() == []
 
 
 def test_backoff_grows_and_is_capped(clock: Clock) -> None:
@@ -240,22 +206,22 @@ async def test_one_log_line_per_outcome(
 
 
 async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver, store: SqliteStore) -> None:
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
     outbox = Outbox(store, lambda: {"ops": hook}, clock, concurrency=3)
     for n in range(10):
         await store.claim(make_alert(n), ["ops"])
-    receiver.gate = asyncio.Event()
+    receiver.hold = True
     task = asyncio.create_task(outbox.deliver_due())
     async with asyncio.timeout(WAIT):
         while receiver.in_flight < 3:
             receiver.arrived.clear()
             await receiver.arrived.wait()
-    receiver.gate.set()
+    receiver.release.set()
     async with asyncio.timeout(WAIT):
         assert await task == 10
     await hook.close()
     assert receiver.max_in_flight == 3
-    assert sorted(receiver.acked) == sorted(f"alert-{n}" for n in range(10))
+    assert sorted(receiver.acked_keys()) == sorted(f"alert-{n}" for n in range(10))
 
 
 async def test_notifier_bug_is_retried_not_fatal(clock: Clock, store: SqliteStore) -> None:
@@ -300,7 +266,7 @@ async def test_run_delivers_on_wake_and_stops(
     stop.set()
     async with asyncio.timeout(WAIT):
         await task
-    assert receiver.acked == ["alert-1"]
+    assert receiver.acked_keys() == ["alert-1"]
 
 
 async def test_run_survives_store_errors(
@@ -384,7 +350,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
     """A pass that leased, then could not record its outcome (the store died while the POST was out),
     is part of the outage: no store_recovered until a pass really reaches the store again."""
     store = dying
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     delivered = asyncio.Event()
     outbox = Outbox(
         store,
@@ -396,7 +362,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
         on_outcome=lambda name, outcome: delivered.set() if outcome == "delivered" else None,
     )
     await store.claim(make_alert(), ["ops"])
-    receiver.gate = asyncio.Event()
+    receiver.hold = True
     stop = asyncio.Event()
     with caplog.at_level(logging.INFO):
         task = asyncio.create_task(outbox.run(stop))
@@ -404,7 +370,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
             async with asyncio.timeout(WAIT):
                 await receiver.arrived.wait()  # the POST is at the receiver
             store.down = True
-            receiver.gate.set()  # ... and answered, but its outcome cannot be written
+            receiver.release.set()  # ... and answered, but its outcome cannot be written
             async with asyncio.timeout(WAIT):
                 while not any(r.getMessage() == "could not record delivery outcome" for r in caplog.records):
                     store.polled.clear()
@@ -427,7 +393,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
                 await task
             await hook.close()
     assert outage_events(caplog) == ["store_unavailable", "store_recovered"]
-    assert receiver.keys == ["alert-1", "alert-1"]  # sent again, under the same key
+    assert receiver.keys() == ["alert-1", "alert-1"]  # sent again, under the same key
     [d] = await store.deliveries()
     assert d.state == "delivered"
 
@@ -436,7 +402,7 @@ async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
     clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture, dying: DyingStore
 ) -> None:
     store = dying
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     outage = StoreOutage(logging.getLogger("tests.outbox.outage"))
     outbox = Outbox(store, lambda: {"ops": hook}, clock, outage=outage)
     for n in range(5):
@@ -445,7 +411,7 @@ async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
     with caplog.at_level(logging.INFO):
         assert await outbox.deliver_due() == 5
     await hook.close()
-    assert sorted(receiver.acked) == [f"alert-{n}" for n in range(5)]  # sent as claimed
+    assert sorted(receiver.acked_keys()) == [f"alert-{n}" for n in range(5)]  # sent as claimed
     assert outage_events(caplog) == ["store_unavailable"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
     assert outage.down  # a pass with a failed store read does not end the outage
@@ -468,15 +434,15 @@ async def test_drain_stops_at_deadline(
     store, outbox = setup
     await store.claim(make_alert(), ["ops"])
     assert await outbox.drain(deadline=clock.time()) == 0
-    assert len(receiver.keys) == 0
+    assert len(receiver.keys()) == 0
 
 
 async def test_drain_cancels_sends_past_deadline(
     clock: Clock, receiver: Receiver, store: SqliteStore
 ) -> None:
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
     outbox = Outbox(store, lambda: {"ops": hook}, clock)
-    receiver.gate = asyncio.Event()  # the receiver never answers
+    receiver.hold = True  # the receiver never answers
     await store.claim(make_alert(), ["ops"])
     async with asyncio.timeout(WAIT):
         await outbox.drain(deadline=clock.time() + 0.2)
@@ -492,7 +458,7 @@ def test_delivery_error_defaults() -> None:
 
 # -- digests, rate limits, also_seen_at at send time -------------------------------------------------------
 def policy_outbox(store: SqliteStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
     return Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7))
 
 
@@ -504,18 +470,20 @@ async def test_digest_window_batches_alerts_into_one_send(
     for n in range(3):
         await store.claim(make_alert(n), ["ops"])
     assert await outbox.deliver_due() == 3
-    assert receiver.keys == []  # parked, not sent
+    assert receiver.keys() == []  # parked, not sent
     assert {(d.state, d.next_attempt_at) for d in await store.deliveries()} == {("digest", 900 * 1_000_001)}
     clock.advance(799)
     assert await outbox.deliver_due() == 0
     clock.advance(1)  # the window closes
     receiver.replies.append((503, {}))
     assert await outbox.deliver_due() == 3
-    assert len(receiver.keys) == 1 and receiver.acked == []
+    assert len(receiver.keys()) == 1 and receiver.acked_keys() == []
     assert {d.state for d in await store.deliveries()} == {"digest"}  # retried together, as a digest
     clock.advance(3600)
     assert await outbox.deliver_due() == 3
-    assert receiver.keys[0] == receiver.keys[1] == receiver.acked[0]  # the same digest, once acknowledged
+    assert (
+        receiver.keys()[0] == receiver.keys()[1] == receiver.acked_keys()[0]
+    )  # the same digest, once acknowledged
     assert {d.state for d in await store.deliveries()} == {"delivered"}
     await outbox.notifiers()["ops"].close()
 
@@ -528,12 +496,12 @@ async def test_max_per_hour_folds_the_excess_into_a_digest(
     for n in range(5):
         await store.claim(make_alert(n), ["ops"])
     assert await outbox.deliver_due() == 5
-    assert sorted(receiver.acked) == ["alert-0", "alert-1"]
+    assert sorted(receiver.acked_keys()) == ["alert-0", "alert-1"]
     held = await store.deliveries("digest")
     assert len(held) == 3 and {d.next_attempt_at for d in held} == {clock.time() + 3600}
     clock.advance(3600)
     assert await outbox.deliver_due() == 3
-    assert len(receiver.acked) == 3  # nothing dropped, no flood: one more message carries the three
+    assert len(receiver.acked_keys()) == 3  # nothing dropped, no flood: one more message carries the three
     assert all(d.state == "delivered" for d in await store.deliveries())
     await outbox.notifiers()["ops"].close()
 

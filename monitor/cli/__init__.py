@@ -34,7 +34,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def _add_source_commands(sub: Any, with_config: Any) -> None:
-    from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
+    from monitor.crawl.sources import ranked
 
     sources = _command(sub, "sources", "add, import and export sources").add_subparsers(
         dest="sources_command", required=True, metavar="COMMAND"
@@ -43,7 +43,7 @@ def _add_source_commands(sub: Any, with_config: Any) -> None:
     add.add_argument("url", metavar="URL", help="any page of the site (front page, section, feed)")
     add.add_argument("--name", help="source name (default: from the host, made unique)")
     add.add_argument("--interval", metavar="DURATION", help='poll interval, e.g. "5m" (default: 5m)')
-    add.add_argument("--kind", choices=list(SOURCE_KINDS), help="only consider this kind")
+    add.add_argument("--kind", choices=[k.kind for k in ranked()], help="only consider this kind")
     add.add_argument("--dry-run", action="store_true", help="only print what was found")
     add.set_defaults(func=cmd_sources_add)
     imp = with_config(_command(sources, "import", "add the feeds of an OPML file"))

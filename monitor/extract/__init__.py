@@ -53,7 +53,8 @@ def _extract(html: str, fetched: Fetched, source: str, hint: Candidate | None) -
     title = find_title(tree, meta, ld, hint)
     published = find_published(tree, meta, ld, hint)
     url = find_canonical(tree, meta, fetched.url)
-    language = find_language(tree, meta)
+    # The page's own declaration first: a feed's language is the site's, not always the article's.
+    language = find_language(tree, meta) or (hint.language if hint is not None else None)
     standfirst = find_standfirst(tree, title)
     body, last_resort = heuristic_body(tree)  # mutates the tree: metadata must be read before
     if len(body) < MIN_BODY_CHARS:

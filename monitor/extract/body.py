@@ -287,7 +287,7 @@ def heuristic_body(tree: LexborHTMLParser) -> tuple[str, str]:
 
 
 def trafilatura_body(html: str, url: str) -> str:
-    import trafilatura  # deferred: ~0.3 s import, and only the fallback path needs it
+    import trafilatura  # deferred: a slow import, and only the fallback path needs it
 
     try:
         text = trafilatura.extract(

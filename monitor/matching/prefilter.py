@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.matching.engine import required_literal
+from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
 

@@ -5,6 +5,8 @@ retry``, for one, makes a dead letter due "now", which must not lie in this cloc
 
 from __future__ import annotations
 
+import time
+
 
 class FakeClock:
     """A ``monitor.model.Clock`` that moves only when told to."""
@@ -20,3 +22,13 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class Later:
+    """The real time, ``ahead`` seconds on: a next start after every lease and retry delay ran out."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead

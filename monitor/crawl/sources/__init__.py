@@ -30,6 +30,12 @@ REGISTRY: dict[str, SourceKind] = {
     ListingKind.kind: ListingKind(),
 }
 
+
+def ranked() -> list[SourceKind]:
+    """Every kind, the one discovery prefers first."""
+    return sorted(REGISTRY.values(), key=lambda kind: kind.rank)
+
+
 __all__ = [
     "MAX_DECOMPRESSED",
     "REGISTRY",
@@ -46,4 +52,5 @@ __all__ = [
     "parse_feed",
     "parse_listing",
     "parse_sitemap",
+    "ranked",
 ]

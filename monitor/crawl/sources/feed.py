@@ -84,10 +84,12 @@ def parse_feed(fetched: Fetched) -> list[Candidate]:
     body = body_of(fetched, "a feed")
     if _is_json(fetched, body):
         return _parse_json_feed(fetched, body)
-    return _candidates(_feedparser_entries(fetched, body), fetched.url)
+    entries, language = _feedparser_entries(fetched, body)
+    return _candidates(entries, fetched.url, language)
 
 
-def _feedparser_entries(fetched: Fetched, body: bytes) -> list[Any]:
+def _feedparser_entries(fetched: Fetched, body: bytes) -> tuple[list[Any], str | None]:
+    """The entries of a feed body, and the feed's language (RSS ``<language>``, Atom ``xml:lang``)."""
     # deferred: see monitor.crawl.sources. xmlsafe first: importing it points feedparser at an expat
     # that refuses entity declarations.
     import feedparser
@@ -112,11 +114,17 @@ def _feedparser_entries(fetched: Fetched, body: bytes) -> list[Any]:
     entries = parsed.get("entries") or []
     if not parsed.get("version") and not entries:
         raise ParseError(where, _not_a_feed_reason(body, parsed))
-    return list(entries)
+    return list(entries), _language(parsed.get("feed", {}).get("language"))
 
 
-def _candidates(entries: Iterable[Any], where: str) -> list[Candidate]:
-    """Candidates from feedparser's entries."""
+def _language(value: Any) -> str | None:
+    """A language tag as a feed gives it ("ru-RU", "de"); a language tag is never long."""
+    return value.strip()[:35] or None if isinstance(value, str) else None
+
+
+def _candidates(entries: Iterable[Any], where: str, language: str | None) -> list[Candidate]:
+    """Candidates from feedparser's entries, in ``language`` unless an entry says otherwise (an Atom
+    entry's own ``xml:lang``, which feedparser gives on its title and summary)."""
     out: list[Candidate] = []
     for entry in entries:
         url = _entry_url(entry, where)
@@ -137,9 +145,18 @@ def _candidates(entries: Iterable[Any], where: str) -> list[Candidate]:
                 )
                 or parse_date(dict.get(entry, "published") or dict.get(entry, "updated")),
                 guid=collapse(entry.get("id")),
+                language=_entry_language(entry) or language,
             )
         )
     return dedupe(out)
+
+
+def _entry_language(entry: Any) -> str | None:
+    for detail in ("title_detail", "summary_detail"):
+        value = entry.get(detail)
+        if isinstance(value, dict) and _language(value.get("language")):
+            return _language(value.get("language"))
+    return None
 
 
 def _is_json(fetched: Fetched, body: bytes) -> bool:
@@ -222,6 +239,7 @@ def _parse_json_feed(fetched: Fetched, body: bytes) -> list[Candidate]:
                 summary=summary_text,
                 published=parse_date(_str(item.get("date_published") or item.get("date_modified"))),
                 guid=str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None,
+                language=_language(item.get("language")) or _language(doc.get("language")),
             )
         )
     return dedupe(out)
