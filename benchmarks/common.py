@@ -420,13 +420,12 @@ class StageTimer:
         self._undo.append(lambda: setattr(SqliteStore, "_in_thread", original))
 
     def install(self) -> None:
-        import monitor.crawl.sources
         import monitor.pipeline
+        from monitor.crawl.sources import REGISTRY
         from monitor.matching.engine import Engine
 
-        # The pipeline imports the parsers when it first needs them, from their module.
-        for name in ("parse_feed", "parse_listing", "parse_sitemap"):
-            self.wrap(monitor.crawl.sources, name, "discover")
+        for kind in REGISTRY.values():  # the pipeline reads every listing through its kind's parse
+            self.wrap(kind, "parse", "discover")
         self.wrap(monitor.pipeline, "extract", "extract")
         self.wrap(monitor.pipeline, "simhash", "fingerprint")
         self.wrap(monitor.pipeline, "fingerprint", "fingerprint")

@@ -37,8 +37,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.crawl.charset import decode_html  # noqa: E402
 from monitor.crawl.urls import registrable_domain  # noqa: E402
-from monitor.extract import decode_html, extract  # noqa: E402
+from monitor.extract import extract  # noqa: E402
 from monitor.model import Fetched  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared/corpus"

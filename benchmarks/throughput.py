@@ -1,7 +1,7 @@
 """End-to-end articles per second on one process, beside a hand-written baseline in the same run.
 
     python benchmarks/throughput.py [--articles 5000] [--rules 1000] [--baseline-articles 1000] [--quick]
-                                    [--profile FILE]
+                                    [--profile FILE] [--no-archive | --archive-cost]
 
 newsmon: the real ``Service`` (SQLite store, webhook notifier) polls every source of a simulated news
 world (``newssim.py`` in its own process, so its CPU is not counted); the sources cycle through feed,
@@ -20,6 +20,10 @@ lookup over the terms found, a set for seen URLs and an SQLite table for alerts.
 fetch-only limit: aiohttp alone fetching the same listing and article pages (bodies read, not parsed),
 in the same run: ``fetch_only_pages_per_s`` is the ceiling for any pipeline on this simulator and
 client, ``fraction_of_fetch_limit`` is newsmon's share of it.
+
+``--archive-cost``: newsmon alone, four poll rounds against one simulator with the article archive off,
+on, off, on (each on a fresh store), and the ratio of articles/s and CPU per article with it on to off:
+what archiving costs, measured so that load and warm-up fall on both sides.
 
 Both are scored against the simulator's ground truth (precision/recall of (article, rule) matches).
 Prints one JSON line (``articles_per_s``, ``baseline_articles_per_s``, ...) and a table.
@@ -68,6 +72,7 @@ from monitor.config import ArchiveConfig, parse_config
 from monitor.service import Service
 
 PER_SITE = 20  # new articles per site; the simulator lists 30 per feed, so one poll sees them all
+ROUNDS = 2  # --archive-cost: rounds with the archive off and on each, alternating
 GOAL = 350.0
 
 
@@ -217,6 +222,45 @@ async def fetch_only(sim: SimProcess, sites: int, urls: list[str]) -> dict[str, 
     return {"pages": len(pages), "articles": len(urls), "wall": wall, "cpu": cpu}
 
 
+async def archive_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """newsmon alone, ``ROUNDS`` times with the archive off and on in turn against one simulator, each
+    round on a store of its own: what archiving costs, with load and warm-up spread over both."""
+    sites = max(1, -(-args.articles // PER_SITE))
+    entities = make_entities(5000)
+    rules_text = rules_yaml(make_rules(args.rules, entities), entities)
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory(prefix="newsmon-throughput-") as name:
+        async with SimProcess(sites=sites, addresses=16, initial=5, keep=60, listing=30) as sim:
+            for i in range(2 * ROUNDS):
+                archive = bool(i % 2)
+                tmp = Path(name) / f"round{i}"
+                tmp.mkdir()
+                runs[archive].append(
+                    await run_newsmon(sim, tmp, sites, rules_text, args.articles, None, archive=archive)
+                )
+
+    def figures(rounds: list[dict[str, Any]]) -> tuple[float, float]:
+        processed = sum(r["processed"] for r in rounds)
+        wall, cpu = sum(r["wall"] for r in rounds), sum(r["cpu"] for r in rounds)
+        return processed / wall, 1000 * cpu / max(1, processed)
+
+    (off_rate, off_cpu), (on_rate, on_cpu) = figures(runs[False]), figures(runs[True])
+    return {
+        "bench": "throughput-archive-cost",
+        "articles": args.articles,
+        "rules": args.rules,
+        "rounds": ROUNDS,
+        "articles_per_s": round(on_rate, 1),
+        "no_archive_articles_per_s": round(off_rate, 1),
+        "cpu_ms_per_article": round(on_cpu, 3),
+        "no_archive_cpu_ms_per_article": round(off_cpu, 3),
+        "archive_cpu_ms_per_article": round(on_cpu - off_cpu, 3),
+        # Below 1: archiving slows the poll round by that share; the goal is at least 0.95.
+        "archive_throughput_ratio": round(on_rate / off_rate, 3),
+        "archive_cpu_ratio": round(on_cpu / off_cpu, 3),
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     sites = max(1, -(-args.articles // PER_SITE))
     entities = make_entities(5000)
@@ -301,10 +345,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="[archive] enabled = false (the cost of archiving, by difference)",
     )
+    parser.add_argument(
+        "--archive-cost",
+        action="store_true",
+        help="newsmon only, with the archive off and on in turn (2 rounds each): the ratio of the two",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.articles, args.rules, args.baseline_articles = 100, 100, 40
     logging.basicConfig(level=logging.ERROR)
+    if args.archive_cost:
+        cost = event_loop.run(archive_cost(args))
+        emit(cost)
+        table([(k, v) for k, v in cost.items() if k != "bench"])
+        return 0
     record = event_loop.run(bench(args))  # the daemon's loop
     emit(record)
     rows: list[tuple[str, object]] = [

@@ -1,19 +1,29 @@
 """The article archive's records: what the rules saw of each article, and how it is packed for the store.
 
-A record is a JSON list; records are compressed with zstd, as many together as the store writes at once
-(the pipeline's seen-mark batch on SQLite, one on Redis where each record is a key of its own). Short
-texts compress poorly on their own, so each store trains one shared dictionary from its first
-``TRAIN_SAMPLES`` records and keeps it beside them; every blob starts with the id of the dictionary it was
-packed with (0: none), so blobs written before the dictionary existed, or by another process that lost
-the race to store its own, stay readable.
+A record is one line of JSON (the language first, then URLs, source, dates, story and rules), whose
+first values are the byte lengths of the title, summary and body that follow it as plain UTF-8, a
+newline after each but the last: the texts are most of a record, and escaping them into JSON would
+cost more than compressing them.
+Records are compressed with zstd, as many together as the store writes at once (the pipeline's
+seen-mark batch on SQLite, one on Redis where each record is a key of its own). Short texts compress
+poorly on their own, so each store trains one shared dictionary from its first ``TRAIN_SAMPLES``
+records and keeps it beside them; every blob starts with the id of the dictionary it was packed with
+(0: none), so blobs written before the dictionary existed, or by another process that lost the race to
+store its own, stay readable. Records of the first version (one JSON list each, a line apiece) are read
+too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import TypeVar
 
 import zstandard
 
@@ -22,21 +32,16 @@ from monitor.model import Article
 LEVEL = 6  # zstd level: past this, each level costs ~25% more CPU per write for ~1% smaller records
 TRAIN_SAMPLES = 200  # records collected before the shared dictionary is trained
 DICT_BYTES = 64 * 1024
-_VERSION = 1
+_VERSION = 2
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class ArchivedArticle:
-    """One archived article: the fields the rules saw, when, and what the live rules made of it."""
+class ArchivedArticle(Article):
+    """One archived article: the fields the rules saw (it is the ``Article`` they were shown), when,
+    and what the live rules made of it."""
 
-    url: str  # canonical URL: the archive key
-    source: str
-    title: str
-    body: str
-    summary: str = ""
-    published: datetime | None = None
-    language: str | None = None
-    fetched_url: str = ""
     detected_at: float = 0.0  # clock time the pipeline processed it
     story_key: str | None = None  # the story it joined; only articles some rule matched have one
     rules: tuple[str, ...] = ()  # ids of the live rules that matched it
@@ -45,53 +50,59 @@ class ArchivedArticle:
     def of(
         cls, article: Article, *, detected_at: float, story_key: str | None, rules: Iterable[str]
     ) -> ArchivedArticle:
-        return cls(
-            url=article.url,
-            source=article.source,
-            title=article.title,
-            body=article.body,
-            summary=article.summary,
-            published=article.published,
-            language=article.language,
-            fetched_url=article.fetched_url,
-            detected_at=detected_at,
-            story_key=story_key,
-            rules=tuple(rules),
-        )
+        seen = {name: getattr(article, name) for name in _ARTICLE_FIELDS}
+        return cls(**seen, detected_at=detected_at, story_key=story_key, rules=tuple(rules))
 
-    def article(self) -> Article:
-        return Article(
-            url=self.url,
-            source=self.source,
-            title=self.title,
-            body=self.body,
-            summary=self.summary,
-            published=self.published,
-            language=self.language,
-            fetched_url=self.fetched_url,
-        )
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 
 
 def _payload(record: ArchivedArticle) -> bytes:
-    published = record.published.isoformat() if record.published else None
-    fields = [
+    # The language comes first: a backtest reads it (``payload_language``) to tell whether the engine
+    # would look at an article for inflected forms, without decoding the rest.
+    texts = [record.title.encode(), record.summary.encode(), record.body.encode()]
+    head = [
         _VERSION,
+        *map(len, texts),
+        record.language,
         record.url,
         record.source,
-        record.title,
-        record.summary,
-        record.body,
-        published,
-        record.language,
+        record.published.isoformat() if record.published else None,
         record.fetched_url,
         record.detected_at,
         record.story_key,
         list(record.rules),
     ]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    line = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+    # A newline after each part: a search of the whole record must not read two fields as one word.
+    return b"\n".join([line, *texts])
 
 
 def _record(payload: bytes) -> ArchivedArticle:
+    if payload.startswith(b"[1,"):
+        return _record_v1(payload)
+    line, _, texts = payload.partition(b"\n")
+    _, title_len, summary_len, _, language, url, source, published, fetched, detected, story, rules = (
+        json.loads(line)
+    )
+    summary_start = title_len + 1
+    body_start = summary_start + summary_len + 1
+    return ArchivedArticle(
+        url=url,
+        source=source,
+        title=texts[:title_len].decode(),
+        body=texts[body_start:].decode(),
+        summary=texts[summary_start : body_start - 1].decode(),
+        published=datetime.fromisoformat(published) if published else None,
+        language=language,
+        fetched_url=fetched,
+        detected_at=detected,
+        story_key=story,
+        rules=tuple(rules),
+    )
+
+
+def _record_v1(payload: bytes) -> ArchivedArticle:
     _, url, source, title, summary, body, published, language, fetched, detected, story, rules = json.loads(
         payload
     )
@@ -110,10 +121,38 @@ def _record(payload: bytes) -> ArchivedArticle:
     )
 
 
+def _split(data: bytes) -> list[bytes]:
+    """The records of a decompressed blob, each its line and the texts whose lengths the line gives."""
+    if data.startswith(b"[1,"):
+        return data.split(b"\n")
+    records = []
+    start = 0
+    while start < len(data):
+        line_end = data.index(b"\n", start)
+        lengths = _LENGTHS.match(data, start, line_end)
+        if lengths is None:
+            raise ValueError(f"archive record at byte {start} of its blob is unreadable")
+        end = line_end + 3 + sum(map(int, lengths.groups()))  # 3: the newlines between the texts
+        records.append(data[start:end])
+        start = end
+    return records
+
+
+_LENGTHS = re.compile(rb"\[2,(\d+),(\d+),(\d+),")
+_LANGUAGE = re.compile(rb'\[2,\d+,\d+,\d+,"([^"\\]+)"')
+
+
+def payload_language(payload: bytes) -> str | None:
+    """The language tag of a packed record, read without decoding the record; None when it has none
+    (or one this does not read: then decode it)."""
+    found = _LANGUAGE.match(payload)
+    return found[1].decode() if found else None
+
+
 class Codec:
     """Packs and unpacks records; learns the store's shared dictionary. One per store object.
 
-    Not thread-safe: the SQLite store uses it on its one worker thread, the Redis store on the loop."""
+    Not thread-safe: a store unpacks with one on the thread it reads on, and packs with a ``Packer``."""
 
     def __init__(self) -> None:
         self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
@@ -141,11 +180,11 @@ class Codec:
 
     def encode(self, records: Sequence[ArchivedArticle]) -> bytes:
         """One blob for ``records``: packed together, a batch compresses far better than its records
-        one by one, and fills whole pages. JSON never holds a raw newline, so lines separate them."""
+        one by one, and fills whole pages."""
         payloads = [_payload(r) for r in records]
         if not self._current:
             self._samples += payloads[: TRAIN_SAMPLES - len(self._samples)]
-        return bytes([self._current]) + self._compressor.compress(b"\n".join(payloads))
+        return bytes([self._current]) + self._compressor.compress(b"".join(payloads))
 
     def trained(self) -> bytes | None:
         """A new shared dictionary once enough records were seen without one, for the store to keep (and
@@ -159,13 +198,49 @@ class Codec:
             return None
 
     def payloads(self, blob: bytes) -> list[bytes]:
-        """The records' JSON, unparsed: a backtest searches it before it pays for building a record.
+        """The records, packed: a backtest searches them before it pays for building a record.
         ``KeyError`` when the blob was packed with a dictionary not added yet."""
         decompressor = self._decompressors.get(blob[0])
         if decompressor is None:
             raise KeyError(blob[0])
-        return decompressor.decompress(blob[1:]).split(b"\n")
+        return _split(decompressor.decompress(blob[1:]))
 
 
 def decode_payload(payload: bytes) -> ArchivedArticle:
     return _record(payload)
+
+
+class Packer:
+    """A ``Codec`` that packs on a thread of its own: a write's JSON and zstd would otherwise hold up the
+    event loop (Redis) or the store's worker thread (SQLite, where every other store call of the
+    process waits behind it) for the milliseconds a batch takes. One per store object."""
+
+    def __init__(self) -> None:
+        self._codec = Codec()
+        self._thread: ThreadPoolExecutor | None = None
+
+    @property
+    def current(self) -> int:
+        """Id of the dictionary new records are packed with (0: none yet)."""
+        return self._codec.current
+
+    async def pack(self, batches: Sequence[Sequence[ArchivedArticle]]) -> tuple[list[bytes], bytes | None]:
+        """A blob per batch and, once enough records were seen, a dictionary to propose (``trained``)."""
+
+        def pack() -> tuple[list[bytes], bytes | None]:
+            return [self._codec.encode(batch) for batch in batches], self._codec.trained()
+
+        return await self._call(pack)
+
+    async def add_dictionary(self, dict_id: int, data: bytes) -> None:
+        await self._call(self._codec.add_dictionary, dict_id, data)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-pack")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(fn, *args))

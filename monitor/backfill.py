@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from monitor.backtest import BacktestMatch, backtest
 from monitor.config import AlertsConfig
 from monitor.leases import instance_id
 from monitor.matching.rules import Rule
 from monitor.model import Alert, Clock
-from monitor.pipeline import alert_id
+from monitor.pipeline import addressed, new_alert
 from monitor.store.base import Store
 
 log = logging.getLogger("newsmon.backfill")
@@ -109,19 +108,9 @@ class Backfiller:
 
     async def _claim(self, rule: Rule, found: BacktestMatch) -> int:
         article = found.article
-        alert = Alert(
-            id=alert_id(rule.id, found.story_key),
-            rule_id=rule.id,
-            rule_title=rule.title,
-            story_key=found.story_key,
-            url=article.url,
-            title=article.title,
-            source=article.source,
-            published=article.published,
-            detected_at=datetime.fromtimestamp(self.clock.time(), UTC),
-            hits=found.hits or (),
-        )
-        notifiers = [n for n in self.notifiers() if not rule.notify or n in rule.notify]
+        hits = found.hits or ()
+        alert = new_alert(rule.id, rule.title, article, found.story_key, hits, self.clock.time())
+        notifiers = addressed(self.notifiers(), rule.notify)
         claimed = await self.store.claim(alert, notifiers, realert=rule.realert)
         if claimed is None:
             return 0

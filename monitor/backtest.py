@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from monitor.archive import ArchivedArticle, decode_payload
+from monitor.archive import ArchivedArticle, decode_payload, payload_language
 from monitor.config import AlertsConfig
 from monitor.fingerprint import Fingerprint, containment, fingerprint, same_story
 from monitor.matching.engine import Engine
@@ -97,24 +97,28 @@ class Scan:
         async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
             self.articles += len(payloads)
             for payload in payloads:
-                candidate = bool(self.prefilter.candidates(payload.decode()))
-                if not candidate and not self.engine.inflecting:
+                if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
                     continue
                 record = decode_payload(payload)
-                if not candidate and not self._inflected(record):
-                    continue
                 if self._too_old(record):
                     continue
-                found = self.engine.match(record.article())
+                found = self.engine.match(record)
                 if found:
                     yield record, found
             if self.progress is not None and self.until > self.since:
                 last = decode_payload(payloads[-1]).detected_at
                 self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
 
-    def _inflected(self, record: ArchivedArticle) -> bool:
-        """Whether the engine reads ``record`` for inflected forms too, which the prefilter's substrings
-        do not cover ("Курская область" finds "Курской области")."""
+    def _inflecting(self, payload: bytes) -> bool:
+        """Whether the engine reads the record for inflected forms too, which the prefilter's probes do
+        not cover ("Курская область" finds "Курской области"). A record with a language tag is not
+        decoded to tell."""
+        if not self.engine.inflecting:
+            return False
+        tag = payload_language(payload)
+        if tag is not None:
+            return self.engine.language({}, tag) is not None
+        record = decode_payload(payload)
         fields = {"title": record.title, "summary": record.summary, "body": record.body}
         return self.engine.language(fields, record.language) is not None
 

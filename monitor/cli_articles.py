@@ -15,7 +15,8 @@ import yaml
 
 from monitor.archive import ArchivedArticle, decode_payload
 from monitor.backtest import Scan
-from monitor.cli import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _hit_json, _print_hits, _print_problems
+from monitor.cli.common import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _print_problems
+from monitor.cli.rules_test import _hit_json, _print_hits
 from monitor.cli_backtest import NoArchive, article_json, since_seconds, with_archive
 from monitor.config import Config
 from monitor.crawl.urls import canonicalize
@@ -106,7 +107,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
         return EXIT_NONE
     rules = load_rules([Path(p) for p in args.rules] if args.rules else config.rule_paths)
     _print_problems(rules.warnings)
-    explained = Engine(rules.rules).explain(article.article())
+    explained = Engine(rules.rules).explain(article)
     if args.json:
         print(json.dumps(_show_json(article, explained), ensure_ascii=False, indent=2))
         return EXIT_OK

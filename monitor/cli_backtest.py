@@ -14,8 +14,10 @@ from typing import Any, TextIO, TypeVar
 
 from monitor.archive import ArchivedArticle
 from monitor.backtest import BacktestMatch, BacktestResult, backtest
-from monitor.cli import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config, _hit_json, _print_hits, _rules_to_test
-from monitor.config import Config, parse_duration
+from monitor.cli.common import EXIT_NONE, EXIT_OK, EXIT_USAGE, _config
+from monitor.cli.rules_test import _hit_json, _print_hits, _rules_to_test
+from monitor.config import Config
+from monitor.durations import parse_duration
 from monitor.model import SystemClock
 from monitor.store import open_configured
 from monitor.store.base import Store

@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from monitor import __version__
 from monitor.crawl.urls import compile_filter
+from monitor.durations import parse_duration
 from monitor.errors import ConfigError, Problem
 from monitor.model import Source
 from monitor.secret import Secret
@@ -31,38 +32,7 @@ MISSING_CONFIG = (
     "/etc/newsmon/config.toml; start from the commented example: cp config.example.toml config.toml"
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_duration(value: object) -> float:
-    """``"90s"``, ``"2m"``, ``"1h30m"``, ``"30d"`` -> seconds.
-
-    A bare number is refused: ``interval = 120`` could mean seconds or minutes, and guessing wrong polls a
-    site sixty times too often or too rarely, so the error says how to write it."""
-    if isinstance(value, bool):
-        raise ValueError('expected a duration like "90s", "2m", "48h" or "30d"')
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        value = float(value) if "." in value else int(value)
-    if isinstance(value, int | float):
-        raise ValueError(
-            f"a duration needs a unit, got the bare number {value!r}: write {_with_units(value)}"
-        )
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION_PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
-    raise ValueError(f'expected a duration like "90s", "2m", "48h" or "30d", got {value!r}')
-
-
-def _with_units(number: float) -> str:
-    """``120`` -> ``"120s" or "2m"``: the fix for a duration written without a unit."""
-    seconds = f"{number:g}s"
-    if number > 0 and number % 60 == 0:
-        return f'"{seconds}" or "{number / 60:g}m" (seconds or minutes?)'
-    return f'e.g. "{seconds}" if you meant seconds'
 
 
 @dataclass(slots=True, frozen=True)
@@ -109,7 +79,7 @@ class RulesConfig:
 class SourceConfig:
     name: str
     url: str
-    kind: Literal["feed", "html", "sitemap"] = "feed"
+    kind: str = "feed"  # a key of monitor.crawl.sources.REGISTRY
     interval: float = 300.0
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
@@ -353,14 +323,16 @@ def build(
     *,
     skip: tuple[str, ...] = (),
     aliases: dict[str, str] | None = None,
+    hints: dict[str, Any] | None = None,
 ) -> Any:
-    """Build dataclass ``cls`` from a TOML table, reporting every problem under ``keypath``."""
+    """Build dataclass ``cls`` from a TOML table, reporting every problem under ``keypath``. ``hints``
+    overrides field types known only at run time (the source kinds a registry holds)."""
     if not isinstance(table, dict):
         out.add(keypath, f"expected a table, got {table!r}")
         return None
     aliases = aliases or {}
     toml_key = {v: k for k, v in aliases.items()}  # field name -> the key users write
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls) | (hints or {})
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
     secret_fields = {name for name in fields if _is_secret(hints[name])}
     allowed = sorted(
@@ -413,13 +385,16 @@ def build(
 
 
 def _sources(raw: Any, out: _Collector, stale_after: dict[str, float]) -> tuple[Source, ...]:
+    from monitor.crawl.sources import REGISTRY  # the registry is the single list of kinds
+
     if not isinstance(raw, list):
         out.add("sources", "expected an array of tables ([[sources]])")
         return ()
     result: list[Source] = []
     names: set[str] = set()
+    kinds = {"kind": Literal[tuple(sorted(REGISTRY))]}
     for i, table in enumerate(raw):
-        sc = build(SourceConfig, table, f"sources[{i}]", out)
+        sc = build(SourceConfig, table, f"sources[{i}]", out, hints=kinds)
         if sc is None:
             continue
         if sc.name in names:
@@ -641,7 +616,6 @@ __all__ = [
     "find_config",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_listen",
     "problem_at",
 ]

@@ -12,7 +12,7 @@ them: a holder that is not the preferred instance polls once more, then hands th
 one (``Store.transfer_lease``), which polls from its next tick on.
 
 When the store does not answer, an instance polls nothing (it cannot take leases) and says so once per
-outage, not once per attempt; ``StoreOutage`` tracks that for the scheduler, the outbox and the heartbeat.
+outage, not once per attempt (``monitor.store.outage.StoreOutage``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from hashlib import blake2b
 
 from monitor.model import Clock, Source, SystemClock
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 
 log = logging.getLogger("newsmon.leases")
 
@@ -38,30 +38,6 @@ DEFAULT_MARGIN = 60.0  # seconds a lease outlives its source's interval; also th
 def instance_id() -> str:
     """Unique per process start: a restarted daemon is a new instance, its old leases simply lapse."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-class StoreOutage:
-    """Logs ``store_unavailable`` once when the store stops answering and ``store_recovered`` once when
-    it answers again, however many operations fail in between."""
-
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._log = logger or log
-        self.since: float | None = None  # time.monotonic() of the first failure of the current outage
-
-    @property
-    def down(self) -> bool:
-        return self.since is not None
-
-    def failed(self, exc: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            self._log.error("store_unavailable", extra={"error": str(exc)})
-
-    def ok(self) -> None:
-        if self.since is not None:
-            took = time.monotonic() - self.since
-            self.since = None
-            self._log.warning("store_recovered", extra={"detail": f"store answered again after {took:.1f}s"})
 
 
 def preferred(instances: list[str], source: str) -> str:

@@ -16,9 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from monitor.model import POLL_OUTCOMES, PollOutcome
+
 log = logging.getLogger("newsmon.metrics")
 
-FETCH_OUTCOMES = ("ok", "not_modified", "error")
 ALERT_OUTCOMES = ("delivered", "retry", "dead")
 # Polls are network-bound: from a quick 304 to a slow page plus its articles.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -79,16 +80,16 @@ class SourceSeries:
     series each held ~34 MB; plain numbers hold ~2 MB."""
 
     def __init__(self) -> None:
-        self._fetches: dict[str, list[float]] = {}  # source -> polls per FETCH_OUTCOMES
+        self._fetches: dict[str, list[float]] = {}  # source -> polls per POLL_OUTCOMES
         self._articles: dict[str, float] = {}
         self._last_success: dict[str, float] = {}
 
     def declare(self, source: str) -> None:
-        self._fetches.setdefault(source, [0.0] * len(FETCH_OUTCOMES))
+        self._fetches.setdefault(source, [0.0] * len(POLL_OUTCOMES))
         self._articles.setdefault(source, 0.0)
 
-    def fetched(self, source: str, outcome: str) -> None:
-        self._fetches.setdefault(source, [0.0] * len(FETCH_OUTCOMES))[FETCH_OUTCOMES.index(outcome)] += 1
+    def fetched(self, source: str, outcome: PollOutcome) -> None:
+        self._fetches.setdefault(source, [0.0] * len(POLL_OUTCOMES))[POLL_OUTCOMES.index(outcome)] += 1
 
     def found(self, source: str, articles: int) -> None:
         self._articles[source] = self._articles.get(source, 0.0) + articles
@@ -105,7 +106,7 @@ class SourceSeries:
             "newsmon_fetch", "Source polls by outcome", labels=["source", "outcome"]
         )
         for source, counts in self._fetches.items():
-            for outcome, count in zip(FETCH_OUTCOMES, counts, strict=True):
+            for outcome, count in zip(POLL_OUTCOMES, counts, strict=True):
                 fetches.add_metric([source, outcome], count)
         articles = CounterMetricFamily("newsmon_articles", "New articles extracted", labels=["source"])
         for source, count in self._articles.items():

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from monitor.config import parse_listen
 from monitor.metrics import Health, Metrics
+
+if TYPE_CHECKING:
+    from monitor.ui.daemon import Daemon
 
 log = logging.getLogger("newsmon.metrics")
 
@@ -76,3 +81,44 @@ class MetricsServer:
         return web.Response(
             status=200 if health.ok else 503, text=health.body(), content_type="application/json"
         )
+
+
+async def serve(
+    listen: str,
+    metrics: Metrics,
+    *,
+    health: Callable[[], Awaitable[Health]],
+    refresh: Callable[[], Awaitable[None]],
+    console_of: Daemon | None,
+) -> MetricsServer | None:
+    """Start the listener ``[service] metrics`` names, with the web console on it for ``console_of``;
+    None when metrics are off or the address cannot be bound (logged: the daemon runs on)."""
+    address = parse_listen(listen)
+    if address is None:
+        return None
+    console = None
+    if console_of is not None:
+        from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
+
+        console = Console(console_of)
+    server = MetricsServer(
+        metrics,
+        *address,
+        health=health,
+        refresh=refresh,
+        mount=console.mount if console is not None else None,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        # Monitoring news matters more than exposing metrics: run on, loudly.
+        logging.getLogger("newsmon.service").error(
+            "metrics_unavailable", extra={"detail": listen, "error": str(exc)}
+        )
+        return None
+    service_log = logging.getLogger("newsmon.service")
+    service_log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
+    if console is not None:
+        url = f"http://{address[0]}:{server.port}/ui/"
+        service_log.info("console_listening", extra={"url": url, "detail": f"access: {console.auth}"})
+    return server

@@ -6,10 +6,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
-SourceKind = Literal["feed", "html", "sitemap"]
 DeliveryState = Literal["pending", "digest", "delivered", "dead"]  # digest: held for a batched send
+# How one poll of a source ended: a label of newsmon_source_fetches_total and of the summary line.
+PollOutcome = Literal["ok", "not_modified", "error"]
+POLL_OUTCOMES: tuple[PollOutcome, ...] = get_args(PollOutcome)
+# What became of one delivery attempt (held: waits for its digest; skipped: its notifier is gone).
+DeliveryOutcome = Literal["delivered", "retry", "dead", "skipped", "held"]
 FIELDS: tuple[str, ...] = ("title", "summary", "body")
 
 
@@ -27,7 +31,7 @@ class SystemClock:
 @dataclass(slots=True, frozen=True)
 class Source:
     name: str
-    kind: SourceKind
+    kind: str  # a key of monitor.crawl.sources.REGISTRY
     url: str
     interval: float  # seconds
     include: tuple[str, ...] = ()
@@ -65,6 +69,7 @@ class Candidate:
     summary: str | None = None
     published: datetime | None = None
     guid: str | None = None
+    language: str | None = None  # the feed's (RSS <language>, Atom xml:lang, JSON Feed language)
 
 
 @dataclass(slots=True, frozen=True)

@@ -19,11 +19,20 @@ from urllib.parse import urlsplit
 import lxml.etree
 
 from monitor.crawl import xmlsafe
+from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.crawl.urls import canonicalize
 from monitor.errors import ParseError
 from monitor.model import Source
 
-__all__ = ["MAX_OPML_BYTES", "OpmlFeed", "Skipped", "export_opml", "parse_opml"]
+__all__ = [
+    "MAX_OPML_BYTES",
+    "OpmlFeed",
+    "Skipped",
+    "export_opml",
+    "parse_opml",
+    "subscribable",
+    "unsubscribable_kinds",
+]
 
 MAX_OPML_BYTES = 20 * 1024 * 1024  # a list of ~100k feeds; anything bigger is not a subscription list
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -117,18 +126,27 @@ def _attr(el: object, name: str) -> str | None:
     return None
 
 
+def subscribable(sources: Iterable[Source]) -> list[Source]:
+    """The sources whose kind a feed reader subscribes to (``in_opml``: feeds)."""
+    return [s for s in sources if SOURCE_KINDS[s.kind].in_opml]
+
+
+def unsubscribable_kinds() -> str:
+    """The kinds OPML leaves out, for saying so: "html/sitemap"."""
+    return "/".join(name for name, kind in SOURCE_KINDS.items() if not kind.in_opml)
+
+
 def export_opml(
     sources: Iterable[Source], *, title: str = "newsmon sources", now: datetime | None = None
 ) -> bytes:
-    """OPML 2.0 of the feed sources (html and sitemap sources have no place in a feed reader)."""
+    """OPML 2.0 of the sources a feed reader can subscribe to (:func:`subscribable`); the others have no
+    place in a feed reader."""
     root = lxml.etree.Element("opml", version="2.0")
     head = lxml.etree.SubElement(root, "head")
     lxml.etree.SubElement(head, "title").text = title
     lxml.etree.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(UTC), usegmt=True)
     body = lxml.etree.SubElement(root, "body")
-    for source in sources:
-        if source.kind != "feed":
-            continue
+    for source in subscribable(sources):
         lxml.etree.SubElement(
             body, "outline", type="rss", text=source.name, title=source.name, xmlUrl=source.url
         )

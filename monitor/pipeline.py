@@ -15,25 +15,24 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from monitor.archive import ArchivedArticle
-from monitor.cadence import feed_hints
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
+from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
-from monitor.matching.engine import Engine
-from monitor.model import Alert, Article, Candidate, Clock, Fetched, Match, Source
+from monitor.model import Alert, Article, Candidate, Clock, Fetched, Hit, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
 log = logging.getLogger("newsmon.pipeline")
 
-MAX_CHILD_SITEMAPS = 20
+MAX_MORE_LISTINGS = 20  # a sitemap index's sitemaps read per poll
 ARTICLE_CONCURRENCY = 8
 MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within retention
 # Seen-marks of finished articles are written this many at a time: one store write per batch instead of
@@ -55,6 +54,12 @@ OFF_LOOP_BYTES = 256 * 1024
 T = TypeVar("T")
 
 
+class Matcher(Protocol):
+    """What a poll needs of the rules: ``monitor.matching.engine.Engine`` or one that wraps it."""
+
+    def match(self, article: Article) -> list[Match]: ...
+
+
 async def _parse(
     fetched: Fetched, parse: Callable[..., T], *args: Any, off_loop_above: int = 0, **kwargs: Any
 ) -> T:
@@ -72,6 +77,37 @@ async def _parse(
 
 def alert_id(rule_id: str, story_key: str) -> str:
     return hashlib.sha256(f"{rule_id}\0{story_key}".encode()).hexdigest()[:32]
+
+
+def new_alert(
+    rule_id: str,
+    rule_title: str,
+    article: Article,
+    story_key: str,
+    hits: tuple[Hit, ...],
+    now: float,
+    also_seen_at: tuple[str, ...] = (),
+) -> Alert:
+    """The alert of rule ``rule_id`` on ``article`` for its story, detected at clock time ``now``: what
+    the live pipeline and a backfill claim alike."""
+    return Alert(
+        id=alert_id(rule_id, story_key),
+        rule_id=rule_id,
+        rule_title=rule_title,
+        story_key=story_key,
+        url=article.url,
+        title=article.title,
+        source=article.source,
+        published=article.published,
+        detected_at=datetime.fromtimestamp(now, UTC),
+        hits=hits,
+        also_seen_at=also_seen_at,
+    )
+
+
+def addressed(notifiers: list[str], notify: Sequence[str]) -> list[str]:
+    """The notifiers an alert of a rule goes to: those its ``notify`` names, or all when it names none."""
+    return [n for n in notifiers if not notify or n in notify]
 
 
 def entry_key(source: str, candidate: Candidate) -> str:
@@ -107,6 +143,15 @@ class PollResult:
     not_before: float | None = None
     skip_hours: tuple[int, ...] | None = None
 
+    @property
+    def failed(self) -> bool:
+        """Nothing new came of the poll because something went wrong (not merely nothing new)."""
+        return bool(self.errors) and not self.new_articles
+
+    @property
+    def outcome(self) -> PollOutcome:
+        return "not_modified" if self.not_modified else "error" if self.failed else "ok"
+
 
 def _permanent(exc: FetchError) -> bool:
     """A 4xx page (other than 429) will not get better by asking again next poll."""
@@ -122,16 +167,17 @@ class Pipeline:
         *,
         store: Store,
         http: HttpClient,
-        engine: Callable[[], Engine],
-        alerts: AlertsConfig,
-        notifiers: list[str],
+        engine: Callable[[], Matcher],
+        alerts: Callable[[], AlertsConfig],
+        notifiers: Callable[[], Sequence[str]],
         clock: Clock,
         on_claim: Callable[[Alert], None] = lambda alert: None,
         dry_run: bool = False,
     ) -> None:
         self.store = store
         self.http = http
-        self.engine = engine  # a getter, so a rule reload takes effect at the next article
+        # Getters of the running configuration, so a reload takes effect at the next article.
+        self.engine = engine
         self.alerts = alerts
         self.notifiers = notifiers
         self.clock = clock
@@ -190,28 +236,22 @@ class Pipeline:
         if fetched.not_modified:
             result.not_modified = True
             return []
-        if source.schedule == "adaptive" and source.kind == "feed":
-            ttl_until, result.skip_hours = feed_hints(fetched.body, self.clock.time())
+        kind = SOURCE_KINDS[source.kind]
+        if source.schedule == "adaptive":
+            ttl_until, result.skip_hours = kind.hints(fetched, self.clock.time())
             if ttl_until is not None:
                 result.not_before = max(ttl_until, result.not_before or 0.0)
-        # feedparser, BeautifulSoup and lxml load on the first changed listing: a run whose sources
-        # all answer 304 (cron's `newsmon once`) never pays for them.
-        from monitor.crawl.sources import parse_feed, parse_listing, parse_sitemap
-
-        if source.kind == "feed":
-            return await _parse(fetched, parse_feed)
-        if source.kind == "html":
-            return await _parse(fetched, parse_listing, source)
-        candidates, children = await _parse(fetched, parse_sitemap)
-        for child in children[:MAX_CHILD_SITEMAPS]:
+        listing = await _parse(fetched, kind.parse, source)
+        candidates = list(listing.candidates)
+        for url in listing.more[:MAX_MORE_LISTINGS]:
             try:
-                child_fetched = await self._get(child)
-                if not child_fetched.not_modified:
+                more = await self._get(url)
+                if not more.not_modified:
                     # Only one level: an index pointing at indexes (or at itself) stops here.
-                    candidates.extend((await _parse(child_fetched, parse_sitemap))[0])
+                    candidates.extend((await _parse(more, kind.parse, source)).candidates)
             except (FetchError, ParseError) as exc:
                 result.errors.append(str(exc))
-                log.warning("sitemap_failed", extra={"source": source.name, "url": child, "error": str(exc)})
+                log.warning("listing_failed", extra={"source": source.name, "url": url, "error": str(exc)})
         return candidates
 
     # -- articles -------------------------------------------------------------------------------------
@@ -258,7 +298,7 @@ class Pipeline:
         result: PollResult,
     ) -> None:
         state = await self.store.source_state(source.name)
-        if state.last_success is None and self.alerts.first_run == "mark-seen" and not self.dry_run:
+        if state.last_success is None and self.alerts().first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.
             await self.store.mark_seen({url: "" for url in todo} | {entries[u]: r for u, r in todo.items()})
             log.info("first_run_marked_seen", extra={"source": source.name, "count": len(todo)})
@@ -360,10 +400,10 @@ class Pipeline:
             return StoryRef(key=f"url-{digest}", urls=(), new=True)
         if self.dry_run:
             return StoryRef(key=fp.key(), urls=(), new=True)
-        return await self.store.resolve_story(fp, article.url, self.alerts.story_window)
+        return await self.store.resolve_story(fp, article.url, self.alerts().story_window)
 
     async def _load(self, source: Source, candidate: Candidate) -> Article:
-        if source.kind == "feed" and not source.fetch_articles:
+        if not source.fetch_articles and SOURCE_KINDS[source.kind].carries_text:
             return Article(
                 url=candidate.url,
                 source=source.name,
@@ -379,25 +419,16 @@ class Pipeline:
         )
 
     def _too_old(self, article: Article) -> bool:
-        if article.published is None or not self.alerts.max_age:
+        if article.published is None or not self.alerts().max_age:
             return False
-        return self.clock.time() - article.published.timestamp() > self.alerts.max_age
+        return self.clock.time() - article.published.timestamp() > self.alerts().max_age
 
     async def _alert(self, article: Article, story: StoryRef, match: Match, result: PollResult) -> None:
-        alert = Alert(
-            id=alert_id(match.rule_id, story.key),
-            rule_id=match.rule_id,
-            rule_title=match.rule_title,
-            story_key=story.key,
-            url=article.url,
-            title=article.title,
-            source=article.source,
-            published=article.published,
-            detected_at=datetime.fromtimestamp(self.clock.time(), UTC),
-            hits=match.hits,
-            also_seen_at=story.urls,
+        now = self.clock.time()
+        alert = new_alert(
+            match.rule_id, match.rule_title, article, story.key, match.hits, now, also_seen_at=story.urls
         )
-        notifiers = [n for n in self.notifiers if not match.notify or n in match.notify]
+        notifiers = addressed(self.notifiers(), match.notify)
         if self.dry_run:
             result.alerts.append(alert)
             return

@@ -2,42 +2,44 @@
 
 Besides the pipeline it owns the operational surface: sd_notify (READY, WATCHDOG, STATUS, RELOADING,
 STOPPING), SIGHUP reloads, the SIGTERM drain, Prometheus metrics and /healthz, and source health alerts.
+What runs is one ``Runtime`` (monitor/runtime.py), replaced whole by a reload.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
+from monitor import healthz
 from monitor.backfill import Backfiller
-from monitor.config import Config, NotifierConfig, parse_listen
+from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
-from monitor.leases import SourceLeases, StoreOutage
+from monitor.leases import SourceLeases
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
-from monitor.model import Alert, Article, Clock, Match, Source, SystemClock
-from monitor.notify import REGISTRY
-from monitor.notify.base import Notifier
+from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
 from monitor.notify.outbox import Outbox
-from monitor.pipeline import Pipeline, PollResult, alert_id
+from monitor.pipeline import Pipeline, PollResult
+from monitor.poller import Poller
+from monitor.reload_plan import plan_reload, refused
+from monitor.runtime import CountingEngine, Runtime, build_notifiers, config_secrets, notify_session
 from monitor.sdnotify import SystemdNotifier
-from monitor.secret import Secret
+from monitor.source_health import SourceHealth
+from monitor.status import Status
 from monitor.store import open_configured
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 from monitor.summary import Activity
 from monitor.validate import load, validate
 
@@ -47,69 +49,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsmon.service")
 
-STATUS_INTERVAL = 10.0  # seconds between STATUS= updates and outbox gauge refreshes
-HEALTH_PING_TIMEOUT = 2.0  # seconds /healthz waits for the store
-RATE_WINDOW = 60.0  # seconds of history behind "articles/min"
-HEALTH_RULE_PREFIX = "newsmon-health:"
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Parts:
+    """What ``start`` opens and ``stop`` closes, all or nothing."""
 
-class _CountingEngine:
-    """The engine the pipeline sees: the real one, plus a count per matched rule for metrics."""
-
-    __slots__ = ("_engine", "_metrics")
-
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
-        self._engine = engine
-        self._metrics = metrics
-
-    def match(self, article: Article) -> list[Match]:
-        matches = self._engine.match(article)
-        for m in matches:
-            self._metrics.matches_total.labels(m.rule_id).inc()
-        return matches
-
-
-@dataclasses.dataclass(slots=True)
-class _SourceHealth:
-    """In-memory incident state of one source. Incident keys come from store state (last success,
-    articles seen), so a restart in the middle of an incident re-derives the same alert id and the
-    store's claim keeps it to one alert."""
-
-    last_new: float  # clock time of the last poll that found a new article (or of startup)
-    failures: int = 0
-    failing: str | None = None  # incident key while a "failing" alert is open
-    stale: str | None = None  # incident key while a "stale" alert is open
-
-
-def config_secrets(config: Config) -> list[str]:
-    """Every secret value the config holds, for the log scrubber."""
-    values: list[str] = []
-    for nc in config.notifiers:
-        for f in dataclasses.fields(nc.options):
-            value = getattr(nc.options, f.name)
-            if isinstance(value, Secret):
-                values.append(value.reveal())
-    with contextlib.suppress(ValueError):
-        password = _url_password(config.store.url)
-        if password:
-            values.append(password)
-    return values
-
-
-def notify_session(config: Config) -> aiohttp.ClientSession:
-    """The session notifiers post through. Receivers are configured by the operator, not discovered on
-    pages, so there is no crawler SSRF guard (an intranet webhook must work); they see the configured
-    user agent, like every site we fetch from."""
-    return aiohttp.ClientSession(trust_env=False, headers={"User-Agent": config.http.user_agent})
-
-
-def _url_password(url: str) -> str | None:
-    password = urlsplit(url).password
-    return unquote(password) if password else None
+    store: Store
+    session: aiohttp.ClientSession  # the notifiers'
+    outbox: Outbox
+    pipeline: Pipeline
+    poller: Poller
+    backfill: Backfiller | None  # not in a dry run
 
 
 class Service:
-    """Owns the store, the HTTP client, the rules, the notifiers, the outbox loop and the scheduler."""
+    """Owns the store, the HTTP client, the runtime, the outbox loop and the scheduler."""
 
     def __init__(
         self,
@@ -123,20 +77,13 @@ class Service:
     ) -> None:
         """``rules``: the rule set validated with ``config`` (``validate.load``); without it, ``start``
         validates ``config``'s rules itself, with the same checks."""
-        self.config = config
+        self._config = config  # until ``start`` builds the runtime
         self._given_rules = rules
         self.clock = clock or SystemClock()
         self.dry_run = dry_run
-        self.store: Store | None = None
         self.http = HttpClient(config.http)
-        self.rules: RuleSet | None = None
-        self.engine: Engine | None = None
-        self._counting: _CountingEngine | None = None
-        self.notifiers: dict[str, Notifier] = {}
-        self._notifier_configs: dict[str, NotifierConfig] = {}
-        self.outbox: Outbox | None = None
-        self.pipeline: Pipeline | None = None
-        self.backfill: Backfiller | None = None
+        self._runtime: Runtime | None = None
+        self._parts: _Parts | None = None
         self.scheduler: Scheduler | None = None
         self.leases: SourceLeases | None = None
         self.outage = StoreOutage(log)
@@ -146,23 +93,78 @@ class Service:
         self.scrubber = scrubber
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set when READY=1 goes out: for in-process callers and tests
-        self._inflight: set[asyncio.Task[object]] = set()
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
         self._reload_task: asyncio.Task[bool] | None = None
         self._reload_again = False
-        self._notify_session: aiohttp.ClientSession | None = None
-        self._health: dict[str, _SourceHealth] = {}
-        self._recent: collections.deque[tuple[float, int]] = collections.deque()
-        self._outbox_depth: int | None = None
+        self.source_health = SourceHealth()
         self.activity = Activity(clock=time.monotonic)
+        self.status = Status(
+            activity=self.activity,
+            metrics=self.metrics,
+            sd=self.sd,
+            runtime=lambda: self._runtime,
+            store=lambda: self.store,
+            sources=lambda: len(self.config.sources),
+        )
         # The problems of the last reload while it failed: /healthz and the logs say so until one succeeds.
         self.reload_problems: tuple[Problem, ...] = ()
         # Settings changed on disk that only a restart applies: /healthz notes them until then.
         self.pending_restart: tuple[str, ...] = ()
         self._skipped_for: set[str] = set()  # notifiers a delivery was skipped for: not configured
         self.started_at = self.clock.time()  # for the web console
+
+    # -- what runs ------------------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The config in effect (restart-only settings keep their running values across reloads)."""
+        return self._runtime.config if self._runtime is not None else self._config
+
+    @property
+    def rules(self) -> RuleSet | None:
+        return self._runtime.rules if self._runtime is not None else None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the service is not started")
+        return self._runtime
+
+    @property
+    def store(self) -> Store | None:
+        """The open store; None before ``start`` and after ``stop``."""
+        return self._parts.store if self._parts is not None else None
+
+    @property
+    def outbox(self) -> Outbox | None:
+        return self._parts.outbox if self._parts is not None else None
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self._parts.pipeline if self._parts is not None else None
+
+    def _started(self) -> _Parts:
+        if self._parts is None:
+            raise RuntimeError("the service is not started")
+        return self._parts
+
+    async def _swap(self, config: Config, rules: RuleSet, session: aiohttp.ClientSession) -> None:
+        """Put ``config`` and ``rules`` in effect as one new runtime; close the notifiers it retires."""
+        # In a worker thread: at ten thousand rules (every language's inflected forms included) the
+        # matcher takes seconds to build, which the event loop must not wait for.
+        engine = await asyncio.to_thread(Engine, rules.rules)
+        old = self._runtime
+        notifiers, retired = build_notifiers(config, old, session=session, clock=self.clock)
+        self._runtime = Runtime(config, rules, CountingEngine(engine, self.metrics), notifiers)
+        new_rules = {r.id for r in rules.rules}
+        for rule in ({r.id for r in old.rules.rules} if old else set()) - new_rules:
+            self.metrics.forget_rule(rule)
+        self.metrics.declare([s.name for s in config.sources], new_rules, notifiers)
+        self.metrics.rules_loaded.set(len(rules.rules))
+        for notifier in retired:
+            # A send in flight on a retired notifier may fail; its delivery is retried, never lost.
+            await notifier.close()
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -171,208 +173,94 @@ class Service:
         The config and its rules are validated whole, with exactly the checks of ``newsmon check``; any
         error raises ``ConfigError`` before anything is opened, so no article is ever read, let alone
         marked seen, without the complete rule set it was meant to be matched against."""
+        config = self._config
         if self.scrubber is not None:
-            self.scrubber.update(config_secrets(self.config))
-        rules = self._given_rules or validate(self.config, require={"rules"}).rules
-        self._set_rules(rules)
-        self.store = open_configured(self.config, self.clock)
-        await self.store.open()
-        await self.http.open()
-        # Per-host politeness holds across every instance sharing the store, not just within this one.
-        self.http.limiter.remote = self.store.host_slot
-        self._notify_session = notify_session(self.config)
-        await self._apply_notifiers(self.config.notifiers)
-        self.outbox = Outbox(
-            self.store,
-            self.notifiers,
-            self.clock,
-            give_up_after=self.config.alerts.give_up_after,
-            logger=logging.getLogger("newsmon.outbox"),
-            on_outcome=self._on_outcome,
-            lease=self.config.store.lease,
-            outage=self.outage,
-        )
-        self.pipeline = Pipeline(
-            store=self.store,
-            http=self.http,
-            engine=self._current_engine,  # type: ignore[arg-type]  # duck-typed: only .match is used
-            alerts=self.config.alerts,
-            notifiers=list(self.notifiers),
-            clock=self.clock,
-            on_claim=self._on_claim,
-            dry_run=self.dry_run,
-        )
-        if not self.dry_run:
-            self.backfill = Backfiller(
-                self.store,
-                self.clock,
-                alerts=lambda: self.config.alerts,
-                notifiers=lambda: list(self.notifiers),
-                on_claim=self._on_claim,
-            )
-            self.backfill.start(rules.rules)
-        self.metrics.declare([s.name for s in self.config.sources], [], self.notifiers)
-        now = self.clock.time()
-        self._health = {s.name: _SourceHealth(last_new=now) for s in self.config.sources}
-        for state in await self.store.source_states():
-            if state.last_success is not None and state.name in self._health:
+            self.scrubber.update(config_secrets(config))
+        rules = self._given_rules or validate(config, require={"rules"}).rules
+        store = open_configured(config, self.clock)
+        session = notify_session(config)
+        try:
+            await store.open()
+            await self.http.open()
+            # Per-host politeness holds across every instance sharing the store, not just within this one.
+            self.http.limiter.remote = store.host_slot
+            await self._swap(config, rules, session)
+            self._parts = self._build(store, session)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await session.close()
+                await store.close()
+            raise
+        if self._parts.backfill is not None:
+            self._parts.backfill.start(rules.rules)
+        self.source_health.track((s.name for s in config.sources), self.clock.time())
+        for state in await store.source_states():
+            if state.last_success is not None and state.name in {s.name for s in config.sources}:
                 self.metrics.sources.succeeded(state.name, state.last_success)
         log.info(
             "started",
             extra={
                 "rules": len(rules.rules),
-                "sources": len(self.config.sources),
-                "notifiers": len(self.notifiers),
-                "store": mask_url(self.config.store.url),
+                "sources": len(config.sources),
+                "notifiers": len(config.notifiers),
+                "store": mask_url(config.store.url),
             },
         )
 
-    def _set_rules(self, rules: RuleSet) -> None:
-        old = {r.id for r in self.rules.rules} if self.rules else set()
-        self.rules, self.engine = rules, Engine(rules.rules)
-        self._counting = _CountingEngine(self.engine, self.metrics)
-        new = {r.id for r in rules.rules}
-        for rule in old - new:
-            self.metrics.forget_rule(rule)
-        self.metrics.declare([], new, [])
-        self.metrics.rules_loaded.set(len(rules.rules))
-
-    def _current_engine(self) -> _CountingEngine:
-        assert self._counting is not None
-        return self._counting
-
-    async def _apply_notifiers(self, configs: Sequence[NotifierConfig]) -> None:
-        """Keep unchanged notifiers (and their connections), build new or changed ones, close the rest."""
-        assert self._notify_session is not None
-        wanted: dict[str, Notifier] = {}
-        for nc in configs:
-            if self._notifier_configs.get(nc.name) == nc and nc.name in self.notifiers:
-                wanted[nc.name] = self.notifiers[nc.name]
-            else:
-                wanted[nc.name] = REGISTRY[nc.kind](
-                    nc.name, nc.options, session=self._notify_session, clock=self.clock
-                )
-        retired = [n for name, n in self.notifiers.items() if wanted.get(name) is not n]
-        self.notifiers = wanted
-        self._notifier_configs = {nc.name: nc for nc in configs}
-        if self.outbox is not None:
-            self.outbox.notifiers = wanted
-        if self.pipeline is not None:
-            self.pipeline.notifiers = list(wanted)
-        self.metrics.declare([], [], wanted)
-        for notifier in retired:
-            # A send in flight on a retired notifier may fail; its delivery is retried, never lost.
-            await notifier.close()
+    def _build(self, store: Store, session: aiohttp.ClientSession) -> _Parts:
+        """The outbox, pipeline and backfiller, each reading the runtime in effect when it needs it."""
+        outbox = Outbox(
+            store,
+            lambda: self.runtime.notifiers,
+            self.clock,
+            give_up_after=lambda: self.runtime.config.alerts.give_up_after,
+            logger=logging.getLogger("newsmon.outbox"),
+            on_outcome=self._on_outcome,
+            lease=self.config.store.lease,
+            outage=self.outage,
+        )
+        pipeline = Pipeline(
+            store=store,
+            http=self.http,
+            engine=lambda: self.runtime.engine,
+            alerts=lambda: self.runtime.config.alerts,
+            notifiers=lambda: self.runtime.notifier_names,
+            clock=self.clock,
+            on_claim=self._on_claim,
+            dry_run=self.dry_run,
+        )
+        backfill = None
+        if not self.dry_run:
+            backfill = Backfiller(
+                store,
+                self.clock,
+                alerts=lambda: self.runtime.config.alerts,
+                notifiers=lambda: self.runtime.notifier_names,
+                on_claim=self._on_claim,
+            )
+        poller = Poller(
+            pipeline,
+            store,
+            runtime=lambda: self.runtime,
+            metrics=self.metrics,
+            activity=self.activity,
+            health=self.source_health,
+            clock=self.clock,
+            on_claim=self._on_claim,
+            dry_run=self.dry_run,
+        )
+        return _Parts(store, session, outbox, pipeline, poller, backfill)
 
     # -- polling --------------------------------------------------------------------------------------
     async def poll(self, source: Source) -> PollResult:
-        assert self.pipeline is not None
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        started = time.monotonic()
-        try:
-            result = await self.pipeline.poll(source)
-        except Exception:
-            self.metrics.sources.fetched(source.name, "error")
-            self.activity.polled("error", 0)
-            raise
-        finally:
-            self.metrics.fetch_seconds.observe(time.monotonic() - started)
-            if task is not None:
-                self._inflight.discard(task)
-        await self._observe(source, result)
-        return result
-
-    async def _observe(self, source: Source, result: PollResult) -> None:
-        """Metrics and source health for one finished poll. Never raises: it is bookkeeping."""
-        failed = bool(result.errors) and not result.new_articles
-        outcome = "not_modified" if result.not_modified else "error" if failed else "ok"
-        self.metrics.sources.fetched(source.name, outcome)
-        self.activity.polled(outcome, result.new_articles)
-        log.debug(
-            "poll",
-            extra={
-                "source": source.name,
-                "outcome": outcome,
-                "new_articles": result.new_articles,
-                "alerts": len(result.alerts),
-                "error": result.errors[0] if result.errors else None,
-            },
-        )
-        if result.new_articles:
-            self.metrics.sources.found(source.name, result.new_articles)
-            self._recent.append((time.monotonic(), result.new_articles))
-        if not failed and not self.dry_run:
-            self.metrics.sources.succeeded(source.name, self.clock.time())
-        if self.dry_run:
-            return
-        try:
-            await self._track_health(source, result, failed)
-        except Exception as exc:  # the store may be down; health alerts catch up on a later poll
-            log.warning("health_check_failed", extra={"source": source.name, "error": str(exc)})
-
-    async def _track_health(self, source: Source, result: PollResult, failed: bool) -> None:
-        health = self._health.setdefault(source.name, _SourceHealth(last_new=self.clock.time()))
-        threshold = self.config.service.health_failures
-        assert self.store is not None
-        if failed:
-            health.failures += 1
-            if threshold and health.failures >= threshold and health.failing is None:
-                state = await self.store.source_state(source.name)
-                health.failing = f"failing:{state.last_success}"
-                detail = f"{health.failures} polls in a row failed; last error: {result.errors[0]}"
-                await self._health_alert(source, health.failing, "is failing", detail)
-        else:
-            health.failures = 0
-            if health.failing is not None:
-                key, health.failing = health.failing, None
-                await self._health_alert(source, f"{key}:recovered", "recovered", "polls succeed again")
-        stale_after = self.config.stale_after.get(source.name)
-        now = self.clock.time()
-        if result.new_articles:
-            health.last_new = now
-            if health.stale is not None:
-                key, health.stale = health.stale, None
-                await self._health_alert(source, f"{key}:recovered", "has new articles again", "recovered")
-        elif stale_after and now - health.last_new > stale_after and health.stale is None:
-            state = await self.store.source_state(source.name)
-            health.stale = f"stale:{state.articles_seen}"
-            detail = f"no new article for {_human(now - health.last_new)} (stale_after {_human(stale_after)})"
-            await self._health_alert(source, health.stale, "went quiet", detail)
-
-    async def _health_alert(self, source: Source, key: str, what: str, detail: str) -> None:
-        """One alert per incident through the durable outbox: the claim makes it exactly-once."""
-        level = logging.INFO if "recovered" in key else logging.WARNING
-        log.log(level, "source_health", extra={"source": source.name, "outcome": what, "detail": detail})
-        notifiers = [n for n in self.config.service.health_notify if n in self.notifiers]
-        if not notifiers:
-            return
-        assert self.store is not None
-        rule_id = HEALTH_RULE_PREFIX + source.name
-        story_key = f"{source.name}:{key}"
-        alert = Alert(
-            id=alert_id(rule_id, story_key),
-            rule_id=rule_id,
-            rule_title=f"newsmon: source {source.name} {what}",
-            story_key=story_key,
-            url=mask_url(source.url),
-            title=detail,
-            source=source.name,
-            published=None,
-            detected_at=datetime.fromtimestamp(self.clock.time(), UTC),
-            hits=(),
-        )
-        if await self.store.claim(alert, notifiers):
-            log.info("alert_claimed", extra={"rule": rule_id, "alert_id": alert.id})
-            self._on_claim(alert)
+        return await self._started().poller.poll(source)
 
     def _on_claim(self, alert: Alert) -> None:
         self.activity.claimed()
         if self.outbox is not None:
             self.outbox.wake()
 
-    def _on_outcome(self, notifier: str, outcome: str) -> None:
+    def _on_outcome(self, notifier: str, outcome: DeliveryOutcome) -> None:
         self.metrics.alerts_total.labels(notifier, outcome).inc()
         self.activity.delivery(outcome)
         if outcome == "skipped":
@@ -399,28 +287,35 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self.start()
-            assert self.outbox is not None
-            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop))
-            assert self.store is not None
+            parts = self._started()
+            self._outbox_task = asyncio.create_task(parts.outbox.run(self._stop))
             self.leases = SourceLeases(
-                self.store, margin=self.config.store.lease, outage=self.outage, clock=self.clock
+                parts.store, margin=self.config.store.lease, outage=self.outage, clock=self.clock
             )
             await self.leases.start()
-            plan = AdaptivePlan(self.store)
+            plan = AdaptivePlan(parts.store)
             self.scheduler = Scheduler(self.poll, leases=self.leases, plan=plan)
             self.scheduler.start(self.config.sources)
             await plan.load(self.clock.time())
-            await self._start_metrics_server()
+            from monitor.metrics_server import serve  # aiohttp.web: only a daemon serves metrics
+
+            self.metrics_server = await serve(
+                self.config.service.metrics,
+                self.metrics,
+                health=self.health,
+                refresh=self.status.refresh_outbox_depth,
+                console_of=self if self.config.service.ui else None,
+            )
             self._background = [
                 asyncio.create_task(self.sd.watchdog_loop()),
-                asyncio.create_task(self._status_loop()),
-                asyncio.create_task(self._summary_loop()),
+                asyncio.create_task(self.status.status_loop()),
+                asyncio.create_task(self.status.summary_loop()),
                 self._watch_rules(),
             ]
-            await self._refresh_outbox_depth()
-            self.sd.ready(self.status_line())
+            await self.status.refresh_outbox_depth()
+            self.sd.ready(self.status.line())
             self.ready.set()
-            log.info("ready", extra={"detail": self.status_line()})
+            log.info("ready", extra={"detail": self.status.line()})
             await self._stop.wait()
         finally:
             self.sd.stopping()
@@ -437,36 +332,6 @@ class Service:
             RuleWatcher(self.config.rule_paths, self.request_reload).run(self._stop)
         )
         return self._rule_watch
-
-    async def _start_metrics_server(self) -> None:
-        address = parse_listen(self.config.service.metrics)
-        if address is None:
-            return
-        from monitor.metrics_server import MetricsServer  # aiohttp.web: only a daemon serves metrics
-
-        console = None
-        if self.config.service.ui:
-            from monitor.ui import Console  # Jinja2 and the templates load only when the console is on
-
-            console = Console(self)
-        server = MetricsServer(
-            self.metrics,
-            *address,
-            health=self.health,
-            refresh=self._refresh_outbox_depth,
-            mount=console.mount if console is not None else None,
-        )
-        try:
-            await server.start()
-        except OSError as exc:
-            # Monitoring news matters more than exposing metrics: run on, loudly.
-            log.error("metrics_unavailable", extra={"detail": self.config.service.metrics, "error": str(exc)})
-            return
-        self.metrics_server = server
-        log.info("metrics_listening", extra={"url": f"http://{address[0]}:{server.port}/metrics"})
-        if console is not None:
-            url = f"http://{address[0]}:{server.port}/ui/"
-            log.info("console_listening", extra={"url": url, "detail": f"access: {console.auth}"})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -492,8 +357,8 @@ class Service:
             sources = [s for s in self.config.sources if not names or s.name in names]
             polled = await asyncio.gather(*(self.poll(s) for s in sources), return_exceptions=True)
             results = [_as_result(source, r) for source, r in zip(sources, polled, strict=True)]
-            if not self.dry_run and self.outbox is not None:
-                await self.outbox.drain(self.clock.time() + self.config.service.shutdown_timeout)
+            if not self.dry_run:
+                await self._started().outbox.drain(self.clock.time() + self.config.service.shutdown_timeout)
             return results
         finally:
             await self.stop()
@@ -513,14 +378,15 @@ class Service:
             self.scheduler.pause()
         if self._reload_task is not None and not self._reload_task.done():
             self._reload_task.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=max(0.1, remaining()))
+        parts = self._parts
+        if parts is not None and parts.poller.inflight:
+            _, pending = await asyncio.wait(set(parts.poller.inflight), timeout=max(0.1, remaining()))
             await _cancel(pending)
         if self.scheduler is not None:
             self.scheduler.shutdown()
-        if self.backfill is not None:
+        if parts is not None and parts.backfill is not None:
             # An unfinished backfill releases its lease: the next start runs it again.
-            await self.backfill.close()
+            await parts.backfill.close()
         if self.leases is not None:
             # Others take our sources over at their next tick instead of after the lease TTL.
             await self.leases.close()
@@ -534,9 +400,9 @@ class Service:
                 log.warning("shutdown_deadline", extra={"detail": "deliveries in flight left for next start"})
             await _cancel(pending)
             self._outbox_task = None
-        if self.outbox is not None and not self.dry_run and remaining() > 0 and self.store is not None:
+        if parts is not None and not self.dry_run and remaining() > 0:
             try:
-                await asyncio.shield(self.outbox.drain(self.clock.time() + remaining()))
+                await asyncio.shield(parts.outbox.drain(self.clock.time() + remaining()))
             except Exception as exc:  # a down store: nothing more to flush, close the rest cleanly
                 log.warning("drain_failed", extra={"error": str(exc)})
         await _cancel(set(self._background))
@@ -544,16 +410,15 @@ class Service:
         if self.metrics_server is not None:
             await self.metrics_server.stop()
             self.metrics_server = None
-        for notifier in self.notifiers.values():
-            await notifier.close()
-        self.notifiers.clear()
-        if self._notify_session is not None:
-            await self._notify_session.close()
-            self._notify_session = None
+        if self._runtime is not None:
+            for notifier in self._runtime.notifiers.values():
+                await notifier.close()
+        if parts is not None:
+            await parts.session.close()
         await self.http.close()
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
+        if parts is not None:
+            self._parts = None
+            await parts.store.close()
         log.info("stopped")
 
     # -- reload ---------------------------------------------------------------------------------------
@@ -567,88 +432,53 @@ class Service:
         try:
             return await self._reload()
         finally:
-            self.sd.ready(self.status_line())
+            self.sd.ready(self.status.line())
 
     async def _reload(self) -> bool:
         try:
             loaded = load(self.config.path, strict=True)
         except ConfigError as exc:
             self.metrics.rules_reload_errors.inc()
-            self.reload_problems = tuple(p for p in exc.problems if p.severity == "error")
-            for problem in exc.problems:
-                log.log(
-                    logging.ERROR if problem.severity == "error" else logging.WARNING,
-                    "reload_failed",
-                    extra={"path": problem.path, "error": str(problem)},
-                )
-            log.error(
-                "reload_failed",
-                extra={"count": len(self.reload_problems), "detail": "kept the running config and rules"},
-            )
+            self.reload_problems = refused(exc)
             return False
         self.reload_problems = ()
-        config, rules = loaded.config, loaded.rules
         for problem in loaded.warnings:
             log.warning("rule_warning", extra={"path": problem.path, "detail": str(problem)})
-        old = self.config
-        restart_only = {
-            "[store]": old.store != config.store,
-            "[http]": old.http != config.http,
-            "[service] metrics": old.service.metrics != config.service.metrics,
-            "[service] log_format": old.service.log_format != config.service.log_format,
-        }
-        # Against the running values, so changing a setting back clears it.
-        self.pending_restart = tuple(what for what, changed in restart_only.items() if changed)
-        for what in self.pending_restart:
+        old, rules = self.config, loaded.rules
+        plan = plan_reload(old, loaded.config)
+        config = plan.config
+        self.pending_restart = plan.pending_restart
+        for what in plan.pending_restart:
             log.warning("reload_needs_restart", extra={"detail": f"{what} changed; restart to apply"})
-        # What is in effect, not what the file says: restart-only settings keep their running values.
-        config = dataclasses.replace(
-            config,
-            store=old.store,
-            http=old.http,
-            service=dataclasses.replace(
-                config.service, metrics=old.service.metrics, log_format=old.service.log_format
-            ),
-        )
         if self.scrubber is not None:
             self.scrubber.update([*config_secrets(old), *config_secrets(config)])
-        if self.store is not None:
-            await self._apply_notifiers(config.notifiers)
-        self._set_rules(rules)
-        if self.backfill is not None:
-            self.backfill.start(rules.rules)
-        if self.pipeline is not None:
-            self.pipeline.alerts = config.alerts
-        if self.outbox is not None:
-            self.outbox.give_up_after = config.alerts.give_up_after
+        parts = self._parts
+        if parts is None:  # a SIGHUP while starting: ``start`` takes these
+            self._config, self._given_rules = config, rules
+        else:
+            await self._swap(config, rules, parts.session)
+            if parts.backfill is not None:
+                parts.backfill.start(rules.rules)
         logging.getLogger("newsmon").setLevel(config.service.log_level.upper())
-        old_names = {s.name for s in old.sources}
-        new_names = {s.name for s in config.sources}
-        for name in old_names - new_names:
+        for name in plan.removed:
             self.metrics.forget_source(name)
-            self._health.pop(name, None)
-        now = self.clock.time()
-        for name in new_names - old_names:
-            self._health[name] = _SourceHealth(last_new=now)
-        self.metrics.declare(new_names, [], [])
-        self.config = config
-        if self._rule_watch is not None and config.rule_paths != old.rule_paths:
+        self.source_health.track((s.name for s in config.sources), self.clock.time())
+        if self._rule_watch is not None and plan.rule_paths_changed:
             # Watch where the rules now are: edits there reload, edits to the old folder do not.
             old_watch = self._rule_watch
             self._background = [t for t in self._background if t is not old_watch] + [self._watch_rules()]
             await _cancel({old_watch})
         if self.scheduler is not None:
             self.scheduler.sync(config.sources)
-        changed = len({s for s in config.sources} - set(old.sources)) - len(new_names - old_names)
         log.info(
             "reloaded",
             extra={
                 "rules": len(rules.rules),
                 "sources": len(config.sources),
                 "notifiers": len(config.notifiers),
-                "sources_added": len(new_names - old_names),
-                "sources_removed": len(old_names - new_names),
-                "sources_changed": changed,
+                "sources_added": len(plan.added),
+                "sources_removed": len(plan.removed),
+                "sources_changed": plan.changed,
             },
         )
         return True
@@ -659,114 +489,22 @@ class Service:
         return [str(p) for p in self.reload_problems]
 
     # -- status and health ----------------------------------------------------------------------------
-    def articles_per_minute(self) -> float:
-        cutoff = time.monotonic() - RATE_WINDOW
-        while self._recent and self._recent[0][0] < cutoff:
-            self._recent.popleft()
-        return sum(n for _, n in self._recent) * 60.0 / RATE_WINDOW
-
-    def status_line(self) -> str:
-        outbox = "?" if self._outbox_depth is None else str(self._outbox_depth)
-        return (
-            f"{len(self.config.sources)} sources, {self.articles_per_minute():.0f} articles/min, "
-            f"outbox {outbox} pending"
-        )
-
-    async def _refresh_outbox_depth(self) -> None:
-        if self.store is None:
-            return
-        try:
-            self._outbox_depth = await self.store.outbox_pending()
-        except Exception:
-            self._outbox_depth = None
-            raise
-        self.metrics.outbox_pending.set(self._outbox_depth)
-
-    async def _summary_loop(self) -> None:
-        """The sign of life: one ``summary`` line at info every ``summary_interval``."""
-        while interval := self.config.service.summary_interval:
-            await asyncio.sleep(interval)
-            self.log_summary()
-
-    def log_summary(self) -> None:
-        log.info(
-            "summary",
-            extra={
-                **self.activity.take(),
-                "outbox": "?" if self._outbox_depth is None else self._outbox_depth,
-                "rules": len(self.rules.rules) if self.rules else 0,
-                "sources": len(self.config.sources),
-            },
-        )
-
-    async def _status_loop(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_INTERVAL)
-            with contextlib.suppress(Exception):  # unknown depth shows as "?"
-                await self._refresh_outbox_depth()
-            self.sd.status(self.status_line())
-
     async def health(self) -> Health:
-        """/healthz, each check "ok" or why not (docs/operations.md lists them): the scheduler dispatches
-        jobs, the store answers a ping, rules are loaded, the last reload worked, not every source is
-        failing, and no delivery has given up lately."""
-        checks: dict[str, str] = {}
-        checks["rules"] = "ok" if self.rules and self.rules.rules else "no rules loaded"
-        if self.reload_problems:
-            first = self.reload_problems[0]
-            checks["reload"] = (
-                f"last reload failed with {len(self.reload_problems)} problem(s), running on the previous "
-                f"config and rules; first: {first}"
+        """/healthz (monitor/healthz.py)."""
+        config = self.config
+        return await healthz.check(
+            healthz.Observed(
+                rules=len(self.rules.rules) if self.rules else 0,
+                reload_problems=self.reload_problems,
+                source_failures=self.source_health.failures(s.name for s in config.sources),
+                failure_threshold=config.service.health_failures,
+                dead_recently=self.activity.dead_recently(),
+                scheduler=self.scheduler.ticking() if self.scheduler is not None else "scheduler not started",
+                store=self.store,
+                pending_restart=self.pending_restart,
+                unconfigured_notifiers=self.unconfigured_notifiers,
             )
-        else:
-            checks["reload"] = "ok"
-        checks["sources"] = self._sources_check()
-        dead = self.activity.dead_recently()
-        checks["deliveries"] = (
-            f"{dead} deliver{'y' if dead == 1 else 'ies'} gave up in the last hour (dead letters): "
-            "see `newsmon alerts list --failed`, resend with `newsmon alerts retry --failed`"
-            if dead
-            else "ok"
         )
-        problem = self.scheduler.ticking() if self.scheduler is not None else "scheduler not started"
-        checks["scheduler"] = problem or "ok"
-        store = self.store
-        if store is None:
-            checks["store"] = "store not open"
-        else:
-            try:
-                async with asyncio.timeout(HEALTH_PING_TIMEOUT):
-                    answered = await store.ping()
-            except TimeoutError:
-                answered = False
-            checks["store"] = "ok" if answered else "store does not answer"
-        notes: dict[str, str] = {}
-        if self.pending_restart:
-            notes["restart"] = (
-                f"{', '.join(self.pending_restart)} changed in the config; running on the previous value "
-                "until restarted"
-            )
-        if orphans := self.unconfigured_notifiers:
-            notes["outbox"] = unconfigured_message(orphans)
-        return Health(ok=all(v == "ok" for v in checks.values()), checks=checks, notes=notes)
-
-    def _sources_check(self) -> str:
-        threshold = self.config.service.health_failures
-        failures = [self._health[s.name].failures for s in self.config.sources if s.name in self._health]
-        if threshold and failures and min(failures) >= threshold:
-            return (
-                f"every source is failing: each of {len(failures)} failed its last {min(failures)}+ polls "
-                "(see `newsmon status`)"
-            )
-        return "ok"
-
-
-def unconfigured_message(names: Sequence[str]) -> str:
-    quoted = ", ".join(f'"{name}"' for name in names)
-    return (
-        f"deliveries wait in the outbox for notifier(s) {quoted}, no longer in the config (renamed or "
-        "removed?): they are kept, not sent; add the notifier back under that name to send them"
-    )
 
 
 def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:
@@ -785,10 +523,3 @@ async def _cancel(tasks: set[asyncio.Task[object]] | set[asyncio.Task[None]]) ->
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-
-
-def _human(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}".replace(".0", "")
-    return f"{seconds:.0f}s"

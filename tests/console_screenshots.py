@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.browser import chromium, missing, submit
 from tests.console import HOSTILE, console
-from tests.test_console_browser import PLAYGROUND_RULE, SEED
+from tests.helpers.playground import PLAYGROUND_RULE, SEED
 
 SIZE = (1100, 760)
 

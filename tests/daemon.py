@@ -15,9 +15,10 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,29 @@ def article_page(title: str, body: str, published: datetime) -> web.Response:
         f"<body><article><h1>{title}</h1>{body}</article></body></html>"
     )
     return web.Response(text=html, content_type="text/html")
+
+
+Articles = Mapping[str, tuple[str, str, datetime]]  # slug -> (title, body HTML, published)
+
+
+def feed_page(request: web.Request, articles: Articles, slugs: Iterable[str] | None = None) -> web.Response:
+    """An RSS feed of ``slugs`` (default: every article), linking to ``/news/<slug>`` on the host asked."""
+    base = f"http://{request.host}"
+    items = "".join(
+        f"<item><title>{articles[s][0]}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
+        f"<pubDate>{format_datetime(articles[s][2])}</pubDate></item>"
+        for s in (articles if slugs is None else slugs)
+    )
+    text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    return web.Response(text=text, content_type="application/rss+xml")
+
+
+def article_or_404(request: web.Request, articles: Articles) -> web.Response:
+    """The article ``/news/{slug}`` names, as ``article_page`` serves it; 404 for an unknown slug."""
+    slug = request.match_info["slug"]
+    if slug not in articles:
+        raise web.HTTPNotFound()
+    return article_page(*articles[slug])
 
 
 # -- the config ---------------------------------------------------------------------------------------

@@ -5,26 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_e2e import ATACMS, HARVEST, NK, RULES, World, poll_all, smtp, world
 
-from monitor.archive import ArchivedArticle
+from monitor.archive import ArchivedArticle, _payload, decode_payload, payload_language
 from monitor.backfill import Backfiller
 from monitor.backtest import backtest
 from monitor.config import AlertsConfig, ArchiveConfig
 from monitor.matching.engine import Engine
-from monitor.matching.prefilter import Prefilter
+from monitor.matching.prefilter import Prefilter, probe_text
 from monitor.matching.rules import rules_from_text
 from monitor.pipeline import alert_id
 from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
+from tests.helpers.clock import FakeClock
+from tests.helpers.e2e_world import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
-__all__ = ["smtp", "world"]  # fixtures, imported for pytest
+__all__ = ["world"]  # a fixture, imported for pytest
 
 DAY = 86400.0
 ATACMS_COPY = ("Kursk depot hit by ATACMS, officials say", ATACMS[1])  # the same story, another page
@@ -87,21 +90,17 @@ async def archive(store: Store, records: list[ArchivedArticle]) -> None:
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> Store:
-    store = open_store(f"sqlite://{tmp_path}/s.db", retention=30 * DAY, clock=_Clock())
+    store = open_store(f"sqlite://{tmp_path}/s.db", retention=30 * DAY, clock=FakeClock(NOW))
     await store.open()
     yield store  # type: ignore[misc]
     await store.close()
 
 
-class _Clock:
-    now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
+NOW = 1_800_000_000.0
 
 
 async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_store: Store) -> None:
-    start = _Clock.now - 6 * DAY
+    start = NOW - 6 * DAY
     text = "Zaporizhzhia nuclear plant lost external power again, the IAEA said on {}."
     records = [
         record(i, start + i * DAY / 2, text.format(i), source="wire" if i % 2 else "local", story="zpp")
@@ -111,7 +110,7 @@ async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_sto
     rules = rules_from_text(
         "rules:\n  - {id: zpp, all: [Zaporizhzhia, IAEA], realert: 2d}\n  - {id: never, any: [Atlantis]}\n"
     ).rules
-    result = await backtest(sqlite_store, rules, start, _Clock.now, examples=2)
+    result = await backtest(sqlite_store, rules, start, NOW, examples=2)
     report = result.rules["zpp"]
     # One story: the first match alerts, then again each time two days have passed since the last alert.
     assert [a.article.url for a in result.alerts] == [records[i].url for i in (0, 4, 8)]
@@ -124,7 +123,7 @@ async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_sto
 
 
 async def test_backtest_window_and_source_filter(sqlite_store: Store) -> None:
-    now = _Clock.now
+    now = NOW
     await archive(
         sqlite_store,
         [
@@ -155,6 +154,11 @@ TRICKY = [
     "drone-attack on Kyiv",
     "NATO",
     "sanctions\u2019 effect",
+    "North-Korean troops crossed",  # a phrase's words apart by other than one space
+    "north korean\n\ntroops",
+    "Public Health: “Dragonflies’” ­season",
+    "中国北京",
+    "KURSK’s",
 ]
 TRICKY_RULES = """
 rules:
@@ -167,6 +171,8 @@ rules:
   - {id: drone, any: [drone attack]}
   - {id: nato, any: [NATO]}
   - {id: sanction, all: [sanction, {re: 'eff\\w+'}]}
+  - {id: nk, any: [North Korean troops]}
+  - {id: health, all: [public health, dragonfly]}
 """
 
 
@@ -178,9 +184,42 @@ def test_prefilter_never_drops_what_the_engine_matches(text: str) -> None:
     assert matched <= Prefilter(rules).candidates(text)
 
 
+@pytest.mark.parametrize("text", TRICKY)
+def test_prefilter_never_drops_what_the_engine_matches_in_a_packed_record(text: str) -> None:
+    """The prefilter reads records as packed (JSON, where a newline is an escape), the engine the fields."""
+    rules = rules_from_text(TRICKY_RULES).rules
+    article = record(1, 0.0, f"Before.\n{text}\nAfter.")
+    matched = {m.rule_id for m in Engine(rules).match(article)}
+    assert matched
+    assert matched <= Prefilter(rules).candidates(_payload(article).decode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ein Bericht … über ½ der Stadt",  # a few characters NFKC changes, among many it keeps
+        "cafe\u0301 and ﬁnal ＫＵＲＳＫ",  # a combining mark joins the letter before it
+        "\u1100\u1161\u11a8 한국",  # Hangul jamo that compose into a syllable
+        "\u0b95\u0bc6\u0bbe \U0001d400\u00a0x",  # a Tamil vowel sign that composes; beyond the BMP
+        "… " * 100 + "ǅ",  # many: the whole text at once
+    ],
+)
+def test_probe_text_is_nfkc_of_the_whole_text(text: str) -> None:
+    assert probe_text(text) == unicodedata.normalize("NFKC", text).casefold()
+
+
 def test_prefilter_skips_texts_without_the_rules_words() -> None:
     rules = rules_from_text(TRICKY_RULES).rules
     assert Prefilter(rules).candidates("Harvest festival draws crowds") == set()
+
+
+def test_prefilter_wants_terms_as_whole_words_and_phrases_whole() -> None:
+    rules = rules_from_text(TRICKY_RULES).rules
+    prefilter = Prefilter(rules)
+    assert prefilter.candidates("The republic of Kazakhstan") == set()  # "Kazakh" inside a word
+    assert prefilter.candidates("Korean troops left North Macedonia") == set()  # not the phrase
+    assert prefilter.candidates("Korean troops left, North Korean troops came") == {"nk"}
+    assert prefilter.candidates("The effect of sanctions") == {"sanction"}  # a regex literal: anywhere
 
 
 BACKFILL_RULES = """
@@ -193,7 +232,7 @@ rules:
 
 
 async def test_backfill_alerts_once_across_instances_sharing_redis(redis_url: str) -> None:
-    clock = _Clock()
+    clock = FakeClock(NOW)
     policy = ArchivePolicy(enabled=True)
     stores = [open_store(redis_url, retention=30 * DAY, clock=clock, archive=policy) for _ in range(2)]
     for store in stores:
@@ -239,14 +278,14 @@ async def test_backfill_alerts_once_across_instances_sharing_redis(redis_url: st
 
 async def test_rules_without_backfill_start_nothing(sqlite_store: Store) -> None:
     backfiller = Backfiller(
-        sqlite_store, _Clock(), alerts=AlertsConfig, notifiers=list, on_claim=lambda alert: None
+        sqlite_store, FakeClock(NOW), alerts=AlertsConfig, notifiers=list, on_claim=lambda alert: None
     )
     backfiller.start(rules_from_text(TRICKY_RULES).rules)
     assert await backfiller.wait() == []
 
 
 async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_store: Store) -> None:
-    clock = _Clock()
+    clock = FakeClock(NOW)
     nk = "Thousands of North Korean soldiers moved closer to the front line, officials said on Monday."
     await archive(sqlite_store, [record(1, clock.now - 3600, nk)])
     rule = rules_from_text(BACKFILL_RULES).rules[0]
@@ -274,13 +313,46 @@ async def test_a_backfill_stopped_midway_runs_again_at_the_next_start(sqlite_sto
 
 
 async def test_backtest_finds_inflected_forms_the_prefilter_cannot_see(sqlite_store: Store) -> None:
-    now = _Clock.now
+    now = NOW
     shelling = "Обстрел в Курской области."
     await archive(sqlite_store, [replace(record(1, now - 60, shelling), language="ru")])
     rules = rules_from_text("rules:\n  - {id: kursk-ru, any: [Курская область]}\n").rules
     assert not Prefilter(rules).candidates(shelling)  # no substring of the term is in the text
     result = await backtest(sqlite_store, rules, now - DAY, now)
     assert [a.article.url for a in result.alerts] == ["https://news.example/1"]
+
+
+async def test_backtest_reads_inflected_forms_in_articles_without_a_language_tag(
+    sqlite_store: Store,
+) -> None:
+    now = NOW
+    shelling = (
+        "Вечером в понедельник противник снова обстрелял приграничные сёла. По данным губернатора, "
+        "в Курской области повреждены несколько домов и линия электропередачи."
+    )
+    await archive(sqlite_store, [record(1, now - 60, shelling)])  # the engine detects the language
+    rules = rules_from_text("rules:\n  - {id: kursk-ru, any: [Курская область]}\n").rules
+    result = await backtest(sqlite_store, rules, now - DAY, now)
+    assert [a.article.url for a in result.alerts] == ["https://news.example/1"]
+
+
+def test_records_packed_before_the_language_came_first_still_read() -> None:
+    packed = json.dumps(
+        [1, "https://a.example/1", "wire", "T", "S", "B", None, "de", "", 5.0, "k", ["r"]]
+    ).encode()
+    assert decode_payload(packed) == ArchivedArticle(
+        url="https://a.example/1",
+        source="wire",
+        title="T",
+        summary="S",
+        body="B",
+        language="de",
+        detected_at=5.0,
+        story_key="k",
+        rules=("r",),
+    )
+    assert payload_language(packed) is None  # not read from the front: the record is decoded
+    assert payload_language(_payload(decode_payload(packed))) == "de"
 
 
 def test_prefilter_wants_some_word_of_every_required_element() -> None:

@@ -10,12 +10,12 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_rules_docs import DOC, blocks, parse_article
 
 from monitor.archive import ArchivedArticle
 from monitor.cli import main
 from monitor.model import SystemClock
 from monitor.store import open_store
+from tests.helpers.rules_docs import DOC, blocks, parse_article
 
 SECTION = "## Test a rule against last week"
 DAY = 86400.0

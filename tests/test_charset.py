@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.extract import decode_html, extract
+from monitor.crawl.charset import decode_html
+from monitor.extract import extract
 from monitor.model import Fetched
 
 UKRAINIAN = (

@@ -13,9 +13,9 @@ import pytest
 from monitor.cli import main
 from monitor.demo import demo_app
 from monitor.matching.rules import rules_from_text
+from tests.helpers.cli_site import ROOT, write_config
 from tests.threaded import serve_in_thread
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "examples" / "seed-article.txt"
 SEED_EXCERPT = """FEATUREDGeneralLatestNews
 
@@ -33,38 +33,6 @@ border to support Russia in retaking territory.
 def site() -> Iterator[str]:
     with serve_in_thread(demo_app(datetime.now(UTC) - timedelta(minutes=5))) as url:
         yield url
-
-
-def write_config(tmp_path: Path, base: str) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://state.db"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["{ROOT / "rules"}"]
-[alerts]
-first_run = "alert"
-[[sources]]
-name = "front"
-kind = "html"
-url = "{base}/"
-[[sources]]
-name = "feed"
-kind = "feed"
-url = "{base}/feed.xml"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-[service]
-metrics = ""  # no /healthz: `status` must not ask whatever else listens on the default port
-"""
-    )
-    return config
 
 
 def test_check_example_config(capsys: pytest.CaptureFixture[str]) -> None:

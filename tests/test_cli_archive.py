@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_cli import ROOT, write_config
 
 from monitor.cli import main
 from monitor.demo import demo_app
+from tests.helpers.cli_site import ROOT, write_config
 from tests.threaded import serve_in_thread
 
 RULES = str(ROOT / "rules")

@@ -16,30 +16,9 @@ import pytest
 
 from tests.browser import chromium, missing, submit
 from tests.console import HOSTILE, console
+from tests.helpers.playground import PLAYGROUND_RULE, SEED
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=f"no browser: {missing()}")
-
-ROOT = Path(__file__).resolve().parents[1]
-# ../shared beside the repository; a worktree under wt/ sits one level deeper.
-SEED = next(
-    (
-        p / "shared" / "examples" / "seed-article.txt"
-        for p in (ROOT.parent, ROOT.parent.parent)
-        if (p / "shared" / "examples" / "seed-article.txt").is_file()
-    ),
-    None,
-)
-PLAYGROUND_RULE = """\
-rules:
-  - id: atacms-in-russia
-    title: ATACMS used against Russia
-    all:
-      - [ATACMS, ATACM, Army Tactical Missile System]
-      - [Russia, Russian]
-  - id: atacms-in-crimea
-    title: ATACMS over Crimea
-    all: [ATACMS, Crimea]
-"""
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_store_contract import make_alert
 
 from monitor.store import open_store
 from monitor.store.console import DAY, AlertQuery, ConsoleQueries, RuleStats
 from monitor.ui.daemon import ConsoleStore
+from tests.helpers.alerts import make_alert
 
 if TYPE_CHECKING:
-    from conftest import FakeClock
+    from tests.helpers.clock import FakeClock
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -35,6 +35,7 @@ from monitor.service import Service
 from tests import daemon as harness
 from tests._reliability import record
 from tests.daemon import fired, run_daemon
+from tests.helpers.clock import Later
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -218,11 +219,7 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, store: tu
             assert await daemon.exit_code() == 0
 
         # Retries scheduled by the kills' failed sends come due later; jump the clock instead of waiting.
-        class Later:
-            def time(self) -> float:
-                return time.time() + 600
-
-        service = Service(load_config(config), clock=Later())
+        service = Service(load_config(config), clock=Later(600))
         await service.start()
         try:
             assert service.outbox is not None and service.pipeline is not None

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from test_metrics import DESIGN_METRICS
+from tests.helpers.metric_names import DESIGN_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"

@@ -3,17 +3,20 @@ webhook receiver, a fake clock; polls and deliveries driven explicitly."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
-from test_dedup import FIVE_SITES, OTHER_ATACMS
-from test_e2e import RULES, FakeClock, Receiver, Site
 
 from monitor.config import Config, parse_config
 from monitor.service import Service
+from tests.helpers.clock import FakeClock
+from tests.helpers.e2e_world import RULES, Site
+from tests.helpers.receiver import Receiver
+from tests.helpers.wire_copies import FIVE_SITES, OTHER_ATACMS
 
 HEADLINES = [
     "Ukraine fires ATACMS into Russia",
@@ -30,7 +33,7 @@ def html_body(text: str) -> str:
 
 class World:
     def __init__(self, sites: list[Site], receiver: Receiver, config: Config) -> None:
-        self.sites, self.receiver, self.config, self.clock = sites, receiver, config, FakeClock()
+        self.sites, self.receiver, self.config, self.clock = sites, receiver, config, FakeClock(time.time())
 
     async def poll(self, service: Service) -> int:
         total = 0
@@ -129,7 +132,7 @@ async def test_restart_mid_backoff_resumes_and_delivers_once(world: World) -> No
         assert await world.poll(first) == 1
         assert first.outbox is not None
         await first.outbox.deliver_due()
-        assert len(world.receiver.requests) == 1 and world.receiver.acked == []
+        assert len(world.receiver.posts) == 1 and world.receiver.acked == []
     finally:
         await first.stop()  # mid-backoff: the retry is not due yet, so the drain leaves it
 
@@ -141,7 +144,7 @@ async def test_restart_mid_backoff_resumes_and_delivers_once(world: World) -> No
         await second.outbox.deliver_due()
         await second.outbox.deliver_due()
         assert len(world.receiver.acked) == 1
-        assert world.receiver.requests[0]["id"] == world.receiver.acked[0]["id"]
+        assert world.receiver.posts[0]["id"] == world.receiver.acked[0]["id"]
         assert await second.store.outbox_pending() == 0
     finally:
         await second.stop()

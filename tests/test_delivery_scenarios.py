@@ -9,24 +9,18 @@ aiosmtpd with STARTTLS and AUTH); "down" is a port nobody listens on, until a se
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from tlsutil import Pki, make_pki
 
 from monitor import cli
@@ -34,6 +28,9 @@ from monitor.config import load_config
 from monitor.model import Alert, Hit
 from monitor.service import Service
 from monitor.store.base import Store
+from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
+from tests.helpers.smtp import Mailbox, accept_login, stop
 
 RULES = "rules:\n  - id: nk-troops\n    title: North Korean troops\n    any: ['North Korean troops']\n"
 GIVE_UP_AFTER = 3600.0  # the config's alerts.give_up_after below
@@ -41,46 +38,9 @@ MAX_ATTEMPTS = 40  # far more than backoff needs to pass GIVE_UP_AFTER; a bound,
 WAIT = 5.0  # seconds: a bound for what should end at once, never a pause
 
 
-class FakeClock:
-    """Starts at the real time: ``newsmon alerts retry`` runs with the system clock and makes a dead
-    letter due "now", which must not lie in this clock's future."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-
-@dataclass
-class Receiver:
-    """Webhook receiver: answers 500 to the first ``fail_first`` requests, leaves the first
-    ``slow_first`` unanswered until ``release`` is set, acknowledges the rest (deduping by key)."""
-
-    fail_first: int = 0
-    slow_first: int = 0
-    keys: list[str] = field(default_factory=list)  # Idempotency-Key of every request that arrived
-    acked: list[str] = field(default_factory=list)  # keys acknowledged with 200, each once
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            key = request.headers["Idempotency-Key"]
-            assert json.loads(await request.read())["id"] == key
-            self.keys.append(key)
-            seen = len(self.keys)
-            if seen <= self.slow_first:
-                await self.release.wait()  # the client gave up long ago; this answer reaches no one
-                return web.Response(status=503)
-            if seen <= self.slow_first + self.fail_first:
-                return web.Response(status=500, text="receiver broken")
-            if key not in self.acked:
-                self.acked.append(key)
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
+def unique(keys: list[str]) -> list[str]:
+    """What a receiver deduping by Idempotency-Key keeps."""
+    return list(dict.fromkeys(keys))
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -171,7 +131,7 @@ async def until_next_attempt(service: Service, clock: FakeClock) -> None:
 
 
 async def test_500_three_times_then_200_is_one_acknowledged_delivery(store_url: str, tmp_path: Path) -> None:
-    receiver, clock = Receiver(fail_first=3), FakeClock()
+    receiver, clock = Receiver(fail_first=3), FakeClock(time.time())
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
     try:
@@ -183,13 +143,13 @@ async def test_500_three_times_then_200_is_one_acknowledged_delivery(store_url: 
                 assert delivery.attempts == attempt and "HTTP 500" in (delivery.last_error or "")
                 await until_next_attempt(service, clock)
             assert await deliver(service) == 1
-            assert receiver.keys == ["nk-troops-0123456789abcdef"] * 4  # one key for every attempt
-            assert receiver.acked == ["nk-troops-0123456789abcdef"]
+            assert receiver.keys() == ["nk-troops-0123456789abcdef"] * 4  # one key for every attempt
+            assert unique(receiver.acked_keys()) == ["nk-troops-0123456789abcdef"]
             [delivered] = await store_of(service).deliveries()
             assert (delivered.state, delivered.attempts) == ("delivered", 4)
             clock.now += 7 * 86400  # nothing comes back, however long we wait
             assert await deliver(service) == 0
-            assert len(receiver.keys) == 4
+            assert len(receiver.keys()) == 4
     finally:
         await server.close()
 
@@ -197,7 +157,7 @@ async def test_500_three_times_then_200_is_one_acknowledged_delivery(store_url: 
 async def test_receiver_down_past_give_up_is_dead_then_alerts_retry_delivers(
     store_url: str, tmp_path: Path, free_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     config = write_config(tmp_path, store_url, webhook(free_port))  # nothing listens there yet
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1", port=free_port)
@@ -228,7 +188,7 @@ async def test_receiver_down_past_give_up_is_dead_then_alerts_retry_delivers(
             # No daemon heartbeat on this store (the service here runs no scheduler): the CLI sent it now.
             assert "1 delivery queued for retry" in out and "sent now, 1 delivered, 0 not" in out
             assert await deliver(service) == 0
-            assert receiver.acked == ["nk-troops-0123456789abcdef"]
+            assert unique(receiver.acked_keys()) == ["nk-troops-0123456789abcdef"]
             assert [d.state for d in await store_of(service).deliveries()] == ["delivered"]
             assert await asyncio.to_thread(cli.main, ["alerts", "retry", "--failed", "-c", str(config)]) == 1
         finally:
@@ -236,7 +196,7 @@ async def test_receiver_down_past_give_up_is_dead_then_alerts_retry_delivers(
 
 
 async def test_slow_receiver_is_retried_not_lost_and_delivered_once(store_url: str, tmp_path: Path) -> None:
-    receiver, clock = Receiver(slow_first=1), FakeClock()
+    receiver, clock = Receiver(hold=True, hold_to=1, replies=[(503, {})]), FakeClock(time.time())
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
     try:
@@ -246,11 +206,11 @@ async def test_slow_receiver_is_retried_not_lost_and_delivered_once(store_url: s
                 assert await deliver(service) == 1
             [delivery] = await store_of(service).deliveries("pending")
             assert "no answer within 0.3s" in (delivery.last_error or "")
-            assert receiver.acked == []
+            assert unique(receiver.acked_keys()) == []
             await until_next_attempt(service, clock)
             assert await deliver(service) == 1
-            assert receiver.keys == ["nk-troops-0123456789abcdef"] * 2
-            assert receiver.acked == ["nk-troops-0123456789abcdef"]
+            assert receiver.keys() == ["nk-troops-0123456789abcdef"] * 2
+            assert unique(receiver.acked_keys()) == ["nk-troops-0123456789abcdef"]
             assert await store_of(service).outbox_pending() == 0
     finally:
         receiver.release.set()
@@ -263,24 +223,6 @@ async def test_slow_receiver_is_retried_not_lost_and_delivered_once(store_url: s
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@dataclass
-class Mailbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    def authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"newsmon", b"hunter2")
-        return AuthResult(success=ok, handled=False)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 OK"
 
 
 @dataclass
@@ -305,14 +247,13 @@ def smtp_later(free_port: int, pki: Pki) -> Iterator[LateSmtp]:
         port=free_port,
         tls_context=pki.server_context(),
         require_starttls=True,
-        authenticator=mailbox.authenticate,
+        authenticator=accept_login,
         auth_required=True,
     )
     late = LateSmtp(mailbox, controller)
     yield late
     if late.started:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
+        stop(controller)
 
 
 async def test_smtp_down_is_queued_and_delivered_when_it_returns(
@@ -333,7 +274,7 @@ from = "newsmon@example.org"
 to = ["desk@example.org"]
 timeout = "5s"
 """
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     config = write_config(tmp_path, store_url, notifier)
     async with daemon(config, clock) as service:
         for _ in range(2):  # down for a while: each attempt fails, the delivery stays queued

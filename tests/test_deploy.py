@@ -73,7 +73,7 @@ def test_unit_is_type_notify_with_watchdog_and_reload() -> None:
 # -- deploy/README.md, executed as far as this machine allows ---------------------------------------------
 # Its marked blocks run in order (tests/deploydoc.py): shell with /etc moved into a scratch folder and the
 # venv's newsmon replaced by this interpreter, TOML edits applied to /etc/newsmon/config.toml.
-# systemctl and journalctl are not run: systemd is not PID 1 here.
+# systemctl and journalctl run in tests/test_deploy_systemd.py, in a container booted with systemd.
 
 
 def run_block(body: str, root: Path) -> None:
@@ -92,11 +92,13 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     monkeypatch.delenv("NEWSMON_CONFIG", raising=False)
     steps = systemd_steps()
-    assert [kind for kind, _ in steps] == ["run", "edit", "run", "run"]
+    assert [kind for kind, _ in steps] == ["install", "run", "edit", "run", "run", "start"]
     for kind, body in steps:
+        # Installing into /opt and starting the unit need root and a running systemd:
+        # tests/test_deploy_systemd.py does those.
         if kind == "run":
             run_block(body, tmp_path)
-        else:
+        elif kind == "edit":
             apply_edits(tmp_path / "etc/newsmon/config.toml", body)
     return tmp_path
 

@@ -12,8 +12,8 @@ from monitor.config import parse_config
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 PER_INSTANCE = {
     "Description=newsmon news monitoring and alerting daemon, instance %i",
-    "StateDirectory=newsmon/%i",
-    "WorkingDirectory=/var/lib/newsmon/%i",
+    "StateDirectory=newsmon-%i",
+    "WorkingDirectory=/var/lib/newsmon-%i",
     "Environment=NEWSMON_METRICS_PORT=946%i",
 }
 

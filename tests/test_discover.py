@@ -13,7 +13,7 @@ from aiohttp import web
 from monitor.cli import main
 from monitor.config import HttpConfig, load_config
 from monitor.crawl.http import HttpClient
-from monitor.discover import LINKED, PAGE, ROBOTS, discover
+from monitor.discover import How, discover
 from tests.threaded import serve_in_thread
 
 ARTICLES = [f"/news/2024/story-{i}" for i in range(3)]
@@ -137,9 +137,9 @@ def test_feed_linked_from_the_page_ranks_first() -> None:
     with serve(FEED_SITE) as base:
         findings = _discover(base + "/")
     valid = [f for f in findings if f.ok]
-    assert (valid[0].kind, valid[0].url, valid[0].how) == ("feed", base + "/world/rss", LINKED)
+    assert (valid[0].kind, valid[0].url, valid[0].how) == ("feed", base + "/world/rss", How.LINKED)
     assert valid[0].entries == 3 and valid[0].title == "World news"
-    assert valid[-1].kind == "html" and valid[-1].how == PAGE and valid[-1].entries == 3
+    assert valid[-1].kind == "html" and valid[-1].how == How.PAGE and valid[-1].entries == 3
 
 
 def test_news_sitemap_from_robots_beats_plain_sitemap_and_page() -> None:
@@ -150,7 +150,7 @@ def test_news_sitemap_from_robots_beats_plain_sitemap_and_page() -> None:
         ("sitemap", base + "/sitemap.xml"),
         ("html", base + "/"),
     ]
-    assert valid[0].news and valid[0].how == ROBOTS and not valid[1].news
+    assert valid[0].news and valid[0].how == How.ROBOTS and not valid[1].news
 
 
 def test_sitemap_index_offers_its_news_child() -> None:

@@ -26,7 +26,8 @@ from monitor.service import Service
 from tests import daemon as harness
 from tests._reliability import record
 from tests.daemon import DEADLINE, until
-from tests.test_faults import RULES, Receiver, Site, site
+from tests.helpers.fault_site import RULES, Site, site
+from tests.helpers.receiver import Receiver
 
 __all__ = ["site"]  # the fixture, imported for pytest
 
@@ -156,7 +157,7 @@ async def test_disk_full_logs_errors_and_loses_nothing_once_space_returns(
             assert service.scheduler is not None and (service.scheduler.last_tick or 0.0) > full_since + 1
             assert not daemon.done(), daemon  # logged, not crashed
             errors = [watch.text(r) for r in watch.records]
-            acked_while_full = len(set(receiver.acked))
+            acked_while_full = len(set(receiver.acked_ids()))
 
             (small_disk / "filler").unlink()  # space returns
             freed_at = len(watch.records)
@@ -182,8 +183,8 @@ async def test_disk_full_logs_errors_and_loses_nothing_once_space_returns(
     finally:
         await reopened.stop()
 
-    acked = set(receiver.acked)
-    wrong_key = [(i, k) for i, k in receiver.posts if k != i]
+    acked = set(receiver.acked_ids())
+    wrong_key = [(i, k) for i, k in receiver.id_keys() if k != i]
     total = len(before) + len(during)
     record(
         f"disk full ({DISK[:-1]} MB tmpfs under SQLite), then space freed",

@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 
 from monitor.matching import engine as engine_module
-from monitor.matching.engine import HITS_PER_TERM, Engine, inflections, required_literal
+from monitor.matching.compiled import required_literal
+from monitor.matching.engine import HITS_PER_TERM, Engine
 from monitor.matching.rules import load_rules, rules_from_text
+from monitor.matching.text import inflections
 from monitor.model import Article
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"

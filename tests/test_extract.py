@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from monitor import extract as extract_module
+from monitor.crawl.charset import decode_html
 from monitor.errors import ParseError
-from monitor.extract import decode_html, extract
+from monitor.extract import extract
 from monitor.model import Article, Candidate, Fetched
 
 PAGE_URL = "https://news.example.org/world/2024/story.html"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from monitor.extract import _heuristic_body, _trafilatura_body, extract
+from monitor.extract import extract
+from monitor.extract.body import heuristic_body, trafilatura_body
 from monitor.model import Article, Fetched
 
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
@@ -26,7 +27,7 @@ def run(name: str) -> Article:
 
 
 def heuristic(name: str) -> str:
-    return _heuristic_body(LexborHTMLParser(html(name).decode("utf-8")))[0]
+    return heuristic_body(LexborHTMLParser(html(name).decode("utf-8")))[0]
 
 
 def test_lists_tables_quotes_and_standfirst_inside_the_article_are_kept() -> None:
@@ -88,7 +89,7 @@ def test_br_cut_story_in_a_div_beats_paragraphs_elsewhere() -> None:
 
 
 def test_fallback_reads_table_layouts_too() -> None:
-    text = _trafilatura_body(html("old_table_layout.html").decode(), "https://news.example.com/a")
+    text = trafilatura_body(html("old_table_layout.html").decode(), "https://news.example.com/a")
     assert "The county board of supervisors voted 4-1" in text
 
 

@@ -15,145 +15,33 @@ Disk full is in tests/test_disk_full.py, 5,000 slow sources in tests/test_overlo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
-from monitor.store import sqlite as sqlite_store
+from monitor.store.sqlite import base as sqlite_store
 from tests import daemon as harness
 from tests._reliability import record
 from tests.conftest import OwnRedis, _free_port, running_redis
-from tests.daemon import DEADLINE, run_daemon, until
+from tests.daemon import DEADLINE, run_daemon
+from tests.helpers.clock import FakeClock
+from tests.helpers.fault_site import RULES, Site, serve_site, site
+from tests.helpers.receiver import Receiver
+
+__all__ = ["site"]  # fixtures, imported for pytest
 
 OUTAGE = 4.0  # seconds redis-server stays dead: longer than the 3 s outbox lease of ``redis_config``
-RULES = "rules:\n  - id: zorblax\n    title: Zorblax sighted\n    any: ['zorblax']\n"
-
-
-def body(slug: str) -> str:
-    """A distinct story per slug (random vocabulary), so story dedup never merges two test articles."""
-    rng = random.Random(slug)
-    words = [
-        "".join(rng.choice("bcdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(120)
-    ]
-    return f"<p>The zorblax {' '.join(words)}.</p>"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-
-@dataclass
-class Site:
-    slugs: list[str] = field(default_factory=list)
-    feed_hits: int = 0
-    hit: asyncio.Event = field(default_factory=asyncio.Event)  # set at every feed request
-
-    def app(self) -> web.Application:
-        async def feed(request: web.Request) -> web.Response:
-            self.feed_hits += 1
-            self.hit.set()
-            base = f"http://{request.host}"
-            date = format_datetime(datetime.now(UTC))
-            items = "".join(
-                f"<item><title>Zorblax {s}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{date}</pubDate></item>"
-                for s in self.slugs
-            )
-            return web.Response(
-                text=f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>',
-                content_type="application/rss+xml",
-            )
-
-        async def article(request: web.Request) -> web.Response:
-            slug = request.match_info["slug"]
-            html = (
-                f"<html><head><title>Zorblax {slug}</title></head>"
-                f"<body><article>{body(slug)}</article></body></html>"
-            )
-            return web.Response(text=html, content_type="text/html")
-
-        app = web.Application()
-        app.router.add_get("/feed.xml", feed)
-        app.router.add_get("/news/{slug}", article)
-        return app
-
-
-@dataclass
-class Receiver:
-    reset_first: int = 0  # drop the connection without an answer for the first N requests
-    posts: list[tuple[str, str]] = field(default_factory=list)
-    acked: list[str] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every POST and every answer
-    hold_at: int | None = None  # the POST with this number (1-based) and later ones wait for ``release``
-    held: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.posts.append((payload["id"], request.headers.get("Idempotency-Key", "")))
-            self.changed.set()
-            if len(self.posts) <= self.reset_first and request.transport is not None:
-                request.transport.abort()  # RST mid-response: the client never sees a status line
-                await asyncio.Event().wait()
-            if self.hold_at is not None and len(self.posts) >= self.hold_at:
-                self.held.set()
-                await self.release.wait()
-            self.acked.append(payload["id"])
-            self.changed.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
-
-    async def wait_acked(self, count: int, within: float) -> None:
-        """Until ``count`` distinct alerts were acknowledged; fails after ``within`` seconds."""
-        await until(
-            self.changed,
-            lambda: len(set(self.acked)) >= count,
-            within,
-            lambda: f"{count} alerts acknowledged ({len(set(self.acked))} were)",
-        )
-
-
-@contextlib.asynccontextmanager
-async def serve_site() -> AsyncIterator[tuple[Site, str]]:
-    """A ``Site`` on loopback and its feed URL, for as long as the block runs."""
-    s = Site()
-    server = TestServer(s.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield s, str(server.make_url("/feed.xml"))
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[tuple[Site, str]]:
-    async with serve_site() as served:
-        yield served
 
 
 def write_config(tmp_path: Path, feed: str, hook: str) -> Path:
@@ -171,7 +59,7 @@ def write_config(tmp_path: Path, feed: str, hook: str) -> Path:
     )
 
 
-async def _drain(service: Service, clock: Clock, *, hours: int) -> None:
+async def _drain(service: Service, clock: FakeClock, *, hours: int) -> None:
     """Advance the injected clock an hour at a time, running every delivery that comes due."""
     assert service.outbox is not None
     for _ in range(hours):
@@ -185,7 +73,7 @@ async def test_webhook_down_for_twenty_hours_then_back_delivers_everything(
     s, feed = site
     s.slugs = [f"s{i}" for i in range(5)]
     port = _free_port()  # nothing listens here yet: connection refused
-    clock = Clock()
+    clock = FakeClock(time.time())
     service = Service(load_config(write_config(tmp_path, feed, f"http://127.0.0.1:{port}/hook")), clock=clock)
     await service.start()
     receiver = Receiver()
@@ -202,14 +90,14 @@ async def test_webhook_down_for_twenty_hours_then_back_delivers_everything(
         pending = await service.store.outbox_pending()
     finally:
         await service.stop()
-    lost = 5 - len(set(receiver.acked))
+    lost = 5 - len(set(receiver.acked_ids()))
     record(
         "webhook receiver down 20 h (injected clock), then back",
         5,
         lost=lost,
-        duplicated=len(receiver.acked) - len(set(receiver.acked)),
+        duplicated=len(receiver.acked_ids()) - len(set(receiver.acked_ids())),
     )
-    assert sorted(set(receiver.acked)) == sorted({i for i, _ in receiver.posts}) and lost == 0
+    assert sorted(set(receiver.acked_ids())) == sorted({i for i, _ in receiver.id_keys()}) and lost == 0
     assert pending == 0
 
 
@@ -221,7 +109,7 @@ async def test_connection_reset_mid_response_is_retried_with_the_same_key(
     receiver = Receiver(reset_first=3)
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
-    clock = Clock()
+    clock = FakeClock(time.time())
     service = Service(load_config(write_config(tmp_path, feed, str(server.make_url("/hook")))), clock=clock)
     await service.start()
     try:
@@ -230,8 +118,8 @@ async def test_connection_reset_mid_response_is_retried_with_the_same_key(
     finally:
         await service.stop()
         await server.close()
-    assert len(set(receiver.acked)) == 2 and len(receiver.acked) == 2
-    assert all(i == k for i, k in receiver.posts)  # every retry carries the alert id as its key
+    assert len(set(receiver.acked_ids())) == 2 and len(receiver.acked_ids()) == 2
+    assert all(i == k for i, k in receiver.id_keys())  # every retry carries the alert id as its key
     record(
         "webhook connection reset mid-response",
         3,
@@ -250,7 +138,7 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
-    clock = Clock()
+    clock = FakeClock(time.time())
     config = load_config(write_config(tmp_path, feed, str(server.make_url("/hook"))))
     service = Service(config, clock=clock)
     await service.start()
@@ -277,8 +165,8 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(
         await server.close()
     assert errors, "a locked database must be reported"
     assert (
-        sorted(set(receiver.acked)) == sorted({i for i, _ in receiver.posts})
-        and len(set(receiver.acked)) == 2
+        sorted(set(receiver.acked_ids())) == sorted({i for i, _ in receiver.id_keys()})
+        and len(set(receiver.acked_ids())) == 2
     )
     reported = errors[0].replace(str(tmp_path / "state.db"), "state.db")
     record("SQLite locked by another connection", 1, lost=0, note=f"reported as: {reported[:80]}")
@@ -321,7 +209,7 @@ async def redis_killed_mid_run(tmp_path: Path, site: tuple[Site, str], redis_ser
             await receiver.wait_acked(10, within=DEADLINE)
 
             # Hold the next POST: the kill lands between the receiver getting it and the outcome landing.
-            receiver.hold_at = len(receiver.posts) + 1
+            receiver.hold, receiver.hold_from = True, len(receiver.posts) + 1
             s.slugs += waves[1]
             async with asyncio.timeout(DEADLINE):
                 await receiver.held.wait()
@@ -330,7 +218,7 @@ async def redis_killed_mid_run(tmp_path: Path, site: tuple[Site, str], redis_ser
             redis_server.proc.wait()
             redis_server.proc = None
             down_at = time.monotonic()
-            receiver.hold_at = None
+            receiver.hold = False
             receiver.release.set()  # the held POSTs are answered while the store is gone
             s.slugs += waves[2]  # news keeps coming during the outage
             await daemon.log(lambda e: e.get("event") == "store_unavailable", within=DEADLINE)
@@ -371,8 +259,8 @@ async def test_redis_sigkilled_mid_run_loses_nothing(redis_kill: RedisKill) -> N
     the same Idempotency-Key (receivers dedupe on it), and none is acknowledged under two keys."""
     seen = redis_kill
     crashed = [e for e in seen.logs if e.get("level") == "critical" or "crash" in str(e.get("event"))]
-    acked = Counter(seen.receiver.acked)
-    wrong_key = [(i, k) for i, k in seen.receiver.posts if k != i]
+    acked = Counter(seen.receiver.acked_ids())
+    wrong_key = [(i, k) for i, k in seen.receiver.id_keys() if k != i]
     repeats = sum(acked.values()) - len(acked)
     unavailable = sum(1 for e in seen.logs if e.get("event") == "store_unavailable")
     record(

@@ -26,8 +26,8 @@ from monitor.model import Source
 from monitor.pipeline import Pipeline, PollResult
 from monitor.store.sqlite import SqliteStore
 from tests.cli_config import cli_config
-from tests.conftest import FakeClock
-from tests.test_ssrf import FakeResolver
+from tests.helpers.clock import FakeClock
+from tests.helpers.resolver import FakeResolver
 
 OPEN = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5)
 RULES = "rules:\n  - id: atacms\n    any: ['ATACMS']\n"
@@ -92,8 +92,8 @@ async def poll_all(
                 store=store,
                 http=client,
                 engine=lambda: engine,
-                alerts=AlertsConfig(first_run="alert", max_age=0),
-                notifiers=["hook"],
+                alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
+                notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),
             )
             return [await pipeline.poll(source) for source in sources]

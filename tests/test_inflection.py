@@ -261,11 +261,26 @@ def test_lang_on_a_regular_expression_is_warned_about() -> None:
     ]
 
 
-def test_a_language_is_compiled_once_on_first_use_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    engine = Engine(rules_from_text("rules: [{id: r, any: [Marschflugkörper]}]").rules)
+def test_every_language_is_compiled_with_the_engine_not_on_an_article(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first article in a language must not wait for its automaton (the daemon builds the engine in
+    a worker thread; a match runs on the event loop)."""
     caplog.set_level("INFO", logger="newsmon.matching")
-    for _ in range(2):
-        assert engine.match_text({"body": "mit Marschflugkörpern"}, "", "de")
-    engine.prepare(["de", "es"])
+    rules = "rules: [{id: r, any: [Marschflugkörper, {term: войска, lang: ru}]}]"
+    engine = Engine(rules_from_text(rules).rules)
     compiled = [r for r in caplog.records if r.getMessage() == "inflected_forms_compiled"]
-    assert [(r.lang, r.keys) for r in compiled] == [("de", 1), ("es", 1)]  # type: ignore[attr-defined]
+    assert sorted((r.lang, r.keys) for r in compiled) == [  # type: ignore[attr-defined]
+        ("de", 1),
+        ("es", 1),
+        ("fr", 1),
+        ("it", 1),
+        ("pl", 1),
+        ("pt", 1),
+        ("ru", 1),
+    ]
+    assert set(engine.compile_seconds) == {"de", "es", "fr", "it", "pl", "pt", "ru"}
+    caplog.clear()
+    assert engine.match_text({"body": "mit Marschflugkörpern"}, "", "de")
+    assert engine.match_text({"body": "северокорейскими войсками"}, "", "ru")
+    assert not [r for r in caplog.records if r.getMessage() == "inflected_forms_compiled"]

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import redis
-from aiosmtpd.controller import Controller
-from test_service import ATACMS, run_daemon, serve_net, write_config
 
 from monitor.logs import JsonFormatter, Scrubber, TextFormatter, mask_url, setup_logging
+from tests.daemon import run_daemon
+from tests.helpers.service_net import ATACMS, serve_net, write_config
+from tests.helpers.smtp import Mailbox
 
 DEADLINE = 15.0
 
@@ -79,21 +80,6 @@ def test_setup_logging_text_format_goes_to_the_stream() -> None:
     assert "started count=3 detail=key ********" in out and "hidden" not in out
 
 
-class _RejectAuth:
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(free_port: int) -> Iterator[int]:
-    # No AUTH offered: the email notifier's login fails, which is the error path we want logged.
-    controller = Controller(_RejectAuth(), hostname="127.0.0.1", port=free_port)
-    controller.start()
-    yield free_port
-    controller.stop()
-    controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
-
-
 @pytest.fixture
 def redis_user(redis_url: str) -> Iterator[tuple[str, str, str]]:
     """(store URL with a password, the password, the URL with a wrong password): an ACL user on the
@@ -115,7 +101,7 @@ def redis_user(redis_url: str) -> Iterator[tuple[str, str, str]]:
 
 async def test_no_secret_in_any_log_line_of_a_real_run(
     tmp_path: Path,
-    smtp: int,
+    smtp: tuple[Mailbox, int],
     redis_user: tuple[str, str, str],
 ) -> None:
     store_url, redis_password, wrong_store_url = redis_user
@@ -132,7 +118,7 @@ async def test_no_secret_in_any_log_line_of_a_real_run(
 name = "mail"
 kind = "email"
 host = "127.0.0.1"
-port = {smtp}
+port = {smtp[1]}
 tls = "none"
 username = "newsmon"
 password = "${{NEWSMON_SMTP_PASSWORD}}"
@@ -159,8 +145,8 @@ to = ["desk@test.example"]
             await daemon.log(lambda e: e.get("notifier") == "mail" and e.get("outcome") in ("retry", "dead"))
             await daemon.log(lambda e: e["event"] == "poll_failed" and e.get("source") == "missing")
             async with asyncio.timeout(DEADLINE):
-                await net.receiver.got_ack.wait()  # the retry got through, signed with the secret
-            assert net.receiver.headers[-1]["X-Newsmon-Signature"].startswith("sha256=")
+                await net.receiver.acknowledged.wait()  # the retry got through, signed with the secret
+            assert net.receiver.posts[-1].headers["X-Newsmon-Signature"].startswith("sha256=")
             # A broken rule file arrives: the reload is refused (and logged), the running rules stay.
             (tmp_path / "rules" / "broken.yaml").write_text("rules:\n  - id: broken\n    any: ['@nowhere']\n")
             daemon.proc.send_signal(signal.SIGHUP)

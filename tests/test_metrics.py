@@ -16,27 +16,16 @@ import aiohttp
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from test_service import ATACMS, Net, serve_net, write_config
 
 from monitor.config import load_config
 from monitor.metrics import Metrics
 from monitor.model import Source
 from monitor.scheduler import Scheduler
 from monitor.service import Service
+from tests.helpers.metric_names import DESIGN_METRICS
+from tests.helpers.service_net import ATACMS, Net, serve_net, write_config
 
 DEADLINE = 15.0
-# design.md, "Observability", plus the reload error counter the service exports.
-DESIGN_METRICS = (
-    "newsmon_fetch_total",
-    "newsmon_fetch_seconds",
-    "newsmon_articles_total",
-    "newsmon_matches_total",
-    "newsmon_alerts_total",
-    "newsmon_outbox_pending",
-    "newsmon_source_last_success_timestamp_seconds",
-    "newsmon_rules_loaded",
-    "newsmon_rules_reload_errors_total",
-)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -142,7 +131,7 @@ async def _exercise(tmp_path: Path, net: Net, url: str, redis_proc: subprocess.P
     try:
         async with asyncio.timeout(DEADLINE):
             await service.ready.wait()
-            await net.receiver.got_ack.wait()
+            await net.receiver.acknowledged.wait()
         assert service.metrics_server is not None
         base = f"http://127.0.0.1:{service.metrics_server.port}"
         async with aiohttp.ClientSession() as http:

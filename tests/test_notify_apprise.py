@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -17,27 +15,13 @@ from monitor.errors import ConfigError, DeliveryError
 from monitor.notify import REGISTRY
 from monitor.notify.apprise import INSTALL_HINT, AppriseNotifier, AppriseOptions, render
 from monitor.notify.base import sample_alert
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 200
-        self.release = asyncio.Event()  # the "hang" route waits on it
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.json())
-        if request.match_info["route"] == "hang":
-            await self.release.wait()
-        return web.Response(status=self.status, text="ok" if self.status == 200 else "receiver broke")
+from tests.helpers.receiver import Receiver
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/{route}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(rec.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -57,7 +41,7 @@ async def test_delivers_with_the_alert_title(receiver: tuple[Receiver, str]) -> 
     alert = sample_alert()
     answer = await notifier(f"{base}/hook").send(alert)
     assert answer == "apprise: 1 service notified"
-    [body] = rec.bodies
+    [body] = rec.posts
     assert body["title"] == f"[newsmon] {alert.rule_title}: {alert.title}"
     assert alert.url in body["message"] and "your newsmon notifier" in body["message"]
 
@@ -67,7 +51,7 @@ async def test_digest_is_one_message(receiver: tuple[Receiver, str]) -> None:
     first = sample_alert()
     second = dataclasses.replace(first, id="other", title="Second story", url="https://example.org/2")
     await notifier(f"{base}/hook").send_digest([first, second])
-    [body] = rec.bodies
+    [body] = rec.posts
     assert body["title"] == "[newsmon] 2 alerts"
     assert (
         f"{first.rule_title}: {first.title}" in body["message"] and "https://example.org/2" in body["message"]
@@ -76,12 +60,12 @@ async def test_digest_is_one_message(receiver: tuple[Receiver, str]) -> None:
 
 async def test_receiver_failure_is_retryable(receiver: tuple[Receiver, str]) -> None:
     rec, base = receiver
-    rec.status = 500
+    rec.replies.append((500, {}, "receiver broke"))
     with pytest.raises(DeliveryError) as caught:
         await notifier(f"{base}/hook").send(sample_alert())
     assert not caught.value.permanent and caught.value.reason.startswith("apprise:")
     assert "500" in caught.value.reason, caught.value.reason
-    assert len(rec.bodies) == 1
+    assert len(rec.posts) == 1
 
 
 async def test_one_failing_url_of_two_fails_the_delivery(receiver: tuple[Receiver, str]) -> None:
@@ -89,7 +73,7 @@ async def test_one_failing_url_of_two_fails_the_delivery(receiver: tuple[Receive
     with pytest.raises(DeliveryError):
         # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
         await notifier(f"{base}/hook", "json://127.0.0.1:9/x").send(sample_alert())
-    assert len(rec.bodies) == 1
+    assert len(rec.posts) == 1
 
 
 async def test_unknown_service_is_permanent() -> None:
@@ -100,9 +84,10 @@ async def test_unknown_service_is_permanent() -> None:
 
 
 async def test_no_answer_within_timeout(receiver: tuple[Receiver, str]) -> None:
-    _, base = receiver
+    rec, base = receiver
+    rec.hold = True
     with pytest.raises(DeliveryError) as caught:
-        await notifier(f"{base}/hang", timeout=0.3).send(sample_alert())
+        await notifier(f"{base}/hook", timeout=0.3).send(sample_alert())
     assert not caught.value.permanent
 
 

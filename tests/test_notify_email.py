@@ -3,8 +3,6 @@ AUTH (certificates from ``tlsutil``, made per session)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +14,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from tlsutil import Pki, make_pki
 
 from monitor.errors import DeliveryError
@@ -26,44 +24,7 @@ from monitor.notify import email as email_module
 from monitor.notify.base import digest_id
 from monitor.notify.email import EmailNotifier, EmailOptions, build_digest, message_id, tls_context
 from monitor.secret import Secret
-
-
-@dataclass
-class Recorder:
-    """aiosmtpd handler: keeps every accepted message; ``rcpt_reply``/``data_reply`` force refusals."""
-
-    messages: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
-    rcpt_reply: str | None = None
-    data_reply: str | None = None
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.data_reply:
-            return self.data_reply
-        assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((envelope, parsed))
-        return "250 OK queued as NM42"
-
-
-@pytest.fixture
-def smtp(free_port: int) -> Iterator[tuple[Recorder, int]]:
-    recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port)
-    controller.start()
-    try:
-        yield recorder, controller.port
-    finally:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
+from tests.helpers.smtp import Mailbox, accept_login, parse, running, smtp_server
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -110,11 +71,11 @@ def test_registered_and_aliases() -> None:
     assert "hunter2" not in repr(EmailOptions(host="h", sender="a@b", to=["c@d"], password=Secret("hunter2")))
 
 
-async def test_delivers_one_multipart_message(smtp: tuple[Recorder, int]) -> None:
+async def test_delivers_one_multipart_message(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     answer = await notifier(port).send(make_alert())
     assert answer == "250 OK queued as NM42"
-    [(envelope, message)] = recorder.messages
+    [(envelope, message)] = recorder.received
     assert envelope.mail_from == "newsmon@example.org"
     assert envelope.rcpt_tos == ["desk@example.org", "night@example.org"]
     assert message["Subject"] == "[newsmon] North Korean troops: North Korean troops seen in Kursk"
@@ -130,17 +91,17 @@ async def test_delivers_one_multipart_message(smtp: tuple[Recorder, int]) -> Non
     assert "North Korean troops &lt;b&gt;were&lt;/b&gt; &amp; seen" in html
 
 
-async def test_message_id_is_stable_across_retries(smtp: tuple[Recorder, int]) -> None:
+async def test_message_id_is_stable_across_retries(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     mailer = notifier(port)
     await mailer.send(make_alert())
     await mailer.send(make_alert())
-    first, second = (message for _, message in recorder.messages)
+    first, second = (message for _, message in recorder.received)
     assert first["Message-ID"] == second["Message-ID"]
     assert first["Date"] == second["Date"]
 
 
-async def test_html_part_escapes_everything(smtp: tuple[Recorder, int]) -> None:
+async def test_html_part_escapes_everything(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     hostile = make_alert(
         title='<script>alert("x")</script>',
@@ -149,7 +110,7 @@ async def test_html_part_escapes_everything(smtp: tuple[Recorder, int]) -> None:
         url="javascript:alert(1)",
     )
     await notifier(port).send(hostile)
-    _, html = parts(recorder.messages[0][1])
+    _, html = parts(recorder.received[0][1])
     assert "<script>" not in html and "<img" not in html and "<i>" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert "R&amp;D &lt;i&gt;" in html
@@ -157,23 +118,23 @@ async def test_html_part_escapes_everything(smtp: tuple[Recorder, int]) -> None:
     assert 'href="javascript' not in html
 
 
-async def test_crlf_in_title_cannot_inject_headers(smtp: tuple[Recorder, int]) -> None:
+async def test_crlf_in_title_cannot_inject_headers(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     hostile = make_alert(title="Hello\r\nBcc: victim@example.org\r\nX-Evil: 1", rule_title="a\nb")
     await notifier(port).send(hostile)
-    [(envelope, message)] = recorder.messages
+    [(envelope, message)] = recorder.received
     assert message["Bcc"] is None and message["X-Evil"] is None
     assert "victim@example.org" not in envelope.rcpt_tos
     assert message["Subject"] == "[newsmon] a b: Hello Bcc: victim@example.org X-Evil: 1"
 
 
-async def test_non_ascii_subject_round_trips(smtp: tuple[Recorder, int]) -> None:
+async def test_non_ascii_subject_round_trips(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     await notifier(port).send(make_alert(title="Войска КНДР в Курской области — “срочно”"))
-    assert recorder.messages[0][1]["Subject"].endswith("Войска КНДР в Курской области — “срочно”")
+    assert recorder.received[0][1]["Subject"].endswith("Войска КНДР в Курской области — “срочно”")
 
 
-async def test_550_is_permanent(smtp: tuple[Recorder, int]) -> None:
+async def test_550_is_permanent(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     recorder.data_reply = "550 5.7.1 message rejected"
     with pytest.raises(DeliveryError) as caught:
@@ -183,7 +144,7 @@ async def test_550_is_permanent(smtp: tuple[Recorder, int]) -> None:
     assert isinstance(caught.value.__cause__, aiosmtplib.SMTPResponseException)
 
 
-async def test_all_recipients_refused_550_is_permanent(smtp: tuple[Recorder, int]) -> None:
+async def test_all_recipients_refused_550_is_permanent(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     recorder.rcpt_reply = "550 5.1.1 no such user"
     with pytest.raises(DeliveryError) as caught:
@@ -191,7 +152,7 @@ async def test_all_recipients_refused_550_is_permanent(smtp: tuple[Recorder, int
     assert caught.value.permanent
 
 
-async def test_451_is_retryable(smtp: tuple[Recorder, int]) -> None:
+async def test_451_is_retryable(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     recorder.data_reply = "451 4.3.0 try again later"
     with pytest.raises(DeliveryError) as caught:
@@ -207,65 +168,44 @@ async def test_connection_refused_is_retryable(free_port: int) -> None:
     assert caught.value.__cause__ is not None
 
 
-async def test_starttls_required_never_falls_back_to_plaintext(smtp: tuple[Recorder, int]) -> None:
+async def test_starttls_required_never_falls_back_to_plaintext(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     with pytest.raises(DeliveryError) as caught:
         await notifier(port, tls="starttls").send(make_alert())
     assert "STARTTLS" in caught.value.reason.upper()
-    assert recorder.messages == []
+    assert recorder.received == []
 
 
-async def test_auth_without_server_support_is_translated(smtp: tuple[Recorder, int]) -> None:
+async def test_auth_without_server_support_is_translated(smtp: tuple[Mailbox, int]) -> None:
     recorder, port = smtp
     with pytest.raises(DeliveryError) as caught:
         await notifier(port, username="newsmon", password=Secret("hunter2")).send(make_alert())
     assert "AUTH" in caught.value.reason
     assert "hunter2" not in str(caught.value)
-    assert recorder.messages == []
+    assert recorder.received == []
 
 
 @pytest.fixture
-def smtp_auth(free_port: int) -> Iterator[tuple[Recorder, int]]:
-    def authenticate(
-        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) in (
-            (b"newsmon", b"hunter2"),
-            ("newsmon", "hunter2"),
-        )
-        # handled=False: aiosmtpd then sends the 235 / 535 reply itself.
-        return AuthResult(success=ok, handled=False)
-
-    recorder = Recorder()
+def smtp_auth(free_port: int) -> Iterator[tuple[Mailbox, int]]:
+    recorder = Mailbox()
     # Plain-text AUTH only because this is loopback in a test; production uses tls = starttls/implicit.
-    controller = Controller(
-        recorder,
-        hostname="127.0.0.1",
-        port=free_port,
-        authenticator=authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield recorder, controller.port
-    finally:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
+    with smtp_server(recorder, free_port, authenticator=accept_login, auth_require_tls=False):
+        yield recorder, free_port
 
 
-async def test_login_with_password(smtp_auth: tuple[Recorder, int]) -> None:
+async def test_login_with_password(smtp_auth: tuple[Mailbox, int]) -> None:
     recorder, port = smtp_auth
     await notifier(port, username="newsmon", password=Secret("hunter2")).send(make_alert())
-    assert len(recorder.messages) == 1
+    assert len(recorder.received) == 1
 
 
-async def test_wrong_password_is_permanent_and_not_shown(smtp_auth: tuple[Recorder, int]) -> None:
+async def test_wrong_password_is_permanent_and_not_shown(smtp_auth: tuple[Mailbox, int]) -> None:
     recorder, port = smtp_auth
     with pytest.raises(DeliveryError) as caught:
         await notifier(port, username="newsmon", password=Secret("wrong-pw")).send(make_alert())
     assert caught.value.permanent
     assert "535" in caught.value.reason and "wrong-pw" not in str(caught.value)
-    assert recorder.messages == []
+    assert recorder.received == []
 
 
 # -- TLS and AUTH ----------------------------------------------------------------------------------------
@@ -277,7 +217,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @dataclass
-class SecureRecorder(Recorder):
+class SecureRecorder(Mailbox):
     """Also refuses mail from unauthenticated sessions, and notes for every DATA (accepted or not) the
     TLS cipher the session ran over and the message as sent; ``data_replies`` answer DATA in turn."""
 
@@ -290,8 +230,7 @@ class SecureRecorder(Recorder):
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
         self.mechanisms.append(mechanism)
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"newsmon", b"hunter2")
-        return AuthResult(success=ok, handled=False)
+        return accept_login(server, session, envelope, mechanism, data)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -306,9 +245,7 @@ class SecureRecorder(Recorder):
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes) and server.transport is not None
         self.ciphers.append(server.transport.get_extra_info("cipher"))
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.attempts.append(parsed)
+        self.attempts.append(parse(envelope))
         if self.data_replies:
             return self.data_replies.pop(0)
         return await super().handle_DATA(server, session, envelope)
@@ -319,15 +256,6 @@ class TlsServer:
     recorder: SecureRecorder
     port: int
     tls: str  # the notifier's ``tls`` setting this server speaks
-
-
-def _start(controller: Controller) -> Iterator[None]:
-    controller.start()
-    try:
-        yield
-    finally:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
 @pytest.fixture
@@ -342,7 +270,8 @@ def starttls_server(free_port: int, pki: Pki) -> Iterator[TlsServer]:
         require_starttls=True,
         authenticator=recorder.authenticate,
     )
-    yield from (TlsServer(recorder, free_port, "starttls") for _ in _start(controller))
+    with running(controller):
+        yield TlsServer(recorder, free_port, "starttls")
 
 
 @pytest.fixture
@@ -358,7 +287,8 @@ def implicit_server(free_port: int, pki: Pki) -> Iterator[TlsServer]:
         # The connection is TLS already; aiosmtpd would still answer AUTH with "538 encryption required".
         auth_require_tls=False,
     )
-    yield from (TlsServer(recorder, free_port, "implicit") for _ in _start(controller))
+    with running(controller):
+        yield TlsServer(recorder, free_port, "implicit")
 
 
 @pytest.fixture(params=["starttls", "implicit"])
@@ -385,7 +315,7 @@ async def test_starttls_and_auth_deliver_to_every_recipient(starttls_server: Tls
     recorder = starttls_server.recorder
     answer = await secure(starttls_server, pki, to=RECIPIENTS).send(make_alert())
     assert answer.startswith("250 ")
-    [(envelope, message)] = recorder.messages
+    [(envelope, message)] = recorder.received
     assert envelope.rcpt_tos == ["desk@example.org", "night@example.org", "analyst@example.net"]
     assert message["To"] == ", ".join(RECIPIENTS)
     assert recorder.mechanisms == ["PLAIN"]  # aiosmtplib's first choice among LOGIN/PLAIN
@@ -396,7 +326,7 @@ async def test_starttls_and_auth_deliver_to_every_recipient(starttls_server: Tls
 async def test_implicit_tls_and_auth_deliver(implicit_server: TlsServer, pki: Pki) -> None:
     recorder = implicit_server.recorder
     await secure(implicit_server, pki).send(make_alert())
-    assert len(recorder.messages) == 1
+    assert len(recorder.received) == 1
     assert recorder.mechanisms == ["PLAIN"]
     assert recorder.ciphers[0] is not None
 
@@ -412,10 +342,10 @@ async def test_auth_login_mechanism(free_port: int, pki: Pki) -> None:
         authenticator=recorder.authenticate,
         auth_exclude_mechanism=["PLAIN"],  # a server offering only LOGIN
     )
-    for _ in _start(controller):
+    with running(controller):
         await secure(TlsServer(recorder, free_port, "starttls"), pki).send(make_alert())
     assert recorder.mechanisms == ["LOGIN"]
-    assert len(recorder.messages) == 1
+    assert len(recorder.received) == 1
 
 
 async def test_the_tls_servers_really_require_auth(tls_server: TlsServer, pki: Pki) -> None:
@@ -423,7 +353,7 @@ async def test_the_tls_servers_really_require_auth(tls_server: TlsServer, pki: P
     with pytest.raises(DeliveryError) as caught:
         await secure(tls_server, pki, username=None, password=None).send(make_alert())
     assert "530" in caught.value.reason and caught.value.permanent
-    assert tls_server.recorder.messages == []
+    assert tls_server.recorder.received == []
 
 
 async def test_wrong_password_over_tls_is_permanent(tls_server: TlsServer, pki: Pki) -> None:
@@ -442,7 +372,7 @@ async def test_untrusted_certificate_is_retryable_and_sends_nothing(tls_server: 
     assert not caught.value.permanent
     assert "TLS certificate not trusted" in caught.value.reason
     assert isinstance(caught.value.__cause__, ssl.SSLError | aiosmtplib.SMTPException)
-    assert recorder.mechanisms == [] and recorder.attempts == [] and recorder.messages == []
+    assert recorder.mechanisms == [] and recorder.attempts == [] and recorder.received == []
 
 
 async def test_system_trust_store_alone_does_not_trust_the_test_ca(tls_server: TlsServer, pki: Pki) -> None:
@@ -455,7 +385,7 @@ async def test_system_trust_store_alone_does_not_trust_the_test_ca(tls_server: T
 
 async def test_tls_verify_false_accepts_any_certificate(tls_server: TlsServer, pki: Pki) -> None:
     await secure(tls_server, pki, tls_ca_file=None, tls_verify=False).send(make_alert())
-    assert len(tls_server.recorder.messages) == 1
+    assert len(tls_server.recorder.received) == 1
 
 
 def test_tls_ca_file_replaces_the_system_trust_store(pki: Pki) -> None:
@@ -477,7 +407,7 @@ async def test_unreadable_ca_file_is_retryable_and_named(
     assert not caught.value.permanent and "tls_ca_file" in caught.value.reason
     missing.write_bytes(pki.ca.read_bytes())  # fixed before the next attempt: no restart needed
     await mailer.send(make_alert())
-    assert len(tls_server.recorder.messages) == 1
+    assert len(tls_server.recorder.received) == 1
 
 
 async def test_message_id_is_the_alert_id_and_survives_a_retry(starttls_server: TlsServer, pki: Pki) -> None:
@@ -498,7 +428,7 @@ async def test_message_id_is_the_alert_id_and_survives_a_retry(starttls_server: 
         h for h in accepted.items() if h[0] != "Content-Type"
     ]
     assert parts(refused) == parts(accepted)
-    assert len(recorder.messages) == 1
+    assert len(recorder.received) == 1
 
 
 def nk_hit(snippet: str) -> Hit:
@@ -510,7 +440,7 @@ async def test_html_part_highlights_the_terms_and_escapes_the_rest(
 ) -> None:
     hostile = "<script>x</script> & North Korean\ntroops' <b>arrived</b>"
     await secure(starttls_server, pki).send(make_alert(hits=(nk_hit(hostile),)))
-    text, html = parts(starttls_server.recorder.messages[0][1])
+    text, html = parts(starttls_server.recorder.received[0][1])
     assert (
         "&lt;script&gt;x&lt;/script&gt; &amp; <mark>North Korean troops</mark>&#x27;"
         " &lt;b&gt;arrived&lt;/b&gt;" in html
@@ -538,7 +468,7 @@ def digest_alerts() -> list[Alert]:
 async def test_digest_email_renders_every_alert(tls_server: TlsServer, pki: Pki) -> None:
     alerts = digest_alerts()
     await secure(tls_server, pki).send_digest(alerts)
-    [(_, message)] = tls_server.recorder.messages
+    [(_, message)] = tls_server.recorder.received
     assert message["Subject"] == "[newsmon] digest: 3 alerts: North Korean troops and 2 more"
     assert message["Message-ID"] == message_id(digest_id(alerts), "newsmon@example.org")
     assert message["X-Newsmon-Alert-Id"] == "alert-0 alert-1 alert-2"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,49 +20,21 @@ from monitor.notify import REGISTRY
 from monitor.notify.base import digest_id
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.secret import Secret
+from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 
 NOW = 1_732_000_000.0
 
 
-class FixedClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
-@dataclass
-class Receiver:
-    """Records every request; answers from ``replies`` (status, headers), then 200."""
-
-    server: TestServer
-    requests: list[tuple[dict[str, str], bytes, str]] = field(default_factory=list)
-    replies: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
-    hold: asyncio.Event | None = None
-
-    def url(self, path: str = "/hook") -> str:
-        return str(self.server.make_url(path))
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    app = web.Application()
-    rec = Receiver(server=TestServer(app, host="127.0.0.1"))
-
-    async def hook(request: web.Request) -> web.Response:
-        rec.requests.append((dict(request.headers), await request.read(), request.path_qs))
-        if rec.hold is not None:
-            await rec.hold.wait()
-        status, headers, text = rec.replies.pop(0) if rec.replies else (200, {}, "ok")
-        return web.Response(status=status, headers=headers, text=text)
-
-    app.router.add_route("*", "/{tail:.*}", hook)
-    await rec.server.start_server()
+    rec = Receiver()
+    server = TestServer(rec.app(), host="127.0.0.1")
+    await server.start_server()
+    rec.base = str(server.make_url("")).rstrip("/")
     yield rec
-    if rec.hold is not None:
-        rec.hold.set()
-    await rec.server.close()
+    rec.release.set()
+    await server.close()
 
 
 def make_alert(**changes: object) -> Alert:
@@ -89,7 +59,7 @@ def make_alert(**changes: object) -> Alert:
 
 
 def notifier(url: str, **options: object) -> WebhookNotifier:
-    return WebhookNotifier("ops", WebhookOptions(url=url, **options), clock=FixedClock(NOW))  # type: ignore[arg-type]
+    return WebhookNotifier("ops", WebhookOptions(url=url, **options), clock=FakeClock(NOW))  # type: ignore[arg-type]
 
 
 def test_registered() -> None:
@@ -100,7 +70,7 @@ async def test_json_payload_shape_and_headers(receiver: Receiver) -> None:
     async with notifier(receiver.url()) as hook:
         answer = await hook.send(make_alert())
     assert answer == "HTTP 200"
-    [(headers, body, _)] = receiver.requests
+    [(headers, body, _)] = receiver.raw()
     assert headers["Content-Type"] == "application/json"
     assert headers["Idempotency-Key"] == "a1b2c3d4e5f6"
     assert "X-Newsmon-Signature" not in headers
@@ -136,7 +106,7 @@ async def test_json_payload_shape_and_headers(receiver: Receiver) -> None:
 async def test_unknown_published_is_null(receiver: Receiver) -> None:
     async with notifier(receiver.url()) as hook:
         await hook.send(make_alert(published=None, also_seen_at=()))
-    payload = json.loads(receiver.requests[0][1])
+    payload = json.loads(receiver.raw()[0][1])
     assert payload["article"]["published"] is None
     assert payload["also_seen_at"] == []
 
@@ -145,7 +115,7 @@ async def test_signature_verifies_over_exact_body(receiver: Receiver) -> None:
     key = "s3cret-key"
     async with notifier(receiver.url(), secret=Secret(key)) as hook:
         await hook.send(make_alert(title="Ünïcode “quotes” & <tags>"))
-    headers, body, _ = receiver.requests[0]
+    headers, body, _ = receiver.raw()[0]
     assert headers["X-Newsmon-Timestamp"] == str(int(NOW))
     expected = hmac.new(key.encode(), f"{int(NOW)}.".encode() + body, hashlib.sha256).hexdigest()
     assert headers["X-Newsmon-Signature"] == f"sha256={expected}"
@@ -160,7 +130,7 @@ async def test_slack_escapes_mrkdwn(receiver: Receiver) -> None:
     )
     async with notifier(receiver.url(), format="slack") as hook:
         await hook.send(hostile)
-    payload = json.loads(receiver.requests[0][1])
+    payload = json.loads(receiver.raw()[0][1])
     assert set(payload) == {"text", "blocks"}
     assert "<!channel>" not in payload["text"]
     title = "Q&amp;A: &lt;!channel&gt; &lt;https://evil.example|click&gt; &gt; here"
@@ -174,7 +144,7 @@ async def test_discord_escapes_markdown_and_mentions(receiver: Receiver) -> None
     hostile = make_alert(title="@everyone **breaking** [x](https://evil.example) <@123>")
     async with notifier(receiver.url(), format="discord") as hook:
         await hook.send(hostile)
-    payload = json.loads(receiver.requests[0][1])
+    payload = json.loads(receiver.raw()[0][1])
     assert payload["allowed_mentions"] == {"parse": []}
     check_discord(payload)
     [embed] = payload["embeds"]
@@ -226,7 +196,7 @@ def check_discord(payload: dict[str, Any]) -> None:
 async def test_slack_block_kit_with_bold_terms_and_a_button(receiver: Receiver) -> None:
     async with notifier(receiver.url(), format="slack") as hook:
         await hook.send(make_alert())
-    payload = json.loads(receiver.requests[0][1])
+    payload = json.loads(receiver.raw()[0][1])
     check_slack(payload)
     head, hits, actions, context = payload["blocks"]
     assert (
@@ -244,7 +214,7 @@ async def test_slack_block_kit_with_bold_terms_and_a_button(receiver: Receiver) 
 async def test_discord_embed_with_snippet_and_fields(receiver: Receiver) -> None:
     async with notifier(receiver.url(), format="discord") as hook:
         await hook.send(make_alert(hits=(Hit("ATACM", None, "body", 0, 6, "ATACMs hit a depot"),)))
-    payload = json.loads(receiver.requests[0][1])
+    payload = json.loads(receiver.raw()[0][1])
     check_discord(payload)
     [embed] = payload["embeds"]
     assert embed["title"] == "Ukraine fires ATACMS at Kursk region"
@@ -261,7 +231,7 @@ async def test_digest_is_one_request_with_every_alert(receiver: Receiver, fmt: s
         chunk = alerts[: hook.digest_limit]
         await hook.send_digest(chunk)
         await hook.send_digest(list(reversed(chunk)))
-    (headers, body, _), (again, _, _) = receiver.requests
+    (headers, body, _), (again, _, _) = receiver.raw()
     assert headers["Idempotency-Key"] == again["Idempotency-Key"] == digest_id(chunk)
     payload = json.loads(body)
     if fmt == "json":
@@ -278,9 +248,9 @@ async def test_digest_is_one_request_with_every_alert(receiver: Receiver, fmt: s
 async def test_javascript_url_is_never_a_link(receiver: Receiver) -> None:
     async with notifier(receiver.url(), format="slack") as hook:
         await hook.send(make_alert(url="javascript:alert(1)"))
-    section = json.loads(receiver.requests[0][1])["blocks"][0]["text"]["text"]
+    section = json.loads(receiver.raw()[0][1])["blocks"][0]["text"]["text"]
     assert section.split("\n")[1] == "Ukraine fires ATACMS at Kursk region"
-    assert b"javascript" not in receiver.requests[0][1]
+    assert b"javascript" not in receiver.raw()[0][1]
 
 
 async def test_503_retry_after_seconds_is_retryable(receiver: Receiver) -> None:
@@ -322,7 +292,7 @@ async def test_client_errors_are_permanent(receiver: Receiver, status: int) -> N
             await hook.send(make_alert())
     assert caught.value.permanent
     assert f"HTTP {status}" in caught.value.reason
-    assert len(receiver.requests) == 1  # redirects are not followed
+    assert len(receiver.raw()) == 1  # redirects are not followed
 
 
 async def test_error_text_hides_url_secrets_and_key(receiver: Receiver) -> None:
@@ -338,7 +308,7 @@ async def test_error_text_hides_url_secrets_and_key(receiver: Receiver) -> None:
     text = str(caught.value)
     for leak in ("hunter2", "user", "XXXXSECRETPATH", "tok3n", "k3y-value", "services"):
         assert leak not in text
-    assert text.startswith(f"http://127.0.0.1:{receiver.server.port}/…: HTTP 400")
+    assert text.startswith(f"{receiver.base}/…: HTTP 400")
     assert "hunter2" not in repr(hook.options) and "XXXXSECRETPATH" not in repr(hook.options)
 
 
@@ -357,7 +327,7 @@ async def test_connection_refused_is_retryable_and_redacted() -> None:
 
 
 async def test_timeout_is_retryable(receiver: Receiver) -> None:
-    receiver.hold = asyncio.Event()
+    receiver.hold = True
     async with notifier(receiver.url(), timeout=0.2) as hook:
         with pytest.raises(DeliveryError) as caught:
             await hook.send(make_alert())
@@ -380,4 +350,4 @@ async def test_shared_session_is_used_and_left_open(receiver: Receiver) -> None:
         await hook.close()
         assert not session.closed
         assert await hook.send(make_alert()) == "HTTP 200"
-    assert len(receiver.requests) == 2
+    assert len(receiver.raw()) == 2

@@ -9,20 +9,15 @@ docs/operations.md lists the same mistakes with what newsmon says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import re
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from monitor.cli import build_parser, main
@@ -30,51 +25,24 @@ from monitor.config import load_config
 from monitor.logs import resolve_format
 from monitor.service import Service
 from tests import daemon as harness
+from tests.conftest import _free_port
 from tests.daemon import run_daemon
-from tests.test_service import ATACMS, NK, RULES, Receiver, Site
+from tests.helpers.operator_world import (
+    USER_AGENT,
+    World,
+    health,
+    refused_url,
+    replace_text,
+    seen_rows,
+    world,
+)
+from tests.helpers.receiver import Receiver
+from tests.helpers.service_net import ATACMS, NK, RULES, Site
 from tests.threaded import serve_in_thread
 
+__all__ = ["world"]  # fixtures, imported for pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-USER_AGENT = "newsmon-test/1.0 (+https://desk.example/contact)"
-
-
-@dataclass
-class World:
-    tmp: Path
-    site: Site
-    receiver: Receiver
-    base: str
-    hook: str
-
-    def config(self, *, sources: dict[str, str] | None = None, hook: str | None = None, **kw: str) -> Path:
-        feeds = {"feed": f"{self.base}/feed.xml"} if sources is None else sources
-        kw.setdefault("http", f'user_agent = "{USER_AGENT}"')
-        return harness.write_config(self.tmp, feeds, hook or self.hook, rules=RULES, interval=None, **kw)
-
-    @property
-    def db(self) -> Path:
-        return self.tmp / "state.db"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    site, receiver = Site(), Receiver()
-    site.publish("atacms-kursk", ATACMS)
-    with serve_in_thread(site.app()) as base, serve_in_thread(receiver.app()) as hook_base:
-        yield World(tmp_path, site, receiver, base, f"{hook_base}/hook")
-
-
-def _seen_rows(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return int(conn.execute("SELECT count(*) FROM seen").fetchone()[0])
-
-
-def _replace(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, (old, text)
-    path.write_text(text.replace(old, new))
 
 
 # Each mistake: how to make it on a working config, and what check/once/run must say about it.
@@ -82,7 +50,7 @@ Mistake = Callable[[Path], None]
 
 
 def _rules_folder_typo(config: Path) -> None:
-    _replace(config, 'paths = ["rules/"]', 'paths = ["rulez/"]')
+    replace_text(config, 'paths = ["rules/"]', 'paths = ["rulez/"]')
 
 
 def _empty_rules_folder(config: Path) -> None:
@@ -122,7 +90,7 @@ def _no_notifiers(config: Path) -> None:
 
 
 def _bare_number_interval(config: Path) -> None:
-    _replace(config, "[[sources]]\n", "[[sources]]\ninterval = 120\n")
+    replace_text(config, "[[sources]]\n", "[[sources]]\ninterval = 120\n")
 
 
 def _undo(config: Path) -> None:
@@ -190,7 +158,7 @@ def test_a_mistake_is_refused_by_every_command_and_loses_nothing(
     assert main(["once", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     assert re.search(said.replace("(warning: )?", ""), err), err
-    assert world.site.hits == {} and _seen_rows(world.db) == 0
+    assert world.site.hits == {} and seen_rows(world.db) == 0
 
     # Fixed, the article that waited alerts: nothing was consumed while the mistake stood.
     config = world.config()
@@ -255,12 +223,12 @@ def test_once_with_a_dead_receiver_exits_3_and_keeps_the_alert(
     assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["state"] == "pending" and row["last_error"] and row["created_at"]
-    _replace(config, closed, world.hook)
+    replace_text(config, closed, world.hook)
     assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 0
     out = capsys.readouterr().out
     assert "no daemon is running: sent now, 1 delivered, 0 not" in out
     assert [p["id"] for p in world.receiver.acked] == [row["id"]]
-    assert world.receiver.headers[-1]["User-Agent"] == USER_AGENT  # receivers see our user agent
+    assert world.receiver.posts[-1].headers["User-Agent"] == USER_AGENT  # receivers see our user agent
 
     # Delivered: the old error is history, not shown as current.
     assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
@@ -331,25 +299,6 @@ def test_log_format_auto_is_text_on_a_terminal_and_json_elsewhere() -> None:
     assert resolve_format("json", Terminal()) == "json"
 
 
-# -- the running daemon: reloads, health, sign of life ----------------------------------------------------
-def refused_url(path: str) -> str:
-    """A loopback URL whose port was bound and released, never listened on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}{path}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _health(url: str) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status, await response.json()
-
-
 async def test_a_broken_reload_keeps_the_rules_and_is_reported_until_fixed(tmp_path: Path) -> None:
     site, receiver = Site(), Receiver()
     port = _free_port()
@@ -381,7 +330,7 @@ async def test_a_broken_reload_keeps_the_rules_and_is_reported_until_fixed(tmp_p
                 "rules",
             } <= summary.keys()
             assert summary["rules"] == 2
-            assert (await _health(healthz))[0] == 200
+            assert (await health(healthz))[0] == 200
 
             # A broken rule file: the reload is refused, logged with its place, counted, and reported.
             (tmp_path / "rules" / "zz-bad.yaml").write_text(
@@ -391,7 +340,7 @@ async def test_a_broken_reload_keeps_the_rules_and_is_reported_until_fixed(tmp_p
                 lambda e: e["event"] == "reload_failed" and "zz-bad.yaml" in e.get("error", "")
             )
             assert "zz-bad.yaml:4:14: unknown notifier 'hok'" in failed["error"]
-            status, body = await _health(healthz)
+            status, body = await health(healthz)
             assert status == 503 and body["status"] == "unhealthy"
             assert "last reload failed with 1 problem(s)" in body["checks"]["reload"]
             assert "zz-bad.yaml:4:14" in body["checks"]["reload"] and body["checks"]["rules"] == "ok"
@@ -419,7 +368,7 @@ async def test_a_broken_reload_keeps_the_rules_and_is_reported_until_fixed(tmp_p
             # Fixed: the next reload succeeds and health is green again.
             (tmp_path / "rules" / "zz-bad.yaml").unlink()
             await daemon.log(lambda e: e["event"] == "reloaded")
-            assert (await _health(healthz))[0] == 200
+            assert (await health(healthz))[0] == 200
             daemon.proc.send_signal(signal.SIGTERM)
             assert await daemon.exit_code() == 0
 

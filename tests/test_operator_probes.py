@@ -18,10 +18,10 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.service import Service
 from tests import daemon as harness
-from tests.conftest import OwnRedis
+from tests.conftest import OwnRedis, _free_port
 from tests.daemon import run_daemon
-from tests.test_operator_mistakes import World, _free_port, _health, _replace, _seen_rows, refused_url, world
-from tests.test_service import NK, RULES
+from tests.helpers.operator_world import World, health, refused_url, replace_text, seen_rows, world
+from tests.helpers.service_net import NK, RULES
 
 __all__ = ["world"]  # the fixture, shared with the mistakes every command refuses
 
@@ -37,14 +37,14 @@ def test_a_webhook_url_without_http_is_refused_not_retried_for_a_day(
     url: str, said: str, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = world.config()
-    _replace(config, world.hook, url)
+    replace_text(config, world.hook, url)
     assert main(["check", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     expected = rf"config\.toml:\d+:1: notifiers\[0\]\.url: expected an http:// or https:// URL, {said}"
     assert re.search(expected, err), err
     assert "/hook" not in err  # a hook's URL is its credential: never echoed
     assert main(["once", "-c", str(config)]) == 2
-    assert world.site.hits == {} and _seen_rows(world.db) == 0
+    assert world.site.hits == {} and seen_rows(world.db) == 0
 
 
 def test_an_email_notifier_without_recipients_a_bad_port_or_no_hourly_messages_is_refused(
@@ -69,7 +69,7 @@ def test_rules_test_tries_the_rules_run_would_use(
 ) -> None:
     config = world.config()
     (config.parent / "rules").rename(config.parent / "watch")
-    _replace(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
+    replace_text(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
     article = config.parent / "article.txt"
     article.write_text("Ukraine fires ATACMS into Kursk\n\nATACMS missiles hit a depot in Kursk.")
     monkeypatch.chdir(config.parent)  # where ./rules/ would be found: it is not there
@@ -120,7 +120,7 @@ def test_alerts_retry_refuses_an_unknown_id_instead_of_skipping_it(
     assert main(["alerts", "list", "-c", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["attempts"] == row["attempts"]  # nothing was sent
 
-    _replace(config, closed, world.hook)
+    replace_text(config, closed, world.hook)
     assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 0
     assert [p["id"] for p in world.receiver.acked] == [row["id"]]
     assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 1
@@ -165,7 +165,7 @@ async def test_after_a_reload_moves_the_rules_folder_edits_there_reload(tmp_path
         await daemon.ready()
         (tmp_path / "watch").mkdir()
         (tmp_path / "watch" / "test.yaml").write_text(RULES)
-        _replace(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
+        replace_text(config, 'paths = ["rules/"]', 'paths = ["watch/"]')
         daemon.proc.send_signal(signal.SIGHUP)
         await daemon.log(lambda e: e["event"] == "reloaded")
 
@@ -195,11 +195,11 @@ async def test_a_reload_that_needs_a_restart_says_so_in_healthz_and_status(
     healthz = f"http://127.0.0.1:{port}/healthz"
     async with run_daemon(config) as daemon:
         await daemon.ready()
-        _replace(config, "state.db", "other.db")
+        replace_text(config, "state.db", "other.db")
         daemon.proc.send_signal(signal.SIGHUP)
         await daemon.log(lambda e: e["event"] == "reloaded")
         # Still healthy (it runs, on the store it opened), but status no longer reads that store: say so.
-        status, body = await _health(healthz)
+        status, body = await health(healthz)
         assert status == 200
         assert body["notes"]["restart"] == (
             "[store] changed in the config; running on the previous value until restarted"
@@ -207,10 +207,10 @@ async def test_a_reload_that_needs_a_restart_says_so_in_healthz_and_status(
         assert await asyncio.to_thread(main, ["status", "-c", str(config)]) == 0
         assert "restart: [store] changed in the config" in capsys.readouterr().out
 
-        _replace(config, "other.db", "state.db")  # changed back: nothing waits for a restart
+        replace_text(config, "other.db", "state.db")  # changed back: nothing waits for a restart
         daemon.proc.send_signal(signal.SIGHUP)
         await daemon.log(lambda e: e["event"] == "reloaded" and len(daemon.events("reloaded")) == 2)
-        assert "notes" not in (await _health(healthz))[1]
+        assert "notes" not in (await health(healthz))[1]
         daemon.proc.send_signal(signal.SIGTERM)
         assert await daemon.exit_code() == 0
 
@@ -258,8 +258,8 @@ def test_deliveries_for_a_renamed_notifier_are_reported_not_kept_in_silence(
     assert main(["once", "-c", str(config)]) == 3
     capsys.readouterr()
     # The operator fixes the URL and renames the notifier: the waiting delivery is still for "hook".
-    _replace(config, closed, world.hook)
-    _replace(config, 'name = "hook"', 'name = "slack"')
+    replace_text(config, closed, world.hook)
+    replace_text(config, 'name = "hook"', 'name = "slack"')
     with contextlib.closing(sqlite3.connect(world.db)) as conn, conn:
         conn.execute("UPDATE deliveries SET next_attempt_at = 0")  # its retry is due: time has passed
 
@@ -279,7 +279,7 @@ def test_deliveries_for_a_renamed_notifier_are_reported_not_kept_in_silence(
         conn.execute("UPDATE deliveries SET next_attempt_at = 0")
     assert said in asyncio.run(_outbox_note(config))
 
-    _replace(config, 'name = "slack"', 'name = "hook"')  # back under its name: it goes out
+    replace_text(config, 'name = "slack"', 'name = "hook"')  # back under its name: it goes out
     assert main(["alerts", "retry", "-c", str(config), row["id"]]) == 0
     assert [p["id"] for p in world.receiver.acked] == [row["id"]]
     assert main(["status", "-c", str(config)]) == 0

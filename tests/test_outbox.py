@@ -5,191 +5,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.errors import DeliveryError, StoreError
-from monitor.fingerprint import Fingerprint
-from monitor.leases import StoreOutage
+from monitor.fingerprint import fingerprint
 from monitor.logs import TextFormatter
 from monitor.model import Alert, Clock, Delivery, Hit
 from monitor.notify.base import Notifier
 from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
-from monitor.store.base import Quarantined, SourceState, Store, StoryRef, Validators
-
-
-class FakeClock(Clock, Protocol):
-    """What conftest's ``clock`` fixture offers beyond ``Clock``."""
-
-    def set(self, now: float) -> None: ...
-
-    def advance(self, seconds: float) -> None: ...
-
+from monitor.store.outage import StoreOutage
+from monitor.store.sqlite import SqliteStore
+from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 
 WAIT = 3.0  # seconds: an upper bound for events that should happen at once, never a pause
 
 
-class MemStore(Store):
-    """The outbox half of the Store protocol, in memory, with base.py's semantics."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.retention = 30 * 86400.0
-        self.alerts: dict[str, Alert] = {}
-        self.rows: dict[tuple[str, str], Delivery] = {}
-        self.slots: dict[tuple[str, float], int] = {}
-        self.stories: dict[str, list[str]] = {}
-
-    async def ping(self) -> bool:
-        return True
-
-    async def claim(
-        self, alert: Alert, notifiers: list[str], *, realert: float | None = None
-    ) -> Alert | None:
-        if alert.id in self.alerts:
-            return None
-        now = self.clock.time()
-        self.alerts[alert.id] = alert
-        for name in dict.fromkeys(notifiers):
-            self.rows[alert.id, name] = Delivery(
-                alert.id, name, "pending", next_attempt_at=now, created_at=now
-            )
-        return alert
-
-    async def lease_due(self, limit: int, lease: float) -> list[tuple[Delivery, Alert]]:
-        now = self.clock.time()
-        due = sorted(
-            (d for d in self.rows.values() if d.state in ("pending", "digest") and d.next_attempt_at <= now),
-            key=lambda d: (d.next_attempt_at, d.alert_id, d.notifier),
-        )[:limit]
-        out = []
-        for d in due:
-            leased = self.rows[d.alert_id, d.notifier] = replace(d, next_attempt_at=now + lease)
-            out.append((leased, self.alerts[d.alert_id]))
-        return out
-
-    async def hold(self, alert_id: str, notifier: str, until: float) -> None:
-        d = self.rows[alert_id, notifier]
-        self.rows[alert_id, notifier] = replace(d, state="digest", next_attempt_at=until)
-
-    async def take_slot(self, notifier: str, window_start: float, limit: int) -> bool:
-        key = (notifier, window_start)
-        self.slots[key] = self.slots.get(key, 0) + 1
-        return self.slots[key] <= limit
-
-    async def story_urls(self, key: str) -> list[str]:
-        return self.stories.get(key, [])
-
-    async def mark_delivered(self, alert_id: str, notifier: str) -> None:
-        d = self.rows[alert_id, notifier]
-        self.rows[alert_id, notifier] = replace(d, state="delivered", attempts=d.attempts + 1)
-
-    async def mark_failed(self, alert_id: str, notifier: str, error: str, retry_at: float | None) -> None:
-        d = self.rows[alert_id, notifier]
-        d = replace(d, attempts=d.attempts + 1, last_error=error)
-        self.rows[alert_id, notifier] = (
-            replace(d, state="dead") if retry_at is None else replace(d, next_attempt_at=retry_at)
-        )
-
-    async def deliveries(self, state: str | None = None) -> list[Delivery]:
-        return [d for d in self.rows.values() if state is None or d.state == state]
-
-    async def get_alert(self, alert_id: str) -> Alert | None:
-        return self.alerts.get(alert_id)
-
-    async def retry(self, alert_id: str, notifier: str | None = None) -> int:
-        changed = 0
-        for key, d in self.rows.items():
-            if d.alert_id == alert_id and notifier in (None, d.notifier) and d.state != "delivered":
-                self.rows[key] = replace(d, state="pending", next_attempt_at=self.clock.time())
-                changed += 1
-        return changed
-
-    async def outbox_pending(self) -> int:
-        return sum(d.state in ("pending", "digest") for d in self.rows.values())
-
-    # Not the outbox's business; present because the protocol requires them.
-    async def seen(self, urls: list[str]) -> dict[str, str]:
-        raise NotImplementedError
-
-    async def mark_seen(self, marks: Mapping[str, str]) -> None:
-        raise NotImplementedError
-
-    async def get_validators(self, url: str) -> Validators | None:
-        raise NotImplementedError
-
-    async def set_validators(self, url: str, validators: Validators) -> None:
-        raise NotImplementedError
-
-    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
-        raise NotImplementedError
-
-    async def record_poll(self, name: str, *, error: str | None, articles: int) -> None:
-        raise NotImplementedError
-
-    async def source_state(self, name: str) -> SourceState:
-        raise NotImplementedError
-
-    async def source_states(self) -> list[SourceState]:
-        raise NotImplementedError
-
-    async def quarantine(self, url: str, source: str, reason: str) -> None:
-        raise NotImplementedError
-
-    async def quarantined(self) -> list[Quarantined]:
-        raise NotImplementedError
-
-
-@dataclass
-class Receiver:
-    server: TestServer
-    replies: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)  # Idempotency-Key of every request
-    acked: list[str] = field(default_factory=list)  # ... of every request answered 2xx
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    gate: asyncio.Event | None = None  # when set, requests wait for it
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("/hook"))
+@pytest.fixture
+async def store(clock: Clock) -> AsyncIterator[SqliteStore]:
+    """The outbox's store: the real embedded one, in memory."""
+    opened = SqliteStore(":memory:", retention=30 * 86400.0, clock=clock)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    app = web.Application()
-    rec = Receiver(server=TestServer(app, host="127.0.0.1"))
-
-    async def hook(request: web.Request) -> web.Response:
-        key = request.headers["Idempotency-Key"]
-        rec.keys.append(key)
-        rec.in_flight += 1
-        rec.max_in_flight = max(rec.max_in_flight, rec.in_flight)
-        rec.arrived.set()
-        try:
-            if rec.gate is not None:
-                await rec.gate.wait()
-            status, headers = rec.replies.pop(0) if rec.replies else (200, {})
-        finally:
-            rec.in_flight -= 1
-        if status < 300:
-            rec.acked.append(key)
-        return web.Response(status=status, headers=headers)
-
-    app.router.add_post("/hook", hook)
-    await rec.server.start_server()
+    rec = Receiver()
+    server = TestServer(rec.app(), host="127.0.0.1")
+    await server.start_server()
+    rec.base = str(server.make_url("")).rstrip("/")
     yield rec
-    if rec.gate is not None:
-        rec.gate.set()
-    await rec.server.close()
+    rec.release.set()
+    await server.close()
 
 
 def make_alert(n: int = 1) -> Alert:
@@ -209,16 +63,17 @@ def make_alert(n: int = 1) -> Alert:
 
 
 @pytest.fixture
-async def setup(clock: Clock, receiver: Receiver) -> AsyncIterator[tuple[MemStore, Outbox]]:
-    store = MemStore(clock)
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
+async def setup(
+    clock: Clock, receiver: Receiver, store: SqliteStore
+) -> AsyncIterator[tuple[SqliteStore, Outbox]]:
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7), poll_interval=0.05)
     yield store, outbox
     await hook.close()
 
 
 async def test_fails_twice_then_delivered_exactly_once(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     receiver.replies += [(500, {}), (500, {})]
@@ -238,12 +93,12 @@ async def test_fails_twice_then_delivered_exactly_once(
 
     [d] = await store.deliveries()
     assert (d.state, d.attempts) == ("delivered", 3)
-    assert receiver.keys == ["alert-1"] * 3
-    assert receiver.acked == ["alert-1"]
+    assert receiver.keys() == ["alert-1"] * 3
+    assert receiver.acked_keys() == ["alert-1"]
 
 
 async def test_not_due_means_not_sent(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     receiver.replies.append((500, {}))
@@ -252,11 +107,11 @@ async def test_not_due_means_not_sent(
     [d] = await store.deliveries()
     clock.set(d.next_attempt_at - 0.001)
     assert await outbox.deliver_due() == 0
-    assert len(receiver.keys) == 1
+    assert len(receiver.keys()) == 1
 
 
 async def test_retry_after_is_honoured(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     receiver.replies.append((503, {"Retry-After": "120"}))
@@ -265,13 +120,15 @@ async def test_retry_after_is_honoured(
     await outbox.deliver_due()
     clock.set(start + 119.9)
     assert await outbox.deliver_due() == 0
-    assert len(receiver.keys) == 1
+    assert len(receiver.keys()) == 1
     clock.set(start + 120)
     assert await outbox.deliver_due() == 1
-    assert receiver.acked == ["alert-1"]
+    assert receiver.acked_keys() == ["alert-1"]
 
 
-async def test_permanent_failure_is_dead_at_once(receiver: Receiver, setup: tuple[MemStore, Outbox]) -> None:
+async def test_permanent_failure_is_dead_at_once(
+    receiver: Receiver, setup: tuple[SqliteStore, Outbox]
+) -> None:
     store, outbox = setup
     receiver.replies.append((400, {}))
     await store.claim(make_alert(), ["ops"])
@@ -282,7 +139,7 @@ async def test_permanent_failure_is_dead_at_once(receiver: Receiver, setup: tupl
 
 
 async def test_dead_letter_after_give_up(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     receiver.replies += [(500, {})] * 100
@@ -296,11 +153,18 @@ async def test_dead_letter_after_give_up(
     assert await outbox.deliver_due() == 1
     [d] = await store.deliveries()
     assert d.state == "dead"
-    assert receiver.acked == []
+    assert receiver.acked_keys() == []
 
 
 def test_backoff_grows_and_is_capped(clock: Clock) -> None:
-    outbox = Outbox(MemStore(clock), {}, clock, backoff_base=5, backoff_max=3600, rng=random.Random(1))
+    outbox = Outbox(
+        SqliteStore(":memory:", retention=86400.0, clock=clock),
+        lambda: {},
+        clock,
+        backoff_base=5,
+        backoff_max=3600,
+        rng=random.Random(1),
+    )
     for attempts in range(30):
         delays = [outbox.retry_delay(attempts, None) for _ in range(200)]
         assert min(delays) >= 0 and max(delays) <= min(3600, 5 * 2**attempts)
@@ -310,7 +174,7 @@ def test_backoff_grows_and_is_capped(clock: Clock) -> None:
 
 
 async def test_unconfigured_notifier_stays_pending(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox], caplog: pytest.LogCaptureFixture
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox], caplog: pytest.LogCaptureFixture
 ) -> None:
     store, outbox = setup
     await store.claim(make_alert(), ["ops", "gone"])
@@ -326,7 +190,7 @@ async def test_unconfigured_notifier_stays_pending(
 
 
 async def test_one_log_line_per_outcome(
-    receiver: Receiver, setup: tuple[MemStore, Outbox], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, setup: tuple[SqliteStore, Outbox], caplog: pytest.LogCaptureFixture
 ) -> None:
     store, outbox = setup
     receiver.replies.append((500, {}))
@@ -341,27 +205,26 @@ async def test_one_log_line_per_outcome(
     assert line.count("alert-1") == 1 and "notifier=ops outcome=retry" in line and "attempt=1" in line
 
 
-async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver) -> None:
-    store = MemStore(clock)
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock, concurrency=3)
+async def test_sends_concurrently_but_bounded(clock: Clock, receiver: Receiver, store: SqliteStore) -> None:
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, concurrency=3)
     for n in range(10):
         await store.claim(make_alert(n), ["ops"])
-    receiver.gate = asyncio.Event()
+    receiver.hold = True
     task = asyncio.create_task(outbox.deliver_due())
     async with asyncio.timeout(WAIT):
         while receiver.in_flight < 3:
             receiver.arrived.clear()
             await receiver.arrived.wait()
-    receiver.gate.set()
+    receiver.release.set()
     async with asyncio.timeout(WAIT):
         assert await task == 10
     await hook.close()
     assert receiver.max_in_flight == 3
-    assert sorted(receiver.acked) == sorted(f"alert-{n}" for n in range(10))
+    assert sorted(receiver.acked_keys()) == sorted(f"alert-{n}" for n in range(10))
 
 
-async def test_notifier_bug_is_retried_not_fatal(clock: Clock) -> None:
+async def test_notifier_bug_is_retried_not_fatal(clock: Clock, store: SqliteStore) -> None:
     class Broken(Notifier):
         kind = "broken"
         Options = WebhookOptions
@@ -372,8 +235,7 @@ async def test_notifier_bug_is_retried_not_fatal(clock: Clock) -> None:
         async def send_digest(self, alerts: list[Alert]) -> str:
             raise KeyError("bug")
 
-    store = MemStore(clock)
-    outbox = Outbox(store, {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"x": Broken("x", WebhookOptions(url="http://unused"))}, clock)
     await store.claim(make_alert(), ["x"])
     assert await outbox.deliver_due() == 1
     [d] = await store.deliveries()
@@ -381,7 +243,7 @@ async def test_notifier_bug_is_retried_not_fatal(clock: Clock) -> None:
 
 
 async def test_run_delivers_on_wake_and_stops(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     delivered = asyncio.Event()
@@ -404,11 +266,11 @@ async def test_run_delivers_on_wake_and_stops(
     stop.set()
     async with asyncio.timeout(WAIT):
         await task
-    assert receiver.acked == ["alert-1"]
+    assert receiver.acked_keys() == ["alert-1"]
 
 
 async def test_run_survives_store_errors(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     failures = 0
@@ -433,11 +295,12 @@ async def test_run_survives_store_errors(
     assert failures == 2
 
 
-class DyingStore(MemStore):
-    """A MemStore that can go away: every outbox operation raises StoreError while ``down``."""
+class DyingStore(SqliteStore):
+    """The embedded store (in memory) that can go away: every outbox operation raises StoreError while
+    ``down``."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__(clock)
+        super().__init__(":memory:", retention=30 * 86400.0, clock=clock)
         self.down = False
         self.story_down = False  # only story_urls fails
         self.passes = 0  # lease_due calls: one per outbox pass
@@ -468,6 +331,13 @@ class DyingStore(MemStore):
         await super().mark_failed(alert_id, notifier, error, retry_at)
 
 
+@pytest.fixture
+async def dying(clock: Clock) -> AsyncIterator[DyingStore]:
+    store = DyingStore(clock)
+    yield store
+    await store.close()
+
+
 def outage_events(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage() for r in caplog.records if r.getMessage() in ("store_unavailable", "store_recovered")
@@ -475,16 +345,16 @@ def outage_events(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
-    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture, dying: DyingStore
 ) -> None:
     """A pass that leased, then could not record its outcome (the store died while the POST was out),
     is part of the outage: no store_recovered until a pass really reaches the store again."""
-    store = DyingStore(clock)
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    store = dying
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     delivered = asyncio.Event()
     outbox = Outbox(
         store,
-        {"ops": hook},
+        lambda: {"ops": hook},
         clock,
         lease=0.2,  # recording the outcome is retried for the lease (real seconds), then given up
         poll_interval=0.01,
@@ -492,7 +362,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
         on_outcome=lambda name, outcome: delivered.set() if outcome == "delivered" else None,
     )
     await store.claim(make_alert(), ["ops"])
-    receiver.gate = asyncio.Event()
+    receiver.hold = True
     stop = asyncio.Event()
     with caplog.at_level(logging.INFO):
         task = asyncio.create_task(outbox.run(stop))
@@ -500,7 +370,7 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
             async with asyncio.timeout(WAIT):
                 await receiver.arrived.wait()  # the POST is at the receiver
             store.down = True
-            receiver.gate.set()  # ... and answered, but its outcome cannot be written
+            receiver.release.set()  # ... and answered, but its outcome cannot be written
             async with asyncio.timeout(WAIT):
                 while not any(r.getMessage() == "could not record delivery outcome" for r in caplog.records):
                     store.polled.clear()
@@ -523,32 +393,32 @@ async def test_store_dying_under_a_send_is_one_outage_not_a_false_recovery(
                 await task
             await hook.close()
     assert outage_events(caplog) == ["store_unavailable", "store_recovered"]
-    assert receiver.keys == ["alert-1", "alert-1"]  # sent again, under the same key
+    assert receiver.keys() == ["alert-1", "alert-1"]  # sent again, under the same key
     [d] = await store.deliveries()
     assert d.state == "delivered"
 
 
 async def test_story_urls_failing_is_one_outage_line_not_one_per_alert(
-    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, receiver: Receiver, caplog: pytest.LogCaptureFixture, dying: DyingStore
 ) -> None:
-    store = DyingStore(clock)
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0), clock=clock)
+    store = dying
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0), clock=clock)
     outage = StoreOutage(logging.getLogger("tests.outbox.outage"))
-    outbox = Outbox(store, {"ops": hook}, clock, outage=outage)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock, outage=outage)
     for n in range(5):
         await store.claim(make_alert(n), ["ops"])
     store.story_down = True
     with caplog.at_level(logging.INFO):
         assert await outbox.deliver_due() == 5
     await hook.close()
-    assert sorted(receiver.acked) == [f"alert-{n}" for n in range(5)]  # sent as claimed
+    assert sorted(receiver.acked_keys()) == [f"alert-{n}" for n in range(5)]  # sent as claimed
     assert outage_events(caplog) == ["store_unavailable"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
     assert outage.down  # a pass with a failed store read does not end the outage
 
 
 async def test_drain_delivers_everything_due(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     outbox.batch = 4
@@ -559,19 +429,20 @@ async def test_drain_delivers_everything_due(
 
 
 async def test_drain_stops_at_deadline(
-    clock: FakeClock, receiver: Receiver, setup: tuple[MemStore, Outbox]
+    clock: FakeClock, receiver: Receiver, setup: tuple[SqliteStore, Outbox]
 ) -> None:
     store, outbox = setup
     await store.claim(make_alert(), ["ops"])
     assert await outbox.drain(deadline=clock.time()) == 0
-    assert len(receiver.keys) == 0
+    assert len(receiver.keys()) == 0
 
 
-async def test_drain_cancels_sends_past_deadline(clock: Clock, receiver: Receiver) -> None:
-    store = MemStore(clock)
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url), clock=clock)
-    outbox = Outbox(store, {"ops": hook}, clock)
-    receiver.gate = asyncio.Event()  # the receiver never answers
+async def test_drain_cancels_sends_past_deadline(
+    clock: Clock, receiver: Receiver, store: SqliteStore
+) -> None:
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url()), clock=clock)
+    outbox = Outbox(store, lambda: {"ops": hook}, clock)
+    receiver.hold = True  # the receiver never answers
     await store.claim(make_alert(), ["ops"])
     async with asyncio.timeout(WAIT):
         await outbox.drain(deadline=clock.time() + 0.2)
@@ -586,52 +457,58 @@ def test_delivery_error_defaults() -> None:
 
 
 # -- digests, rate limits, also_seen_at at send time -------------------------------------------------------
-def policy_outbox(store: MemStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
-    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url, timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
-    return Outbox(store, {"ops": hook}, clock, rng=random.Random(7))
+def policy_outbox(store: SqliteStore, clock: Clock, receiver: Receiver, **policy: object) -> Outbox:
+    hook = WebhookNotifier("ops", WebhookOptions(url=receiver.url(), timeout=2.0, **policy), clock=clock)  # type: ignore[arg-type]
+    return Outbox(store, lambda: {"ops": hook}, clock, rng=random.Random(7))
 
 
-async def test_digest_window_batches_alerts_into_one_send(clock: FakeClock, receiver: Receiver) -> None:
+async def test_digest_window_batches_alerts_into_one_send(
+    clock: FakeClock, receiver: Receiver, store: SqliteStore
+) -> None:
     clock.set(900 * 1_000_000 + 100)  # 100 s into a 15-minute window
-    store = MemStore(clock)
     outbox = policy_outbox(store, clock, receiver, digest=900.0)
     for n in range(3):
         await store.claim(make_alert(n), ["ops"])
     assert await outbox.deliver_due() == 3
-    assert receiver.keys == []  # parked, not sent
-    assert {(d.state, d.next_attempt_at) for d in store.rows.values()} == {("digest", 900 * 1_000_001)}
+    assert receiver.keys() == []  # parked, not sent
+    assert {(d.state, d.next_attempt_at) for d in await store.deliveries()} == {("digest", 900 * 1_000_001)}
     clock.advance(799)
     assert await outbox.deliver_due() == 0
     clock.advance(1)  # the window closes
     receiver.replies.append((503, {}))
     assert await outbox.deliver_due() == 3
-    assert len(receiver.keys) == 1 and receiver.acked == []
-    assert {d.state for d in store.rows.values()} == {"digest"}  # retried together, as a digest
+    assert len(receiver.keys()) == 1 and receiver.acked_keys() == []
+    assert {d.state for d in await store.deliveries()} == {"digest"}  # retried together, as a digest
     clock.advance(3600)
     assert await outbox.deliver_due() == 3
-    assert receiver.keys[0] == receiver.keys[1] == receiver.acked[0]  # the same digest, once acknowledged
-    assert {d.state for d in store.rows.values()} == {"delivered"}
-    await outbox.notifiers["ops"].close()
+    assert (
+        receiver.keys()[0] == receiver.keys()[1] == receiver.acked_keys()[0]
+    )  # the same digest, once acknowledged
+    assert {d.state for d in await store.deliveries()} == {"delivered"}
+    await outbox.notifiers()["ops"].close()
 
 
-async def test_max_per_hour_folds_the_excess_into_a_digest(clock: FakeClock, receiver: Receiver) -> None:
+async def test_max_per_hour_folds_the_excess_into_a_digest(
+    clock: FakeClock, receiver: Receiver, store: SqliteStore
+) -> None:
     clock.set(3600 * 500_000)
-    store = MemStore(clock)
     outbox = policy_outbox(store, clock, receiver, max_per_hour=2)
     for n in range(5):
         await store.claim(make_alert(n), ["ops"])
     assert await outbox.deliver_due() == 5
-    assert sorted(receiver.acked) == ["alert-0", "alert-1"]
-    held = [d for d in store.rows.values() if d.state == "digest"]
+    assert sorted(receiver.acked_keys()) == ["alert-0", "alert-1"]
+    held = await store.deliveries("digest")
     assert len(held) == 3 and {d.next_attempt_at for d in held} == {clock.time() + 3600}
     clock.advance(3600)
     assert await outbox.deliver_due() == 3
-    assert len(receiver.acked) == 3  # nothing dropped, no flood: one more message carries the three
-    assert all(d.state == "delivered" for d in store.rows.values())
-    await outbox.notifiers["ops"].close()
+    assert len(receiver.acked_keys()) == 3  # nothing dropped, no flood: one more message carries the three
+    assert all(d.state == "delivered" for d in await store.deliveries())
+    await outbox.notifiers()["ops"].close()
 
 
-async def test_also_seen_at_is_what_the_store_knows_at_send_time(clock: FakeClock) -> None:
+async def test_also_seen_at_is_what_the_store_knows_at_send_time(
+    clock: FakeClock, store: SqliteStore
+) -> None:
     sent: list[Alert] = []
 
     class Recording(Notifier):
@@ -646,10 +523,11 @@ async def test_also_seen_at_is_what_the_store_knows_at_send_time(clock: FakeCloc
             sent.extend(alerts)
             return "ok"
 
-    store = MemStore(clock)
-    outbox = Outbox(store, {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
+    outbox = Outbox(store, lambda: {"r": Recording("r", WebhookOptions(url="http://unused"))}, clock)
     alert = make_alert()
+    for url in (alert.url, "https://copy.example/1", "https://copy.example/2"):
+        story = await store.resolve_story(fingerprint("North Korean troops seen near Kursk"), url, 3600.0)
+    alert = replace(alert, story_key=story.key)
     await store.claim(alert, ["r"])
-    store.stories[alert.story_key] = [alert.url, "https://copy.example/1", "https://copy.example/2"]
     await outbox.deliver_due()
     assert sent[0].also_seen_at == ("https://copy.example/1", "https://copy.example/2")

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -22,8 +21,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
 
 from monitor.cli import main
 from monitor.config import load_config
@@ -32,6 +29,7 @@ from monitor.model import Alert, Hit
 from monitor.notify import console, webhook
 from monitor.notify import email as mail
 from tests.cli_config import cli_config
+from tests.helpers.smtp import Mailbox
 from tests.threaded import serve_in_thread
 
 RLO = "\u202e"
@@ -212,25 +210,6 @@ HEADERS = [
 ]
 
 
-@pytest.fixture
-def smtp_inbox(free_port: int) -> Iterator[tuple[list[bytes], int]]:
-    received: list[bytes] = []
-
-    class Keep:
-        async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
-            assert isinstance(envelope.content, bytes)
-            received.append(envelope.content)
-            return "250 OK"
-
-    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port)
-    controller.start()
-    try:
-        yield received, controller.port
-    finally:
-        controller.stop()
-        controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
-
-
 def _mailer(port: int) -> mail.EmailNotifier:
     options = mail.EmailOptions(
         host="127.0.0.1", port=port, tls="none", sender="n@example.org", to=["d@example.org"]
@@ -240,13 +219,13 @@ def _mailer(port: int) -> mail.EmailNotifier:
 
 @pytest.mark.parametrize("text", HOSTILE)
 async def test_email_through_a_real_smtp_server_keeps_its_headers(
-    text: str, smtp_inbox: tuple[list[bytes], int]
+    text: str, smtp: tuple[Mailbox, int]
 ) -> None:
-    received, port = smtp_inbox
+    mailbox, port = smtp
     notifier = _mailer(port)
     await notifier.send(hostile_alert(text))
     await notifier.send_digest([hostile_alert(text), hostile_alert(text)])
-    alert_mail, digest = (email.message_from_bytes(raw, policy=email.policy.default) for raw in received)
+    alert_mail, digest = mailbox.messages
     assert [k.lower() for k in alert_mail] == HEADERS
     assert [k.lower() for k in digest] == [h for h in HEADERS if h != "x-newsmon-rule"]
     for parsed in (alert_mail, digest):
@@ -266,14 +245,15 @@ def test_rlo_is_removed_not_just_escaped() -> None:
 
 
 async def test_email_lines_stay_within_rfc_5322_whatever_the_alert(
-    smtp_inbox: tuple[list[bytes], int],
+    smtp: tuple[Mailbox, int],
 ) -> None:
-    received, port = smtp_inbox
+    mailbox, port = smtp
     notifier = _mailer(port)
     alert = replace(hostile_alert("x" * 5000), url="https://e.org/" + "p" * 3000)
     await notifier.send_digest([alert] * 30)
-    (raw,) = received
-    assert max(len(line) for line in raw.splitlines()) <= 998
+    [(envelope, _)] = mailbox.received
+    assert isinstance(envelope.content, bytes)
+    assert max(len(line) for line in envelope.content.splitlines()) <= 998
 
 
 # -- the terminal: CLI commands and text logs (issue 17, item 9) -----------------------------------------

@@ -35,7 +35,8 @@ from monitor.model import Source
 from monitor.pipeline import PollResult
 from monitor.service import Service
 from tests._reliability import record
-from tests.test_faults import RULES, Receiver, Site
+from tests.helpers.fault_site import RULES, Site
+from tests.helpers.receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -218,7 +219,7 @@ async def test_five_thousand_slow_sources_stay_bounded_and_other_work_proceeds(t
     record(
         "overload: 5,000 slow sources at once + 1 normal source",
         1,
-        lost=1 - len(set(receiver.acked)),
+        lost=1 - len(set(receiver.acked_ids())),
         note=f"peak {slow.peak} requests open at the slow server (bound {PER_HOST}/host x {len(HOSTS)} "
         f"hosts = {allowed}); with all {SLOW_SOURCES} stuck, Python heap +{traced >> 20} MB "
         f"(tracemalloc), RSS +{growth >> 20} MB to {max(stuck_rss, end_rss) >> 20} MB "
@@ -230,4 +231,4 @@ async def test_five_thousand_slow_sources_stay_bounded_and_other_work_proceeds(t
     assert growth < RSS_BUDGET, f"RSS grew {growth >> 20} MB"
     assert traced < RSS_BUDGET, f"Python allocations grew {traced >> 20} MB"
     assert normal_polls >= 1
-    assert len(set(receiver.acked)) == 1
+    assert len(set(receiver.acked_ids())) == 1

@@ -84,3 +84,12 @@ def test_init_never_overwrites(tmp_path: Path, existing: str, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert str(tmp_path / existing.split("/")[0]) in err and "nothing written" in err
     assert sorted(tmp_path.rglob("*")) == before and (tmp_path / existing).read_text() == "mine"
+
+
+def test_every_redis_script_loads_with_its_includes_and_key_names() -> None:
+    from monitor.store.redis import scripts
+
+    loaded = {name: scripts.source(name) for name in scripts.names()}
+    assert "claim" in loaded and "resolve_story" in loaded
+    assert all(scripts.INCLUDE not in text and "${" not in text for text in loaded.values())
+    assert "local function drop_entry" in loaded["claim"]  # its include, inlined

@@ -24,7 +24,7 @@ from monitor.model import Alert, Hit
 from monitor.notify.outbox import Outbox
 from monitor.notify.webhook import WebhookNotifier, WebhookOptions
 from monitor.store.sqlite import SqliteStore
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 WINDOW = 900.0
 
@@ -128,7 +128,7 @@ async def digest_through_the_outbox(svc: Service, fmt: str, tmp_path: Path, coun
     store = SqliteStore(str(tmp_path / "s.db"), retention=86400.0, clock=clock)
     await store.open()
     hook = WebhookNotifier("chat", WebhookOptions(url=svc.url, format=fmt, digest=WINDOW), clock=clock)  # type: ignore[arg-type]
-    outbox = Outbox(store, {"chat": hook}, clock, rng=random.Random(3))
+    outbox = Outbox(store, lambda: {"chat": hook}, clock, rng=random.Random(3))
     try:
         for n in range(count):
             await store.claim(long_alert(n), ["chat"])

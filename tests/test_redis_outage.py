@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-from test_scaleout import (
+
+from tests.conftest import OwnRedis
+from tests.daemon import Daemon, instances
+from tests.helpers.scaleout_net import (
+    DEADLINE,
     INTERVAL,
     MATCHING,
     WAVES,
@@ -20,9 +24,6 @@ from test_scaleout import (
     settled,
     write_config,
 )
-
-from tests.conftest import OwnRedis
-from tests.daemon import Daemon, instances
 
 OUTAGE = 10.0  # seconds Redis is down
 # Longer than the outage: a send whose outcome could not be recorded while Redis was down is recorded
@@ -52,7 +53,7 @@ async def test_daemons_ride_out_a_redis_restart(tmp_path: Path, own_redis: OwnRe
                 assert await healthz(session, daemon) == 200
             net.publish_wave(0)
             net.publish_wave(1)
-            await net.receiver.wait_for(1)  # alerts are flowing
+            await net.receiver.wait_posted(1, within=DEADLINE)  # alerts are flowing
 
             down_at = time.monotonic()
             own_redis.stop()
@@ -72,7 +73,7 @@ async def test_daemons_ride_out_a_redis_restart(tmp_path: Path, own_redis: OwnRe
                 await wait_health(session, daemon, 200, within=5)
             assert time.monotonic() - up_at < 10  # resumed within seconds, without a restart
             net.publish_wave(WAVES - 1)
-            await net.receiver.wait_for(expected_matching())
+            await net.receiver.wait_posted(expected_matching(), within=DEADLINE)
             await drained(own_redis.url)  # so a second delivery, if there were one, has arrived
             for daemon in daemons:
                 # Once per outage, not per operation (hundreds failed). A restarting server may answer one

@@ -14,7 +14,7 @@ from monitor.errors import RuleError
 from monitor.matching import rules as rules_module
 from monitor.matching.rules import rules_from_text
 from monitor.model import FIELDS
-from tests.test_rules_docs import EXAMPLES
+from tests.helpers.rules_docs import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "rules" / "schema.json").read_text(encoding="utf-8"))

@@ -13,87 +13,23 @@ import signal
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.service import Service
-from tests import daemon as harness
 from tests.daemon import DEADLINE, Daemon, run_daemon
+from tests.helpers.clock import FakeClock, Later
+from tests.helpers.service_net import ATACMS, NK, Net, Site, net, write_config
 
-__all__ = ["run_daemon"]  # for tests/test_logs.py
+__all__ = ["net", "run_daemon"]  # fixtures, imported for pytest
 
-RULES = """\
-entities:
-  atacms: ["ATACMS", "Army Tactical Missile System"]
-rules:
-  - id: atacms-in-russia
-    title: "ATACMS used inside Russia"
-    all: ["@atacms", ["Russia", "Kursk"]]
-  - id: nk-troops
-    title: "North Korean troops"
-    any: ["North Korean troops", "North Korean soldiers"]
-"""
 BROKEN_RULES = """\
 rules:
   - id: broken
     any: ["@nowhere"]
 """
-ATACMS = (
-    "Ukraine fires ATACMS into Kursk",
-    "<p>Ukraine used US-supplied ATACMS missiles against a depot in Russia's Kursk region, officials said. "
-    "The strike was the deepest so far.</p>",
-)
-NK = (
-    "North Korean soldiers near the front",
-    "<p>Thousands of North Korean soldiers moved closer to the front line in western Russia, according to "
-    "intelligence officials. Pyongyang did not comment.</p>",
-)
-
-
-# -- a news site and a webhook receiver, served by the test's own loop ------------------------------------
-@dataclass
-class Site:
-    articles: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
-    broken: bool = False  # feeds answer 404
-    hits: dict[str, int] = field(default_factory=dict)
-    hit: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def publish(self, slug: str, article: tuple[str, str]) -> None:
-        self.articles[slug] = (*article, datetime.now(UTC))
-
-    def app(self) -> web.Application:
-        async def feed(request: web.Request) -> web.Response:
-            self.hits[request.path] = self.hits.get(request.path, 0) + 1
-            self.hit.set()
-            if self.broken:
-                raise web.HTTPNotFound()
-            base = f"http://{request.host}"
-            items = "".join(
-                f"<item><title>{t}</title><link>{base}/news/{s}</link><guid>{s}</guid>"
-                f"<pubDate>{format_datetime(p)}</pubDate></item>"
-                for s, (t, _, p) in self.articles.items()
-            )
-            text = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            return web.Response(text=text, content_type="application/rss+xml")
-
-        async def article(request: web.Request) -> web.Response:
-            if request.match_info["slug"] not in self.articles:
-                raise web.HTTPNotFound()
-            title, body, published = self.articles[request.match_info["slug"]]
-            return harness.article_page(title, body, published)
-
-        app = web.Application()
-        app.router.add_get("/news/{slug}", article)
-        app.router.add_get("/{name}.xml", feed)
-        return app
 
 
 async def polled(site: Site, path: str) -> None:
@@ -102,88 +38,6 @@ async def polled(site: Site, path: str) -> None:
         while path not in site.hits:
             site.hit.clear()
             await site.hit.wait()
-
-
-@dataclass
-class Receiver:
-    slow: bool = False  # hold every request until ``release`` is set
-    fail_first: int = 0  # answer the first requests with 500
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    acked: list[dict[str, Any]] = field(default_factory=list)
-    got_request: asyncio.Event = field(default_factory=asyncio.Event)
-    got_ack: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        async def hook(request: web.Request) -> web.Response:
-            payload = await request.json()
-            self.requests.append(payload)
-            self.headers.append(dict(request.headers))
-            self.got_request.set()
-            if len(self.requests) <= self.fail_first:
-                return web.Response(status=500, text="receiver down")
-            if self.slow:
-                await self.release.wait()
-            self.acked.append(payload)
-            self.got_ack.set()
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        return app
-
-
-@dataclass
-class Net:
-    site: Site
-    receiver: Receiver
-    base: str
-    hook: str
-
-
-@contextlib.asynccontextmanager
-async def serve_net() -> AsyncIterator[Net]:
-    """The news site and the webhook receiver on loopback, for as long as the block runs."""
-    site, receiver = Site(), Receiver()
-    site_server = TestServer(site.app(), host="127.0.0.1")
-    hook_server = TestServer(receiver.app(), host="127.0.0.1")
-    await site_server.start_server()
-    await hook_server.start_server()
-    try:
-        yield Net(
-            site, receiver, str(site_server.make_url("")).rstrip("/"), str(hook_server.make_url("/hook"))
-        )
-    finally:
-        receiver.release.set()
-        await site_server.close()
-        await hook_server.close()
-
-
-@pytest.fixture
-async def net() -> AsyncIterator[Net]:
-    async with serve_net() as served:
-        yield served
-
-
-def write_config(
-    tmp_path: Path,
-    net: Net,
-    *,
-    sources: tuple[str, ...] = ("feed",),
-    store: str | None = None,
-    service: str = "",
-    notifiers: str = "",
-    alerts: str = 'first_run = "alert"',
-    metrics: str = "",
-) -> Path:
-    """A config with one feed source per name (``/<name>.xml``), the webhook notifier and ``service``
-    lines; rules in ``rules/``."""
-    feeds = {name: f"{net.base}/{name}.xml" for name in sources}
-    sections = {"alerts": alerts, "notifier": notifiers, "service": service}
-    return harness.write_config(
-        tmp_path, feeds, net.hook, rules=RULES, store=store, metrics=metrics, **sections
-    )
 
 
 StartDaemon = Callable[..., Awaitable[Daemon]]
@@ -229,12 +83,12 @@ async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_deli
     tmp_path: Path, net: Net, start_daemon: StartDaemon
 ) -> None:
     net.site.publish("atacms-kursk", ATACMS)
-    net.receiver.slow = True
+    net.receiver.hold = True
     config = write_config(tmp_path, net)
     daemon = await start_daemon(config)
     await daemon.ready()
     async with asyncio.timeout(DEADLINE):
-        await net.receiver.got_request.wait()  # the delivery is in flight now, and will hang
+        await net.receiver.arrived.wait()  # the delivery is in flight now, and will hang
 
     sent = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
@@ -245,14 +99,10 @@ async def test_sigterm_during_a_slow_delivery_exits_0_in_time_and_keeps_the_deli
     await daemon.log(lambda e: e["event"] == "shutdown_deadline")
 
     # Next start: once the in-flight lease has run out, the same alert is delivered.
-    net.receiver.slow = False
-    (held,) = net.receiver.requests
+    net.receiver.hold = False
+    (held,) = net.receiver.posts
 
-    class Later:
-        def time(self) -> float:
-            return time.time() + 600
-
-    service = Service(load_config(config), clock=Later())
+    service = Service(load_config(config), clock=Later(600))
     await service.start()
     try:
         assert service.store is not None and await service.store.outbox_pending() == 1
@@ -283,7 +133,7 @@ async def test_sighup_with_a_broken_rule_file_keeps_the_old_rules(
     # The old rules still alert.
     net.site.publish("atacms-kursk", ATACMS)
     async with asyncio.timeout(DEADLINE):
-        await net.receiver.got_ack.wait()
+        await net.receiver.acknowledged.wait()
     assert [p["rule"]["id"] for p in net.receiver.acked] == ["atacms-in-russia"]
     assert not any(e["event"] == "reloaded" for e in daemon.logs)
 
@@ -330,17 +180,9 @@ async def test_broken_config_on_sighup_is_located_and_the_daemon_lives_on(
 
 
 # -- source health, in-process with a fake clock -------------------------------------------------------
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-
 async def test_a_failing_source_alerts_once_then_once_recovered(tmp_path: Path, net: Net) -> None:
     config = load_config(write_config(tmp_path, net, service='health_failures = 3\nhealth_notify = ["hook"]'))
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     net.site.broken = True
 
     async def polls(service: Service, n: int) -> None:
@@ -380,7 +222,7 @@ async def test_a_quiet_source_alerts_once_after_stale_after(tmp_path: Path, net:
     path = write_config(tmp_path, net, service='health_notify = ["hook"]')
     path.write_text(path.read_text().replace('interval = "1s"', 'interval = "1s"\nstale_after = "1h"'))
     config = load_config(path)
-    clock = FakeClock()
+    clock = FakeClock(time.time())
     service = Service(config, clock=clock)
     await service.start()
     assert service.outbox is not None

@@ -8,15 +8,13 @@ path is tried, through the real pipeline where it matters.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 import monitor.crawl.http as http_mod
@@ -30,7 +28,8 @@ from monitor.model import Source
 from monitor.pipeline import Pipeline
 from monitor.store.sqlite import SqliteStore
 from tests.cli_config import cli_config
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.resolver import FakeResolver
 
 GUARDED = HttpConfig(allow_private_networks=False, per_host_delay=0, respect_robots=False, timeout=5)
 OPEN = HttpConfig(allow_private_networks=True, per_host_delay=0, respect_robots=False, timeout=5)
@@ -49,35 +48,6 @@ BLOCKED_ADDRESSES = [
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
     "fd00::1",  # unique local
 ]
-
-
-@dataclass
-class FakeResolver(AbstractResolver):
-    """Answers from a table; a list of answers per name is served in turn (to model rebinding)."""
-
-    table: dict[str, list[list[str]]]
-    calls: list[str] = field(default_factory=list)
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
-        self.calls.append(host)
-        answers = self.table.get(host)
-        if not answers:
-            raise OSError(f"no such host {host}")
-        addresses = answers[0] if len(answers) == 1 else answers.pop(0)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=a,
-                port=port,
-                family=socket.AF_INET6 if ":" in a else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for a in addresses
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 def _internal_app(hits: list[tuple[str, str]]) -> web.Application:
@@ -227,8 +197,8 @@ async def _poll(source: Source, resolver: FakeResolver, config: HttpConfig, tmp_
                 store=store,
                 http=client,
                 engine=lambda: Engine(rules_from_text(RULES).rules),
-                alerts=AlertsConfig(first_run="alert", max_age=0),
-                notifiers=["hook"],
+                alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
+                notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),
             )
             result = await pipeline.poll(source)

@@ -4,85 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from redis.exceptions import RedisError
-from test_redis_cluster import cluster_url, redis_cluster
 
 from monitor.archive import TRAIN_SAMPLES, ArchivedArticle, Codec, decode_payload
 from monitor.errors import StoreError
 from monitor.fingerprint import fingerprint
-from monitor.model import Alert, Delivery, Hit
+from monitor.model import Alert, Delivery
 from monitor.store import open_store
 from monitor.store.base import ArchivePolicy, SourceState, Store, Validators
 from monitor.store.redis import RedisStore
 from monitor.store.sqlite import SqliteStore
+from tests.helpers.alerts import make_alert
+from tests.helpers.stores import RETENTION
 
 if TYPE_CHECKING:
-    from conftest import FakeClock
+    from conftest import StoreFactory
 
-RETENTION = 30 * 86400.0
+    from tests.helpers.clock import FakeClock
+
+
 WINDOW = 72 * 3600.0
-
-StoreFactory = Callable[[], Awaitable[Store]]
-__all__ = ["cluster_url", "redis_cluster"]  # fixtures, imported for pytest
-
-
-@pytest.fixture(params=["sqlite", "redis", "cluster"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/store.db"
-    if request.param == "cluster":  # a three-master Redis Cluster (tests/test_redis_cluster.py)
-        return str(request.getfixturevalue("cluster_url"))
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-async def make_store(store_url: str, clock: FakeClock) -> AsyncIterator[StoreFactory]:
-    """Opens another Store instance on the same backend (as a second daemon would)."""
-    opened: list[Store] = []
-
-    async def make() -> Store:
-        store = open_store(store_url, retention=RETENTION, clock=clock)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-
-
-@pytest.fixture
-async def store(make_store: StoreFactory) -> Store:
-    return await make_store()
-
-
-def make_alert(alert_id: str = "a1", **changes: object) -> Alert:
-    fields: dict[str, object] = {
-        "id": alert_id,
-        "rule_id": "atacms-strikes-in-russia",
-        "rule_title": "ATACMS used inside Russia",
-        "story_key": "00ff00ff00ff00ff",
-        "url": f"https://news.example.org/{alert_id}",
-        "title": "Missiles hit Kursk – “ATACMS”",
-        "source": "example",
-        "published": datetime(2024, 11, 19, 8, 30, tzinfo=timezone(timedelta(hours=3))),
-        "detected_at": datetime(2024, 11, 19, 9, 0, 1, 250000, tzinfo=UTC),
-        "hits": (
-            Hit(term="ATACMS", entity="atacms", field="title", start=20, end=26, snippet="… “ATACMS” …"),
-            Hit(term="Kursk", entity=None, field="body", start=3, end=8, snippet="in Kursk region"),
-        ),
-        "also_seen_at": ("https://mirror.example.net/x",),
-    }
-    fields.update(changes)
-    return Alert(**fields)  # type: ignore[arg-type]
+TEXT = "Missiles hit an ammunition depot near Kursk overnight, regional officials said on Tuesday."
 
 
 async def test_ping_and_open_is_idempotent(store: Store) -> None:
@@ -390,92 +340,6 @@ async def test_record_poll_and_source_states(store: Store, clock: FakeClock) -> 
     ]
 
 
-# -- stories ---------------------------------------------------------------------------------------------
-STORY = " ".join(
-    f"Sentence {i} of the wire report says Ukraine fired missiles at a depot in region {i}."
-    for i in range(30)
-)
-COPY = "By Jane Doe, Associated Press. " + STORY + " Copyright 2024. All rights reserved. Read more news."
-OTHER = " ".join(
-    f"Paragraph {i} covers the central bank, inflation and interest rate {i}." for i in range(30)
-)
-
-
-async def test_resolve_story_groups_copies(make_store: StoreFactory, clock: FakeClock) -> None:
-    first, second = await make_store(), await make_store()
-    fp = fingerprint(STORY)
-    story = await first.resolve_story(fp, "https://a.example/1", WINDOW)
-    assert (story.key, story.urls, story.new) == (fp.key(), (), True)
-
-    clock.advance(3600)
-    copy = await second.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
-    assert (copy.key, copy.urls, copy.new) == (story.key, ("https://a.example/1",), False)
-    again = await first.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)
-    assert (again.key, again.urls, again.new) == (story.key, ("https://a.example/1",), False)
-    third = await first.resolve_story(fingerprint(STORY[:-40]), "https://c.example/3", WINDOW)
-    assert third.urls == ("https://a.example/1", "https://b.example/2")
-    assert await second.story_urls(story.key) == [f"https://{c}.example/{i}" for i, c in enumerate("abc", 1)]
-    assert await second.story_urls("unknown") == []
-
-
-async def test_resolve_story_different_text_is_a_new_story(store: Store) -> None:
-    await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    other = await store.resolve_story(fingerprint(OTHER), "https://b.example/2", WINDOW)
-    assert (other.key, other.urls, other.new) == (fingerprint(OTHER).key(), (), True)
-    short = fingerprint("Breaking: missiles hit depot")
-    assert (await store.resolve_story(short, "https://e.example/5", WINDOW)).new
-    assert not (await store.resolve_story(short, "https://f.example/6", WINDOW)).new  # identical text
-    shorter = fingerprint("Breaking: missiles hit a depot")
-    assert (await store.resolve_story(shorter, "https://g.example/7", WINDOW)).new
-
-
-async def test_resolve_story_prefers_the_closest_story(store: Store, clock: FakeClock) -> None:
-    half = " ".join(STORY.split()[: len(STORY.split()) // 2])
-    older = await store.resolve_story(fingerprint(half + " " + OTHER), "https://a.example/1", WINDOW)
-    clock.advance(60)
-    closer = await store.resolve_story(fingerprint(STORY), "https://b.example/2", WINDOW)
-    assert older.new and closer.new  # a half-overlap is not one story...
-    copy = await store.resolve_story(fingerprint(COPY), "https://c.example/3", WINDOW)
-    assert copy.key == closer.key  # ...and the copy joins the story it overlaps most
-
-
-async def test_an_edited_article_keeps_its_story(store: Store, clock: FakeClock) -> None:
-    story = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    clock.advance(600)
-    edited = await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)
-    assert (edited.key, edited.urls, edited.new) == (story.key, (), False)
-    clock.advance(WINDOW + 1)  # out of the window, the URL starts afresh
-    assert (await store.resolve_story(fingerprint(OTHER), "https://a.example/1", WINDOW)).new
-
-
-async def test_resolve_story_window_slides_and_expires(store: Store, clock: FakeClock) -> None:
-    first = await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
-    clock.advance(WINDOW - 1)
-    # Seen again just inside the window: the window now runs from here.
-    assert (await store.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)).key == first.key
-    clock.advance(WINDOW - 1)
-    assert (await store.resolve_story(fingerprint(STORY), "https://c.example/3", WINDOW)).key == first.key
-
-    clock.advance(WINDOW + 1)
-    late = await store.resolve_story(fingerprint(COPY), "https://d.example/4", WINDOW)
-    assert (late.key, late.urls, late.new) == (fingerprint(COPY).key(), (), True)
-
-    clock.advance(WINDOW + 1)
-    same = await store.resolve_story(fingerprint(STORY), "https://e.example/5", WINDOW)
-    assert same.new is True
-    assert same.key not in (first.key, late.key)
-    assert same.key.startswith(first.key)
-
-
-async def test_resolve_story_keeps_a_bounded_url_list(store: Store) -> None:
-    urls = [f"https://site{i}.example/story" for i in range(60)]
-    fp = fingerprint(STORY)
-    for url in urls:
-        ref = await store.resolve_story(fp, url, WINDOW)
-    assert ref.urls == tuple(urls[:50])
-    assert len((await store.resolve_story(fp, urls[0], WINDOW)).urls) == 49
-
-
 # -- error translation and URL dispatch ------------------------------------------------------------------
 async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
     store = RedisStore("redis://127.0.0.1:1/0", retention=RETENTION, clock=clock, timeout=1)
@@ -488,7 +352,7 @@ async def test_redis_errors_become_store_errors(clock: FakeClock) -> None:
             store.seen(["https://example.org/"]),
             store.claim(make_alert(), ["ops"]),
             store.lease_due(1, 30),
-            store.resolve_story(fingerprint(STORY), "https://example.org/", WINDOW),
+            store.resolve_story(fingerprint(TEXT), "https://example.org/", WINDOW),
             store.record_poll("x", error=None, articles=0),
         ):
             with pytest.raises(StoreError):
@@ -525,7 +389,7 @@ async def test_sqlite_purges_expired_rows_on_open(tmp_path: Path, clock: FakeClo
     path = tmp_path / "purge.db"
     store = SqliteStore(str(path), retention=RETENTION, clock=clock)
     await store.mark_seen({"https://example.org/old": ""})
-    await store.resolve_story(fingerprint(STORY), "https://example.org/old", WINDOW)
+    await store.resolve_story(fingerprint(TEXT), "https://example.org/old", WINDOW)
     await store.claim(make_alert(), ["ops"])
     await store.take_slot("ops", clock.time(), 10)
     await store.close()
@@ -644,21 +508,9 @@ async def test_host_slots_space_requests_across_instances(make_store: StoreFacto
 
 # -- article archive -------------------------------------------------------------------------------------
 @pytest.fixture
-async def make_archive(store_url: str, clock: FakeClock) -> AsyncIterator[Callable[..., Awaitable[Store]]]:
+def make_archive(make_store: StoreFactory) -> StoreFactory:
     """Opens a Store instance with the article archive on (Redis keeps none unless asked)."""
-    opened: list[Store] = []
-
-    async def make(**policy: object) -> Store:
-        store = open_store(
-            store_url, retention=RETENTION, clock=clock, archive=ArchivePolicy(enabled=True, **policy)
-        )
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
+    return lambda **policy: make_store(ArchivePolicy(enabled=True, **policy))
 
 
 def archived(n: int, at: float, source: str = "wire") -> ArchivedArticle:

@@ -10,14 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.matching.watch import RuleWatcher
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import FakeClock
 
 
 @pytest.fixture
@@ -29,7 +22,7 @@ def rules(tmp_path: Path) -> Path:
 
 
 def watcher(paths: list[Path], clock: FakeClock, calls: list[int]) -> RuleWatcher:
-    return RuleWatcher(paths, lambda: calls.append(1), interval=0.01, debounce=2.0, clock=clock)
+    return RuleWatcher(paths, lambda: calls.append(1), interval=0.01, debounce=2.0, clock=clock.time)
 
 
 def test_a_change_is_reported_once_after_the_debounce(rules: Path) -> None:
@@ -119,7 +112,7 @@ def test_a_failing_callback_is_logged_and_watching_goes_on(
         calls.append(1)
         raise RuntimeError("reload exploded")
 
-    w = RuleWatcher([rules], on_change, debounce=1.0, clock=clock)
+    w = RuleWatcher([rules], on_change, debounce=1.0, clock=clock.time)
     for content in ("# one\n", "# two, longer\n"):
         (rules / "a.yaml").write_text(content)
         w.poll()

@@ -87,6 +87,11 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def load_detector() -> None:
+    """Load the language detector now (~0.4 s), not on the first article that declares no language."""
+    _identifier()
+
+
 def article_language(tag: str | None, text: str) -> str | None:
     """The inflected language of an article: its page's or feed's tag when it has one (an "en" page is
     English, not a guess), else what its text says."""

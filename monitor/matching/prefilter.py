@@ -2,28 +2,52 @@
 
 Normalizing an article for the engine costs more than everything else a backtest does with it, and most
 archived articles match none of the rules tried. So each rule is reduced to sets of probes, one for
-each element it cannot fire without (each "all" and "near" group, and "any" as a whole): each term's
-longest run of letters and digits in every form the engine looks for (plural, possessive) -- or, for a
-regular expression, in the literal every match contains. A text that lacks every probe of one of the
-sets cannot match the rule; one that has some of each goes to the engine, which decides. Probes have
-no spaces, quotes or dashes, so what ``normalize`` does to those does not matter; what it does to
-letters (NFKC, dropping invisible characters) and case folding are applied to the whole text here.
+each element it cannot fire without (each "all" and "near" group, and "any" as a whole): each term in
+every form the engine looks for (plural, possessive) -- or, for a regular expression, the literal every
+match contains. A text that lacks every probe of one of the sets cannot match the rule; one that has
+some of each goes to the engine, which decides.
+
+Two steps, the second only for the rules the first lets through. First, one Aho-Corasick pass finds
+each term form's longest run of letters and digits standing as a word (the engine finds terms as whole
+words). Then a form of several words must occur whole, its words in order with anything but letters and
+digits between them: "Public Health" is found in "...public-health..." as the engine's text reads it.
+What ``normalize`` does to spaces, quotes and dashes does not matter to either; what it does to letters
+(NFKC, dropping invisible characters) and case folding are applied to the whole text here. The text may
+be a record's JSON: an escape ("\\n") separates words, and a word after one counts as standing alone.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.matching.engine import required_literal
+from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
-from monitor.matching.text import inflections, match_key, normalize
+from monitor.matching.text import inflections, is_unspaced, match_key, normalize
 
 _RUN = re.compile(r"[^\W_]+")
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
+# What may stand between two words of a term in the text: any run of other characters, JSON escapes
+# included ("\\n" must not glue "n" to the next word).
+_SEPARATOR = r'(?:\\(?:u[0-9a-fA-F]{4}|[nrtbf"\\/])|[\W_])+'
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """One form of a term as the prefilter looks for it: its longest word (``run``), standing alone
+    unless it is a regular expression's literal, then (``phrase``) all its words in order."""
+
+    run: str
+    bounded: bool
+    phrase: re.Pattern[str] | None = None
+
+
+_Sets = tuple[frozenset[_Form], ...]
 
 
 def probe_text(text: str) -> str:
@@ -35,8 +59,48 @@ def probe_text(text: str) -> str:
     if not text.isascii():
         text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
+            text = _nfkc(text)
     return text.casefold()
+
+
+def _nfkc(text: str) -> str:
+    """NFKC of ``text``, done on the space-separated words that need it: a space is neither changed
+    nor joined to anything, and most texts that are not NFKC hold a few such characters ("…", "½")."""
+    spots = [m.start() for m in _unstable().finditer(text)]
+    if len(spots) > _FEW:
+        return unicodedata.normalize("NFKC", text)
+    parts = []
+    done = 0
+    for spot in spots:
+        if spot < done:  # in a word already normalized
+            continue
+        start = text.rfind(" ", 0, spot) + 1
+        end = text.find(" ", spot)
+        end = len(text) if end < 0 else end
+        parts += [text[done:start], unicodedata.normalize("NFKC", text[start:end])]
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+_FEW = 64  # characters NFKC may change, up to which only their words are normalized
+
+
+@functools.cache
+def _unstable() -> re.Pattern[str]:
+    """A character NFKC may change or join to the one before it (a combining mark, the second of a
+    composition, Hangul's vowel and final jamo); beyond the BMP, every character."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for code in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            seconds.add(int(decomposition[1], 16))
+    chars = [
+        chr(c)
+        for c in range(0x80, 0x10000)
+        if c in seconds or unicodedata.combining(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
+    ]
+    return re.compile("[" + "".join(map(re.escape, chars)) + "\U00010000-\U0010ffff]")
 
 
 def _longest_run(text: str) -> str | None:
@@ -44,61 +108,126 @@ def _longest_run(text: str) -> str | None:
     return run.casefold() if run else None
 
 
-def _term_probes(term: Term) -> frozenset[str] | None:
-    """Strings one of which every occurrence of ``term`` contains; None when there is no such set."""
+def _form(form: str) -> _Form | None:
+    run = _longest_run(form)
+    if run is None:
+        return None
+    words = _RUN.findall(form.casefold())
+    if len(words) < 2:
+        return _Form(run, bounded=True)
+    return _Form(run, True, re.compile(_SEPARATOR.join(map(re.escape, words))))
+
+
+def _term_forms(term: Term) -> frozenset[_Form] | None:
+    """Forms one of which every occurrence of ``term`` contains; None when there is no such set."""
     if term.pattern is not None:
         literal = required_literal(term.pattern)
         run = _longest_run(literal) if literal else None
-        return frozenset([run]) if run else None
+        return frozenset([_Form(run, bounded=False)]) if run else None
     key = match_key(normalize(term.text.strip()).text)
-    probes = set()
-    for form, _ in inflections(key, term.exact):
-        run = _longest_run(form)
-        if run is None:
+    forms = set()
+    for text, _ in inflections(key, term.exact):
+        form = _form(text)
+        if form is None:
             return None
-        probes.add(run)
-    return frozenset(probes)
+        forms.add(form)
+    return frozenset(forms)
 
 
-def _group_probes(group: Group) -> frozenset[str] | None:
-    probes: set[str] = set()
+def _group_forms(group: Group) -> frozenset[_Form] | None:
+    forms: set[_Form] = set()
     for term in group:
-        found = _term_probes(term)
+        found = _term_forms(term)
         if found is None:
             return None
-        probes |= found
-    return frozenset(probes)
+        forms |= found
+    return frozenset(forms)
 
 
-def rule_probes(rule: Rule) -> tuple[frozenset[str], ...]:
-    """Sets of probes of each of which at least one occurs in every text ``rule`` matches: one per
-    element of "all" and "near", one for all of "any". A set that cannot be told (a term with no
-    letters or digits, a regular expression without a literal) is left out; none at all: any text."""
+def _rule_forms(rule: Rule) -> _Sets:
     required = [*rule.all, *(rule.near.terms if rule.near else ())]
-    sets = [p for p in map(_group_probes, required) if p is not None]
+    sets = [f for f in map(_group_forms, required) if f is not None]
     if rule.any:
-        groups = [_group_probes(group) for group in rule.any]
-        if all(p is not None for p in groups):
-            sets.append(frozenset().union(*(p for p in groups if p is not None)))
+        groups = [_group_forms(group) for group in rule.any]
+        if all(f is not None for f in groups):
+            sets.append(frozenset().union(*(f for f in groups if f is not None)))
     return tuple(sets)
 
 
+def rule_probes(rule: Rule) -> tuple[frozenset[str], ...]:
+    """Sets of probes (each term form's longest word) of each of which at least one occurs in every
+    text ``rule`` matches: one per element of "all" and "near", one for all of "any". A set that cannot
+    be told (a term with no letters or digits, a regular expression without a literal) is left out;
+    none at all: any text."""
+    return tuple(frozenset(f.run for f in forms) for forms in _rule_forms(rule))
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` could be whole words for the engine: no letter or digit glued to
+    either end (``is_boundary``, less strict: an apostrophe, or a backslash escape shortly before, is
+    taken as a separator)."""
+    if start > 0:
+        before = text[start - 1]
+        glued = before.isalnum() and not (is_unspaced(before) or is_unspaced(text[start]))
+        if glued and "\\" not in text[max(0, start - 6) : start]:
+            return False
+    if end < len(text):
+        after = text[end]
+        if after.isalnum() and not (is_unspaced(after) or is_unspaced(text[end - 1])):
+            return False
+    return True
+
+
 class Prefilter:
-    """Which of ``rules`` a text could match: one Aho-Corasick pass over the text finds every probe."""
+    """Which of ``rules`` a text could match: one Aho-Corasick pass finds every probe standing as a word;
+    the rules that have some of each of their sets are then tried for their terms' whole forms."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self._required = {r.id: rule_probes(r) for r in rules}
-        probes = {p for sets in self._required.values() for group in sets for p in group}
+        self._required = {r.id: _rule_forms(r) for r in rules}
+        self._runs = {
+            rule: tuple(frozenset(f.run for f in forms) for forms in sets)
+            for rule, sets in self._required.items()
+        }
+        forms = {f for sets in self._required.values() for group in sets for f in group}
+        anywhere = {f.run for f in forms if not f.bounded}  # a literal: found even inside a word
         self._automaton: ahocorasick.Automaton | None = None
-        if probes:
+        if forms:
             self._automaton = ahocorasick.Automaton()
-            for probe in probes:
-                self._automaton.add_word(probe, probe)
+            for run in {f.run for f in forms}:
+                self._automaton.add_word(run, (run, run not in anywhere))
             self._automaton.make_automaton()
 
     def candidates(self, text: str) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
+        folded = probe_text(text)
         found: set[str] = set()
         if self._automaton is not None:
-            found.update(probe for _, probe in self._automaton.iter(probe_text(text)))
-        return {rule for rule, sets in self._required.items() if all(not found.isdisjoint(s) for s in sets)}
+            last = len(folded) - 1
+            for end, (run, bounded) in self._automaton.iter(folded):
+                if run in found:
+                    continue
+                start = end + 1 - len(run)
+                # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
+                if (
+                    not bounded
+                    or (
+                        (start == 0 or not folded[start - 1].isalnum())
+                        and (end == last or not folded[end + 1].isalnum())
+                    )
+                    or _stands_alone(folded, start, end + 1)
+                ):
+                    found.add(run)
+        return {
+            rule
+            for rule, runs in self._runs.items()
+            if all(not found.isdisjoint(r) for r in runs)
+            and all(any(_has(folded, form, found) for form in forms) for forms in self._required[rule])
+        }
+
+
+def _has(text: str, form: _Form, found: set[str]) -> bool:
+    if form.run not in found:
+        return False
+    if form.phrase is None:
+        return True
+    return any(_stands_alone(text, m.start(), m.end()) for m in form.phrase.finditer(text))

@@ -24,7 +24,7 @@ from types import MappingProxyType
 import regex
 import yaml
 
-from monitor.config import parse_duration
+from monitor.durations import parse_duration
 from monitor.errors import Problem, RuleError
 from monitor.matching.lemmas import ALIASES, LANGUAGES
 from monitor.matching.text import auto_case_sensitive, normalize

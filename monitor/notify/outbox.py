@@ -32,12 +32,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.errors import DeliveryError, StoreError
-from monitor.leases import StoreOutage
-from monitor.model import Alert, Clock, Delivery
+from monitor.model import Alert, Clock, Delivery, DeliveryOutcome
 from monitor.notify.base import Notifier
 from monitor.store.base import Store
+from monitor.store.outage import StoreOutage
 
-Outcome = str  # "delivered" | "retry" | "dead" | "skipped" | "held"
 _log = logging.getLogger("monitor.notify.outbox")
 
 
@@ -56,27 +55,28 @@ class _Pass:
 class Outbox:
     """Delivers what the store says is due, with exponential backoff, full jitter and dead letters.
 
-    ``notifiers`` may be replaced (attribute assignment) on reload; deliveries for a name that is no
-    longer configured stay pending until the name comes back or an operator deals with them.
+    ``notifiers`` and ``give_up_after`` are getters of the running configuration, read at each use, so a
+    reload takes effect at the next delivery; deliveries for a name that is no longer configured stay
+    pending until the name comes back or an operator deals with them.
     ``on_outcome(notifier, outcome)`` is a hook for metrics (``newsmon_alerts_total``).
     """
 
     def __init__(
         self,
         store: Store,
-        notifiers: Mapping[str, Notifier],
+        notifiers: Callable[[], Mapping[str, Notifier]],
         clock: Clock,
         *,
         backoff_base: float = 5.0,
         backoff_max: float = 3600.0,
-        give_up_after: float = 86400.0,
+        give_up_after: Callable[[], float] = lambda: 86400.0,
         lease: float = 60.0,
         batch: int = 50,
         concurrency: int = 8,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
-        on_outcome: Callable[[str, Outcome], None] | None = None,
+        on_outcome: Callable[[str, DeliveryOutcome], None] | None = None,
         outage: StoreOutage | None = None,
     ) -> None:
         self.store = store
@@ -108,7 +108,7 @@ class Outbox:
         Retry-After is a floor, capped at ``give_up_after`` so a silly value cannot park a delivery."""
         ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(attempts, 60))
         jitter = self._rng.uniform(0.0, ceiling)
-        return max(min(retry_after or 0.0, self.give_up_after), jitter)
+        return max(min(retry_after or 0.0, self.give_up_after()), jitter)
 
     async def deliver_due(self) -> int:
         """One pass: lease up to ``batch`` due deliveries and attempt them. Returns how many were leased.
@@ -143,7 +143,7 @@ class Outbox:
                 else:
                     group.create_task(bounded(self._attempt(delivery, alert, done)))
             for name, members in digests.items():
-                notifier = self.notifiers.get(name)
+                notifier = self.notifiers().get(name)
                 sizes = (
                     notifier.digest_sizes([a for _, a in members]) if notifier is not None else [len(members)]
                 )
@@ -215,7 +215,7 @@ class Outbox:
 
     async def _attempt(self, delivery: Delivery, alert: Alert, done: _Pass) -> None:
         """Never raises (but for cancellation): one failed delivery must not cancel its batch mates."""
-        notifier = self.notifiers.get(delivery.notifier)
+        notifier = self.notifiers().get(delivery.notifier)
         if notifier is None:
             # Probably removed from the config, maybe only until the next reload: keep it pending.
             # The lease just taken keeps it out of the way meanwhile.
@@ -256,7 +256,7 @@ class Outbox:
 
     async def _attempt_digest(self, name: str, members: list[tuple[Delivery, Alert]], done: _Pass) -> None:
         """One message carrying every member; its outcome is every member's outcome."""
-        notifier = self.notifiers.get(name)
+        notifier = self.notifiers().get(name)
         if notifier is None:
             self._report(members[0][0], "skipped", "notifier not configured", once=True)
             return
@@ -325,9 +325,10 @@ class Outbox:
         now = self.clock.time()
         first = deliveries[0]
         retry_at: float | None = None
+        outcome: DeliveryOutcome
         if error.permanent:
             outcome, detail = "dead", f"permanent: {error.reason}"
-        elif now - min(d.created_at for d in deliveries) > self.give_up_after:
+        elif now - min(d.created_at for d in deliveries) > self.give_up_after():
             outcome, detail = "dead", f"gave up after {first.attempts + 1} attempts: {error.reason}"
         else:
             retry_at = now + self.retry_delay(max(d.attempts for d in deliveries), error.retry_after)
@@ -390,7 +391,9 @@ class Outbox:
             await asyncio.sleep(pause)  # backoff between attempts on a down store, not synchronisation
             pause = min(1.0, pause * 2)
 
-    def _report(self, delivery: Delivery, outcome: Outcome, detail: str, *, once: bool = False) -> None:
+    def _report(
+        self, delivery: Delivery, outcome: DeliveryOutcome, detail: str, *, once: bool = False
+    ) -> None:
         if once:
             if delivery.notifier in self._missing_reported:
                 return

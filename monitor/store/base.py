@@ -1,6 +1,7 @@
 """The Store protocol: everything newsmon remembers, behind one async interface.
 
-Two implementations (``sqlite.py``, ``redis.py``) pass one contract suite (``tests/test_store_contract.py``).
+Two implementations (the packages ``sqlite`` and ``redis``) pass one contract suite
+(``tests/test_store_contract.py``, and ``tests/test_story_resolution.py`` for ``resolve_story``).
 Every method that decides "first or not" is atomic across connections and processes, so several daemons
 may share one store. Time comes from the injected clock, never from the store's own idea of "now" --
 except for liveness: leases, instance membership, host slots and the outbox's visibility timeout are
@@ -10,7 +11,6 @@ process is still alive, which a test's fake clock knows nothing about.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,7 +118,7 @@ class Store(ABC):
         self, since: float, until: float | None = None, source: str | None = None
     ) -> AsyncIterator[list[bytes]]:
         """Every archived record with ``since <= detected_at < until`` (of ``source``), oldest first, in
-        batches, as JSON payloads (``monitor.archive.decode_payload`` makes them records): a backtest
+        batches, as packed records (``monitor.archive.decode_payload`` makes them records): a backtest
         searches the payload text before it pays for a record."""
         return _nothing()
 
@@ -206,51 +206,33 @@ class Store(ABC):
         """Number of deliveries not yet delivered or dead (pending or waiting in a digest)."""
 
     # -- leases and liveness (real time) -------------------------------------------------------------
-    # Defaults keep them in this object, right for a store only one process uses; both real stores
-    # override them with shared, atomic versions (the contract suite runs against those).
-    def _local_leases(self) -> dict[str, tuple[str, float]]:
-        leases: dict[str, tuple[str, float]] | None = self.__dict__.get("_leases_here")
-        if leases is None:
-            leases = self.__dict__["_leases_here"] = {}
-        return leases
-
+    @abstractmethod
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
         """Take lease ``name`` for ``owner`` for ``ttl`` real seconds, or renew it if ``owner`` holds it.
         False (a lost race, not an error) while another owner holds it."""
-        leases, now = self._local_leases(), time.time()
-        holder = leases.get(name)
-        if holder is not None and holder[0] != owner and holder[1] > now:
-            return False
-        leases[name] = (owner, now + ttl)
-        return True
 
+    @abstractmethod
     async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
         """Hand lease ``name`` from ``owner`` to ``to`` for ``ttl`` seconds; False unless ``owner`` held
         it."""
-        if await self.lease_holder(name) != owner:
-            return False
-        self._local_leases()[name] = (to, time.time() + ttl)
-        return True
 
+    @abstractmethod
     async def release_lease(self, name: str, owner: str) -> None:
         """Drop lease ``name`` if ``owner`` holds it; another owner's lease is left alone."""
-        if await self.lease_holder(name) == owner:
-            del self._local_leases()[name]
 
+    @abstractmethod
     async def lease_holder(self, name: str) -> str | None:
         """Who holds lease ``name`` now, or None."""
-        holder = self._local_leases().get(name)
-        return holder[0] if holder is not None and holder[1] > time.time() else None
 
+    @abstractmethod
     async def heartbeat(self, instance: str, ttl: float) -> list[str]:
         """Record ``instance`` as live for ``ttl`` seconds; return every live instance, sorted.
         ``ttl`` 0 (or less) removes ``instance`` at once (a clean shutdown)."""
-        return [instance] if ttl > 0 else []
 
+    @abstractmethod
     async def host_slot(self, host: str, delay: float) -> float:
         """Reserve the next request start to ``host``, ``delay`` seconds after the previous reservation
         by any instance; returns the seconds to wait before starting (0: start now)."""
-        return 0.0  # one process: its own HostLimiter already spaces requests
 
     # -- sources --------------------------------------------------------------------------------
     @abstractmethod
@@ -269,19 +251,16 @@ class Store(ABC):
     async def quarantined(self) -> list[Quarantined]:
         """Every quarantined article, newest first."""
 
-    # A source's learned publication rhythm (``monitor.cadence.Rhythm``, opaque text here). Defaults keep
-    # it in this object, right for a store one process uses; both real stores persist and share it.
-    async def get_rhythm(self, name: str) -> str | None:
-        rhythms: dict[str, str] = self.__dict__.setdefault("_rhythms_here", {})
-        return rhythms.get(name)
+    # -- a source's learned publication rhythm (``monitor.cadence.Rhythm``, opaque text here) -----------
+    @abstractmethod
+    async def get_rhythm(self, name: str) -> str | None: ...
 
-    async def set_rhythm(self, name: str, state: str) -> None:
-        self.__dict__.setdefault("_rhythms_here", {})[name] = state
+    @abstractmethod
+    async def set_rhythm(self, name: str, state: str) -> None: ...
 
+    @abstractmethod
     async def rhythms(self, names: Sequence[str]) -> dict[str, str]:
         """The stored rhythms of those of ``names`` that have one (one round trip, for start-up)."""
-        found = {n: await self.get_rhythm(n) for n in names}
-        return {n: v for n, v in found.items() if v is not None}
 
     @abstractmethod
     async def source_states(self) -> list[SourceState]: ...

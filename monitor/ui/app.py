@@ -22,7 +22,7 @@ import jinja2
 from aiohttp import web
 
 from monitor.logs import Scrubber
-from monitor.service import config_secrets
+from monitor.runtime import config_secrets
 from monitor.ui import pages, playground
 from monitor.ui.daemon import Daemon, store_of
 from monitor.ui.present import FILTERS

@@ -17,15 +17,27 @@ from monitor.store.console import ConsoleQueries
 
 
 class Daemon(Protocol):
-    config: Config
     clock: Clock
     http: HttpClient
-    store: Store | None
-    rules: RuleSet | None
-    rule_problems: list[str]  # the problems of the last reload while it was refused; else empty
-    outbox: Outbox | None
     scheduler: Scheduler | None
     started_at: float  # clock time the daemon started
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> Store | None: ...
+
+    @property
+    def rules(self) -> RuleSet | None: ...
+
+    @property
+    def rule_problems(self) -> list[str]:
+        """The problems of the last reload while it was refused; else empty."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox | None: ...
 
 
 class ConsoleStore(Store, ConsoleQueries):

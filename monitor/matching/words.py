@@ -1,0 +1,102 @@
+"""Phrases found word by word: a text is split into its words once, and only where a word starts some
+phrase is anything more done.
+
+Rule terms are whole words, so looking for them letter by letter (an automaton over every term's
+letters) does work no match can use: at every letter of every word it follows the trie of all terms
+(whose nodes near the root have hundreds of children at ten thousand rules, searched one by one) only
+to find, most of the time, a term's first letters inside a longer word. Here a text is split into its
+words in C, the words that start a phrase are picked out in C (``map`` over a dict's ``__contains__``,
+``compress``), and only those are looked at in Python: the cost follows the text's length and how many
+of its words the terms use, not the number of terms.
+
+Words of a phrase must stand in order with only a space between them (``match_key`` has turned hyphens
+into spaces), so "войска, северокорейские" is not "северокорейские войска".
+
+A word is a run of letters and digits with in-word apostrophes ("russia's"), as ``text.words`` reads
+them, except that a character of a script written without spaces (``text.is_unspaced``) is no part of
+any word: next to one, a word ends, as ``text.is_boundary`` has it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from itertools import accumulate, compress
+from typing import Any
+
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar).
+UNSPACED_RANGES = (
+    "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+)
+_LETTER = rf"[^\W_{UNSPACED_RANGES}]"
+_SPLIT = re.compile(rf"({_LETTER}+(?:'{_LETTER}+)*)")
+
+
+class Words:
+    """The words of a ``match_key`` text, what stands between them, and where they are."""
+
+    __slots__ = ("_ends", "pieces", "words")
+
+    def __init__(self, text: str) -> None:
+        self.pieces: list[str] = _SPLIT.split(text)  # gap, word, gap, word, ..., gap
+        self.words: list[str] = self.pieces[1::2]
+        self._ends: list[int] = []  # where each piece ends in the text, worked out on the first find
+
+    def phrase(self) -> bool:
+        """Is the text words with single spaces between them, nothing before or after?"""
+        gaps = self.pieces[2:-1:2]
+        return bool(self.words) and not self.pieces[0] and not self.pieces[-1] and set(gaps) <= {" "}
+
+    def span(self, first: int, count: int) -> tuple[int, int]:
+        """Where words ``first`` to ``first + count - 1`` stand in the text."""
+        if not self._ends:
+            self._ends = list(accumulate(map(len, self.pieces)))
+        return self._ends[2 * first], self._ends[2 * (first + count) - 1]
+
+
+class Phrases:
+    """Phrases (tuples of words), each with a payload (never None), to find in ``Words``: a trie of words.
+
+    A node is [payload or None, {next word: node} or None]."""
+
+    __slots__ = ("_first", "_size")
+
+    def __init__(self, phrases: Iterable[tuple[Sequence[str], Any]]) -> None:
+        self._first: dict[str, list[Any]] = {}
+        self._size = 0
+        for words, payload in phrases:
+            children = self._first
+            for word in words[:-1]:
+                node = children.get(word) or children.setdefault(word, [None, None])
+                if node[1] is None:
+                    node[1] = {}
+                children = node[1]
+            node = children.get(words[-1]) or children.setdefault(words[-1], [None, None])
+            self._size += node[0] is None
+            node[0] = payload
+
+    def __len__(self) -> int:
+        return self._size
+
+    def find(self, words: list[str], text: Words) -> list[tuple[int, int, Any]]:
+        """(first word, word count, payload) of each phrase found where ``text`` has ``words`` (its own
+        words, or forms of them such as their lemmas)."""
+        first = self._first
+        last = len(words)
+        gaps = text.pieces  # the gap after word k is piece 2k + 2
+        found = []
+        for index in compress(range(last), map(first.__contains__, words)):
+            payload, children = first[words[index]]
+            if payload is not None:
+                found.append((index, 1, payload))
+            end = index + 1
+            while children is not None and end < last:
+                node = children.get(words[end])
+                if node is None or gaps[2 * end] != " ":
+                    break
+                payload, children = node
+                end += 1
+                if payload is not None:
+                    found.append((index, end - index, payload))
+        return found

@@ -1,0 +1,91 @@
+"""Stories: which story an article belongs to, found through the band index of its fingerprint."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from monitor.fingerprint import Fingerprint, containment, same_story
+from monitor.store.base import StoryRef
+from monitor.store.sqlite.base import SqliteBase, immediate, url_digest
+
+MAX_STORY_URLS = 50
+
+
+class SqliteStories(SqliteBase):
+    # -- stories ------------------------------------------------------------------------------------
+    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
+        """See ``Store.resolve_story``; candidates come from the ``story_band`` index."""
+        return await self._run(self._resolve_story, fingerprint, url, window, self.clock.time())
+
+    def _resolve_story(
+        self, conn: sqlite3.Connection, fp: Fingerprint, url: str, window: float, now: float
+    ) -> StoryRef:
+        h = url_digest(url)
+        with immediate(conn):
+            row = conn.execute(
+                "SELECT s.key FROM story_of o JOIN story s ON s.key = o.key "
+                "WHERE o.h = ? AND s.last_seen >= ?",
+                (h, now - window),
+            ).fetchone()
+            key = row[0] if row else self._nearest(conn, fp, now - window)
+            new = key is None
+            if key is None:
+                key = fp.key()
+                if conn.execute("SELECT 1 FROM story WHERE key = ?", (key,)).fetchone():
+                    key = f"{key}-{int(now):x}"
+                for table in ("story", "story_band", "story_url", "story_of"):
+                    conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+                conn.execute(
+                    "INSERT INTO story (key, sig, size, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+                    (key, fp.hex(), fp.size, now, now),
+                )
+                if fp.size:
+                    conn.executemany(
+                        "INSERT INTO story_band (band, value, key) VALUES (?, ?, ?)",
+                        [(i, v, key) for i, v in enumerate(fp.bands())],
+                    )
+            else:
+                conn.execute("UPDATE story SET last_seen = ? WHERE key = ?", (now, key))
+            conn.execute(
+                "INSERT INTO story_of (h, key) VALUES (?, ?) "
+                "ON CONFLICT (h) DO UPDATE SET key = excluded.key",
+                (h, key),
+            )
+            urls = [
+                r[0] for r in conn.execute("SELECT url FROM story_url WHERE key = ? ORDER BY seq", (key,))
+            ]
+            if url not in urls and len(urls) < MAX_STORY_URLS:
+                conn.execute("INSERT INTO story_url (key, url) VALUES (?, ?)", (key, url))
+        self._wrote(conn, now)
+        return StoryRef(key=key, urls=tuple(u for u in urls if u != url), new=new)
+
+    @staticmethod
+    def _nearest(conn: sqlite3.Connection, fp: Fingerprint, cutoff: float) -> str | None:
+        if not fp.size:
+            return None
+        band_values = fp.bands()
+        where = " OR ".join("(b.band = ? AND b.value = ?)" for _ in band_values)
+        params: list[object] = [cutoff]
+        for i, value in enumerate(band_values):
+            params += [i, value]
+        rows = conn.execute(
+            "SELECT DISTINCT s.key, s.sig, s.size, s.first_seen "
+            "FROM story_band b JOIN story s ON s.key = b.key "
+            f"WHERE s.last_seen >= ? AND ({where})",
+            params,
+        ).fetchall()
+        best: tuple[float, float, str] | None = None
+        for r in rows:
+            other = Fingerprint.from_hex(r["sig"], r["size"])
+            if same_story(fp, other):
+                rank = (-containment(fp, other), r["first_seen"], r["key"])
+                best = rank if best is None or rank < best else best
+        return best[2] if best else None
+
+    async def story_urls(self, key: str) -> list[str]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT url FROM story_url WHERE key = ? ORDER BY seq", (key,)
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
