@@ -103,7 +103,14 @@ async def test_every_script_runs_quick_and_prints_its_contract_line() -> None:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=85)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=85)
+        except TimeoutError:
+            # Killed and reaped here, so the failure names the script and leaves no pipe open to
+            # fail whichever test the garbage collector happens to run in.
+            proc.kill()
+            out, err = await proc.communicate()
+            return script, -9, out.decode(), err.decode() + "\n(timed out after 85 s)"
         return script, proc.returncode or 0, out.decode(), err.decode()
 
     for script, code, out, err in await asyncio.gather(*(run(s) for s in CONTRACT)):

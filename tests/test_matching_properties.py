@@ -1,4 +1,4 @@
-"""Property tests for the promises of design.md "Term semantics", over generated text."""
+"""Property tests for the term semantics docs/rules.md promises, over generated text."""
 
 from __future__ import annotations
 
