@@ -68,7 +68,7 @@ def lemma(word: str, lang: str) -> str:
 
 @cache
 def _morph(lang: str) -> Any:
-    import pymorphy3  # loaded on first use: ~15 MB of dictionaries per language
+    import pymorphy3  # loaded on first use: each language's dictionaries take memory a daemon may not need
 
     return pymorphy3.MorphAnalyzer(lang=lang)
 
