@@ -52,20 +52,34 @@ async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> dic
         await asyncio.sleep(2)  # a benchmark waiting for many processes: checked, bounded, not a test
 
 
-def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, int]:
+def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, Any]:
     twice = skipped = 0
     counts: list[int] = []
+    every: list[float] = []
     for times in polls.values():
         before = [t for t in times if t < start]
         inside = [t for t in times if start <= t < end]
         counts.append(len(inside))
         chain = before[-1:] + inside
         gaps = [b - a for a, b in itertools.pairwise(chain)]
+        every.extend(gaps)
         twice += sum(g < 0.5 * interval for g in gaps)
         skipped += sum(g > 1.5 * interval for g in gaps)
         if inside and end - inside[-1] > 1.5 * interval:
             skipped += 1
-    return {"twice": twice, "skipped": skipped, "min_polls": min(counts), "max_polls": max(counts)}
+    every.sort()
+    # Gaps in intervals: tells a schedule that ran a little late (1.5-1.7) from one that missed a poll (2+).
+    spread = (
+        [round(every[int(q * (len(every) - 1))] / interval, 2) for q in (0.5, 0.99, 1.0)] if every else []
+    )
+    return {
+        "twice": twice,
+        "skipped": skipped,
+        "min_polls": min(counts),
+        "max_polls": max(counts),
+        "gap_p50_p99_max": spread,
+        "gaps_over_2": sum(g > 2 * interval for g in every),
+    }
 
 
 async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
@@ -85,9 +99,10 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
         cmd = [sys.executable, "-m", "monitor", "run", "-c", str(config)]
         r = aioredis.from_url(url, decode_responses=True)
         empty = (await _info(r))["memory"]
+        logs = [tmp / f"instance-{i}.log" for i in range(args.instances)]
         procs = [
-            subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220 - before measuring
-            for _ in range(args.instances)
+            subprocess.Popen(cmd, env=env, stderr=log.open("wb"))  # noqa: ASYNC220 - before measuring
+            for log in logs
         ]
         watched = [psutil.Process(p.pid) for p in procs]
         try:
@@ -100,6 +115,11 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             polls = await sim.call("GET", "/_sim/polls")
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError("an instance exited during the run")
+        except RuntimeError:
+            for log in logs:  # what the daemons said, to tell a crash from a starved machine
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
+                print(f"--- {log.name}", *tail, sep="\n", file=sys.stderr)
+            raise
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -124,6 +144,8 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
         "polled_twice": verdict["twice"],
         "skipped": verdict["skipped"],
         "polls_per_source_min_max": [verdict["min_polls"], verdict["max_polls"]],
+        "gap_intervals_p50_p99_max": verdict["gap_p50_p99_max"],
+        "gaps_over_2_intervals": verdict["gaps_over_2"],
         "redis_commands_per_poll": round((info1["commands"] - info0["commands"]) / max(1, made), 1),
         "redis_bytes_per_poll": round(traffic / max(1, made)),
         "redis_memory_bytes_per_source": round((info1["memory"] - empty) / args.sources),
@@ -159,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             ("polls (expected)", f"{record['polls']} ({record['expected_polls']})"),
             ("polled twice / skipped (goal 0 / 0)", f"{record['polled_twice']} / {record['skipped']}"),
             ("polls per source min, max", record["polls_per_source_min_max"]),
+            ("gap p50 / p99 / max, in intervals", record["gap_intervals_p50_p99_max"]),
+            ("gaps over 2 intervals", record["gaps_over_2_intervals"]),
             (
                 "Redis commands, bytes per poll",
                 f"{record['redis_commands_per_poll']}, {record['redis_bytes_per_poll']}",

@@ -141,3 +141,20 @@ def test_an_active_source_keeps_its_fixed_share_of_polls_spread_over_its_day() -
     gaps = [planner.gap("day", by_day, start + h * HOUR + 1800.0) for h in range(24)]
     assert sum(HOUR / g for g in gaps) >= 0.98 * DAY / 600.0
     assert max(gaps[9:19]) < 600.0 < min(gaps[0:6])
+
+
+def test_an_instance_polling_a_quarter_of_the_sources_keeps_the_plan_on_budget() -> None:
+    """With four instances each polls a quarter of the sources: its polls are measured against the plan
+    for those, not against the whole budget (which would read as underspending fourfold)."""
+    bounds = {f"s{i}": Bounds(600.0, 60.0, 4800.0) for i in range(40)}
+    rhythms = {name: steady(5.0) for name in bounds}
+    mine = {f"s{i}" for i in range(10)}
+    planner = Planner(bounds)
+    now = NOW
+    planner.refresh(rhythms, now, mine)
+    for _ in range(20):
+        for _ in range(round(300.0 * sum(1 / planner.gap(n, rhythms[n], now) for n in mine))):
+            planner.polled("s0")
+        now += 300.0
+        planner.refresh(rhythms, now, mine)
+    assert planner.correction == pytest.approx(1.0, abs=0.05)
