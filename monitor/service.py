@@ -26,7 +26,6 @@ from monitor.errors import ConfigError, Problem
 from monitor.leases import SourceLeases
 from monitor.logs import Scrubber, mask_url
 from monitor.matching.engine import Engine
-from monitor.matching.lemmas import load_detector
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
@@ -82,7 +81,6 @@ class Service:
         self.scrubber = scrubber
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()  # set when READY=1 goes out: for in-process callers and tests
-        self._daemon = False  # run() (long-lived) rather than once(): worth loading things ahead of need
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
@@ -143,9 +141,6 @@ class Service:
         # In a worker thread: at ten thousand rules (every language's inflected forms included) the
         # matcher takes seconds to build, which the event loop must not wait for.
         engine = await asyncio.to_thread(Engine, rules.rules)
-        if self._daemon and engine.inflecting:
-            # For the first article that declares no language, so that one does not wait for it.
-            await asyncio.to_thread(load_detector)
         old = self._runtime
         notifiers, retired = build_notifiers(config, old, session=session, clock=self.clock)
         self._runtime = Runtime(config, rules, CountingEngine(engine, self.metrics), notifiers)
@@ -247,7 +242,6 @@ class Service:
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
-            self._daemon = True
             await self.start()
             parts = self._started()
             self._outbox_task = asyncio.create_task(parts.outbox.run(self._stop))

@@ -67,8 +67,8 @@ print(engine.inflecting, "py3langid" in sys.modules)
 
 
 def test_a_matcher_with_inflected_terms_leaves_the_language_detector_to_its_first_use() -> None:
-    """The detector costs ~0.8 s of CPU to load: the daemon loads it before READY, `newsmon once` only
-    for an article that declares no language."""
+    """The detector costs ~0.8 s of CPU to load: it loads for the first article that declares no
+    language, so `newsmon once` with every source answering 304 never pays for it."""
     done = subprocess.run(
         [sys.executable, "-c", DETECTOR_PROBE],
         capture_output=True,
