@@ -189,9 +189,13 @@ def problems(doc: Document) -> Iterator[tuple[yaml.Node, str, yaml.Node | None]]
     checks the rest of the file and leaves that part out."""
     for key_node, message in doc.duplicates:
         yield key_node, message, None
+    said: set[tuple[int, str]] = set()  # one value can break two keywords ("" and "\\S"): said once
     for error in validator().iter_errors(doc.data):
         for leaf in _leaves(error):
-            yield from _explain(leaf, doc)
+            for node, message, unreadable in _explain(leaf, doc):
+                if (id(node), message) not in said:
+                    said.add((id(node), message))
+                    yield node, message, unreadable
 
 
 # -- which error: of the branches of an anyOf, the one written for the type of value given ----------------
@@ -318,7 +322,7 @@ def _message(path: Path_, error: ValidationError) -> str:
             return "'near: words' must be a whole number >= 0"
         case ("rules", int(), "near", "sentence"):
             return "'near: sentence' is true or left out (then give 'words: N')"
-        case ("rules", int(), "near", "terms") if isinstance(value, list) and value:
+        case ("rules", int(), "near", "terms") if value and isinstance(value, list | str | int | float):
             return "'near: terms' needs at least two terms to be near each other"
         case ("rules", int(), "fields", *_) if v == "enum":
             fields = error.schema["enum"]
