@@ -14,15 +14,17 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import ValidationError
 
 from monitor.errors import Problem
 from monitor.examples import example_rules
 from monitor.matching.lemmas import ALIASES
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 Path_ = tuple[str | int, ...]  # where a value is in a rule file's data: keys and list indexes
 
@@ -40,6 +42,8 @@ def schema() -> dict[str, Any]:
 def validator() -> jsonschema.Draft202012Validator:
     """The schema with its ``$ref``s written out (it has no recursion): resolving a reference at each
     value is most of what validating a large rule file would cost."""
+    import jsonschema  # on first use: commands that read no rule file do not pay for its import
+
     whole = schema()
     return jsonschema.Draft202012Validator(_inline(whole, whole["$defs"]))
 
