@@ -241,7 +241,7 @@ def measure(size: int, method: str, limit: int | None, multilingual: bool) -> di
         "lemma_build_s": round(lemma_build, 3),
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "method": (
-            "engine: one Aho-Corasick automaton over all terms, then only the rules whose terms hit"
+            "engine: terms found word by word (a trie of words), then only the rules whose terms hit"
             if method == "engine"
             else "naive: one compiled regex per rule, every rule run on every article"
         ),

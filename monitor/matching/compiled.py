@@ -114,8 +114,6 @@ class Compiled:
         inflectable = self._inflectable()
         words = {t: term_words(self._keys[t]) for ids in inflectable.values() for t in ids}
         self.lemma_phrases = {lang: self._lemmas(lang, ids, words) for lang, ids in inflectable.items()}
-        if self.lemma_phrases:
-            lemmas.load_detector()  # for the first article that declares no language
 
     def _compile(self, rule: Rule) -> CompiledRule:
         def ids(groups: Iterable[Group]) -> tuple[Ids, ...]:
