@@ -24,9 +24,10 @@ Each configuration runs in a fresh process, so ``rss_mb`` (peak resident memory 
 interpreter, corpus, rules and matcher) is not inflated by the previous one.
 
 Every article is matched with the language its page declares (``<html lang>``, as extraction reads it),
-none when it declares none, so the engine detects it. ``--multilingual`` measures the rules of issue 22:
-a third of the rules are written in the languages newsmon inflects (ru, uk, de, pl, es, fr, it, pt), from
-the words of the corpus's articles in those languages, and the engine reads those articles as lemmas too.
+none when it declares none, so the engine detects it. ``--multilingual`` measures rules in inflected
+languages: a third of them are written in the languages newsmon inflects (ru, uk, de, pl, es, fr, it,
+pt), from the words of the corpus's articles in those languages, and the engine reads those articles as
+lemmas too.
 Its lines carry ``"config": "multilingual"`` and, beside the per-article figure over all articles, the
 figure over the non-English ones alone (``ms_per_inflected_article``) and the per-article cost over that
 of ten rules of the same kind, measured in turn in the same process (``over_10_rules``).
@@ -240,7 +241,7 @@ def measure(size: int, method: str, limit: int | None, multilingual: bool) -> di
         "lemma_build_s": round(lemma_build, 3),
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "method": (
-            "engine: one Aho-Corasick automaton over all terms, then only the rules whose terms hit"
+            "engine: terms found word by word (a trie of words), then only the rules whose terms hit"
             if method == "engine"
             else "naive: one compiled regex per rule, every rule run on every article"
         ),

@@ -35,9 +35,10 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.archive import TRAIN_SAMPLES, ArchivedArticle
+from monitor.entries import entry_key
 from monitor.fingerprint import fingerprint
 from monitor.model import Alert
-from monitor.pipeline import alert_id, entry_key
+from monitor.pipeline import alert_id
 from monitor.store.base import ArchivePolicy, Validators
 from monitor.store.redis import RedisStore
 

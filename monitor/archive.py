@@ -29,7 +29,9 @@ import zstandard
 
 from monitor.model import Article
 
-LEVEL = 6  # zstd level: past this, each level costs ~25% more CPU per write for ~1% smaller records
+# zstd level: past this, each level costs much more CPU per write for barely smaller records
+# (benchmarks/README.md).
+LEVEL = 6
 TRAIN_SAMPLES = 200  # records collected before the shared dictionary is trained
 DICT_BYTES = 64 * 1024
 _VERSION = 2
@@ -193,7 +195,8 @@ class Codec:
             return None
         samples, self._samples = self._samples, []
         try:
-            return zstandard.train_dictionary(DICT_BYTES, samples).as_bytes()
+            training: list[bytes | bytearray | memoryview] = [*samples]
+            return zstandard.train_dictionary(DICT_BYTES, training).as_bytes()
         except zstandard.ZstdError:
             return None
 

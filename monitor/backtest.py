@@ -4,10 +4,10 @@ For each archived article, oldest first: skipped when older than ``[alerts] max_
 detected (as the pipeline skips it); matched by the engine; a matching article joins a story (the one
 it joined live when it has one, else by the same MinHash rule the store applies, within
 ``story_window``); and an alert would go out unless the rule already alerted on that story (less than
-its ``realert`` ago when it has one). Articles no rule can match are passed over on a substring test of
-their stored text (``monitor.matching.prefilter``) without being decoded or normalized, unless the
-engine reads them for inflected forms, which substrings do not cover (an article in a language some
-term inflects in).
+its ``realert`` ago when it has one). Articles no rule can match are passed over on a test of their
+stored text's words (``monitor.matching.prefilter``) without being decoded or normalized, unless the
+engine reads them for inflected forms, which that test does not cover (an article in a language some
+term inflects in: its record's language tag tells, read without decoding the record).
 
 ``backtest`` is the API (``newsmon rules test --since``, backfills, and the web console call it);
 ``Scan`` lists every match, without stories or policy (``newsmon articles search``).

@@ -260,7 +260,7 @@ class Planner:
             return b.interval
         caps = self._caps.get(name)
         upper = b.upper if caps is None else float(caps[_hour(now)])
-        return min(upper, max(b.lower, self.scale / rhythm.rate(now) ** EXPONENT))
+        return min(upper, max(b.lower, float(self.scale / rhythm.rate(now) ** EXPONENT)))
 
 
 def feed_hints(body: bytes, now: float) -> tuple[float | None, tuple[int, ...]]:

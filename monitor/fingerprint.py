@@ -67,7 +67,7 @@ def shingles(text: str) -> set[str]:
     tokens = words(text)
     if len(tokens) < SHINGLE:
         return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+    return set(map(" ".join, zip(*(tokens[i:] for i in range(SHINGLE)), strict=False)))
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,10 +102,14 @@ def fingerprint(text: str) -> Fingerprint:
     if not found:
         return Fingerprint((_PRIME,) * PERMUTATIONS, 0)
     np, a, b = _permutations()
-    digests = b"".join(blake2b(s.encode(), digest_size=4).digest() for s in found)
+    digests = b"".join([blake2b(s.encode(), digest_size=4).digest() for s in found])
     hashes = np.frombuffer(digests, dtype="<u4").astype(np.uint64)
-    minima = ((hashes[None, :] * a[:, None] + b[:, None]) % np.uint64(_PRIME)).min(axis=1)
-    return Fingerprint(tuple(int(v) for v in minima), len(found))
+    # In place: a backtest fingerprints thousands of matching articles, and each temporary is
+    # PERMUTATIONS times the shingles.
+    values = np.multiply.outer(a, hashes)
+    values += b[:, None]
+    np.remainder(values, np.uint64(_PRIME), out=values)
+    return Fingerprint(tuple(values.min(axis=1).tolist()), len(found))
 
 
 def containment(a: Fingerprint, b: Fingerprint) -> float:

@@ -75,9 +75,9 @@ class Metrics:
 
 class SourceSeries:
     """The per-source series (polls by outcome, new articles, last success), kept as plain numbers and
-    turned into samples at scrape time. They are the series whose number grows with the config: a
-    prometheus_client child costs ~700 B with its lock and value object, so 10,000 sources with five
-    series each held ~34 MB; plain numbers hold ~2 MB."""
+    turned into samples at scrape time. They are the series whose number grows with the config, and a
+    prometheus_client child carries a lock and a value object each, where a plain number is one float
+    (the memory it saves at 10,000 sources: benchmarks/README.md)."""
 
     def __init__(self) -> None:
         self._fetches: dict[str, list[float]] = {}  # source -> polls per POLL_OUTCOMES

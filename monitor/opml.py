@@ -151,4 +151,5 @@ def export_opml(
             body, "outline", type="rss", text=source.name, title=source.name, xmlUrl=source.url
         )
     lxml.etree.indent(root, space="  ")
-    return lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    document: bytes = lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return document

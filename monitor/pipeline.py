@@ -24,6 +24,7 @@ from monitor.archive import ArchivedArticle
 from monitor.config import AlertsConfig
 from monitor.crawl.http import HttpClient
 from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
+from monitor.entries import Revision, entry_key, listed_digest
 from monitor.errors import FetchError, ParseError
 from monitor.extract import extract
 from monitor.fingerprint import fingerprint
@@ -34,7 +35,6 @@ log = logging.getLogger("newsmon.pipeline")
 
 MAX_MORE_LISTINGS = 20  # a sitemap index's sitemaps read per poll
 ARTICLE_CONCURRENCY = 8
-MAX_EDITS = 5  # re-fetches of one listed entry for changed metadata, within retention
 # Seen-marks of finished articles are written this many at a time: one store write per batch instead of
 # one per article. A crash before a batch is written only makes its articles be processed again, which
 # the atomic claim makes harmless.
@@ -46,8 +46,9 @@ VALIDATORS_CACHED = 100_000
 POISON_ATTEMPTS = 3
 # Parsing runs in a worker thread (lexbor, lxml and zlib release the GIL; feedparser's pure-Python loose
 # parser at least yields it every few ms), so /healthz, deliveries and other sources keep going: always
-# for a listing, feed or sitemap (once per changed poll, and a broken 200 KB feed costs ~0.3 s), and for
-# an article page above this size (smaller ones cost less than the hand-off; depth is bounded anyway).
+# for a listing, feed or sitemap (once per changed poll, and a broken feed can take feedparser's loose
+# parser a long time), and for an article page above this size (smaller ones cost less than the hand-off;
+# depth is bounded anyway).
 OFF_LOOP_BYTES = 256 * 1024
 
 
@@ -105,30 +106,9 @@ def new_alert(
     )
 
 
-def addressed(notifiers: list[str], notify: Sequence[str]) -> list[str]:
+def addressed(notifiers: Sequence[str], notify: Sequence[str]) -> list[str]:
     """The notifiers an alert of a rule goes to: those its ``notify`` names, or all when it names none."""
     return [n for n in notifiers if not notify or n in notify]
-
-
-def entry_key(source: str, candidate: Candidate) -> str:
-    """Seen-key of a source's listing entry: its feed GUID when it has one, else its URL. Scoped to the
-    source, because GUIDs are only unique within one feed and each source describes an entry its own
-    way (a feed's summary, a front page's link text), so revisions compare within one source only."""
-    if candidate.guid:
-        return f"entry\0{source}\0guid\0{candidate.guid}"
-    return f"entry\0{source}\0url\0{candidate.url}"
-
-
-def _revision(candidate: Candidate) -> str:
-    """A digest of what the listing says about this version of the entry; "" when it says nothing."""
-    parts = (
-        candidate.title or "",
-        candidate.summary or "",
-        candidate.published.isoformat() if candidate.published else "",
-    )
-    if not any(parts):
-        return ""
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=8).hexdigest()
 
 
 @dataclass(slots=True)
@@ -259,25 +239,22 @@ class Pipeline:
         by_url = {c.url: c for c in candidates if c.url not in self._in_progress}
         entries = {url: entry_key(source.name, c) for url, c in by_url.items()}
         known = await self.store.seen([*by_url, *entries.values()])
-        todo: dict[str, str] = {}  # url -> the entry revision to record once processed
+        todo: dict[str, Revision] = {}  # url -> the entry revision to record once processed
         adopt: dict[str, str] = {}  # entry key -> revision, for URLs already seen elsewhere
         for url, candidate in by_url.items():
-            revision = _revision(candidate)
+            now = listed_digest(candidate)
             recorded = known.get(entries[url])
             if recorded is None:
                 if url in known:
                     # Seen through another source (or before entries were tracked): no news, but from
                     # now on this source's listing of it can signal an edit.
-                    adopt[entries[url]] = f"0 {revision}"
+                    adopt[entries[url]] = str(Revision(0, now))
                 else:
-                    todo[url] = f"0 {revision}"
+                    todo[url] = Revision(0, now)
                 continue
-            edits, _, before = recorded.partition(" ")
-            # An entry whose link changed under the same GUID is the same entry: only a changed revision
-            # (title, summary or date as the source lists them) makes it worth fetching again, and only
-            # MAX_EDITS times, so a listing that rewrites its dates every poll cannot make us refetch forever.
-            if revision and before and revision != before and int(edits or 0) < MAX_EDITS:
-                todo[url] = f"{int(edits or 0) + 1} {revision}"
+            edited = Revision.parse(recorded).edited(now)
+            if edited is not None:
+                todo[url] = edited
         if adopt and not self.dry_run:
             await self.store.mark_seen(adopt)
         urls = [url for url in todo if url not in self._in_progress]
@@ -294,13 +271,15 @@ class Pipeline:
         source: Source,
         by_url: dict[str, Candidate],
         entries: dict[str, str],
-        todo: dict[str, str],
+        todo: dict[str, Revision],
         result: PollResult,
     ) -> None:
         state = await self.store.source_state(source.name)
         if state.last_success is None and self.alerts().first_run == "mark-seen" and not self.dry_run:
             # First crawl: what is already there is history, not news.
-            await self.store.mark_seen({url: "" for url in todo} | {entries[u]: r for u, r in todo.items()})
+            await self.store.mark_seen(
+                {url: "" for url in todo} | {entries[u]: str(r) for u, r in todo.items()}
+            )
             log.info("first_run_marked_seen", extra={"source": source.name, "count": len(todo)})
             return
         semaphore = asyncio.Semaphore(ARTICLE_CONCURRENCY)
@@ -316,12 +295,12 @@ class Pipeline:
 
         async def one(url: str) -> None:
             async with semaphore:
-                edited = not todo[url].startswith("0 ")
+                edited = not todo[url].first
                 done = await self._article(source, by_url[url], edited=edited, result=result)
             if done is not None and not self.dry_run:
                 marks, record = done
                 pending.update(marks)
-                pending[entries[url]] = todo[url]
+                pending[entries[url]] = str(todo[url])
                 if record is not None:
                     archive.append(record)
                 if len(pending) >= SEEN_BATCH:

@@ -1,10 +1,12 @@
-"""What a reload changes: the config to put in effect, the settings only a restart applies, and which
-sources came, went or changed."""
+"""Reloads: one at a time; what one changes (the config to put in effect, the settings only a restart
+applies, which sources came, went or changed); and what a refused one says."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 
 from monitor.config import Config
 from monitor.errors import ConfigError, Problem
@@ -63,3 +65,31 @@ def refused(exc: ConfigError) -> tuple[Problem, ...]:
         )
     log.error("reload_failed", extra={"count": len(errors), "detail": "kept the running config and rules"})
     return errors
+
+
+class Reloads:
+    """Runs ``reload`` one at a time; a request during a reload runs another one after it, so the last
+    edit is always read."""
+
+    def __init__(self, reload: Callable[[], Awaitable[bool]], *, stopping: Callable[[], bool]) -> None:
+        self._reload = reload
+        self._stopping = stopping
+        self._task: asyncio.Task[bool] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._loop())
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _loop(self) -> bool:
+        ok = await self._reload()
+        while self._again and not self._stopping():
+            self._again = False
+            ok = await self._reload()
+        return ok

@@ -1,15 +1,16 @@
-"""The daemon: builds every component from Config in one place, runs them, drains them on the way out.
+"""The daemon's lifecycle, top to bottom: start (validate, open the store, put a ``Runtime`` in effect,
+build the parts over the store), run (scheduler, outbox loop, metrics, sd_notify READY/WATCHDOG/STATUS,
+SIGHUP and rule-file reloads), and the SIGTERM drain.
 
-Besides the pipeline it owns the operational surface: sd_notify (READY, WATCHDOG, STATUS, RELOADING,
-STOPPING), SIGHUP reloads, the SIGTERM drain, Prometheus metrics and /healthz, and source health alerts.
-What runs is one ``Runtime`` (monitor/runtime.py), replaced whole by a reload.
+What runs is one immutable ``Runtime`` (monitor/runtime.py: config, rules, engine, notifiers), replaced
+whole by a reload; the parts read it through getters (monitor/parts.py), so nothing sets their settings
+from outside. Polling bookkeeping, source health, status lines and /healthz live in their own modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from monitor import healthz
-from monitor.backfill import Backfiller
 from monitor.config import Config
 from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
@@ -30,9 +30,9 @@ from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
 from monitor.notify.outbox import Outbox
+from monitor.parts import Parts, build_parts
 from monitor.pipeline import Pipeline, PollResult
-from monitor.poller import Poller
-from monitor.reload_plan import plan_reload, refused
+from monitor.reload_plan import Reloads, plan_reload, refused
 from monitor.runtime import CountingEngine, Runtime, build_notifiers, config_secrets, notify_session
 from monitor.sdnotify import SystemdNotifier
 from monitor.source_health import SourceHealth
@@ -48,18 +48,6 @@ if TYPE_CHECKING:
     from monitor.scheduler import Scheduler
 
 log = logging.getLogger("newsmon.service")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Parts:
-    """What ``start`` opens and ``stop`` closes, all or nothing."""
-
-    store: Store
-    session: aiohttp.ClientSession  # the notifiers'
-    outbox: Outbox
-    pipeline: Pipeline
-    poller: Poller
-    backfill: Backfiller | None  # not in a dry run
 
 
 class Service:
@@ -83,7 +71,7 @@ class Service:
         self.dry_run = dry_run
         self.http = HttpClient(config.http)
         self._runtime: Runtime | None = None
-        self._parts: _Parts | None = None
+        self._parts: Parts | None = None
         self.scheduler: Scheduler | None = None
         self.leases: SourceLeases | None = None
         self.outage = StoreOutage(log)
@@ -96,8 +84,7 @@ class Service:
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._rule_watch: asyncio.Task[None] | None = None  # one of _background, while running
-        self._reload_task: asyncio.Task[bool] | None = None
-        self._reload_again = False
+        self.reloads = Reloads(self.reload, stopping=self._stop.is_set)
         self.source_health = SourceHealth()
         self.activity = Activity(clock=time.monotonic)
         self.status = Status(
@@ -144,7 +131,7 @@ class Service:
     def pipeline(self) -> Pipeline | None:
         return self._parts.pipeline if self._parts is not None else None
 
-    def _started(self) -> _Parts:
+    def _started(self) -> Parts:
         if self._parts is None:
             raise RuntimeError("the service is not started")
         return self._parts
@@ -185,7 +172,20 @@ class Service:
             # Per-host politeness holds across every instance sharing the store, not just within this one.
             self.http.limiter.remote = store.host_slot
             await self._swap(config, rules, session)
-            self._parts = self._build(store, session)
+            self._parts = build_parts(
+                store,
+                session,
+                http=self.http,
+                runtime=lambda: self.runtime,
+                clock=self.clock,
+                metrics=self.metrics,
+                activity=self.activity,
+                health=self.source_health,
+                outage=self.outage,
+                on_claim=self._on_claim,
+                on_outcome=self._on_outcome,
+                dry_run=self.dry_run,
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()
@@ -206,50 +206,6 @@ class Service:
                 "store": mask_url(config.store.url),
             },
         )
-
-    def _build(self, store: Store, session: aiohttp.ClientSession) -> _Parts:
-        """The outbox, pipeline and backfiller, each reading the runtime in effect when it needs it."""
-        outbox = Outbox(
-            store,
-            lambda: self.runtime.notifiers,
-            self.clock,
-            give_up_after=lambda: self.runtime.config.alerts.give_up_after,
-            logger=logging.getLogger("newsmon.outbox"),
-            on_outcome=self._on_outcome,
-            lease=self.config.store.lease,
-            outage=self.outage,
-        )
-        pipeline = Pipeline(
-            store=store,
-            http=self.http,
-            engine=lambda: self.runtime.engine,
-            alerts=lambda: self.runtime.config.alerts,
-            notifiers=lambda: self.runtime.notifier_names,
-            clock=self.clock,
-            on_claim=self._on_claim,
-            dry_run=self.dry_run,
-        )
-        backfill = None
-        if not self.dry_run:
-            backfill = Backfiller(
-                store,
-                self.clock,
-                alerts=lambda: self.runtime.config.alerts,
-                notifiers=lambda: self.runtime.notifier_names,
-                on_claim=self._on_claim,
-            )
-        poller = Poller(
-            pipeline,
-            store,
-            runtime=lambda: self.runtime,
-            metrics=self.metrics,
-            activity=self.activity,
-            health=self.source_health,
-            clock=self.clock,
-            on_claim=self._on_claim,
-            dry_run=self.dry_run,
-        )
-        return _Parts(store, session, outbox, pipeline, poller, backfill)
 
     # -- polling --------------------------------------------------------------------------------------
     async def poll(self, source: Source) -> PollResult:
@@ -337,18 +293,8 @@ class Service:
         self._stop.set()
 
     def request_reload(self) -> None:
-        """SIGHUP. Reloads run one at a time; a HUP during a reload runs another one after it."""
-        if self._reload_task is not None and not self._reload_task.done():
-            self._reload_again = True
-            return
-        self._reload_task = asyncio.create_task(self._reload_loop())
-
-    async def _reload_loop(self) -> bool:
-        ok = await self.reload()
-        while self._reload_again and not self._stop.is_set():
-            self._reload_again = False
-            ok = await self.reload()
-        return ok
+        """SIGHUP, or a rule file edited."""
+        self.reloads.request()
 
     async def once(self, names: Sequence[str] = ()) -> list[PollResult]:
         """One pass over the (named) sources, then deliver what was claimed."""
@@ -376,8 +322,7 @@ class Service:
 
         if self.scheduler is not None:
             self.scheduler.pause()
-        if self._reload_task is not None and not self._reload_task.done():
-            self._reload_task.cancel()
+        self.reloads.cancel()
         parts = self._parts
         if parts is not None and parts.poller.inflight:
             _, pending = await asyncio.wait(set(parts.poller.inflight), timeout=max(0.1, remaining()))

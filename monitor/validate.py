@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from monitor.config import Config, load_config, problem_at
+from monitor.config import Config, load_config
+from monitor.config_tables import problem_at
 from monitor.errors import ConfigError, Problem, RuleError
 from monitor.matching.rules import RuleSet, load_rules, rule_files
 

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp.test_utils import TestServer
 from redis.cluster import RedisCluster
 
 from monitor.store import ArchivePolicy, Store, open_store
 from tests.helpers.clock import FakeClock
+from tests.helpers.receiver import Receiver
 from tests.helpers.smtp import Mailbox, smtp_server
 from tests.helpers.stores import RETENTION
 
@@ -80,6 +82,18 @@ def _free_port() -> int:
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago (for servers that cannot bind port 0)."""
     return _free_port()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver (``tests.helpers.receiver``) served on loopback; ``receiver.url()`` names it."""
+    rec = Receiver()
+    server = TestServer(rec.app(), host="127.0.0.1")
+    await server.start_server()
+    rec.base = str(server.make_url("")).rstrip("/")
+    yield rec
+    rec.release.set()
+    await server.close()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -102,8 +104,16 @@ async def test_every_script_runs_quick_and_prints_its_contract_line() -> None:
             "--quick",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its simulators and daemons die with it on a timeout
         )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=85)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=85)
+        except TimeoutError:
+            # Killed and reaped here, so the failure names the script and leaves no pipe open to
+            # fail whichever test the garbage collector happens to run in.
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = await proc.communicate()
+            return script, -9, out.decode(), err.decode() + "\n(timed out after 85 s)"
         return script, proc.returncode or 0, out.decode(), err.decode()
 
     for script, code, out, err in await asyncio.gather(*(run(s) for s in CONTRACT)):

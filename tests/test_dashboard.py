@@ -1,4 +1,4 @@
-"""deploy/grafana-dashboard.json stays in step with the metric names of design.md's Observability section."""
+"""deploy/grafana-dashboard.json stays in step with the metric names newsmon documents for operators."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from monitor.service import Service
 from monitor.store.base import Store
 from tests.helpers.clock import FakeClock
 from tests.helpers.receiver import Receiver
-from tests.helpers.smtp import Mailbox, accept_login, stop
+from tests.helpers.smtp import Mailbox, accept_login, controller, starttls, stop
 
 RULES = "rules:\n  - id: nk-troops\n    title: North Korean troops\n    any: ['North Korean troops']\n"
 GIVE_UP_AFTER = 3600.0  # the config's alerts.give_up_after below
@@ -241,19 +241,11 @@ class LateSmtp:
 @pytest.fixture
 def smtp_later(free_port: int, pki: Pki) -> Iterator[LateSmtp]:
     mailbox = Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=free_port,
-        tls_context=pki.server_context(),
-        require_starttls=True,
-        authenticator=accept_login,
-        auth_required=True,
-    )
-    late = LateSmtp(mailbox, controller)
+    server = controller(mailbox, free_port, **starttls(pki), authenticator=accept_login, auth_required=True)
+    late = LateSmtp(mailbox, server)
     yield late
     if late.started:
-        stop(controller)
+        stop(server)
 
 
 async def test_smtp_down_is_queued_and_delivered_when_it_returns(

@@ -24,7 +24,7 @@ def term_matches(term: str, text: str) -> bool:
     return bool(engine(f"rules: [{{id: r, any: [{term}]}}]").match_text({"body": text}))
 
 
-# -- term semantics: each promise in design.md "Term semantics" ----------------------------------------------
+# -- term semantics: each promise docs/rules.md makes about terms -------------------------------------------
 @pytest.mark.parametrize(
     ("term", "text", "hit"),
     [

@@ -281,7 +281,7 @@ async def test_redis_sigkilled_mid_run_loses_nothing(redis_kill: RedisKill) -> N
 @pytest.mark.timeout(120)
 async def test_redis_sigkill_during_a_send_is_reported_once(redis_kill: RedisKill) -> None:
     """The outage is one outage: sends whose outcomes could not be recorded while redis-server was dead
-    do not make the daemon report the store as back before it is (issue #9)."""
+    do not make the daemon report the store as back before it is."""
     seen = redis_kill
     early = [e for e in seen.logs[: seen.logged_before_restart] if e.get("event") == "store_recovered"]
     unavailable = [e for e in seen.logs if e.get("event") == "store_unavailable"]

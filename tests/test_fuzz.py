@@ -283,7 +283,7 @@ def test_fuzz_config_loader(tmp_path: Path) -> None:
     counter.done()
 
 
-# -- hostile-input classes (issue 17): each with a property, not only "no crash" --------------------------
+# -- hostile-input classes: each with a property, not only "no crash" -----------------------------------
 FEW = max(1, EXAMPLES // 10)  # these build large inputs; a tenth of the examples keeps the suite's time
 
 # Spellings of digits and dots that IDNA (NFKC) turns into ASCII ones, as the HTTP stack will.

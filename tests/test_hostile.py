@@ -412,7 +412,7 @@ def test_a_bogus_xml_encoding_name_is_a_parse_error(junk: bytes) -> None:
         parse_feed(Fetched(url="http://example.com/feed", status=200, body=body))
 
 
-# -- padded DTDs and undeclared gzip (issue 17) -------------------------------------------------------
+# -- padded DTDs and undeclared gzip ------------------------------------------------------------------
 # Up to 10^5 "lol"s: below expat's own amplification limit, so any expansion shows in the title.
 LOL5 = "".join(
     [

@@ -25,7 +25,7 @@ from monitor.leases import SourceLeases
 from monitor.model import Source
 from monitor.store import keys
 from monitor.store.redis import RedisStore
-from tests.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 INTERVAL = 100.0  # virtual seconds
 MARGIN = 60.0  # seconds a lease outlives its interval (the daemon's [store] lease), membership TTL

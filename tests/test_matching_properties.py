@@ -1,4 +1,4 @@
-"""Property tests for the promises of design.md "Term semantics", over generated text."""
+"""Property tests for the term semantics docs/rules.md promises, over generated text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from monitor.matching import text as text_module
 from monitor.matching.engine import Engine
 from monitor.matching.rules import Rule, Term
-from monitor.matching.text import is_unspaced, normalize
+from monitor.matching.text import is_boundary, is_unspaced, match_key, normalize
 
 PROPERTIES = settings(max_examples=200, deadline=None)
 
@@ -102,3 +102,29 @@ def test_words_copied_whole_normalize_as_character_by_character(text: str) -> No
     assert fast.text == slow.text
     for start in range(len(fast.text) + 1):
         assert fast.to_original(start, len(fast.text)) == slow.to_original(start, len(slow.text))
+
+
+def _found_letter_by_letter(term: str, text: str) -> bool:
+    """Where a term is, read letter by letter: its ``match_key`` in the text's, as whole words."""
+    norm = normalize(text).text
+    key, wanted = match_key(norm), match_key(normalize(term).text)
+    starts = (i for i in range(len(key)) if key.startswith(wanted, i))
+    return any(is_boundary(norm, start, start + len(wanted)) for start in starts)
+
+
+# Words, spaces, hyphens, apostrophes, digits, punctuation, accents and a script written without spaces:
+# everything that decides where a word begins and ends.
+PIECES = [*"ab '-.,1é中", "ab", "ba", "a'b", " a ", "-b", "中a"]
+MIXED = st.lists(st.sampled_from(PIECES), max_size=20).map("".join)
+MIXED_TERM = st.text(st.sampled_from(list("ab '-1é.")), min_size=1, max_size=6).filter(
+    lambda t: any(c.isalnum() for c in t)
+)
+
+
+@PROPERTIES
+@given(MIXED_TERM, MIXED)
+def test_words_are_found_where_letters_say_they_are(term: str, text: str) -> None:
+    """The engine looks for terms word by word (``words.Phrases``), or letter by letter when a term is
+    more than words; either way it finds a term exactly where its letters stand as whole words."""
+    exact = Term(term.strip(), exact=True, lang="en")
+    assert fires(exact, text) == _found_letter_by_letter(term.strip(), text)

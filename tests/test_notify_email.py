@@ -13,7 +13,6 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from tlsutil import Pki, make_pki
 
@@ -24,7 +23,7 @@ from monitor.notify import email as email_module
 from monitor.notify.base import digest_id
 from monitor.notify.email import EmailNotifier, EmailOptions, build_digest, message_id, tls_context
 from monitor.secret import Secret
-from tests.helpers.smtp import Mailbox, accept_login, parse, running, smtp_server
+from tests.helpers.smtp import Mailbox, accept_login, controller, parse, running, smtp_server, starttls
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -262,15 +261,7 @@ class TlsServer:
 def starttls_server(free_port: int, pki: Pki) -> Iterator[TlsServer]:
     """Plain SMTP that refuses everything but EHLO/STARTTLS/QUIT before TLS, and AUTH before MAIL."""
     recorder = SecureRecorder()
-    controller = Controller(
-        recorder,
-        hostname="127.0.0.1",
-        port=free_port,
-        tls_context=pki.server_context(),
-        require_starttls=True,
-        authenticator=recorder.authenticate,
-    )
-    with running(controller):
+    with running(controller(recorder, free_port, **starttls(pki), authenticator=recorder.authenticate)):
         yield TlsServer(recorder, free_port, "starttls")
 
 
@@ -278,16 +269,15 @@ def starttls_server(free_port: int, pki: Pki) -> Iterator[TlsServer]:
 def implicit_server(free_port: int, pki: Pki) -> Iterator[TlsServer]:
     """SMTPS: TLS from the first byte (port 465 style)."""
     recorder = SecureRecorder()
-    controller = Controller(
+    server = controller(
         recorder,
-        hostname="127.0.0.1",
-        port=free_port,
+        free_port,
         ssl_context=pki.server_context(),
         authenticator=recorder.authenticate,
         # The connection is TLS already; aiosmtpd would still answer AUTH with "538 encryption required".
         auth_require_tls=False,
     )
-    with running(controller):
+    with running(server):
         yield TlsServer(recorder, free_port, "implicit")
 
 
@@ -333,16 +323,14 @@ async def test_implicit_tls_and_auth_deliver(implicit_server: TlsServer, pki: Pk
 
 async def test_auth_login_mechanism(free_port: int, pki: Pki) -> None:
     recorder = SecureRecorder()
-    controller = Controller(
+    server = controller(
         recorder,
-        hostname="127.0.0.1",
-        port=free_port,
-        tls_context=pki.server_context(),
-        require_starttls=True,
+        free_port,
+        **starttls(pki),
         authenticator=recorder.authenticate,
         auth_exclude_mechanism=["PLAIN"],  # a server offering only LOGIN
     )
-    with running(controller):
+    with running(server):
         await secure(TlsServer(recorder, free_port, "starttls"), pki).send(make_alert())
     assert recorder.mechanisms == ["LOGIN"]
     assert len(recorder.received) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,17 +23,6 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.receiver import Receiver
 
 NOW = 1_732_000_000.0
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    server = TestServer(rec.app(), host="127.0.0.1")
-    await server.start_server()
-    rec.base = str(server.make_url("")).rstrip("/")
-    yield rec
-    rec.release.set()
-    await server.close()
 
 
 def make_alert(**changes: object) -> Alert:

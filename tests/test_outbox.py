@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from monitor.errors import DeliveryError, StoreError
 from monitor.fingerprint import fingerprint
@@ -33,17 +32,6 @@ async def store(clock: Clock) -> AsyncIterator[SqliteStore]:
     opened = SqliteStore(":memory:", retention=30 * 86400.0, clock=clock)
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    server = TestServer(rec.app(), host="127.0.0.1")
-    await server.start_server()
-    rec.base = str(server.make_url("")).rstrip("/")
-    yield rec
-    rec.release.set()
-    await server.close()
 
 
 def make_alert(n: int = 1) -> Alert:

@@ -256,7 +256,7 @@ async def test_email_lines_stay_within_rfc_5322_whatever_the_alert(
     assert max(len(line) for line in envelope.content.splitlines()) <= 998
 
 
-# -- the terminal: CLI commands and text logs (issue 17, item 9) -----------------------------------------
+# -- the terminal: CLI commands and text logs --------------------------------------------------------------
 TERMINAL_HOSTILE = "ATACMS \x1b]0;owned\x07\x1b[2J\u202egnp.exe\u200b\U000e0041 \x9b31m"
 TERMINAL_UNSAFE = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from monitor.errors import RuleError
-from monitor.matching import rules as rules_module
+from monitor.matching import rule_shape
 from monitor.matching.engine import Engine
 from monitor.matching.rules import rules_from_text
 from tests.helpers.rules_docs import EXAMPLES, parse_article
@@ -40,13 +40,19 @@ def test_every_rule_key_has_an_example() -> None:
 
     for _, body, _ in EXAMPLES:
         keys(yaml.safe_load(body))
-    loader_keys = {
-        *rules_module._TOP_KEYS,
-        *rules_module._RULE_KEYS,
-        *rules_module._TERM_KEYS,
-        *rules_module._NEAR_KEYS,
-    }
-    assert loader_keys - used == set()
+    schema_keys: set[str] = set()
+
+    def properties(node: object) -> None:
+        if isinstance(node, dict):
+            schema_keys.update(node.get("properties", {}))
+            for value in node.values():
+                properties(value)
+        elif isinstance(node, list):
+            for value in node:
+                properties(value)
+
+    properties(rule_shape.schema())
+    assert schema_keys - used == set()
 
 
 @pytest.mark.parametrize(("line", "rule_file", "expect"), EXAMPLES, ids=[f"line{e[0]}" for e in EXAMPLES])

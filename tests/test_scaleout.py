@@ -93,7 +93,7 @@ async def test_three_instances_share_sources_and_alert_exactly_once(
 
 
 async def test_an_instance_killed_mid_run_is_taken_over(tmp_path: Path, own_redis: OwnRedis) -> None:
-    """Issue #6: one instance SIGKILLed mid-run, the others take its sources over; nothing is lost and no
+    """One instance SIGKILLed mid-run, the others take its sources over; nothing is lost and no
     acknowledged delivery is sent again. A delivery counts as acknowledged once an instance logged it
     delivered: the outbox writes that line only after recording the outcome (XACK)."""
     async with serve_net() as net:

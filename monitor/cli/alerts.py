@@ -16,10 +16,11 @@ from monitor.cli.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     _config,
+    _refuse_unknown,
     _when,
     _with_store,
 )
-from monitor.config import Config, did_you_mean
+from monitor.config import Config
 from monitor.safe_text import one_line
 
 
@@ -163,11 +164,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 
     config = _config(args)
     chosen = [n for n in config.notifiers if not args.names or n.name in args.names]
-    names = [n.name for n in config.notifiers]
-    missing = [name for name in args.names if name not in names]
-    if missing:
-        for name in missing:
-            print(f"notify test: unknown notifier {name!r}{did_you_mean(name, names)}", file=sys.stderr)
+    if _refuse_unknown("notify test", "notifier", args.names, [n.name for n in config.notifiers]):
         return EXIT_USAGE
     if not chosen:
         print("notify test: no [[notifiers]] in the config", file=sys.stderr)

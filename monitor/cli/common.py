@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Config, find_config, load_config
+from monitor.config_tables import did_you_mean
 from monitor.errors import Problem
 
 # The contract scripts and timers rely on; EXIT_CODES is printed by --help.
@@ -80,3 +81,11 @@ def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
 
 def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+
+
+def _refuse_unknown(command: str, kind: str, given: Sequence[str], names: Sequence[str]) -> bool:
+    """Say which of ``given`` are not among the configured ``names`` (with the closest one); whether any."""
+    unknown = [name for name in given if name not in names]
+    for name in unknown:
+        print(f"{command}: unknown {kind} {name!r}{did_you_mean(name, names)}", file=sys.stderr)
+    return bool(unknown)

@@ -17,9 +17,10 @@ from monitor.cli.common import (
     EXIT_USAGE,
     _loaded,
     _print_problems,
+    _refuse_unknown,
     _with_store,
 )
-from monitor.config import Config, did_you_mean, find_config
+from monitor.config import Config, find_config
 from monitor.safe_text import one_line
 
 
@@ -48,11 +49,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     config = loaded.config
     _print_problems(loaded.warnings)
     setup_logging("text", config.service.log_level)
-    names = [s.name for s in config.sources]
-    unknown = [name for name in args.source if name not in names]
-    if unknown:
-        for name in unknown:
-            print(f"once: unknown source {name!r}{did_you_mean(name, names)}", file=sys.stderr)
+    if _refuse_unknown("once", "source", args.source, [s.name for s in config.sources]):
         return EXIT_USAGE
     first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
     service = Service(config, dry_run=args.dry_run, rules=loaded.rules)

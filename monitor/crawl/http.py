@@ -32,8 +32,8 @@ from monitor.model import Fetched
 
 log = logging.getLogger("newsmon.http")
 
-# Process-wide in aiohttp. zlib-ng inflates a gzipped 60 KB page in half zlib's time (0.12 -> 0.06 ms):
-# about a tenth of the per-article HTTP cost in benchmarks/throughput.py.
+# Process-wide in aiohttp. zlib-ng inflates gzipped pages faster than zlib, and inflating is a visible
+# part of the per-article HTTP cost in benchmarks/throughput.py (figures: benchmarks/README.md).
 aiohttp.set_zlib_backend(zlib_ng)
 
 MAX_REDIRECTS = 5
@@ -98,7 +98,9 @@ class GuardedResolver(AbstractResolver):
         self._inner = inner if inner is not None else DefaultResolver()
         self._allow_private = allow_private
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         if self._allow_private:
             return results

@@ -152,7 +152,7 @@ def canonicalize(url: str, base: str | None = None) -> str | None:
     return canonical
 
 
-def _canonicalize_once(url: str, base: str | None = None) -> str | None:
+def _canonicalize_once(url: object, base: str | None = None) -> str | None:
     if not isinstance(url, str):
         return None
     url = url.strip(" \t\r\n\f\v\x00")
@@ -329,7 +329,8 @@ def _decoded_lower(name: str) -> str:
 @cache
 def _public_suffixes() -> PublicSuffixList:
     # The snapshot bundled with the package, never a download: a release of publicsuffixlist is the
-    # update. Built on first use (~40 ms), not at import, since most commands never ask.
+    # update. Built on first use, not at import: building it takes noticeable time and most commands never
+    # ask.
     return PublicSuffixList()
 
 

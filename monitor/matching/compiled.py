@@ -19,7 +19,7 @@ import re._constants as _re_constants  # type: ignore[import-not-found]
 import re._parser as _re_parser  # type: ignore[import-not-found]
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +114,6 @@ class Compiled:
         inflectable = self._inflectable()
         words = {t: term_words(self._keys[t]) for ids in inflectable.values() for t in ids}
         self.lemma_phrases = {lang: self._lemmas(lang, ids, words) for lang, ids in inflectable.items()}
-        if self.lemma_phrases:
-            lemmas.load_detector()  # for the first article that declares no language
 
     def _compile(self, rule: Rule) -> CompiledRule:
         def ids(groups: Iterable[Group]) -> tuple[Ids, ...]:
@@ -162,33 +160,20 @@ class Compiled:
         return term_id
 
     def _surface(self) -> tuple[Phrases, Any]:
-        """The automaton over words of the terms that are words, and the one over letters of the rest."""
-        # Several terms can share a form ("Russia" exact and not, in different rules): one entry, many ids.
-        phrases: dict[tuple[str, ...], list[Entry]] = defaultdict(list)
-        others: dict[str, list[Entry]] = defaultdict(list)
+        """The words of the terms that are words, and an automaton over the letters of the rest."""
+        return Phrases(self._forms(phrase=True)), _letters(self._forms(phrase=False))
+
+    def _forms(self, *, phrase: bool) -> Iterator[tuple[Any, Entry]]:
+        """Every form of every phrase term (as its words), or of every other term (as text)."""
         for term_id, term in enumerate(self.terms):
             if term.pattern is not None:
                 continue
             written = self._keys[term_id]
             # The forms differ from the term in the last word's ending alone: words if it is words.
-            phrase = Words(written).phrase()
+            if Words(written).phrase() != phrase:
+                continue
             for key, kept in inflections(written, term.exact):
-                entry = (term_id, kept if term.case_sensitive else None)
-                if phrase:
-                    phrases[tuple(key.split(" "))].append(entry)
-                else:
-                    others[key].append(entry)
-        # The forms of one term share a payload object: at ten thousand rules, megabytes.
-        shared: dict[tuple[Entry, ...], tuple[Entry, ...]] = {}
-        payloads = ((words, tuple(entries)) for words, entries in phrases.items())
-        surface = Phrases((words, shared.setdefault(payload, payload)) for words, payload in payloads)
-        letters = None
-        if others:
-            letters = ahocorasick.Automaton()
-            for key, entries in others.items():
-                letters.add_word(key, (len(key), tuple(entries)))
-            letters.make_automaton()
-        return surface, letters
+                yield (key.split(" ") if phrase else key), (term_id, kept if term.case_sensitive else None)
 
     def _inflectable(self) -> dict[str, list[int]]:
         """Per language, the terms that may take inflected forms in its articles. Case-sensitive and exact
@@ -202,15 +187,11 @@ class Compiled:
 
     def _lemmas(self, lang: str, term_ids: list[int], words: Mapping[int, list[str] | None]) -> Phrases:
         started = time.perf_counter()
-        entries: dict[tuple[str, ...], list[int]] = defaultdict(list)
         known: dict[str, str] = {}  # lemmas already worked out: rules share most of their words
-        for term_id in term_ids:
-            written = words[term_id]
-            if written is not None:
-                entries[tuple(lemmas_of(written, lang, known))].append(term_id)
-        phrases = Phrases((key, tuple(ids)) for key, ids in entries.items())
+        written = ((words[term_id], term_id) for term_id in term_ids)
+        phrases = Phrases((lemmas_of(w, lang, known), term_id) for w, term_id in written if w is not None)
         self.seconds[lang] = seconds = round(time.perf_counter() - started, 3)
-        log.info("inflected_forms_compiled", extra={"lang": lang, "keys": len(entries), "seconds": seconds})
+        log.info("inflected_forms_compiled", extra={"lang": lang, "keys": len(phrases), "seconds": seconds})
         return phrases
 
 
@@ -219,3 +200,18 @@ def _term_languages(term: Term, text: str) -> tuple[str, ...]:
     if term.lang is not None:
         return (term.lang,) if term.lang in lemmas.LANGUAGES else ()
     return lemmas.script_languages(text)
+
+
+def _letters(forms: Iterable[tuple[str, Entry]]) -> Any:
+    """An automaton over the letters of ``forms``, each found with its entries; None if there are none."""
+    # Several terms can share a form ("U.S." exact and not, in different rules): one key, many entries.
+    entries: dict[str, list[Entry]] = defaultdict(list)
+    for key, entry in forms:
+        entries[key].append(entry)
+    if not entries:
+        return None
+    automaton = ahocorasick.Automaton()
+    for key, found in entries.items():
+        automaton.add_word(key, (len(key), tuple(found)))
+    automaton.make_automaton()
+    return automaton

@@ -61,7 +61,7 @@ def find(key: str, term: str, langs: tuple[str, ...]) -> list[tuple[int, int]]:
     words = Words(key)
     for lang in langs:
         wanted = lemmas_of(written, lang, {})
-        phrases = Phrases([(wanted, True)])
+        phrases = Phrases([(wanted, None)])
         hits = phrases.find(lemmas(words.words, lang), words)
         found = [words.span(first, count) for first, count, _ in hits]
         if found:

@@ -68,7 +68,7 @@ def lemma(word: str, lang: str) -> str:
 
 @cache
 def _morph(lang: str) -> Any:
-    import pymorphy3  # loaded on first use: ~15 MB of dictionaries per language
+    import pymorphy3  # loaded on first use: each language's dictionaries take memory a daemon may not need
 
     return pymorphy3.MorphAnalyzer(lang=lang)
 
@@ -82,14 +82,13 @@ def _stemmer(lang: str) -> Any:
 
 @cache
 def _identifier() -> Any:
+    # Loaded on the first article that declares no language (~0.4 s, 75 MB), not by every daemon: sites
+    # that declare their language never need it. Loading it ahead in a thread of its own was tried: much
+    # of the work holds the GIL (lists of 100k entries built in single C calls), and on a loaded machine
+    # it held up daemon starts by seconds.
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def load_detector() -> None:
-    """Load the language detector now (~0.4 s), not on the first article that declares no language."""
-    _identifier()
 
 
 def article_language(tag: str | None, text: str) -> str | None:

@@ -41,7 +41,7 @@ _QUOTES = {
 _SPECIAL = re.compile(r" (?: *[^\x20-\x7e][^\x21-\x7e]*| +)|[^\x20-\x7e][^\x21-\x7e]*")
 # The same runs in a text without double spaces, less the one space a run may start with: a pattern that
 # starts with a character class lets the regex engine skip plain text in C, where one that may start with
-# a space stops at every word break (0.21 -> 0.03 ms for a 6 KB body).
+# a space stops at every word break (figures: benchmarks/README.md, "Figures behind comments").
 _SPECIAL_CHAR = re.compile(r"[^\x20-\x7e][^\x21-\x7e]*")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _UNSPACED = re.compile(f"[{UNSPACED_RANGES}]")
@@ -308,8 +308,8 @@ def words(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[i
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital, digit or
 # opening quote; or at a blank line. A single newline is usually a hard wrap, not an ending.
 # Opening with a plain character class lets the re module skip straight to the next such character, where
-# a leading lookahead or a bare alternation is tried at every position (2-3x slower on article bodies): the
-# first character is taken up front and the lookbehinds pick its branch.
+# a leading lookahead or a bare alternation is tried at every position: the first character is taken up
+# front and the lookbehinds pick its branch.
 _END = re.compile(
     r"[.!?。！？\n]"
     r"(?:(?<=[.!?])[.!?]*[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[^\W\d_a-z]|\d)"

@@ -56,16 +56,14 @@ class Words:
 
 
 class Phrases:
-    """Phrases (tuples of words), each with a payload (never None), to find in ``Words``: a trie of words.
-
-    A node is [payload or None, {next word: node} or None]."""
+    """Phrases (sequences of words) to find in ``Words``, each with the tuple of the values given with it
+    (in the order given): a trie of words. A node is [values or None, {next word: node} or None]."""
 
     __slots__ = ("_first", "_size")
 
     def __init__(self, phrases: Iterable[tuple[Sequence[str], Any]]) -> None:
         self._first: dict[str, list[Any]] = {}
-        self._size = 0
-        for words, payload in phrases:
+        for words, value in phrases:
             children = self._first
             for word in words[:-1]:
                 node = children.get(word) or children.setdefault(word, [None, None])
@@ -73,8 +71,11 @@ class Phrases:
                     node[1] = {}
                 children = node[1]
             node = children.get(words[-1]) or children.setdefault(words[-1], [None, None])
-            self._size += node[0] is None
-            node[0] = payload
+            if node[0] is None:
+                node[0] = [value]
+            else:
+                node[0].append(value)
+        self._size = _seal(self._first, {})
 
     def __len__(self) -> int:
         return self._size
@@ -100,3 +101,17 @@ class Phrases:
                 if payload is not None:
                     found.append((index, end - index, payload))
         return found
+
+
+def _seal(children: dict[str, list[Any]], shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> int:
+    """Turn the nodes' lists of values into tuples, one object per distinct tuple (the forms of one term
+    share theirs: at ten thousand rules, megabytes); the number of phrases."""
+    count = 0
+    for node in children.values():
+        if node[0] is not None:
+            values = tuple(node[0])
+            node[0] = shared.setdefault(values, values)
+            count += 1
+        if node[1] is not None:
+            count += _seal(node[1], shared)
+    return count

@@ -64,7 +64,8 @@ class Notifier(ABC):
     """
 
     kind: ClassVar[str]
-    Options: ClassVar[type]
+    Options: ClassVar[type[DeliveryPolicy]]
+    options: DeliveryPolicy  # each kind narrows it to its Options
     digest_limit: int = 50  # most alerts one digest message carries; more make several messages
 
     def __init__(

@@ -23,6 +23,7 @@ its outcomes is part of the outage, not the end of it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -281,7 +282,7 @@ class Outbox:
         else:
             for delivery in deliveries:
                 if await self._record(
-                    lambda d=delivery: self.store.mark_delivered(d.alert_id, name), delivery, done
+                    functools.partial(self.store.mark_delivered, delivery.alert_id, name), delivery, done
                 ):
                     self._report(delivery, "delivered", f"in a digest of {len(deliveries)}: {answer}")
 

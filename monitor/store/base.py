@@ -267,5 +267,6 @@ class Store(ABC):
 
 
 async def _nothing() -> AsyncIterator[list[bytes]]:
-    for batch in ():  # an async generator that yields nothing: a store without an archive
+    none: tuple[list[bytes], ...] = ()
+    for batch in none:  # an async generator that yields nothing: a store without an archive
         yield batch

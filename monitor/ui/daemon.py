@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 from aiohttp import web
 
@@ -45,7 +45,8 @@ class ConsoleStore(Store, ConsoleQueries):
 
 
 def store_of(daemon: Daemon) -> ConsoleStore:
-    store = daemon.store
-    if not isinstance(store, ConsoleQueries):
+    store: object = daemon.store
+    if not (isinstance(store, Store) and isinstance(store, ConsoleQueries)):
         raise web.HTTPServiceUnavailable(text="the store is not open (the daemon is starting or stopping)")
-    return store  # type: ignore[return-value]  # a Store that is also ConsoleQueries
+    # Both stores derive from Store and implement ConsoleQueries without naming ConsoleStore.
+    return cast(ConsoleStore, store)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# design.md, "Observability", plus the reload error counter the service exports.
+# The metrics README.md "Running as a service" documents, plus the reload error counter
+# the service exports.
 DESIGN_METRICS = (
     "newsmon_fetch_total",
     "newsmon_fetch_seconds",

@@ -8,10 +8,13 @@ import email.policy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+if TYPE_CHECKING:
+    from tlsutil import Pki
 
 LOGIN = ("newsmon", "hunter2")  # the one account ``accept_login`` lets in
 
@@ -79,8 +82,18 @@ def stop(controller: Controller) -> None:
     controller.loop.close()  # aiosmtpd makes this loop and never closes it (a leaked socketpair)
 
 
+def controller(handler: object, port: int, **options: Any) -> Controller:
+    """An SMTP server on 127.0.0.1:``port`` delivering to ``handler``, not started yet."""
+    return Controller(handler, hostname="127.0.0.1", port=port, **options)
+
+
+def starttls(pki: Pki) -> dict[str, Any]:
+    """``controller`` options for a server that takes nothing but EHLO/STARTTLS/QUIT before TLS."""
+    return {"tls_context": pki.server_context(), "require_starttls": True}
+
+
 @contextlib.contextmanager
 def smtp_server(handler: object, port: int, **options: Any) -> Iterator[Controller]:
-    """An SMTP server on 127.0.0.1:``port`` delivering to ``handler``, for the block."""
-    with running(Controller(handler, hostname="127.0.0.1", port=port, **options)) as controller:
-        yield controller
+    """``controller``, running for the block."""
+    with running(controller(handler, port, **options)) as started:
+        yield started

@@ -61,8 +61,10 @@ def opt_float(value: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
-def _client(url: str, timeout: float, *, decode: bool = True) -> aioredis.Redis | RedisCluster:
-    """A client for ``url``; building one does not connect, the pool connects (and reconnects) on use."""
+def _client(url: str, timeout: float, *, decode: bool = True) -> Any:
+    """A client for ``url`` (``aioredis.Redis`` or ``RedisCluster``); building one does not connect, the
+    pool connects (and reconnects) on use. Typed Any: redis-py types every answer as bytes or str whatever
+    ``decode`` says, so each store method says what it gets back instead."""
     # A short retry rides out a server restart's dropped connections without stalling a poll for long;
     # a longer outage surfaces as StoreError, which the service handles (see monitor.leases).
     options: dict[str, Any] = {

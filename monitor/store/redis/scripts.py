@@ -24,11 +24,13 @@ def _file(name: str) -> str:
 @functools.cache
 def source(name: str) -> str:
     """The text of script ``name`` (``lua/<name>.lua``), ready for ``SCRIPT LOAD``."""
-    lines = [
+    text = "".join(
         _file(line.removeprefix(INCLUDE).strip()) if line.startswith(INCLUDE) else line + "\n"
         for line in _file(f"{name}.lua").splitlines()
-    ]
-    return Template("".join(lines)).substitute(NAMES)
+    )
+    # Comment lines stay in the files: Redis keeps every loaded script in memory, so they are not loaded.
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return Template("\n".join(code) + "\n").substitute(NAMES)
 
 
 def names() -> list[str]:

@@ -48,7 +48,8 @@ class RedisSources(RedisBase):
 
     async def lease_holder(self, name: str) -> str | None:
         with translated():
-            return await self._r.get(keys.lease(name))
+            holder: str | None = await self._r.get(keys.lease(name))
+        return holder
 
     async def heartbeat(self, instance: str, ttl: float) -> list[str]:
         args = [instance, ms(ttl) if ttl > 0 else 0]

@@ -149,7 +149,7 @@ class SqliteOutbox(SqliteBase):
                 (now, alert_id, *params),
             )
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
     async def outbox_pending(self) -> int:
         row = await self._run(
