@@ -81,33 +81,20 @@ def _payload(record: ArchivedArticle) -> bytes:
 
 
 def _record(payload: bytes) -> ArchivedArticle:
-    if payload.startswith(b"[1,"):
-        return _record_v1(payload)
-    line, _, texts = payload.partition(b"\n")
-    _, title_len, summary_len, _, language, url, source, published, fetched, detected, story, rules = (
-        json.loads(line)
-    )
-    summary_start = title_len + 1
-    body_start = summary_start + summary_len + 1
-    return ArchivedArticle(
-        url=url,
-        source=source,
-        title=texts[:title_len].decode(),
-        body=texts[body_start:].decode(),
-        summary=texts[summary_start : body_start - 1].decode(),
-        published=datetime.fromisoformat(published) if published else None,
-        language=language,
-        fetched_url=fetched,
-        detected_at=detected,
-        story_key=story,
-        rules=tuple(rules),
-    )
-
-
-def _record_v1(payload: bytes) -> ArchivedArticle:
-    _, url, source, title, summary, body, published, language, fetched, detected, story, rules = json.loads(
-        payload
-    )
+    if payload.startswith(b"[1,"):  # version 1: one JSON array, the texts escaped inside it
+        _, url, source, title, summary, body, published, language, fetched, detected, story, rules = (
+            json.loads(payload)
+        )
+    else:
+        line, _, texts = payload.partition(b"\n")
+        _, title_len, summary_len, _, language, url, source, published, fetched, detected, story, rules = (
+            json.loads(line)
+        )
+        summary_start = title_len + 1
+        body_start = summary_start + summary_len + 1
+        title = texts[:title_len].decode()
+        summary = texts[summary_start : body_start - 1].decode()
+        body = texts[body_start:].decode()
     return ArchivedArticle(
         url=url,
         source=source,

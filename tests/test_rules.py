@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
+from monitor.matching.lemmas import LANGUAGES
 from monitor.matching.rules import Near, RuleSet, Term, load_rules, rules_from_text
 from monitor.model import FIELDS
 
@@ -298,4 +299,33 @@ def test_unknown_sources_and_notifiers_are_located_when_names_are_given(tmp_path
     assert [str(p).removeprefix(str(tmp_path / "r.yaml")) for p in info.value.problems] == [
         ":4:19: unknown source 'reuter' (did you mean 'reuters'?); sources: ap, reuters",
         ":7:9: unknown notifier 'pagr' (did you mean 'pager'?); notifiers: ops, pager",
+    ]
+
+
+# -- the shape is rules/schema.json's: what it refuses, said as the loader always said it -------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rules: [{id: r, title: '  ', any: [a]}]", ["r.yaml:1:24: 'title' must be a non-empty string"]),
+        ("rules: [{id: r, any: [{term: ''}]}]", ["r.yaml:1:30: 'term' must be a non-empty string"]),
+        (
+            "rules: [{id: r, any: [a], near: {terms: x, words: 2}}]",
+            ["r.yaml:1:41: 'near: terms' needs at least two terms to be near each other"],
+        ),
+        (
+            "rules: [{id: r, any: [a], lang: RU}]",
+            ["r.yaml:1:33: unknown lang 'RU' (did you mean 'ru'?); langs: " + ", ".join(("en", *LANGUAGES))],
+        ),
+        ("entities: {e: {a: b}}", ["r.yaml:1:15: entity 'e' must be a list"]),
+    ],
+)
+def test_schema_problems_in_the_loaders_words(text: str, expected: list[str]) -> None:
+    assert problems(text) == expected
+
+
+def test_a_rule_with_a_shape_problem_is_still_checked_for_the_rest() -> None:
+    got = problems("rules: [{id: r, al: [a], any: ['@nope']}]")
+    assert got == [
+        "r.yaml:1:17: unknown key 'al' in a rule (did you mean 'all'?)",
+        "r.yaml:1:32: unknown entity '@nope'",
     ]

@@ -14,15 +14,17 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import ValidationError
 
 from monitor.errors import Problem
 from monitor.examples import example_rules
 from monitor.matching.lemmas import ALIASES
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 Path_ = tuple[str | int, ...]  # where a value is in a rule file's data: keys and list indexes
 
@@ -40,6 +42,8 @@ def schema() -> dict[str, Any]:
 def validator() -> jsonschema.Draft202012Validator:
     """The schema with its ``$ref``s written out (it has no recursion): resolving a reference at each
     value is most of what validating a large rule file would cost."""
+    import jsonschema  # on first use: commands that read no rule file do not pay for its import
+
     whole = schema()
     return jsonschema.Draft202012Validator(_inline(whole, whole["$defs"]))
 
@@ -189,9 +193,13 @@ def problems(doc: Document) -> Iterator[tuple[yaml.Node, str, yaml.Node | None]]
     checks the rest of the file and leaves that part out."""
     for key_node, message in doc.duplicates:
         yield key_node, message, None
+    said: set[tuple[int, str]] = set()  # one value can break two keywords ("" and "\\S"): said once
     for error in validator().iter_errors(doc.data):
         for leaf in _leaves(error):
-            yield from _explain(leaf, doc)
+            for node, message, unreadable in _explain(leaf, doc):
+                if (id(node), message) not in said:
+                    said.add((id(node), message))
+                    yield node, message, unreadable
 
 
 # -- which error: of the branches of an anyOf, the one written for the type of value given ----------------
@@ -318,7 +326,7 @@ def _message(path: Path_, error: ValidationError) -> str:
             return "'near: words' must be a whole number >= 0"
         case ("rules", int(), "near", "sentence"):
             return "'near: sentence' is true or left out (then give 'words: N')"
-        case ("rules", int(), "near", "terms") if isinstance(value, list) and value:
+        case ("rules", int(), "near", "terms") if value and isinstance(value, list | str | int | float):
             return "'near: terms' needs at least two terms to be near each other"
         case ("rules", int(), "fields", *_) if v == "enum":
             fields = error.schema["enum"]
