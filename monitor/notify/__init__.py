@@ -7,7 +7,7 @@ starts that much sooner."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from monitor.notify.base import Notifier
@@ -27,20 +27,34 @@ _KINDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Registry(Mapping[str, type[Notifier]]):
+class _Registry(MutableMapping[str, type[Notifier]]):
+    """kind -> notifier class; a kind listed in ``_KINDS`` is imported when first looked up. A new kind is
+    one more line here, or one assignment (``REGISTRY[kind] = cls``) by code that defines one."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, type[Notifier] | tuple[str, str]] = dict(_KINDS)
+
     def __getitem__(self, kind: str) -> type[Notifier]:
-        module, name = _KINDS[kind]
-        cls: type[Notifier] = getattr(importlib.import_module(module), name)
-        return cls
+        entry = self._kinds[kind]
+        if isinstance(entry, tuple):
+            module, name = entry
+            entry = self._kinds[kind] = getattr(importlib.import_module(module), name)
+        return entry
+
+    def __setitem__(self, kind: str, cls: type[Notifier]) -> None:
+        self._kinds[kind] = cls
+
+    def __delitem__(self, kind: str) -> None:
+        del self._kinds[kind]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_KINDS)
+        return iter(self._kinds)
 
     def __len__(self) -> int:
-        return len(_KINDS)
+        return len(self._kinds)
 
 
-REGISTRY: Mapping[str, type[Notifier]] = _Registry()
+REGISTRY: MutableMapping[str, type[Notifier]] = _Registry()
 
 
 def __getattr__(name: str) -> Any:
