@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from hashlib import blake2b
@@ -67,14 +66,16 @@ class SourceLeases:
         instance: str | None = None,
         outage: StoreOutage | None = None,
         clock: Clock | None = None,
+        batch_window: float = BATCH_WINDOW,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()  # the clock the store records polls with
         self.margin = margin
+        self.batch_window = batch_window
         self.instance = instance or instance_id()
         self.outage = outage or StoreOutage()
         self.live: list[str] = [self.instance]
-        # source -> time.time() until which its lease is surely ours (counted from before the write)
+        # source -> clock time until which its lease is surely ours (counted from before the write)
         self._held: dict[str, float] = {}
         self._ticked: dict[str, float] = {}  # source -> clock time of the last tick that held its lease
         self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
@@ -128,13 +129,13 @@ class SourceLeases:
     async def _write_loop(self) -> None:
         while True:
             await self._wanted.wait()
-            await asyncio.sleep(BATCH_WINDOW)
+            await asyncio.sleep(self.batch_window)
             self._wanted.clear()
             batch, self._pending = self._pending, {}
             await self._write(batch)
 
     async def _write(self, batch: dict[str, tuple[float, list[asyncio.Future[bool]]]]) -> None:
-        started = time.time()
+        started = self.clock.time()
         try:
             held = await self.store.acquire_leases(self.instance, [(n, ttl) for n, (ttl, _) in batch.items()])
         except Exception as exc:
@@ -162,7 +163,7 @@ class SourceLeases:
         instance hands the lease over."""
         name, ttl = source.name, self.ttl(source)
         self._known.add(name)
-        if self._held.get(name, 0.0) - time.time() > self.margin / 2:
+        if self._held.get(name, 0.0) - self.clock.time() > self.margin / 2:
             self._request(name, ttl)  # kept with time to spare: the renewal need not hold up the poll
         else:
             answer = self._request(name, ttl, answer=True)

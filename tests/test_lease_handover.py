@@ -92,7 +92,7 @@ async def world(redis_url: str) -> AsyncIterator[World]:
         store = RedisStore(redis_url, retention=86400.0, clock=clock)
         await store.open()
         w.stores.append(store)
-        w.leases.append(SourceLeases(store, margin=MARGIN, instance=f"i{k}", clock=clock))
+        w.leases.append(SourceLeases(store, margin=MARGIN, instance=f"i{k}", clock=clock, batch_window=0.0))
     try:
         yield w
     finally:
