@@ -239,7 +239,7 @@ def _notifiers(raw: Any, out: Collector) -> tuple[NotifierConfig, ...]:
         if name in names:
             out.add(f"{keypath}.name", f'duplicate notifier name "{name}"')
         names.add(name)
-        if kind not in REGISTRY:
+        if not isinstance(kind, str) or kind not in REGISTRY:
             out.add(f"{keypath}.kind", f"expected one of {', '.join(sorted(REGISTRY))}, got {kind!r}")
             continue
         cls = REGISTRY[kind]
