@@ -36,10 +36,6 @@ HEARTBEAT_JOB = "\0newsmon-heartbeat"  # a NUL byte: no source name from TOML ca
 PLAN_JOB = "\0newsmon-plan"
 HEARTBEAT_INTERVAL = 5.0
 FIRST_POLL_STEP = 0.01  # seconds between the first polls of consecutive sources at start-up
-# Polls running at once. A first round (every listing parsed, every entry looked up) costs several times
-# an unchanged poll; without a bound, a large config's first polls pile up faster than they finish, each
-# holding its page, and memory grows with the number of sources. Ticks past the bound wait their turn.
-MAX_POLLS_IN_FLIGHT = 1000
 
 
 class Scheduler:
@@ -56,7 +52,6 @@ class Scheduler:
         self._plan = plan
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._sources: dict[str, Source] = {}
-        self._slots = asyncio.Semaphore(MAX_POLLS_IN_FLIGHT)
         self._heartbeat_interval = heartbeat
         self.last_tick: float | None = None  # wall time of the last job start, for health checks
         self.last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat job
@@ -99,15 +94,14 @@ class Scheduler:
         if source is None:
             return
         self.last_tick = time.time()
-        async with self._slots:
-            if self._leases is None:
+        if self._leases is None:
+            await self._plan_next(source, await self._poll_logged(source))
+            return
+        async with self._leases.holding(source) as mine:
+            if mine:
                 await self._plan_next(source, await self._poll_logged(source))
-                return
-            async with self._leases.holding(source) as mine:
-                if mine:
-                    await self._plan_next(source, await self._poll_logged(source))
-                elif self._plan is not None:
-                    self._plan.release(name)
+            elif self._plan is not None:
+                self._plan.release(name)
 
     async def _plan_next(self, source: Source, result: PollResult | None) -> None:
         """An adaptive source's next poll, from what this one found (a failed poll keeps the trigger's
