@@ -1,8 +1,10 @@
 """`newsmon once` from cron or a timer: a run with nothing new pays for no matcher (benchmarks/startup.py
-measures what it costs), and a matcher that cannot be compiled consumes nothing."""
+measures what it costs), a matcher that cannot be compiled consumes nothing, and the run logs as the
+config says."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,7 +66,7 @@ def site(article_down: dict[str, bool]) -> Iterator[str]:
         yield url
 
 
-def write_config(tmp_path: Path, base: str) -> str:
+def write_config(tmp_path: Path, base: str, log_format: str = "text") -> str:
     (tmp_path / "rules.yaml").write_text("rules:\n  - id: kursk\n    any: [Kursk]\n", encoding="utf-8")
     config = tmp_path / "config.toml"
     config.write_text(
@@ -80,7 +82,7 @@ paths = ["rules.yaml"]
 [alerts]
 first_run = "alert"
 [service]
-log_format = "text"
+log_format = "{log_format}"
 log_level = "info"
 metrics = ""
 [[sources]]
@@ -155,3 +157,18 @@ def test_an_article_that_failed_is_retried_although_its_feed_is_unchanged(
     assert "wire: 1 new article(s), 1 alert(s)" in capsys.readouterr().out
     assert main(["once", "-c", config]) == 0  # and now the feed's ETag is kept
     assert "wire: not modified, 0 alert(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_once_logs_in_the_configured_format(
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    assert main(["once", "-c", write_config(tmp_path, site, log_format)]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines, "log_level info logs the start and the stop"
+    if log_format == "json":
+        events = [json.loads(line)["event"] for line in lines]
+        assert "started" in events and "stopped" in events
+    else:
+        assert not any(line.startswith("{") for line in lines)
+        assert any(" started " in line for line in lines)

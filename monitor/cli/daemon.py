@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import loop as event_loop
 from monitor.cli.common import (
@@ -23,36 +23,44 @@ from monitor.cli.common import (
 from monitor.config import Config, find_config
 from monitor.safe_text import one_line
 
+if TYPE_CHECKING:
+    from monitor.logs import Scrubber
+
 
 # -- run / once -------------------------------------------------------------------------------------------
-def cmd_run(args: argparse.Namespace) -> int:
+def _logging(config: Config) -> Scrubber:
+    """The config's log format and level, ``run`` and ``once`` alike; the scrubber it returns knows the
+    config's secrets (a daemon's learns the new ones at each reload)."""
     from monitor.logs import Scrubber, setup_logging
     from monitor.runtime import config_secrets
+
+    scrubber = Scrubber(config_secrets(config))
+    setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
+    return scrubber
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     from monitor.service import Service
 
     loaded = _loaded(args)
     config = loaded.config
     _print_problems(loaded.warnings)
-    # The scrubber learns the config's secrets now and the new ones at each reload.
-    scrubber = Scrubber(config_secrets(config))
-    setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
+    scrubber = _logging(config)
     event_loop.run(Service(config, scrubber=scrubber, rules=loaded.rules).run())
     return EXIT_OK
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from monitor.healthz import unconfigured_message
-    from monitor.logs import setup_logging
     from monitor.service import Service
 
     loaded = _loaded(args)
     config = loaded.config
     _print_problems(loaded.warnings)
-    setup_logging("text", config.service.log_level)
+    scrubber = _logging(config)
     if _refuse_unknown("once", "source", args.source, [s.name for s in config.sources]):
         return EXIT_USAGE
     first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
-    service = Service(config, dry_run=args.dry_run, rules=loaded.rules)
+    service = Service(config, dry_run=args.dry_run, scrubber=scrubber, rules=loaded.rules)
     results = event_loop.run(service.once(args.source))
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
@@ -75,6 +83,8 @@ def cmd_once(args: argparse.Namespace) -> int:
             would = "matches, first poll so no alert:" if alert.source in first else "would alert"
             print(f"  {would} [{alert.rule_id}] {one_line(alert.title)} <{one_line(alert.url)}>")
     if orphans := service.unconfigured_notifiers:
+        from monitor.healthz import unconfigured_message
+
         print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
     code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
     return max(code, EXIT_PARTIAL) if orphans else code
