@@ -4,6 +4,7 @@ config says."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -172,3 +173,19 @@ def test_once_logs_in_the_configured_format(
     else:
         assert not any(line.startswith("{") for line in lines)
         assert any(" started " in line for line in lines)
+
+
+def test_a_refused_config_is_refused_before_anything_is_fetched_and_leaves_the_collector_on(
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Start-up pauses the garbage collector; whatever happens at start-up, the run gets it back."""
+    config = write_config(tmp_path, site)
+    (tmp_path / "rules.yaml").write_text("rules:\n  - id: kursk\n    any: []\n", encoding="utf-8")
+    assert main(["once", "-c", config]) == 2
+    assert "rules.yaml:3:" in capsys.readouterr().err
+    assert not (tmp_path / "state.db").exists()
+    assert gc.isenabled()
+
+    write_config(tmp_path, site)
+    assert main(["once", "-c", config]) == 0
+    assert gc.isenabled()
