@@ -268,6 +268,8 @@ def test_rules_test_prints_matched_via_lemma(tmp_path: Path, capsys: pytest.Capt
         ("{term: Курская область, lang: ru}", "Обстріл у Курській області.", "uk"),
         # Latin-script terms are not read as Russian, whatever the article.
         ("Putin", "Заявление Путина.", "ru"),
+        # A country is no form of its adjective ("-ia" keeps its "i").
+        ("{term: Russia, lang: it}", "L'esercito russo avanza.", "it"),
     ],
 )
 def test_no_inflection_where_it_does_not_belong(term: str, text: str, lang: str) -> None:

@@ -38,12 +38,14 @@ _PORTUGUESE_PLURALS = (
 
 def italian(word: str) -> str:
     """The stem of an Italian word: the gender and number vowel off ("-o -a -i -e"), with the "i" of
-    "-io/-ia" and the "h" of "-chi/-ghe" that belong to it."""
+    "-io" and the "h" of "-chi/-ghe" that belong to it."""
     word = word.translate(_ITALIAN_ACCENTS)
     if len(word) < _MIN_LENGTH:
         return word
     last, before = word[-1], word[-2]
-    if (last in "ei" and before in "ih") or (last in "ao" and before == "i"):
+    # "-io" plurals are "-i" ("esercizio", "esercizi"). "-ia" keeps its "i", as "-ie" does: "Russia" is no
+    # form of "russo", though "provincia" and "province" then part.
+    if (last == "i" and before in "ih") or (last == "e" and before == "h") or (last == "o" and before == "i"):
         return word[:-2]
     if last in "aeio":
         return word[:-1]
