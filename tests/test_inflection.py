@@ -4,6 +4,7 @@ one. Also the guards: no inflection across languages, for exact or case-sensitiv
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,26 @@ CASES = [
         ["Południowokoreańskie wojska ćwiczą na granicy."],
     ),
     (
+        "pl",
+        "obwód kurski",  # the stem alternates: obwód, obwodu, obwodzie
+        [
+            ("Walki trwają w obwodzie kurskim.", "obwodzie kurskim"),  # locative
+            ("Rosja wysłała wojska do obwodu kurskiego.", "obwodu kurskiego"),  # genitive
+            ("Drony nad obwodem kurskim zestrzelono.", "obwodem kurskim"),  # instrumental
+        ],
+        ["Ukraina kontroluje część obwodu biełgorodzkiego."],
+    ),
+    (
+        "pl",
+        "żołnierze północnokoreańscy",  # -scy in the nominative plural, -sk- elsewhere
+        [
+            ("Wywiad potwierdził obecność żołnierzy północnokoreańskich.", "żołnierzy północnokoreańskich"),
+            ("Z żołnierzami północnokoreańskimi walczą Ukraińcy.", "żołnierzami północnokoreańskimi"),
+            ("Żołnierzom północnokoreańskim brakuje sprzętu.", "Żołnierzom północnokoreańskim"),
+        ],
+        ["Żołnierze południowokoreańscy ćwiczą."],
+    ),
+    (
         "es",
         "tropas norcoreanas",
         [
@@ -120,6 +141,36 @@ CASES = [
         ["Le truppe sudcoreane si esercitano."],
     ),
     (
+        "es",
+        "central nuclear",  # Snowball reads "-ar" as a verb ending: "nuclear" and "nucleares" part
+        [
+            ("Las centrales nucleares están seguras.", "centrales nucleares"),  # plural
+            ("La central nuclear de Zaporiyia.", "central nuclear"),  # as written
+            ("Ataques cerca de la Central Nuclear.", "Central Nuclear"),  # capitalised
+        ],
+        ["Una central térmica fue atacada."],
+    ),
+    (
+        "it",
+        "soldato nordcoreano",  # Snowball reads "-ano" as a verb ending
+        [
+            ("Due soldati nordcoreani sono stati catturati.", "soldati nordcoreani"),  # plural
+            ("Un soldato nordcoreano è stato catturato.", "soldato nordcoreano"),  # as written
+            ("Le armi del soldato Nordcoreano.", "soldato Nordcoreano"),  # capitalised
+        ],
+        ["Un soldato sudcoreano è stato ferito."],
+    ),
+    (
+        "it",
+        "esercito russo",
+        [
+            ("Le perdite dell'esercito russo aumentano.", "dell'esercito russo"),  # elided preposition
+            ("Gli eserciti russi avanzano.", "eserciti russi"),  # plural
+            ("Avanza l’esercito russo.", "l’esercito russo"),  # typographic apostrophe
+        ],
+        ["L'esercito ucraino resiste."],
+    ),
+    (
         "pt",
         "tropas norte-coreanas",
         [
@@ -128,6 +179,26 @@ CASES = [
             ("Soldados e tropas norte-coreanos avançam.", "tropas norte-coreanos"),  # masculine agreement
         ],
         ["As tropas sul-coreanas fizeram manobras."],
+    ),
+    (
+        "pt",
+        "míssil balístico",  # plurals that rewrite the ending: míssil, mísseis
+        [
+            ("O lançamento de mísseis balísticos preocupa.", "mísseis balísticos"),  # plural
+            ("Um míssil balístico caiu no mar.", "míssil balístico"),  # as written
+            ("Os Mísseis Balísticos foram exibidos.", "Mísseis Balísticos"),  # capitalised
+        ],
+        ["O míssil de cruzeiro caiu.", "A missão balística foi adiada."],
+    ),
+    (
+        "fr",
+        "armées russes",
+        [
+            ("Les pertes de l'armée russe augmentent.", "l'armée russe"),  # elided article, singular
+            ("Les armées russes avancent.", "armées russes"),  # as written
+            ("Face à l’Armée russe.", "l’Armée russe"),  # typographic apostrophe, capitalised
+        ],
+        ["L'armée ukrainienne résiste."],
     ),
 ]
 
@@ -197,6 +268,8 @@ def test_rules_test_prints_matched_via_lemma(tmp_path: Path, capsys: pytest.Capt
         ("{term: Курская область, lang: ru}", "Обстріл у Курській області.", "uk"),
         # Latin-script terms are not read as Russian, whatever the article.
         ("Putin", "Заявление Путина.", "ru"),
+        # A country is no form of its adjective ("-ia" keeps its "i").
+        ("{term: Russia, lang: it}", "L'esercito russo avanza.", "it"),
     ],
 )
 def test_no_inflection_where_it_does_not_belong(term: str, text: str, lang: str) -> None:
@@ -284,3 +357,20 @@ def test_every_language_is_compiled_with_the_engine_not_on_an_article(
     assert engine.match_text({"body": "mit Marschflugkörpern"}, "", "de")
     assert engine.match_text({"body": "северокорейскими войсками"}, "", "ru")
     assert not [r for r in caplog.records if r.getMessage() == "inflected_forms_compiled"]
+
+
+def test_polish_without_its_dictionary_falls_back_to_stems_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where morfeusz2 has no wheel (Linux on ARM) it is not installed: Polish terms still match their
+    regular forms, and the operator is told what is missing."""
+    from monitor.matching import lemma_stream, polish
+
+    monkeypatch.setitem(sys.modules, "morfeusz2", None)  # what an import on such a machine finds
+    polish._analyser.cache_clear()
+    monkeypatch.setattr(lemma_stream, "_lemmas", {})
+    try:
+        assert found("północnokoreańskie wojska", "Walki z północnokoreańskimi wojskami.", "pl")
+        assert "polish_dictionary_missing" in [r.getMessage() for r in caplog.records]
+    finally:
+        polish._analyser.cache_clear()
