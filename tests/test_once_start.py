@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from aiohttp import web
 
 import monitor.matching.engine
 from monitor.cli import main
+from monitor.logs import MASK
 from tests.threaded import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,3 +191,18 @@ def test_a_refused_config_is_refused_before_anything_is_fetched_and_leaves_the_c
     write_config(tmp_path, site)
     assert main(["once", "-c", config]) == 0
     assert gc.isenabled()
+
+
+def test_once_log_lines_never_carry_the_configs_secrets(
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "whsec-0f5e1d2c3b4a"
+    config = write_config(tmp_path, site)
+    with open(config, "a", encoding="utf-8") as f:
+        f.write(f'[[notifiers]]\nname = "hook"\nkind = "webhook"\nurl = "{site}/hook"\nsecret = "{secret}"\n')
+    assert main(["once", "-c", config, "--dry-run"]) == 0
+    capsys.readouterr()
+    # What a library's error text might quote: the handler `once` set up masks it.
+    logging.getLogger("newsmon.probe").warning("probe", extra={"detail": f"signed with {secret}"})
+    err = capsys.readouterr().err
+    assert f"signed with {MASK}" in err and secret not in err
