@@ -99,6 +99,9 @@ class Service:
         # Settings changed on disk that only a restart applies: /healthz notes them until then.
         self.pending_restart: tuple[str, ...] = ()
         self._skipped_for: set[str] = set()  # notifiers a delivery was skipped for: not configured
+        # The configured sources no poll had succeeded for when the service started (``once`` says which
+        # first polls only marked what was there seen).
+        self.never_polled: frozenset[str] = frozenset()
         self.started_at = self.clock.time()  # for the web console
 
     # -- what runs ------------------------------------------------------------------------------------
@@ -199,9 +202,13 @@ class Service:
         if self._parts.backfill is not None:
             self._parts.backfill.start(rules.rules)
         self.source_health.track((s.name for s in config.sources), self.clock.time())
+        configured = {s.name for s in config.sources}
+        polled = set()
         for state in await store.source_states():
-            if state.last_success is not None and state.name in {s.name for s in config.sources}:
+            if state.last_success is not None and state.name in configured:
                 self.metrics.sources.succeeded(state.name, state.last_success)
+                polled.add(state.name)
+        self.never_polled = frozenset(configured - polled)
         log.info(
             "started",
             extra={

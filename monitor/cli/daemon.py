@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import sys
@@ -20,7 +19,6 @@ from monitor.cli.common import (
     _loaded,
     _print_problems,
     _refuse_unknown,
-    _with_store,
 )
 from monitor.config import Config, find_config
 from monitor.safe_text import one_line
@@ -78,9 +76,9 @@ def cmd_once(args: argparse.Namespace) -> int:
     scrubber = _logging(config)
     if _refuse_unknown("once", "source", args.source, [s.name for s in config.sources]):
         return EXIT_USAGE
-    first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
     service = Service(config, dry_run=args.dry_run, scrubber=scrubber, rules=loaded.rules)
     results = event_loop.run(service.once(args.source))
+    first = service.never_polled if config.alerts.first_run == "mark-seen" else frozenset()
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
         if r.source in first and not r.errors and not r.not_modified:
@@ -107,16 +105,6 @@ def cmd_once(args: argparse.Namespace) -> int:
         print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
     code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
     return max(code, EXIT_PARTIAL) if orphans else code
-
-
-def _first_polls(config: Config) -> set[str]:
-    """Sources never polled successfully: their first poll marks what is there seen, without alerting."""
-
-    async def action(store: Any) -> set[str]:
-        polled = {s.name for s in await store.source_states() if s.last_success is not None}
-        return {s.name for s in config.sources} - polled
-
-    return set(asyncio.run(_with_store(config, action)))
 
 
 def _once_outcome(results: Sequence[Any], activity: dict[str, int], *, dry_run: bool) -> int:
