@@ -80,9 +80,19 @@ class Phrases:
     def __len__(self) -> int:
         return self._size
 
-    def find(self, words: list[str], text: Words) -> list[tuple[int, int, Any]]:
+    def find(
+        self,
+        words: list[str],
+        text: Words,
+        alternatives: dict[int, tuple[str, ...]] | None = None,
+        paths: dict[tuple[int, int], list[str]] | None = None,
+    ) -> list[tuple[int, int, Any]]:
         """(first word, word count, payload) of each phrase found where ``text`` has ``words`` (its own
-        words, or forms of them such as their lemmas)."""
+        words, or forms of them such as their lemmas). ``alternatives``: for some words, every form they
+        stand for (the first being the one in ``words``); a phrase is found through any of them, and
+        ``paths`` is told, per (first word, word count), the forms it was found through."""
+        if alternatives:
+            return self._find_any(words, text, alternatives, paths)
         first = self._first
         last = len(words)
         gaps = text.pieces  # the gap after word k is piece 2k + 2
@@ -100,7 +110,43 @@ class Phrases:
                 end += 1
                 if payload is not None:
                     found.append((index, end - index, payload))
+        if paths is not None:
+            paths.update(((i, n), words[i : i + n]) for i, n, _ in found)
         return found
+
+    def _find_any(
+        self,
+        words: list[str],
+        text: Words,
+        alternatives: dict[int, tuple[str, ...]],
+        paths: dict[tuple[int, int], list[str]] | None,
+    ) -> list[tuple[int, int, Any]]:
+        """``find`` where some words stand for several forms: a walk that branches at those."""
+        first = self._first
+        last = len(words)
+        gaps = text.pieces
+        starts = set(compress(range(last), map(first.__contains__, words)))
+        starts.update(i for i, forms in alternatives.items() if any(map(first.__contains__, forms)))
+        found: dict[tuple[int, int, int], tuple[int, int, Any]] = {}
+        for index in sorted(starts):
+            stack = [
+                (first[form], index + 1, [form])
+                for form in alternatives.get(index, (words[index],))
+                if form in first
+            ]
+            while stack:
+                (payload, children), end, via = stack.pop()
+                if payload is not None:
+                    found.setdefault((index, end - index, id(payload)), (index, end - index, payload))
+                    if paths is not None:
+                        paths[index, end - index] = via
+                if children is None or end >= last or gaps[2 * end] != " ":
+                    continue
+                for form in alternatives.get(end, (words[end],)):
+                    node = children.get(form)
+                    if node is not None:
+                        stack.append((node, end + 1, [*via, form]))
+        return [found[k] for k in sorted(found, key=lambda k: (k[0], k[1]))]
 
 
 def _seal(children: dict[str, list[Any]], shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> int:
