@@ -36,8 +36,8 @@ class Scanned:
     norm: Normalized
     words: Words
     found: set[int] = field(default_factory=set)  # ids of the terms that occur, in any form
-    # When read in a language: per (first word, word count) of an inflected hit, the lemmas it was found
-    # through.
+    forms: list[str] = field(default_factory=list)  # the words' lemmas, when read in a language
+    # per (first word, word count) of an inflected hit found through a word's other reading, the lemmas
     via: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     as_written: list[_WordHit] = field(default_factory=list)
     inflected: list[_WordHit] = field(default_factory=list)
@@ -58,7 +58,8 @@ class Scanned:
                 spans = found.setdefault(term_id, [])
                 if span not in spans:  # found as written too: that is how it is reported
                     spans.append(span)
-                    self._lemmas[term_id, *span] = readable(self.via[first, count])
+                    lemmas = self.via.get((first, count)) or self.forms[first : first + count]
+                    self._lemmas[term_id, *span] = readable(lemmas)
             for spans in found.values():
                 spans.sort()
             self._occurrences = found
@@ -88,7 +89,7 @@ def scan(compiled: Compiled, text: str, lang: str | None, deadline: float) -> Sc
             # A case-sensitive term must match its first ``kept`` letters as written (after an elided
             # article: "l'OTAN").
             start = words.span(first, count)[0] if kept is not None else 0
-            if kept is not None and via:
+            if kept is not None and via and (first, count) in via:
                 start += len(words.words[first]) - len(via[first, count][0])
             if kept is None or norm.text.startswith(compiled.normalized[term_id][:kept], start):
                 scanned.found.add(term_id)
@@ -100,9 +101,8 @@ def scan(compiled: Compiled, text: str, lang: str | None, deadline: float) -> Sc
     phrases = compiled.lemma_phrases.get(lang) if lang is not None else None
     if phrases is not None:
         assert lang is not None
-        forms, alternatives = lemmas(words.words, lang)
-        scanned.via = {}
-        for first, count, ids in phrases.find(forms, words, alternatives, scanned.via):
+        scanned.forms, alternatives = lemmas(words.words, lang)
+        for first, count, ids in phrases.find(scanned.forms, words, alternatives, scanned.via):
             scanned.found.update(ids)
             scanned.inflected += [(term_id, first, count) for term_id in ids]
     return scanned
