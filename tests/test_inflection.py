@@ -61,6 +61,26 @@ CASES = [
         ["Південнокорейські війська провели навчання."],
     ),
     (
+        "uk",
+        "Київ",  # "києві" is also a form of "кий" (a cue): every reading of an article's word counts
+        [
+            ("Вибухи пролунали у Києві вночі.", "Києві"),  # locative
+            ("Мер Києва попередив про загрозу.", "Києва"),  # genitive
+            ("Під Києвом збили дрон.", "Києвом"),  # instrumental
+        ],
+        ["Більярдний кий зламався."],
+    ),
+    (
+        "ru",
+        "Песков",  # the term is the surname as written, not a form of "песок" (sand)
+        [
+            ("Заявление Пескова прозвучало утром.", "Пескова"),  # genitive
+            ("Журналисты поговорили с Песковым.", "Песковым"),  # instrumental
+            ("Вопрос задали Пескову.", "Пескову"),  # dative
+        ],
+        ["Дорогу засыпало песком.", "Мешки с песком сложили у входа."],
+    ),
+    (
         "de",
         "nordkoreanische Truppen",
         [
@@ -270,6 +290,11 @@ def test_rules_test_prints_matched_via_lemma(tmp_path: Path, capsys: pytest.Capt
         ("Putin", "Заявление Путина.", "ru"),
         # A country is no form of its adjective ("-ia" keeps its "i").
         ("{term: Russia, lang: it}", "L'esercito russo avanza.", "it"),
+        # A stressed final vowel is a verb's, not a noun's ending.
+        ("{term: sanción, lang: es}", "El gobierno sancionó a tres empresas.", "es"),
+        ("{term: attacco, lang: it}", "L'esercito attaccò all'alba.", "it"),
+        # A city named as written is not the plural of a common noun.
+        ("{term: Суми, lang: uk}", "Сума допомоги зросла.", "uk"),
     ],
 )
 def test_no_inflection_where_it_does_not_belong(term: str, text: str, lang: str) -> None:
@@ -368,9 +393,26 @@ def test_polish_without_its_dictionary_falls_back_to_stems_and_says_so(
 
     monkeypatch.setitem(sys.modules, "morfeusz2", None)  # what an import on such a machine finds
     polish._analyser.cache_clear()
-    monkeypatch.setattr(lemma_stream, "_lemmas", {})
+    monkeypatch.setattr(lemma_stream, "_first", {})
+    monkeypatch.setattr(lemma_stream, "_all", {})
     try:
         assert found("północnokoreańskie wojska", "Walki z północnokoreańskimi wojskami.", "pl")
         assert "polish_dictionary_missing" in [r.getMessage() for r in caplog.records]
     finally:
         polish._analyser.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "lang"),
+    [
+        ("OTAN", "Le sommet de l'OTAN s'ouvre.", "fr"),  # an all-caps acronym is case-sensitive
+        ("OTAN", "Le sommet de l’OTAN s’ouvre.", None),
+        ("UE", "Le sanzioni dell'UE entrano in vigore.", "it"),
+        ("{term: Ukraine, case: sensitive}", "Aide militaire à l'Ukraine.", "fr"),
+    ],
+)
+def test_an_elided_article_does_not_hide_a_term_matched_as_written(
+    term: str, text: str, lang: str | None
+) -> None:
+    (hit,) = found(term, text, lang)
+    assert hit.endswith(term.split(",")[0].removeprefix("{term: "))

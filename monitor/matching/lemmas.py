@@ -32,6 +32,7 @@ _ELISIONS = {
         {"l", "un", "d", "dell", "all", "dall", "nell", "sull", "coll", "quell", "quest", "bell", "sant", "c"}
     ),
 }
+ELIDED = frozenset().union(*_ELISIONS.values())  # for terms that match as written, in any language
 _LIGHT = {"es": light_stems.spanish, "it": light_stems.italian, "pt": light_stems.portuguese}
 _LATIN = ("de", "es", "fr", "it", "pl", "pt")
 # Tags seen on real sites that are not the ISO 639-1 code of the language meant.
@@ -64,16 +65,37 @@ def script_languages(text: str) -> tuple[str, ...]:
     return ()
 
 
-def lemma(word: str, lang: str) -> str:
-    """The case-folded form all inflections of ``word`` in ``lang`` share: its lemma (ru, uk) or stem."""
+def forms(word: str, lang: str) -> tuple[str, ...]:
+    """What an article's case-folded ``word`` in ``lang`` can be a form of: its possible lemmas (ru, uk,
+    pl: a form can be read several ways, "києві" is a form of "Київ" and of "кий") or its stem; a term
+    matches where one of them is one of the term's (``term_forms``)."""
     if lang in _CYRILLIC:
-        return str(_morph(lang).parse(word)[0].normal_form).casefold()
-    word = word.casefold()
-    head, apostrophe, rest = word.rpartition("'")
-    if apostrophe and rest and head in _ELISIONS.get(lang, ()):
-        word = rest
+        return tuple(dict.fromkeys(str(p.normal_form) for p in _morph(lang).parse(word)))
+    word = _elided(word, lang)
     if lang == "pl":
-        return polish.key(word)
+        return polish.forms(word)
+    return (_stem(word, lang),)
+
+
+def term_forms(word: str, lang: str) -> tuple[str, ...]:
+    """What a term's ``word`` (as the rule writes it) stands for in ``lang``: the lemmas it is the
+    dictionary form of ("Суми" the city, not a form of "сума"), else all its possible ones, or its
+    stem."""
+    if lang in _CYRILLIC:
+        found = forms(word.casefold(), lang)
+        own = word.casefold()
+        return (own,) if own in found else found
+    if lang == "pl":
+        return polish.term_forms(_elided(word, lang))
+    return (_stem(_elided(word.casefold(), lang), lang),)
+
+
+def _elided(word: str, lang: str) -> str:
+    head, apostrophe, rest = word.rpartition("'")
+    return rest if apostrophe and rest and head.casefold() in _ELISIONS.get(lang, ()) else word
+
+
+def _stem(word: str, lang: str) -> str:
     light = _LIGHT.get(lang)
     return light(word) if light is not None else str(_stemmer(lang).stemWord(word))
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 # A word shorter than this keeps its ending: "re", "gas" and the like have nothing to undo.
 _MIN_LENGTH = 4
 _ITALIAN_ACCENTS = str.maketrans("àáèéìíòóù", "aaeeiioou")
+# A stressed final vowel is written with an accent: no gender or number ending to undo there.
+_STRESSED = frozenset("àáèéìíòóù")
 # Spanish plurals and feminines move the written accent ("avión", "aviones"; "alemán", "alemana").
 _SPANISH_ACCENTS = str.maketrans("áéíóúü", "aeiouu")
 _PORTUGUESE_PLURALS = (
@@ -39,9 +41,9 @@ _PORTUGUESE_PLURALS = (
 def italian(word: str) -> str:
     """The stem of an Italian word: the gender and number vowel off ("-o -a -i -e"), with the "i" of
     "-io" and the "h" of "-chi/-ghe" that belong to it."""
+    if len(word) < _MIN_LENGTH or word[-1] in _STRESSED:  # "città", and verbs: "attaccò" is no "attacco"
+        return word.translate(_ITALIAN_ACCENTS)
     word = word.translate(_ITALIAN_ACCENTS)
-    if len(word) < _MIN_LENGTH:
-        return word
     last, before = word[-1], word[-2]
     # "-io" plurals are "-i" ("esercizio", "esercizi"). "-ia" keeps its "i", as "-ie" does: "Russia" is no
     # form of "russo", though "provincia" and "province" then part.
@@ -55,9 +57,9 @@ def italian(word: str) -> str:
 def spanish(word: str) -> str:
     """The stem of a Spanish word: accents off, the plural undone ("veces" -> "vez", "centrales" ->
     "central", "tropas" -> "tropa"), then the gender vowel off."""
+    if len(word) < _MIN_LENGTH or word[-1] in _STRESSED:  # verbs: "sancionó" is no "sanción"
+        return word.translate(_SPANISH_ACCENTS)
     word = word.translate(_SPANISH_ACCENTS)
-    if len(word) < _MIN_LENGTH:
-        return word
     if word.endswith("ces"):
         word = word[:-3] + "z"
     elif word.endswith("es") and word[-3] not in "aeiou":
