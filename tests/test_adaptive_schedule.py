@@ -133,6 +133,7 @@ async def test_another_instance_polls_on_from_what_the_first_learned(redis_url: 
 
 
 def test_the_documented_adaptive_source_is_a_valid_config(tmp_path: Path) -> None:
+    """Adaptive is the default: the example does not say ``schedule``."""
     from monitor.config import parse_config
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "scheduling.md").read_text(encoding="utf-8")
@@ -146,3 +147,17 @@ def test_the_documented_adaptive_source_is_a_valid_config(tmp_path: Path) -> Non
         60.0,
         7200.0,
     )
+
+
+def test_bounds_on_a_fixed_source_are_refused_naming_the_place(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+    from monitor.errors import ConfigError
+
+    (tmp_path / "rules").mkdir()
+    source = (
+        '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\nschedule = "fixed"\nmin_interval = "1m"\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"sources\[0\]\.min_interval.*schedule = \"adaptive\" \(the default\) only"
+    ):
+        parse_config(f'[rules]\npaths = ["{tmp_path / "rules"}"]\n{source}', tmp_path / "c.toml")
