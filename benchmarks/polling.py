@@ -2,7 +2,7 @@
 
     python benchmarks/polling.py [--sources 10000] [--rounds 3] [--interval AUTO] [--quick] [--profile FILE]
 
-The real daemon (``Service.run()``: SQLite store, lease per source, one APScheduler job per source) gets
+The real daemon (``Service.run()``: SQLite store, lease per source, the scheduler's dispatch) gets
 ``--sources`` sources on the simulator (feeds, front pages and sitemaps in turn, spread over 16 loopback
 addresses), every one polled each ``--interval`` seconds (default: sized so polls arrive at ~300/s). The
 first round fetches everything (200) and records validators; then ``--rounds`` rounds of conditional

@@ -1,12 +1,13 @@
 """Every source on its own interval, jittered, coalesced, never overlapping itself, dispatched by APScheduler.
 
 APScheduler runs one dispatch job every ``SLICE`` seconds; it starts the tick of every source that is due,
-taken from a heap of next-poll times. One APScheduler job per source cost ~55 us each to build (100,000 at
-start-up) and ~0.1 ms of APScheduler's own bookkeeping per poll (its job store re-sorted, a task and two
-events per run, and wake-ups that find nothing due); the heap costs a push and a pop. Per source the rules
-are APScheduler's ``IntervalTrigger`` with ``coalesce=True, max_instances=1``: the next poll is the last
-planned one plus the interval plus a random jitter; ticks missed while the loop was busy (or paused) are
-coalesced into one; a tick whose previous poll still runs is skipped.
+taken from a heap of next-poll times. One APScheduler job per source made start-up build a job, a trigger
+and a signature check per source, and every poll pay for APScheduler's bookkeeping (its sorted job store
+updated, a task and two events per run, wake-ups that found nothing due); the heap costs a push and a pop
+(docs/scaling.md). Per source the rules are those of APScheduler's ``IntervalTrigger`` with
+``coalesce=True, max_instances=1``: the next poll is the last planned one plus the interval plus a random
+jitter; ticks missed while the loop was busy (or paused) are coalesced into one; a tick whose previous
+poll still runs is skipped.
 
 Ticks are independent tasks on the loop, so a slow or failing source never delays another. With ``leases``
 (several instances sharing a store) a tick polls only when this instance holds the source's lease
