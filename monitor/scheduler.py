@@ -60,8 +60,11 @@ class Scheduler:
         heartbeat: float = HEARTBEAT_INTERVAL,
         leases: SourceLeases | None = None,
         plan: AdaptivePlan | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock``: Unix time, what next-poll times are in (tests drive the dispatch with their own)."""
         self._poll = poll
+        self._clock = clock
         self._leases = leases
         self._plan = plan
         self._scheduler = AsyncIOScheduler(timezone="UTC")
@@ -105,7 +108,7 @@ class Scheduler:
 
     async def _dispatch(self) -> None:
         """Start the tick of every source due by now (APScheduler runs this every ``SLICE``)."""
-        now = time.time()
+        now = self._clock()
         due, planned = self._due, self._next
         while due and due[0][0] <= now:
             when, name = heapq.heappop(due)
@@ -145,7 +148,7 @@ class Scheduler:
         source = self._sources.get(name)
         if source is None:
             return
-        self.last_tick = time.time()
+        self.last_tick = self._clock()
         if self._leases is None:
             await self._plan_next(source, await self._poll_logged(source))
             return
@@ -160,7 +163,7 @@ class Scheduler:
         interval: nothing was learned)."""
         if self._plan is None or result is None or source.schedule != "adaptive":
             return
-        now = time.time()
+        now = self._clock()
         try:
             when = await self._plan.observe(source, result, now)
             if self._leases is not None:
@@ -177,7 +180,7 @@ class Scheduler:
 
     async def _replan(self) -> None:
         assert self._plan is not None
-        for name, when in self._plan.refresh(time.time()).items():
+        for name, when in self._plan.refresh(self._clock()).items():
             planned = self._next.get(name)
             if planned is not None and planned > when + 1:
                 self._move(name, when)
@@ -225,7 +228,7 @@ class Scheduler:
 
         A poll already running is never cancelled: a removed source's last poll finishes (its articles
         are claimed and marked seen), a changed source's next poll uses the new settings."""
-        now = time.time()
+        now = self._clock()
         wanted = {s.name: s for s in sources}
         if self._plan is not None:
             self._plan.sync(sources, now)
