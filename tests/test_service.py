@@ -277,7 +277,7 @@ async def test_the_daemon_exempts_what_it_runs_on_from_the_collector_and_a_reloa
         async with asyncio.timeout(DEADLINE):
             await service.ready.wait()
         assert gc.get_freeze_count() > 0  # the config, schedule and rules are off the collector's walks
-        old = weakref.ref(service.runtime.engine._engine)  # type: ignore[attr-defined]
+        old = weakref.ref(service.runtime.engine._engine)
         assert await service.reload()
         assert old() is None  # the replaced runtime is gone, not held until the next summary line
         assert gc.get_freeze_count() > 0
