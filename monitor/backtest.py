@@ -5,9 +5,9 @@ detected (as the pipeline skips it); matched by the engine; a matching article j
 it joined live when it has one, else by the same MinHash rule the store applies, within
 ``story_window``); and an alert would go out unless the rule already alerted on that story (less than
 its ``realert`` ago when it has one). Articles no rule can match are passed over on a test of their
-stored bytes, then of their words (``monitor.matching.prefilter``), without being decoded or normalized,
-unless the engine reads them for inflected forms, which those tests do not cover (an article in a
-language some term inflects in: its record's language tag tells, read without decoding the record).
+stored text's words (``monitor.matching.prefilter``) without being decoded or normalized, unless the
+engine reads them for inflected forms, which that test does not cover (an article in a language some
+term inflects in: its record's language tag tells, read without decoding the record).
 Over a large archive a command line matches in a pool of processes, one per core: stories and policy are
 still decided in one place, in archive order, so the result is the same.
 
@@ -95,8 +95,7 @@ class _Reader:
     def read(self, payloads: Sequence[bytes]) -> list[Found]:
         found = []
         for payload in payloads:
-            possible = self.prefilter.might_match(payload) and self.prefilter.candidates(payload.decode())
-            if not possible and not self._inflecting(payload):
+            if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
                 continue
             record = decode_payload(payload)
             if self._too_old(record):

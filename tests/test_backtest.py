@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from monitor import backtest as backtest_module
 from monitor.archive import ArchivedArticle, _payload, decode_payload, payload_language
@@ -367,74 +365,6 @@ def test_prefilter_wants_some_word_of_every_required_element() -> None:
     prefilter = Prefilter(rules)
     assert prefilter.candidates("Ukraine: the Kursk incursion goes on") == {"k"}
     assert prefilter.candidates("Ukraine: the Kursk harvest is in") == set()  # no word of one element
-
-
-# Characters whose NFKC or case folding makes, joins or hides ASCII letters (or only looks like it).
-FOLDING = [
-    "ß",
-    "ẞ",
-    "İ",
-    "ﬁ",
-    "Ｋ",
-    "K",
-    "ſ",
-    "½",
-    "²",
-    "ǅ",
-    "é",
-    "\u0301",
-    "\u0323",
-    "\u00ad",
-    "\u200b",
-    "＼",
-]
-FOLDING += ["’", "—", "…", "\u00a0", "中", "Я", "\\", "\n", " ", '"', "'", "-"]
-RAW_RULES = """
-rules:
-  - {id: kursk, any: [Kursk]}
-  - {id: fines, all: [fines, strasse]}
-  - {id: us, any: [U.S.]}
-  - {id: sanction, all: [sanction, {re: 'eff\\w+'}]}
-  - {id: nk, any: [North Korean troops]}
-"""
-RAW_WORDS = [
-    "kursk",
-    "KURSK",
-    "fines",
-    "street",
-    "strasse",
-    "u",
-    "s",
-    "sanctions",
-    "effect",
-    "north",
-    "korean",
-]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(RAW_WORDS + FOLDING), max_size=24))
-def test_a_record_its_bytes_refute_the_prefilter_refutes_too(parts: list[str]) -> None:
-    """``might_match`` reads a packed record's bytes as they are; whatever it lets go, the prefilter
-    (which reads the text as the engine normalizes it) must let go too."""
-    prefilter = Prefilter(rules_from_text(RAW_RULES).rules)
-    packed = _payload(record(1, 0.0, "".join(parts)))
-    assert prefilter.might_match(packed) or not prefilter.candidates(packed.decode())
-
-
-@pytest.mark.parametrize("text", TRICKY)
-def test_a_record_the_engine_matches_gets_past_its_bytes_test(text: str) -> None:
-    rules = rules_from_text(TRICKY_RULES).rules
-    article = record(1, 0.0, f"Before.\n{text}\nAfter.")
-    assert Engine(rules).match(article)
-    assert Prefilter(rules).might_match(_payload(article))
-
-
-def test_the_bytes_test_refutes_records_without_the_rules_words() -> None:
-    prefilter = Prefilter(rules_from_text(RAW_RULES).rules)
-    assert not prefilter.might_match(_payload(record(1, 0.0, "Kurskaya oblast’s fine Strasses — effects…")))
-    assert prefilter.might_match(_payload(record(1, 0.0, "Fines on the Straße")))  # "ß" folds to "ss"
-    assert prefilter.might_match(_payload(record(1, 0.0, "ＫＵＲＳＫ")))  # fullwidth letters fold to ASCII
 
 
 async def test_backtest_in_worker_processes_equals_one_process(

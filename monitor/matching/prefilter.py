@@ -14,14 +14,6 @@ digits between them: "Public Health" is found in "...public-health..." as the en
 What ``normalize`` does to spaces, quotes and dashes does not matter to either; what it does to letters
 (NFKC, dropping invisible characters) and case folding are applied to the whole text here. The text may
 be a record's JSON: an escape ("\\n") separates words, and a word after one counts as standing alone.
-
-Before both, ``might_match`` reads a packed record's bytes without decoding or normalizing the text:
-ASCII letters lower-cased in C, each rule's words that are ASCII looked for as substrings, then as words
-(no ASCII letter or digit glued on). Curly quotes, dashes and accented letters cannot become ASCII
-letters under NFKC and case folding, so they are left as they are; the few characters that can ("ﬁ",
-"ß", "²", fullwidth letters) are replaced by what they become, and invisible ones dropped, as the probe
-text has them. Where a combining mark could keep an accented letter's ASCII base from composing again,
-the record is let through: the steps above decide.
 """
 
 from __future__ import annotations
@@ -39,9 +31,6 @@ from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
 
 _RUN = re.compile(r"[^\W_]+")
-_ASCII = bytes(range(128))
-_ASCII_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ASCII_ALNUM_BYTES = frozenset(_ASCII_ALNUM.encode())
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
 # What may stand between two words of a term in the text: any run of other characters, JSON escapes
 # included ("\\n" must not glue "n" to the next word).
@@ -207,25 +196,6 @@ class Prefilter:
             for run in {f.run for f in forms}:
                 self._automaton.add_word(run, (run, run not in anywhere))
             self._automaton.make_automaton()
-        # Each rule as the stored bytes can refute it; a rule none of whose sets they can show (a word
-        # that is not ASCII, whose folding bytes do not show) could match any record.
-        shown = [_shown(sets) for sets in self._required.values()]
-        self._shown = tuple(r for r in shown if r is not None) if shown and None not in shown else None
-
-    def might_match(self, record: bytes) -> bool:
-        """Whether some rule could match the packed record ``record`` (UTF-8), by a test of its bytes:
-        a record this says no to, ``candidates`` says no to; one it lets through goes there."""
-        if self._shown is None:
-            return True
-        low = _ascii_view(record)
-        if low is None:
-            return True
-        for rule in self._shown:
-            if any(word in low for word in rule.quick) and all(
-                any(_occurs(low, word, bounded) for word, bounded in words) for words in rule.sets
-            ):
-                return True
-        return False
 
     def candidates(self, text: str) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
@@ -253,94 +223,6 @@ class Prefilter:
             if all(not found.isdisjoint(r) for r in runs)
             and all(any(_has(folded, form, found) for form in forms) for forms in self._required[rule])
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Shown:
-    """A rule as the bytes of a record can refute it."""
-
-    quick: tuple[bytes, ...]  # the words of its set with fewest, as substrings (one inside another left out)
-    sets: tuple[tuple[tuple[bytes, bool], ...], ...]  # every set bytes can show: (word, standing alone)
-
-
-def _shown(sets: _Sets) -> _Shown | None:
-    ascii_sets = [s for s in sets if all(f.run.isascii() for f in s)]
-    if not ascii_sets:
-        return None
-    fewest = [_fewest({f.run for f in s}) for s in ascii_sets]
-    # The set with fewest words to look for, of those the longest (likely the rarest).
-    quick = min(fewest, key=lambda words: (len(words), -min(map(len, words))))
-    return _Shown(quick, tuple(tuple((f.run.encode(), f.bounded) for f in s) for s in ascii_sets))
-
-
-def _fewest(runs: set[str]) -> tuple[bytes, ...]:
-    """``runs`` as substrings to look for: one that contains another is found when that one is."""
-    return tuple(r.encode() for r in sorted(runs) if not any(o != r and o in r for o in runs))
-
-
-@dataclass(frozen=True, slots=True)
-class _Char:
-    """What NFKC and case folding may make of a character that is not ASCII, as far as ASCII letters and
-    digits go."""
-
-    image: bytes | None  # what it becomes, when that has some or a backslash; b"" when it is dropped
-    # A combining mark (or one first in its decomposition): an ASCII letter in the decomposition of the
-    # character before it may stay uncomposed.
-    mark: bool
-    letters: bool  # whether its decomposition has ASCII letters or digits
-
-
-@functools.cache
-def _char(char: str) -> _Char:
-    if _INVISIBLE.match(char):
-        return _Char(b"", mark=False, letters=False)
-    image = unicodedata.normalize("NFKC", char).casefold()
-    decomposed = unicodedata.normalize("NFKD", char)
-    mark = bool(unicodedata.combining(decomposed[0]))
-    letters = any(c in _ASCII_ALNUM for c in decomposed.casefold())
-    shows = any(c in _ASCII_ALNUM or c == "\\" for c in image)
-    return _Char(image.encode() if shows else None, mark, letters)
-
-
-_PLAIN: set[str] = set()  # characters known to need nothing: their bytes show no ASCII word
-
-
-def _ascii_view(record: bytes) -> bytes | None:
-    """``record`` lower-cased, with what NFKC and case folding make of its other characters where that
-    has ASCII letters or digits ("ß": "ss", a soft hyphen dropped). None when that cannot be told from
-    the characters one by one: a combining mark in a record with a letter it may keep from composing
-    again ("e" of "é")."""
-    if record.isascii():
-        return record.lower()
-    chars = set(record.translate(None, _ASCII).decode()) - _PLAIN
-    if not chars:
-        return record.lower()
-    found = {c: _char(c) for c in chars}
-    if any(w.mark for w in found.values()) and any(w.letters for w in found.values()):
-        return None
-    for c, what in found.items():
-        if what.image is not None:
-            record = record.replace(c.encode(), what.image)
-        elif not what.mark and not what.letters:
-            _PLAIN.add(c)
-    return record.lower()
-
-
-def _occurs(low: bytes, run: bytes, bounded: bool) -> bool:
-    """Whether ``run`` occurs in ``low``, standing as a word when ``bounded`` (as far as bytes tell: an
-    ASCII letter or digit glued to it, unless a backslash shortly before, as ``_stands_alone``)."""
-    start = low.find(run)
-    if not bounded:
-        return start >= 0
-    while start >= 0:
-        end = start + len(run)
-        before = (
-            start == 0 or low[start - 1] not in _ASCII_ALNUM_BYTES or 92 in low[max(0, start - 24) : start]
-        )
-        if before and (end == len(low) or low[end] not in _ASCII_ALNUM_BYTES):
-            return True
-        start = low.find(run, start + 1)
-    return False
 
 
 def _has(text: str, form: _Form, found: set[str]) -> bool:
