@@ -4,6 +4,7 @@ one. Also the guards: no inflection across languages, for exact or case-sensitiv
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,26 @@ CASES = [
         ["Південнокорейські війська провели навчання."],
     ),
     (
+        "uk",
+        "Київ",  # "києві" is also a form of "кий" (a cue): every reading of an article's word counts
+        [
+            ("Вибухи пролунали у Києві вночі.", "Києві"),  # locative
+            ("Мер Києва попередив про загрозу.", "Києва"),  # genitive
+            ("Під Києвом збили дрон.", "Києвом"),  # instrumental
+        ],
+        ["Більярдний кий зламався."],
+    ),
+    (
+        "ru",
+        "Песков",  # the term is the surname as written, not a form of "песок" (sand)
+        [
+            ("Заявление Пескова прозвучало утром.", "Пескова"),  # genitive
+            ("Журналисты поговорили с Песковым.", "Песковым"),  # instrumental
+            ("Вопрос задали Пескову.", "Пескову"),  # dative
+        ],
+        ["Дорогу засыпало песком.", "Мешки с песком сложили у входа."],
+    ),
+    (
         "de",
         "nordkoreanische Truppen",
         [
@@ -88,6 +109,26 @@ CASES = [
             ("Rozkaz wydano północnokoreańskim wojskom.", "północnokoreańskim wojskom"),  # dative
         ],
         ["Południowokoreańskie wojska ćwiczą na granicy."],
+    ),
+    (
+        "pl",
+        "obwód kurski",  # the stem alternates: obwód, obwodu, obwodzie
+        [
+            ("Walki trwają w obwodzie kurskim.", "obwodzie kurskim"),  # locative
+            ("Rosja wysłała wojska do obwodu kurskiego.", "obwodu kurskiego"),  # genitive
+            ("Drony nad obwodem kurskim zestrzelono.", "obwodem kurskim"),  # instrumental
+        ],
+        ["Ukraina kontroluje część obwodu biełgorodzkiego."],
+    ),
+    (
+        "pl",
+        "żołnierze północnokoreańscy",  # -scy in the nominative plural, -sk- elsewhere
+        [
+            ("Wywiad potwierdził obecność żołnierzy północnokoreańskich.", "żołnierzy północnokoreańskich"),
+            ("Z żołnierzami północnokoreańskimi walczą Ukraińcy.", "żołnierzami północnokoreańskimi"),
+            ("Żołnierzom północnokoreańskim brakuje sprzętu.", "Żołnierzom północnokoreańskim"),
+        ],
+        ["Żołnierze południowokoreańscy ćwiczą."],
     ),
     (
         "es",
@@ -120,6 +161,36 @@ CASES = [
         ["Le truppe sudcoreane si esercitano."],
     ),
     (
+        "es",
+        "central nuclear",  # Snowball reads "-ar" as a verb ending: "nuclear" and "nucleares" part
+        [
+            ("Las centrales nucleares están seguras.", "centrales nucleares"),  # plural
+            ("La central nuclear de Zaporiyia.", "central nuclear"),  # as written
+            ("Ataques cerca de la Central Nuclear.", "Central Nuclear"),  # capitalised
+        ],
+        ["Una central térmica fue atacada."],
+    ),
+    (
+        "it",
+        "soldato nordcoreano",  # Snowball reads "-ano" as a verb ending
+        [
+            ("Due soldati nordcoreani sono stati catturati.", "soldati nordcoreani"),  # plural
+            ("Un soldato nordcoreano è stato catturato.", "soldato nordcoreano"),  # as written
+            ("Le armi del soldato Nordcoreano.", "soldato Nordcoreano"),  # capitalised
+        ],
+        ["Un soldato sudcoreano è stato ferito."],
+    ),
+    (
+        "it",
+        "esercito russo",
+        [
+            ("Le perdite dell'esercito russo aumentano.", "dell'esercito russo"),  # elided preposition
+            ("Gli eserciti russi avanzano.", "eserciti russi"),  # plural
+            ("Avanza l’esercito russo.", "l’esercito russo"),  # typographic apostrophe
+        ],
+        ["L'esercito ucraino resiste."],
+    ),
+    (
         "pt",
         "tropas norte-coreanas",
         [
@@ -128,6 +199,26 @@ CASES = [
             ("Soldados e tropas norte-coreanos avançam.", "tropas norte-coreanos"),  # masculine agreement
         ],
         ["As tropas sul-coreanas fizeram manobras."],
+    ),
+    (
+        "pt",
+        "míssil balístico",  # plurals that rewrite the ending: míssil, mísseis
+        [
+            ("O lançamento de mísseis balísticos preocupa.", "mísseis balísticos"),  # plural
+            ("Um míssil balístico caiu no mar.", "míssil balístico"),  # as written
+            ("Os Mísseis Balísticos foram exibidos.", "Mísseis Balísticos"),  # capitalised
+        ],
+        ["O míssil de cruzeiro caiu.", "A missão balística foi adiada."],
+    ),
+    (
+        "fr",
+        "armées russes",
+        [
+            ("Les pertes de l'armée russe augmentent.", "l'armée russe"),  # elided article, singular
+            ("Les armées russes avancent.", "armées russes"),  # as written
+            ("Face à l’Armée russe.", "l’Armée russe"),  # typographic apostrophe, capitalised
+        ],
+        ["L'armée ukrainienne résiste."],
     ),
 ]
 
@@ -197,6 +288,13 @@ def test_rules_test_prints_matched_via_lemma(tmp_path: Path, capsys: pytest.Capt
         ("{term: Курская область, lang: ru}", "Обстріл у Курській області.", "uk"),
         # Latin-script terms are not read as Russian, whatever the article.
         ("Putin", "Заявление Путина.", "ru"),
+        # A country is no form of its adjective ("-ia" keeps its "i").
+        ("{term: Russia, lang: it}", "L'esercito russo avanza.", "it"),
+        # A stressed final vowel is a verb's, not a noun's ending.
+        ("{term: sanción, lang: es}", "El gobierno sancionó a tres empresas.", "es"),
+        ("{term: attacco, lang: it}", "L'esercito attaccò all'alba.", "it"),
+        # A city named as written is not the plural of a common noun.
+        ("{term: Суми, lang: uk}", "Сума допомоги зросла.", "uk"),
     ],
 )
 def test_no_inflection_where_it_does_not_belong(term: str, text: str, lang: str) -> None:
@@ -284,3 +382,37 @@ def test_every_language_is_compiled_with_the_engine_not_on_an_article(
     assert engine.match_text({"body": "mit Marschflugkörpern"}, "", "de")
     assert engine.match_text({"body": "северокорейскими войсками"}, "", "ru")
     assert not [r for r in caplog.records if r.getMessage() == "inflected_forms_compiled"]
+
+
+def test_polish_without_its_dictionary_falls_back_to_stems_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where morfeusz2 has no wheel (Linux on ARM) it is not installed: Polish terms still match their
+    regular forms, and the operator is told what is missing."""
+    from monitor.matching import lemma_stream, polish
+
+    monkeypatch.setitem(sys.modules, "morfeusz2", None)  # what an import on such a machine finds
+    polish._analyser.cache_clear()
+    monkeypatch.setattr(lemma_stream, "_first", {})
+    monkeypatch.setattr(lemma_stream, "_all", {})
+    try:
+        assert found("północnokoreańskie wojska", "Walki z północnokoreańskimi wojskami.", "pl")
+        assert "polish_dictionary_missing" in [r.getMessage() for r in caplog.records]
+    finally:
+        polish._analyser.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "lang"),
+    [
+        ("OTAN", "Le sommet de l'OTAN s'ouvre.", "fr"),  # an all-caps acronym is case-sensitive
+        ("OTAN", "Le sommet de l’OTAN s’ouvre.", None),
+        ("UE", "Le sanzioni dell'UE entrano in vigore.", "it"),
+        ("{term: Ukraine, case: sensitive}", "Aide militaire à l'Ukraine.", "fr"),
+    ],
+)
+def test_an_elided_article_does_not_hide_a_term_matched_as_written(
+    term: str, text: str, lang: str | None
+) -> None:
+    (hit,) = found(term, text, lang)
+    assert hit.endswith(term.split(",")[0].removeprefix("{term: "))

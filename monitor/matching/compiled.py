@@ -112,7 +112,9 @@ class Compiled:
         self.phrases, self.letters = self._surface()
         self.seconds: dict[str, float] = {}  # per language: what compiling its lemmas took
         inflectable = self._inflectable()
-        words = {t: term_words(self._keys[t]) for ids in inflectable.values() for t in ids}
+        words = {
+            t: term_words(self._keys[t], self.normalized[t]) for ids in inflectable.values() for t in ids
+        }
         self.lemma_phrases = {lang: self._lemmas(lang, ids, words) for lang, ids in inflectable.items()}
 
     def _compile(self, rule: Rule) -> CompiledRule:
@@ -187,9 +189,13 @@ class Compiled:
 
     def _lemmas(self, lang: str, term_ids: list[int], words: Mapping[int, list[str] | None]) -> Phrases:
         started = time.perf_counter()
-        known: dict[str, str] = {}  # lemmas already worked out: rules share most of their words
-        written = ((words[term_id], term_id) for term_id in term_ids)
-        phrases = Phrases((lemmas_of(w, lang, known), term_id) for w, term_id in written if w is not None)
+        known: dict[str, tuple[str, ...]] = {}  # lemmas already worked out: rules share most of their words
+        phrases = Phrases(
+            (wanted, term_id)
+            for term_id in term_ids
+            if (written := words[term_id]) is not None
+            for wanted in lemmas_of(written, lang, known)
+        )
         self.seconds[lang] = seconds = round(time.perf_counter() - started, 3)
         log.info("inflected_forms_compiled", extra={"lang": lang, "keys": len(phrases), "seconds": seconds})
         return phrases

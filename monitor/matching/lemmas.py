@@ -1,9 +1,11 @@
 """Words to a form shared by all their inflections, per language, so a rule term matches every one.
 
 Russian and Ukrainian go through pymorphy3 with its OpenCorpora / LanguageTool dictionaries: exact
-lemmas, and its guesser handles names it has never seen ("Сырского" -> "сырский"). The Latin-script
-languages go through the Snowball stemmers (PyStemmer, in C). simplemma's lemmas were a little more
-precise there, but its dictionaries for these six languages take ~800 MB of memory and ~20 s to load;
+lemmas, and its guesser handles names it has never seen ("Сырского" -> "сырский"). Polish goes through
+Morfeusz 2 (``polish``): its stems alternate. German and French go through the Snowball stemmers
+(PyStemmer, in C); Italian, Spanish and Portuguese through light stemmers that undo noun and adjective
+endings only (``light_stems``), where Snowball reads adjectives as verbs. simplemma's lemmas would do
+for all six, but its dictionaries for them take ~800 MB of memory and ~20 s to load;
 ``benchmarks/lemmatizers.py`` has the comparison. English is not here: its terms keep the plural and
 possessive forms of ``text.inflections``.
 
@@ -18,16 +20,20 @@ import unicodedata
 from functools import cache
 from typing import Any
 
+from monitor.matching import light_stems, polish
+
 LANGUAGES: tuple[str, ...] = ("de", "es", "fr", "it", "pl", "pt", "ru", "uk")
 _CYRILLIC = ("ru", "uk")
-_SNOWBALL = {
-    "de": "german",
-    "es": "spanish",
-    "fr": "french",
-    "it": "italian",
-    "pl": "polish",
-    "pt": "portuguese",
+_SNOWBALL = {"de": "german", "fr": "french"}
+# Articles and prepositions elided onto the next word ("l'armée", "dell'esercito"): read the word after.
+_ELISIONS = {
+    "fr": frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"}),
+    "it": frozenset(
+        {"l", "un", "d", "dell", "all", "dall", "nell", "sull", "coll", "quell", "quest", "bell", "sant", "c"}
+    ),
 }
+ELIDED = frozenset().union(*_ELISIONS.values())  # for terms that match as written, in any language
+_LIGHT = {"es": light_stems.spanish, "it": light_stems.italian, "pt": light_stems.portuguese}
 _LATIN = ("de", "es", "fr", "it", "pl", "pt")
 # Tags seen on real sites that are not the ISO 639-1 code of the language meant.
 ALIASES = {"ua": "uk", "ger": "de", "deu": "de", "rus": "ru", "ukr": "uk", "pol": "pl"}
@@ -59,11 +65,39 @@ def script_languages(text: str) -> tuple[str, ...]:
     return ()
 
 
-def lemma(word: str, lang: str) -> str:
-    """The case-folded form all inflections of ``word`` in ``lang`` share: its lemma (ru, uk) or stem."""
+def forms(word: str, lang: str) -> tuple[str, ...]:
+    """What an article's case-folded ``word`` in ``lang`` can be a form of: its possible lemmas (ru, uk,
+    pl: a form can be read several ways, "києві" is a form of "Київ" and of "кий") or its stem; a term
+    matches where one of them is one of the term's (``term_forms``)."""
     if lang in _CYRILLIC:
-        return str(_morph(lang).parse(word)[0].normal_form).casefold()
-    return str(_stemmer(lang).stemWord(word.casefold()))
+        return tuple(dict.fromkeys(str(p.normal_form) for p in _morph(lang).parse(word)))
+    word = _elided(word, lang)
+    if lang == "pl":
+        return polish.forms(word)
+    return (_stem(word, lang),)
+
+
+def term_forms(word: str, lang: str) -> tuple[str, ...]:
+    """What a term's ``word`` (as the rule writes it) stands for in ``lang``: the lemmas it is the
+    dictionary form of ("Суми" the city, not a form of "сума"), else all its possible ones, or its
+    stem."""
+    if lang in _CYRILLIC:
+        found = forms(word.casefold(), lang)
+        own = word.casefold()
+        return (own,) if own in found else found
+    if lang == "pl":
+        return polish.term_forms(_elided(word, lang))
+    return (_stem(_elided(word.casefold(), lang), lang),)
+
+
+def _elided(word: str, lang: str) -> str:
+    head, apostrophe, rest = word.rpartition("'")
+    return rest if apostrophe and rest and head.casefold() in _ELISIONS.get(lang, ()) else word
+
+
+def _stem(word: str, lang: str) -> str:
+    light = _LIGHT.get(lang)
+    return light(word) if light is not None else str(_stemmer(lang).stemWord(word))
 
 
 @cache

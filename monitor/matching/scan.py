@@ -7,13 +7,16 @@ word's place into a character offset means summing the lengths of everything bef
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 
 from monitor.errors import MatchTimeout
 from monitor.matching.compiled import Compiled
 from monitor.matching.lemma_stream import lemmas, readable
+from monitor.matching.lemmas import ELIDED
 from monitor.matching.text import Normalized, is_boundary, match_key, normalize, sentences
 from monitor.matching.words import Words
 
@@ -34,6 +37,8 @@ class Scanned:
     words: Words
     found: set[int] = field(default_factory=set)  # ids of the terms that occur, in any form
     forms: list[str] = field(default_factory=list)  # the words' lemmas, when read in a language
+    # per (first word, word count) of an inflected hit found through a word's other reading, the lemmas
+    via: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     as_written: list[_WordHit] = field(default_factory=list)
     inflected: list[_WordHit] = field(default_factory=list)
     spans: dict[int, list[Occurrence]] = field(default_factory=dict)  # found letter by letter
@@ -53,7 +58,8 @@ class Scanned:
                 spans = found.setdefault(term_id, [])
                 if span not in spans:  # found as written too: that is how it is reported
                     spans.append(span)
-                    self._lemmas[term_id, *span] = readable(self.forms[first : first + count])
+                    lemmas = self.via.get((first, count)) or self.forms[first : first + count]
+                    self._lemmas[term_id, *span] = readable(lemmas)
             for spans in found.values():
                 spans.sort()
             self._occurrences = found
@@ -76,10 +82,15 @@ def scan(compiled: Compiled, text: str, lang: str | None, deadline: float) -> Sc
     key = match_key(norm.text)
     scanned = Scanned(text, norm, Words(key))
     words = scanned.words
-    for first, count, entries in compiled.phrases.find(words.words, words):
+    elided = _elided(words.words) if "'" in key else None
+    via: dict[tuple[int, int], list[str]] | None = {} if elided else None
+    for first, count, entries in compiled.phrases.find(words.words, words, elided, via):
         for term_id, kept in entries:
-            # A case-sensitive term must match its first ``kept`` letters as written.
+            # A case-sensitive term must match its first ``kept`` letters as written (after an elided
+            # article: "l'OTAN").
             start = words.span(first, count)[0] if kept is not None else 0
+            if kept is not None and via and (first, count) in via:
+                start += len(words.words[first]) - len(via[first, count][0])
             if kept is None or norm.text.startswith(compiled.normalized[term_id][:kept], start):
                 scanned.found.add(term_id)
                 scanned.as_written.append((term_id, first, count))
@@ -90,11 +101,22 @@ def scan(compiled: Compiled, text: str, lang: str | None, deadline: float) -> Sc
     phrases = compiled.lemma_phrases.get(lang) if lang is not None else None
     if phrases is not None:
         assert lang is not None
-        scanned.forms = lemmas(words.words, lang)
-        for first, count, ids in phrases.find(scanned.forms, words):
+        scanned.forms, alternatives = lemmas(words.words, lang)
+        for first, count, ids in phrases.find(scanned.forms, words, alternatives, scanned.via):
             scanned.found.update(ids)
             scanned.inflected += [(term_id, first, count) for term_id in ids]
     return scanned
+
+
+def _elided(words: list[str]) -> dict[int, tuple[str, ...]] | None:
+    """The words with an article or preposition elided onto them ("l'otan", "dell'ue"), as themselves and
+    as the word after it: terms are found in either."""
+    found: dict[int, tuple[str, ...]] = {}
+    for index in compress(range(len(words)), map(operator.contains, words, repeat("'"))):
+        head, _, rest = words[index].rpartition("'")
+        if head in ELIDED and rest:
+            found[index] = (words[index], rest)
+    return found or None
 
 
 def _scan_letters(compiled: Compiled, scanned: Scanned, key: str) -> None:

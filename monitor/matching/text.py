@@ -441,7 +441,7 @@ def _inflected_spans(text: str, term: str) -> list[tuple[int, int]]:
     written = normalize(term.strip()).text
     if auto_case_sensitive(term):
         return []
-    return lemma_stream.find(match_key(text), match_key(written), script_languages(written))
+    return lemma_stream.find(match_key(text), match_key(written), written, script_languages(written))
 
 
 def _regex_spans(text: str, term: str) -> list[tuple[int, int]]:

@@ -80,27 +80,68 @@ class Phrases:
     def __len__(self) -> int:
         return self._size
 
-    def find(self, words: list[str], text: Words) -> list[tuple[int, int, Any]]:
+    def find(
+        self,
+        words: list[str],
+        text: Words,
+        alternatives: dict[int, tuple[str, ...]] | None = None,
+        paths: dict[tuple[int, int], list[str]] | None = None,
+    ) -> list[tuple[int, int, Any]]:
         """(first word, word count, payload) of each phrase found where ``text`` has ``words`` (its own
-        words, or forms of them such as their lemmas)."""
+        words, or forms of them such as their lemmas). ``alternatives``: for some words, every form they
+        stand for (the one in ``words`` first); a phrase is found through any of them, and ``paths`` is
+        told, per (first word, word count), the forms a phrase found through one of them was found by.
+        Where two forms of one word would each continue a different phrase, the first form that does is
+        followed."""
         first = self._first
         last = len(words)
         gaps = text.pieces  # the gap after word k is piece 2k + 2
         found = []
-        for index in compress(range(last), map(first.__contains__, words)):
-            payload, children = first[words[index]]
+        starts: Iterable[int] = compress(range(last), map(first.__contains__, words))
+        if alternatives:
+            extra = [
+                i for i, forms in alternatives.items() if forms[0] not in first and _any_in(first, forms)
+            ]
+            if extra:
+                starts = sorted({*starts, *extra})
+        for index in starts:
+            node = first.get(words[index])
+            via: list[str] | None = None
+            if node is None:  # only through another form (``extra``)
+                assert alternatives is not None
+                form = next(f for f in alternatives[index] if f in first)
+                node, via = first[form], [form]
+            payload, children = node
             if payload is not None:
                 found.append((index, 1, payload))
+                if via is not None and paths is not None:
+                    paths[index, 1] = via
             end = index + 1
             while children is not None and end < last:
-                node = children.get(words[end])
-                if node is None or gaps[2 * end] != " ":
+                if gaps[2 * end] != " ":
                     break
+                node = children.get(words[end])
+                if node is None:
+                    if not alternatives or end not in alternatives:
+                        break
+                    other = next((f for f in alternatives[end] if f in children), None)
+                    if other is None:
+                        break
+                    node = children[other]
+                    via = [*(via or words[index:end]), other]
+                elif via is not None:
+                    via.append(words[end])
                 payload, children = node
                 end += 1
                 if payload is not None:
                     found.append((index, end - index, payload))
+                    if via is not None and paths is not None:
+                        paths[index, end - index] = list(via)
         return found
+
+
+def _any_in(table: dict[str, Any], forms: tuple[str, ...]) -> bool:
+    return any(map(table.__contains__, forms))
 
 
 def _seal(children: dict[str, list[Any]], shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> int:
