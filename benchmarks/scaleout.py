@@ -54,6 +54,7 @@ async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> dic
 
 def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, Any]:
     twice = skipped = 0
+    doubles: list[int] = []  # seconds into the window of each double poll: start-up hand-overs or steady?
     counts: list[int] = []
     every: list[float] = []
     for times in polls.values():
@@ -64,6 +65,7 @@ def judge(polls: dict[str, list[float]], start: float, end: float, interval: flo
         gaps = [b - a for a, b in itertools.pairwise(chain)]
         every.extend(gaps)
         twice += sum(g < 0.5 * interval for g in gaps)
+        doubles += [round(b - start) for a, b in itertools.pairwise(chain) if b - a < 0.5 * interval]
         skipped += sum(g > 1.5 * interval for g in gaps)
         if inside and end - inside[-1] > 1.5 * interval:
             skipped += 1
@@ -80,6 +82,7 @@ def judge(polls: dict[str, list[float]], start: float, end: float, interval: flo
         "gap_p50_p99_max": spread,
         "gaps_over_2": sum(g > 2 * interval for g in every),
         "gap_min": round(every[0] / interval, 2) if every else None,
+        "doubles_at": sorted(doubles)[:20],
     }
 
 
@@ -157,6 +160,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
         "gap_intervals_p50_p99_max": verdict["gap_p50_p99_max"],
         "gaps_over_2_intervals": verdict["gaps_over_2"],
         "gap_min_intervals": verdict["gap_min"],  # a double: ~0 two instances at once, ~0.4 a late tick
+        "doubles_at_s": verdict["doubles_at"],
         "redis_commands_per_poll": round((info1["commands"] - info0["commands"]) / max(1, made), 1),
         "redis_bytes_per_poll": round(traffic / max(1, made)),
         "redis_commands_per_poll_by_name": {name: round(n / max(1, made), 2) for name, n in top},
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             ("gap p50 / p99 / max, in intervals", record["gap_intervals_p50_p99_max"]),
             ("gaps over 2 intervals", record["gaps_over_2_intervals"]),
             ("shortest gap, in intervals", record["gap_min_intervals"]),
+            ("double polls, seconds into the window", record["doubles_at_s"]),
             (
                 "Redis commands, bytes per poll",
                 f"{record['redis_commands_per_poll']}, {record['redis_bytes_per_poll']}",
