@@ -49,7 +49,11 @@ def source(name: str, interval: float = 60.0) -> Source:
 
 
 async def tick(leases: SourceLeases, src: Source) -> bool:
+    """One tick as the daemon makes it: a poll while the lease is held records itself before the lease
+    can be handed over (the next holder reads that record)."""
     async with leases.holding(src) as mine:
+        if mine:
+            await leases.store.record_poll(src.name, error=None, articles=0)
         return mine
 
 
@@ -90,9 +94,15 @@ async def test_one_of_two_instances_polls_a_source(stores: list[GatedStore]) -> 
     for leases in (first, second):
         await leases.start()
     try:
+        polled = 0
         for _ in range(3):
             answers = await asyncio.gather(tick(first, source("bbc")), tick(second, source("bbc")))
-            assert sorted(answers) == [False, True]
+            # At most one: when the first holder hands the lease to the instance the source prefers, the
+            # new holder skips a tick that comes right after that poll (the hand-over guard), so a round
+            # may also have none.
+            assert answers.count(True) <= 1
+            polled += answers.count(True)
+        assert polled >= 2
     finally:
         await first.close()
         await second.close()
