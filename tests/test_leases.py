@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.leases import SourceLeases
+from monitor.leases import SourceLeases, preferred
 from monitor.model import Source, SystemClock
 from monitor.store.sqlite import SqliteStore
 
@@ -161,3 +161,53 @@ async def test_a_batch_of_leases_is_one_redis_script_call_per_thousand(redis_url
         await client.aclose()
         await store.close()
         await other.close()
+
+
+class LateAnswerStore(GatedStore):
+    """Lease writes reach the database at once, but their answers come back only once ``late`` is set."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.written = asyncio.Event()
+        self.late = asyncio.Event()
+        self.late.set()
+        self.answered = asyncio.Event()
+
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        answers = await SqliteStore.acquire_leases(self, owner, leases)
+        self.written.set()
+        await self.late.wait()
+        self.answered.set()  # the caller takes the answers in before anyone waiting on this runs
+        return answers
+
+
+async def test_a_renewal_answered_after_the_hand_over_does_not_bring_the_lease_back(tmp_path: Path) -> None:
+    """A renewal written just before this instance hands the lease over, whose answer arrives just after:
+    believing it still held the lease, the giver polled at its next tick while the new holder did too."""
+    store, other = LateAnswerStore(str(tmp_path / "s.db")), LateAnswerStore(str(tmp_path / "s.db"))
+    for s in (store, other):
+        await s.open()
+    giver, taker = SourceLeases(store, instance="a"), SourceLeases(other, instance="b")
+    name = next(f"s{i}" for i in range(100) if preferred(["a", "b"], f"s{i}") == "b")
+    try:
+        await giver.start()  # alone: it keeps what it takes
+        assert await tick(giver, source(name))
+        await taker.start()
+        await giver._beat()  # its next heartbeat, now: it sees the taker, who is preferred
+        store.written.clear()
+        store.late.clear()
+        store.answered.clear()
+        async with giver.holding(source(name)) as mine:  # kept with time to spare: renewed in the background
+            assert mine
+            await store.written.wait()  # the renewal is in the database; its answer is held back
+        assert await store.lease_holder(name) == "b"  # handed over on the way out
+        store.late.set()
+        async with asyncio.timeout(DEADLINE):
+            await store.answered.wait()
+        assert not await tick(giver, source(name))
+        assert await store.lease_holder(name) == "b"
+    finally:
+        await giver.close()
+        await taker.close()
+        for s in (store, other):
+            await s.close()
