@@ -416,3 +416,20 @@ def test_an_elided_article_does_not_hide_a_term_matched_as_written(
 ) -> None:
     (hit,) = found(term, text, lang)
     assert hit.endswith(term.split(",")[0].removeprefix("{term: "))
+
+
+def test_english_rules_do_not_load_the_polish_dictionary() -> None:
+    """Latin-script terms with no ``lang`` are read in Polish articles by their stems: a daemon whose rules
+    are English does not carry Morfeusz's ~35 MB, yet still matches their regular Polish forms."""
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from monitor.matching.engine import Engine\n"
+        "from monitor.matching.rules import rules_from_text\n"
+        "engine = Engine(rules_from_text('rules: [{id: r, any: [Kursk, Rosja]}]').rules)\n"
+        "print('morfeusz2' in sys.modules)\n"
+        "print(bool(engine.match_text({'body': 'Sankcje wobec Rosji.'}, '', 'pl')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

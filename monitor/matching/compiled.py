@@ -189,12 +189,16 @@ class Compiled:
 
     def _lemmas(self, lang: str, term_ids: list[int], words: Mapping[int, list[str] | None]) -> Phrases:
         started = time.perf_counter()
-        known: dict[str, tuple[str, ...]] = {}  # lemmas already worked out: rules share most of their words
+        # Lemmas already worked out (rules share most of their words), for terms surely in ``lang`` or not.
+        known: dict[bool, dict[str, tuple[str, ...]]] = {True: {}, False: {}}
         phrases = Phrases(
             (wanted, term_id)
             for term_id in term_ids
             if (written := words[term_id]) is not None
-            for wanted in lemmas_of(written, lang, known)
+            for surely in [
+                lang != "pl" or lemmas.surely_polish(self._keys[term_id], self.terms[term_id].lang)
+            ]
+            for wanted in lemmas_of(written, lang, known[surely], surely=surely)
         )
         self.seconds[lang] = seconds = round(time.perf_counter() - started, 3)
         log.info("inflected_forms_compiled", extra={"lang": lang, "keys": len(phrases), "seconds": seconds})

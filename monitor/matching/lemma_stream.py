@@ -62,11 +62,14 @@ def term_words(key: str, written: str) -> list[str] | None:
     return [written[slice(*words.span(i, 1))] for i in range(len(words.words))]
 
 
-def lemmas_of(words: list[str], lang: str, known: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Every sequence of lemmas the term ``words`` (as written) stand for in ``lang``. ``known``: what
-    words were worked out to already in ``lang``, read and added to (not the cache of article words: ten
-    thousand rules' words would crowd those out)."""
-    readings = [known.get(w) or known.setdefault(w, term_forms(w, lang)) for w in words]
+def lemmas_of(
+    words: list[str], lang: str, known: dict[str, tuple[str, ...]], *, surely: bool = True
+) -> list[tuple[str, ...]]:
+    """Every sequence of lemmas the term ``words`` (as written) stand for in ``lang`` (``surely``: see
+    ``lemmas.term_forms``). ``known``: what words were worked out to already, in ``lang`` and the same
+    ``surely``, read and added to (not the cache of article words: ten thousand rules' words would crowd
+    those out)."""
+    readings = [known.get(w) or known.setdefault(w, term_forms(w, lang, surely=surely)) for w in words]
     combinations = 1
     for index, options in enumerate(readings):
         if combinations * len(options) > _MAX_READINGS:

@@ -41,6 +41,7 @@ ELISION = re.compile("'(?:" + "|".join(rf"(?<=\b{h}')" for h in sorted(ELIDED)) 
 
 _LIGHT = {"es": light_stems.spanish, "it": light_stems.italian, "pt": light_stems.portuguese}
 _LATIN = ("de", "es", "fr", "it", "pl", "pt")
+_POLISH_LETTERS = frozenset("ąćęłńóśźż")  # "ó" is Spanish too: a Spanish term then loads it
 # Tags seen on real sites that are not the ISO 639-1 code of the language meant.
 ALIASES = {"ua": "uk", "ger": "de", "deu": "de", "rus": "ru", "ukr": "uk", "pol": "pl"}
 # The detector reads the start of a text (its cost grows with the length read, its accuracy barely does
@@ -83,17 +84,24 @@ def forms(word: str, lang: str) -> tuple[str, ...]:
     return (_stem(word, lang),)
 
 
-def term_forms(word: str, lang: str) -> tuple[str, ...]:
+def term_forms(word: str, lang: str, *, surely: bool = True) -> tuple[str, ...]:
     """What a term's ``word`` (as the rule writes it) stands for in ``lang``: the lemmas it is the
     dictionary form of ("Суми" the city, not a form of "сума"), else all its possible ones, or its
-    stem."""
+    stem. ``surely``: the term is known to be in ``lang`` (see ``surely_polish``)."""
     if lang in _CYRILLIC:
         found = forms(word.casefold(), lang)
         own = word.casefold()
         return (own,) if own in found else found
     if lang == "pl":
-        return polish.term_forms(_elided(word, lang))
+        return polish.term_forms(_elided(word, lang)) if surely else (polish.stem(word),)
     return (_stem(_elided(word.casefold(), lang), lang),)
+
+
+def surely_polish(text: str, lang: str | None) -> bool:
+    """A term is read with the Polish dictionary when its rule or itself says ``lang: pl``, or it has a
+    letter Polish writes ("ł", "ż", "ó": of the others only Spanish and Portuguese have "ó"). Other
+    Latin-script terms are read by their stems in Polish articles, so English rules do not load it."""
+    return lang == "pl" or not _POLISH_LETTERS.isdisjoint(text.casefold())
 
 
 def _elided(word: str, lang: str) -> str:

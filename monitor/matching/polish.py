@@ -27,9 +27,17 @@ _UNKNOWN = "ign"
 
 
 def forms(word: str) -> tuple[str, ...]:
-    """The case-folded lemmas the case-folded article ``word`` can be a form of."""
+    """The case-folded lemmas the case-folded article ``word`` can be a form of, and its Snowball stem,
+    which terms that are not surely Polish are compiled to (``stem``)."""
     found = _lemmas(word) + _lemmas(word[:1].upper() + word[1:])
-    return tuple(dict.fromkeys(lemma.casefold() for lemma in found)) or (_stem(word),)
+    return tuple(dict.fromkeys([*(lemma.casefold() for lemma in found), _stem(word)]))
+
+
+def stem(word: str) -> str:
+    """The key of a term's ``word`` that is not surely Polish (a Latin-script term with no ``lang`` and no
+    Polish letter, "Kursk"): its Snowball stem, so that the dictionary is loaded only where Polish is
+    read, not by every daemon with English rules."""
+    return _stem(word.casefold())
 
 
 def term_forms(word: str) -> tuple[str, ...]:
