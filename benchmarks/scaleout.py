@@ -54,6 +54,7 @@ async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> dic
 
 def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, Any]:
     twice = skipped = 0
+    doubles: list[int] = []  # seconds into the window of each double poll: start-up hand-overs or steady?
     counts: list[int] = []
     every: list[float] = []
     for times in polls.values():
@@ -64,6 +65,7 @@ def judge(polls: dict[str, list[float]], start: float, end: float, interval: flo
         gaps = [b - a for a, b in itertools.pairwise(chain)]
         every.extend(gaps)
         twice += sum(g < 0.5 * interval for g in gaps)
+        doubles += [round(b - start) for a, b in itertools.pairwise(chain) if b - a < 0.5 * interval]
         skipped += sum(g > 1.5 * interval for g in gaps)
         if inside and end - inside[-1] > 1.5 * interval:
             skipped += 1
@@ -79,6 +81,8 @@ def judge(polls: dict[str, list[float]], start: float, end: float, interval: flo
         "max_polls": max(counts),
         "gap_p50_p99_max": spread,
         "gaps_over_2": sum(g > 2 * interval for g in every),
+        "gap_min": round(every[0] / interval, 2) if every else None,
+        "doubles_at": sorted(doubles)[:20],
     }
 
 
@@ -110,8 +114,10 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             # One more interval: every source has sent its validators, the rest are 304s.
             await asyncio.sleep(args.interval)
             info0, cpu0, start = await _info(r), cpu_seconds(watched), time.time()
+            stats0 = await r.info("commandstats")
             await asyncio.sleep(args.intervals * args.interval)
             info1, cpu1, end = await _info(r), cpu_seconds(watched), time.time()
+            stats1 = await r.info("commandstats")
             polls = await sim.call("GET", "/_sim/polls")
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError("an instance exited during the run")
@@ -132,6 +138,13 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
     made = sum(1 for times in polls.values() for t in times if start <= t < end)
     traffic = info1["in"] + info1["out"] - info0["in"] - info0["out"]
     verdict = judge(polls, start, end, args.interval)
+    # Redis counts the commands a script runs as well as the script call itself.
+    calls = {
+        k.removeprefix("cmdstat_"): v["calls"] - stats0.get(k, {}).get("calls", 0)
+        for k, v in stats1.items()
+        if k != "cmdstat_info"  # this script's own
+    }
+    top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
     return {
         "bench": "scaleout",
         "ok": verdict["twice"] == 0 and verdict["skipped"] == 0,
@@ -146,8 +159,11 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
         "polls_per_source_min_max": [verdict["min_polls"], verdict["max_polls"]],
         "gap_intervals_p50_p99_max": verdict["gap_p50_p99_max"],
         "gaps_over_2_intervals": verdict["gaps_over_2"],
+        "gap_min_intervals": verdict["gap_min"],  # a double: ~0 two instances at once, ~0.4 a late tick
+        "doubles_at_s": verdict["doubles_at"],
         "redis_commands_per_poll": round((info1["commands"] - info0["commands"]) / max(1, made), 1),
         "redis_bytes_per_poll": round(traffic / max(1, made)),
+        "redis_commands_per_poll_by_name": {name: round(n / max(1, made), 2) for name, n in top},
         "redis_memory_bytes_per_source": round((info1["memory"] - empty) / args.sources),
         "cpu_ms_per_poll": round(1000 * (cpu1 - cpu0) / max(1, made), 3),
     }
@@ -183,10 +199,13 @@ def main(argv: list[str] | None = None) -> int:
             ("polls per source min, max", record["polls_per_source_min_max"]),
             ("gap p50 / p99 / max, in intervals", record["gap_intervals_p50_p99_max"]),
             ("gaps over 2 intervals", record["gaps_over_2_intervals"]),
+            ("shortest gap, in intervals", record["gap_min_intervals"]),
+            ("double polls, seconds into the window", record["doubles_at_s"]),
             (
                 "Redis commands, bytes per poll",
                 f"{record['redis_commands_per_poll']}, {record['redis_bytes_per_poll']}",
             ),
+            ("  by command (scripts' own included)", record["redis_commands_per_poll_by_name"]),
             ("Redis memory per source", f"{record['redis_memory_bytes_per_source']} B"),
             ("daemons' CPU ms per poll", record["cpu_ms_per_poll"]),
         ]

@@ -79,6 +79,7 @@ class SourceLeases:
         self._held: dict[str, float] = {}
         self._ticked: dict[str, float] = {}  # source -> clock time of the last tick that held its lease
         self._known: set[str] = set()  # every source ticked here: a lease may be handed to us unasked
+        self._handed: dict[str, float] = {}  # source -> clock time this instance handed its lease over
         self._polling: dict[str, float] = {}  # source -> lease TTL, while a poll of it runs here
         # Lease writes waiting for the next batch: source -> (TTL, ticks waiting for the answer).
         self._pending: dict[str, tuple[float, list[asyncio.Future[bool]]]] = {}
@@ -147,7 +148,11 @@ class SourceLeases:
                         future.set_exception(exc)
             return
         self.outage.ok()
-        for (name, (ttl, waiters)), mine in zip(batch.items(), held, strict=True):
+        for (name, (ttl, waiters)), answer in zip(batch.items(), held, strict=True):
+            # A lease handed over while this write was out was renewed before the hand-over, not after:
+            # believing the answer would have this instance poll it beside its new holder.
+            handed = self._handed.pop(name, None)
+            mine = answer and (handed is None or handed < started)
             if mine:
                 self._held[name] = started + ttl
             else:
@@ -225,6 +230,7 @@ class SourceLeases:
             return
         try:
             if await self.store.transfer_lease(source.name, self.instance, target, ttl):
+                self._handed[source.name] = self.clock.time()
                 self._held.pop(source.name, None)
                 self._ticked.pop(source.name, None)
                 log.debug("lease_handed_over", extra={"source": source.name, "detail": target})
