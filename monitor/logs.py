@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from monitor.safe_text import one_line
+from monitor.safe_text import inert_json, one_line
 
 FIELDS = ("source", "url", "rule", "alert_id", "notifier", "outcome", "error", "count", "path", "detail")
 # What every LogRecord has; anything else on a record came from a call site's ``extra``.
@@ -105,7 +105,7 @@ class JsonFormatter(logging.Formatter):
         scrubbed = {
             k: v if isinstance(v, int | float | bool) else self.scrub(str(v)) for k, v in data.items()
         }
-        return json.dumps(scrubbed, ensure_ascii=False)
+        return inert_json(json.dumps(scrubbed, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):

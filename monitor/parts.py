@@ -64,7 +64,7 @@ def build_parts(
     pipeline = Pipeline(
         store=store,
         http=http,
-        engine=lambda: runtime().engine,
+        engine=lambda: runtime().engine.built(),
         alerts=lambda: runtime().config.alerts,
         notifiers=lambda: runtime().notifier_names,
         clock=clock,

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -146,7 +146,7 @@ class Pipeline:
         *,
         store: Store,
         http: HttpClient,
-        engine: Callable[[], Matcher],
+        engine: Callable[[], Awaitable[Matcher]],
         alerts: Callable[[], AlertsConfig],
         notifiers: Callable[[], Sequence[str]],
         clock: Clock,
@@ -155,7 +155,8 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.http = http
-        # Getters of the running configuration, so a reload takes effect at the next article.
+        # Getters of the running configuration, so a reload takes effect at the next article. The
+        # engine's is awaited: the matcher may be compiled when the first article needs it.
         self.engine = engine
         self.alerts = alerts
         self.notifiers = notifiers
@@ -169,8 +170,9 @@ class Pipeline:
 
     async def poll(self, source: Source) -> PollResult:
         result = PollResult(source.name)
+        listed: dict[str, Validators] = {}  # the validators of the listings read in full
         try:
-            candidates = await self._discover(source, result)
+            candidates = await self._discover(source, result, listed)
             if candidates:
                 await self._process(source, candidates, result)
         except (FetchError, ParseError) as exc:
@@ -181,23 +183,28 @@ class Pipeline:
                 if blocked > 0:  # Retry-After: the host asked to be left alone this long
                     result.not_before = self.clock.time() + blocked
         if not self.dry_run:
+            if not result.errors:
+                # Only once everything they listed is handled: a listing that answers 304 next time
+                # hides an article left to retry until the site changes it.
+                for url, validators in listed.items():
+                    await self.store.set_validators(url, validators)
+                    self._remember(url, validators)
             error = result.errors[0] if result.errors and not result.new_articles else None
             await self.store.record_poll(source.name, error=error, articles=result.new_articles)
         return result
 
     # -- discovery ------------------------------------------------------------------------------------
-    async def _get(self, url: str) -> Fetched:
-        """Conditional GET with the validators the store remembers; stores the new ones."""
+    async def _get(self, url: str, listed: dict[str, Validators]) -> Fetched:
+        """Conditional GET with the validators the store remembers; new ones go to ``listed``, which
+        ``poll`` stores when the poll ends well."""
         validators = self._validators.get(url) or await self.store.get_validators(url)
         fetched = await self.http.fetch(
             url,
             etag=validators.etag if validators else None,
             last_modified=validators.last_modified if validators else None,
         )
-        if not fetched.not_modified and not self.dry_run and (fetched.etag or fetched.last_modified):
-            validators = Validators(fetched.etag, fetched.last_modified)
-            await self.store.set_validators(url, validators)
-            self._remember(url, validators)
+        if not fetched.not_modified and (fetched.etag or fetched.last_modified):
+            listed[url] = Validators(fetched.etag, fetched.last_modified)
         elif validators is not None:
             self._remember(url, validators)
         return fetched
@@ -209,8 +216,10 @@ class Pipeline:
             del self._validators[next(iter(self._validators))]
         self._validators[url] = validators
 
-    async def _discover(self, source: Source, result: PollResult) -> list[Candidate]:
-        fetched = await self._get(source.url)
+    async def _discover(
+        self, source: Source, result: PollResult, listed: dict[str, Validators]
+    ) -> list[Candidate]:
+        fetched = await self._get(source.url, listed)
         result.not_before = fetched.fresh_until
         if fetched.not_modified:
             result.not_modified = True
@@ -224,7 +233,7 @@ class Pipeline:
         candidates = list(listing.candidates)
         for url in listing.more[:MAX_MORE_LISTINGS]:
             try:
-                more = await self._get(url)
+                more = await self._get(url, listed)
                 if not more.not_modified:
                     # Only one level: an index pointing at indexes (or at itself) stops here.
                     candidates.extend((await _parse(more, kind.parse, source)).candidates)
@@ -329,8 +338,11 @@ class Pipeline:
             # An AMP page or another spelling of an article we already have under its canonical URL.
             return {url: ""}, None
         detected_at = self.clock.time()
+        too_old = self._too_old(article)
+        # Outside the try: a matcher that cannot be compiled fails the poll, not this article.
+        engine = None if too_old else await self.engine()
         try:
-            matches = [] if self._too_old(article) else self.engine().match(article)
+            matches = [] if engine is None else engine.match(article)
         except Exception as exc:  # MatchTimeout, or a matcher bug this article trips
             marks = await self._failed(source, url, f"{type(exc).__name__}: {exc}", result)
             return (marks, None) if marks is not None else None

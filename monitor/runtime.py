@@ -7,34 +7,58 @@ takes effect at the next article or delivery, and nothing outside the service ch
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
 from monitor.config import Config
-from monitor.matching.engine import Engine
-from monitor.matching.rules import RuleSet
+from monitor.matching.rules import Rule, RuleSet
 from monitor.metrics import Metrics
 from monitor.model import Article, Clock, Match
 from monitor.notify import REGISTRY
 from monitor.notify.base import Notifier
 from monitor.secret import Secret
 
+if TYPE_CHECKING:
+    from monitor.matching.engine import Engine
+
 
 class CountingEngine:
-    """The engine the pipeline sees: the real one, plus a count per matched rule for metrics."""
+    """The engine of one (validated) rule set as the pipeline sees it: compiled when first asked for,
+    and counting each matched rule for metrics.
 
-    __slots__ = ("_engine", "_metrics")
+    The daemon asks before it says READY and at each reload; ``newsmon once`` only when some article is
+    new, so a run whose sources all answer 304 neither imports nor compiles the matcher."""
 
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
-        self._engine = engine
+    __slots__ = ("_building", "_engine", "_metrics", "_rules")
+
+    def __init__(self, rules: Sequence[Rule], metrics: Metrics) -> None:
+        self._rules = tuple(rules)
         self._metrics = metrics
+        self._engine: Engine | None = None
+        self._building: asyncio.Future[Engine] | None = None
+
+    async def built(self) -> CountingEngine:
+        """This engine, compiled. At ten thousand rules (every language's inflected forms included) that
+        takes seconds, so it runs in a worker thread; whoever asks meanwhile waits for the same one."""
+        if self._engine is None:
+            if self._building is None:
+                from monitor.matching.engine import Engine
+
+                self._building = asyncio.ensure_future(asyncio.to_thread(Engine, self._rules))
+            # Shielded: a poll cancelled while it waits must not cancel what the others wait for.
+            self._engine = await asyncio.shield(self._building)
+        return self
 
     def match(self, article: Article) -> list[Match]:
+        if self._engine is None:
+            raise RuntimeError("the engine is not compiled: await built() first")
         matches = self._engine.match(article)
         for m in matches:
             self._metrics.matches_total.labels(m.rule_id).inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -25,7 +26,6 @@ from monitor.crawl.http import HttpClient
 from monitor.errors import ConfigError, Problem
 from monitor.leases import SourceLeases
 from monitor.logs import Scrubber, mask_url
-from monitor.matching.engine import Engine
 from monitor.matching.rules import RuleSet
 from monitor.metrics import Health, Metrics
 from monitor.model import Alert, Clock, DeliveryOutcome, Source, SystemClock
@@ -100,6 +100,9 @@ class Service:
         # Settings changed on disk that only a restart applies: /healthz notes them until then.
         self.pending_restart: tuple[str, ...] = ()
         self._skipped_for: set[str] = set()  # notifiers a delivery was skipped for: not configured
+        # The configured sources no poll had succeeded for when the service started (``once`` says which
+        # first polls only marked what was there seen).
+        self.never_polled: frozenset[str] = frozenset()
         self.started_at = self.clock.time()  # for the web console
 
     # -- what runs ------------------------------------------------------------------------------------
@@ -136,14 +139,18 @@ class Service:
             raise RuntimeError("the service is not started")
         return self._parts
 
-    async def _swap(self, config: Config, rules: RuleSet, session: aiohttp.ClientSession) -> None:
-        """Put ``config`` and ``rules`` in effect as one new runtime; close the notifiers it retires."""
-        # In a worker thread: at ten thousand rules (every language's inflected forms included) the
-        # matcher takes seconds to build, which the event loop must not wait for.
-        engine = await asyncio.to_thread(Engine, rules.rules)
+    async def _swap(
+        self, config: Config, rules: RuleSet, session: aiohttp.ClientSession, *, compile_now: bool = True
+    ) -> None:
+        """Put ``config`` and ``rules`` in effect as one new runtime; close the notifiers it retires.
+        ``compile_now``: the matcher is compiled before the swap (the old rules match meanwhile), else
+        when the first new article needs it."""
+        engine = CountingEngine(rules.rules, self.metrics)
+        if compile_now:
+            await engine.built()
         old = self._runtime
         notifiers, retired = build_notifiers(config, old, session=session, clock=self.clock)
-        self._runtime = Runtime(config, rules, CountingEngine(engine, self.metrics), notifiers)
+        self._runtime = Runtime(config, rules, engine, notifiers)
         new_rules = {r.id for r in rules.rules}
         for rule in ({r.id for r in old.rules.rules} if old else set()) - new_rules:
             self.metrics.forget_rule(rule)
@@ -154,12 +161,14 @@ class Service:
             await notifier.close()
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, compile_now: bool = True) -> None:
         """Rules first (cheapest to get wrong), then the store, the client and the notifiers.
 
         The config and its rules are validated whole, with exactly the checks of ``newsmon check``; any
         error raises ``ConfigError`` before anything is opened, so no article is ever read, let alone
-        marked seen, without the complete rule set it was meant to be matched against."""
+        marked seen, without the complete rule set it was meant to be matched against. The matcher of
+        those rules is compiled here unless ``compile_now`` is false (``once``: with the first new
+        article, if any)."""
         config = self._config
         if self.scrubber is not None:
             self.scrubber.update(config_secrets(config))
@@ -171,7 +180,7 @@ class Service:
             await self.http.open()
             # Per-host politeness holds across every instance sharing the store, not just within this one.
             self.http.limiter.remote = store.host_slot
-            await self._swap(config, rules, session)
+            await self._swap(config, rules, session, compile_now=compile_now)
             self._parts = build_parts(
                 store,
                 session,
@@ -194,9 +203,13 @@ class Service:
         if self._parts.backfill is not None:
             self._parts.backfill.start(rules.rules)
         self.source_health.track((s.name for s in config.sources), self.clock.time())
+        configured = {s.name for s in config.sources}
+        polled = set()
         for state in await store.source_states():
-            if state.last_success is not None and state.name in {s.name for s in config.sources}:
+            if state.last_success is not None and state.name in configured:
                 self.metrics.sources.succeeded(state.name, state.last_success)
+                polled.add(state.name)
+        self.never_polled = frozenset(configured - polled)
         log.info(
             "started",
             extra={
@@ -269,6 +282,7 @@ class Service:
                 self._watch_rules(),
             ]
             await self.status.refresh_outbox_depth()
+            settle_heap()
             self.sd.ready(self.status.line())
             self.ready.set()
             log.info("ready", extra={"detail": self.status.line()})
@@ -298,7 +312,7 @@ class Service:
 
     async def once(self, names: Sequence[str] = ()) -> list[PollResult]:
         """One pass over the (named) sources, then deliver what was claimed."""
-        await self.start()
+        await self.start(compile_now=False)
         try:
             sources = [s for s in self.config.sources if not names or s.name in names]
             polled = await asyncio.gather(*(self.poll(s) for s in sources), return_exceptions=True)
@@ -364,6 +378,7 @@ class Service:
         if parts is not None:
             self._parts = None
             await parts.store.close()
+        gc.unfreeze()  # the heap settle_heap exempted goes back to the collector (in-process callers)
         log.info("stopped")
 
     # -- reload ---------------------------------------------------------------------------------------
@@ -375,7 +390,10 @@ class Service:
         restart and say so. A poll in flight finishes: it picks up the new rules at its next article."""
         self.sd.reloading()
         try:
-            return await self._reload()
+            applied = await self._reload()
+            if applied and self.scheduler is not None:
+                settle_heap()  # the config and runtime it replaced are garbage now
+            return applied
         finally:
             self.sd.ready(self.status.line())
 
@@ -450,6 +468,16 @@ class Service:
                 unconfigured_notifiers=self.unconfigured_notifiers,
             )
         )
+
+
+def settle_heap() -> None:
+    """Exempt what the daemon built to run (the config, a schedule, lease and series entry per source,
+    the rules) from the cyclic garbage collector's full passes: it lives until the next reload, and at
+    100,000 sources walking it again at every full pass cost more than the polls' own work. What it
+    replaced is collected first, so nothing exempted is garbage."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _as_result(source: Source, polled: PollResult | BaseException) -> PollResult:

@@ -86,12 +86,16 @@ async def poll_all(
     await store.open()
     resolver = FakeResolver({host: [["127.0.0.1"]] for host in hosts})
     engine = Engine(rules_from_text(rules).rules)
+
+    async def matcher() -> Engine:
+        return engine
+
     try:
         async with HttpClient(OPEN, resolver=resolver) as client:
             pipeline = Pipeline(
                 store=store,
                 http=client,
-                engine=lambda: engine,
+                engine=matcher,
                 alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
                 notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),

@@ -1,6 +1,7 @@
 """`newsmon once` from cron pays its start-up on every run: what an unchanged run does not need is not
 imported by the service (the benchmark is benchmarks/startup.py; this keeps the laziness from eroding).
-The matcher is compiled at start (in a thread), so it is not in the list."""
+The matcher is compiled by the daemon before READY and by `once` with the first new article
+(tests/test_once_start.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ DEFERRED = [
     "selectolax",
     "monitor.backtest",
     "monitor.extract",
+    "monitor.matching.engine",
     "monitor.notify.email",
     "monitor.notify.apprise",
 ]

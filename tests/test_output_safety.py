@@ -330,6 +330,22 @@ def test_text_log_lines_are_inert() -> None:
     assert "url=http://x.example/ATACMS" in line
 
 
+def test_json_log_lines_are_inert_and_keep_their_values() -> None:
+    """JSON lines are read by people too (``journalctl``, a ``once`` from cron mailing its stderr): what a
+    terminal acts on is written as a JSON escape, so a JSON reader gets the same text back."""
+    stream = io.StringIO()
+    setup_logging("json", "info", stream)
+    title = f"{TERMINAL_HOSTILE} \u00ad\u2028"
+    logging.getLogger("newsmon.test").warning(
+        "article_failed", extra={"title": title, "url": "http://x.example/é"}
+    )
+    (line,) = stream.getvalue().splitlines()
+    assert not TERMINAL_UNSAFE.search(line), line
+    record = json.loads(line)
+    assert record["title"] == title and record["url"] == "http://x.example/é"  # readable, not \u-escaped
+    assert "x.example/é" in line
+
+
 # -- secrets (item 10) ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("secret", ['pa"ss\\word', "tab\there", "q'uote\u2028line"])
 def test_json_log_lines_are_scrubbed_before_escaping(secret: str) -> None:

@@ -190,13 +190,17 @@ def test_literal_private_urls_are_refused_before_any_lookup() -> None:
 async def _poll(source: Source, resolver: FakeResolver, config: HttpConfig, tmp_path: Path) -> list[str]:
     tmp_path.mkdir(exist_ok=True)  # noqa: ASYNC240 - test setup, before any I/O under test
     store = SqliteStore(str(tmp_path / f"{source.name}.db"), retention=86400.0, clock=FakeClock())
+
+    async def matcher() -> Engine:
+        return Engine(rules_from_text(RULES).rules)
+
     await store.open()
     try:
         async with HttpClient(config, resolver=resolver) as client:
             pipeline = Pipeline(
                 store=store,
                 http=client,
-                engine=lambda: Engine(rules_from_text(RULES).rules),
+                engine=matcher,
                 alerts=lambda: AlertsConfig(first_run="alert", max_age=0),
                 notifiers=lambda: ["hook"],
                 clock=FakeClock(datetime.now(UTC).timestamp()),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import loop as event_loop
 from monitor.cli.common import (
@@ -18,42 +19,66 @@ from monitor.cli.common import (
     _loaded,
     _print_problems,
     _refuse_unknown,
-    _with_store,
 )
 from monitor.config import Config, find_config
 from monitor.safe_text import one_line
 
+if TYPE_CHECKING:
+    from monitor.logs import Scrubber
+
 
 # -- run / once -------------------------------------------------------------------------------------------
-def cmd_run(args: argparse.Namespace) -> int:
+def _logging(config: Config) -> Scrubber:
+    """The config's log format and level, ``run`` and ``once`` alike; the scrubber it returns knows the
+    config's secrets (a daemon's learns the new ones at each reload)."""
     from monitor.logs import Scrubber, setup_logging
     from monitor.runtime import config_secrets
+
+    scrubber = Scrubber(config_secrets(config))
+    setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
+    return scrubber
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     from monitor.service import Service
 
     loaded = _loaded(args)
     config = loaded.config
     _print_problems(loaded.warnings)
-    # The scrubber learns the config's secrets now and the new ones at each reload.
-    scrubber = Scrubber(config_secrets(config))
-    setup_logging(config.service.log_format, config.service.log_level, scrub=scrubber)
+    scrubber = _logging(config)
     event_loop.run(Service(config, scrubber=scrubber, rules=loaded.rules).run())
     return EXIT_OK
 
 
-def cmd_once(args: argparse.Namespace) -> int:
-    from monitor.healthz import unconfigured_message
-    from monitor.logs import setup_logging
-    from monitor.service import Service
+@contextlib.contextmanager
+def _start_up() -> Iterator[None]:
+    """Imports, the config and its rules make objects that live as long as a ``once`` does: the cyclic
+    garbage collector is paused while they are made, then they are frozen out of its later passes (the
+    one at interpreter exit included). Scanning them again and again was a large share of what an
+    unchanged run costs (benchmarks/startup.py)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
-    loaded = _loaded(args)
+
+def cmd_once(args: argparse.Namespace) -> int:
+    with _start_up():
+        from monitor.service import Service
+
+        loaded = _loaded(args)
     config = loaded.config
     _print_problems(loaded.warnings)
-    setup_logging("text", config.service.log_level)
+    scrubber = _logging(config)
     if _refuse_unknown("once", "source", args.source, [s.name for s in config.sources]):
         return EXIT_USAGE
-    first = _first_polls(config) if config.alerts.first_run == "mark-seen" else set()
-    service = Service(config, dry_run=args.dry_run, rules=loaded.rules)
+    service = Service(config, dry_run=args.dry_run, scrubber=scrubber, rules=loaded.rules)
     results = event_loop.run(service.once(args.source))
+    first = service.never_polled if config.alerts.first_run == "mark-seen" else frozenset()
     alerts = [alert for r in results for alert in r.alerts]
     for r in results:
         if r.source in first and not r.errors and not r.not_modified:
@@ -75,19 +100,11 @@ def cmd_once(args: argparse.Namespace) -> int:
             would = "matches, first poll so no alert:" if alert.source in first else "would alert"
             print(f"  {would} [{alert.rule_id}] {one_line(alert.title)} <{one_line(alert.url)}>")
     if orphans := service.unconfigured_notifiers:
+        from monitor.healthz import unconfigured_message
+
         print(f"once: {unconfigured_message(orphans)}", file=sys.stderr)
     code = _once_outcome(results, service.activity.take(), dry_run=args.dry_run)
     return max(code, EXIT_PARTIAL) if orphans else code
-
-
-def _first_polls(config: Config) -> set[str]:
-    """Sources never polled successfully: their first poll marks what is there seen, without alerting."""
-
-    async def action(store: Any) -> set[str]:
-        polled = {s.name for s in await store.source_states() if s.last_success is not None}
-        return {s.name for s in config.sources} - polled
-
-    return set(asyncio.run(_with_store(config, action)))
 
 
 def _once_outcome(results: Sequence[Any], activity: dict[str, int], *, dry_run: bool) -> int:
