@@ -370,7 +370,7 @@ def test_prefilter_wants_some_word_of_every_required_element() -> None:
 async def test_backtest_in_worker_processes_equals_one_process(
     sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backtest_module, "POOL_ARTICLES", 0)
+    monkeypatch.setattr(backtest_module, "ARTICLES_PER_WORKER", 1)
     monkeypatch.setattr(sqlite_archive, "ARCHIVE_PAGE", 3)  # many batches, to be put back in order
     start = NOW - DAY
     texts = [ATACMS[1], "By Jane Doe. " + ATACMS[1], HARVEST[1], NK[1], ATACMS[1] + " Read more."]
