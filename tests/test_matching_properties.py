@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching import text as text_module
 from monitor.matching.engine import Engine
 from monitor.matching.rules import Rule, Term
-from monitor.matching.text import is_boundary, is_unspaced, match_key, normalize
+from monitor.matching.text import inflections, is_boundary, is_unspaced, match_key, normalize
 
 PROPERTIES = settings(max_examples=200, deadline=None)
 
@@ -61,6 +61,8 @@ def test_a_term_inside_a_longer_word_is_never_found(
         glued = prefix + term
     # exact: a suffix may otherwise spell a plural ("-s") or possessive, which are meant to match.
     assert not fires(Term(term, exact=True), f"one {glued} two")
+    # Unless the prefix makes a plural of a one-letter term: "S" + "S" is "Ss", the plural of "S".
+    assume(match_key(prefix + term) not in {form for form, _ in inflections(match_key(term), exact=False)})
     assert not fires(Term(term), f"one {prefix}{term} two")
 
 
