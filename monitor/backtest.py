@@ -8,8 +8,8 @@ its ``realert`` ago when it has one). Articles no rule can match are passed over
 stored text's words (``monitor.matching.prefilter``) without being decoded or normalized, unless the
 engine reads them for inflected forms, which that test does not cover (an article in a language some
 term inflects in: its record's language tag tells, read without decoding the record).
-Over a large archive a command line matches in a pool of processes, one per core: stories and policy are
-still decided in one place, in archive order, so the result is the same.
+Over a large archive a command line matches in a pool of processes, up to one per core: stories and
+policy are still decided in one place, in archive order, so the result is the same.
 
 ``backtest`` is the API (``newsmon rules test --since``, backfills, and the web console call it);
 ``Scan`` lists every match, without stories or policy (``newsmon articles search``).
@@ -38,9 +38,10 @@ from monitor.model import Hit, Match
 from monitor.store.base import Store
 
 EXAMPLES = 5  # matches per rule whose hits (snippets) are worked out by default
-# Below this many archived articles, starting worker processes (each imports newsmon and builds the
-# engine) costs more than it saves.
-POOL_ARTICLES = 20_000
+# A worker process (its start imports newsmon and builds the engine) for each this many archived
+# articles, at most MAX_WORKERS of them: fewer articles than two workers' worth run in this process.
+ARTICLES_PER_WORKER = 10_000
+MAX_WORKERS = 8  # each holds its own engine and imports in memory
 
 Progress = Callable[[float], None]  # share of the window scanned so far, 0..1
 
@@ -280,8 +281,9 @@ async def backtest(
     """What ``rules`` would have alerted on among the articles archived in ``[since, until)`` (clock
     seconds; ``until`` None: now), under ``alerts`` (``max_age``, ``story_window``; default: the
     defaults). Hits are worked out for each rule's first ``examples`` alerts, or for every alert with
-    ``all_hits`` (a backfill sends them). ``workers``: processes to match in when the archive holds at
-    least ``POOL_ARTICLES`` articles (a command line's choice; the daemon's backfills run in its own)."""
+    ``all_hits`` (a backfill sends them). ``workers``: at most that many processes to match in, one per
+    ``ARTICLES_PER_WORKER`` archived articles (a command line's choice; the daemon's backfills run in its
+    own)."""
     started = time.perf_counter()
     policy = alerts or AlertsConfig()
     end = until if until is not None else time.time()
@@ -289,8 +291,9 @@ async def backtest(
     by_id = {r.id: r for r in rules}
     stories = _Stories(policy.story_window)
     claimed: dict[tuple[str, str], float] = {}  # (rule, story) -> when it last alerted
-    if workers > 1 and (await store.archive_stats()).articles < POOL_ARTICLES:
-        workers = 1
+    if workers > 1:
+        archived = (await store.archive_stats()).articles
+        workers = min(workers, MAX_WORKERS, archived // ARTICLES_PER_WORKER)
     scan = Scan(
         store,
         rules,

@@ -12,12 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import re2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor import backtest as backtest_module
 from monitor.archive import ArchivedArticle, _payload, decode_payload, payload_language
 from monitor.backfill import Backfiller
 from monitor.backtest import BacktestResult, backtest
 from monitor.config import AlertsConfig, ArchiveConfig
+from monitor.matching import prefilter as prefilter_module
 from monitor.matching.engine import Engine
 from monitor.matching.prefilter import Prefilter, probe_text
 from monitor.matching.rules import rules_from_text
@@ -370,7 +374,7 @@ def test_prefilter_wants_some_word_of_every_required_element() -> None:
 async def test_backtest_in_worker_processes_equals_one_process(
     sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backtest_module, "POOL_ARTICLES", 0)
+    monkeypatch.setattr(backtest_module, "ARTICLES_PER_WORKER", 1)
     monkeypatch.setattr(sqlite_archive, "ARCHIVE_PAGE", 3)  # many batches, to be put back in order
     start = NOW - DAY
     texts = [ATACMS[1], "By Jane Doe. " + ATACMS[1], HARVEST[1], NK[1], ATACMS[1] + " Read more."]
@@ -384,3 +388,67 @@ async def test_backtest_in_worker_processes_equals_one_process(
 
     assert alerts(two) == alerts(one) and two.articles == one.articles == 20
     assert 0 < len(one.alerts) < sum(r.matched for r in one.rules.values())  # copies joined their story
+
+
+PIECES = [
+    "Kursk",
+    "kursk’s",
+    "Kazakhstan",
+    "Kazakh",
+    "U.S.",
+    "u",
+    "s",
+    "中国",
+    "a",
+    "\\n",
+    "\\",
+    "\n",
+    " ",
+    "-",
+]
+PIECES += [
+    "straße",
+    "Strasse",
+    "drone",
+    "attack",
+    "sanctions",
+    "effect",
+    "North",
+    "Korean",
+    "troops",
+    "NATO",
+    "é",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=16))
+def test_the_first_pass_over_a_text_drops_only_what_the_prefilter_drops(parts: list[str]) -> None:
+    """RE2's pass (which probes occur, as far as ASCII tells they stand as words) only ever says no
+    where the exact pass, which finds where each probe stands, says no too."""
+    rules = rules_from_text(TRICKY_RULES).rules
+    exact = Prefilter(rules)
+    exact._occurring = None
+    text = "".join(parts)
+    assert Prefilter(rules).candidates(text) == exact.candidates(text)
+    packed = _payload(record(1, 0.0, text)).decode()
+    assert Prefilter(rules).candidates(packed) == exact.candidates(packed)
+
+
+def test_when_the_first_pass_cannot_tell_every_probe_is_looked_for_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = rules_from_text(TRICKY_RULES).rules
+    monkeypatch.setattr(prefilter_module, "_RE2_MEMORY", 1024)  # too little to build RE2's automaton
+    starved = Prefilter(rules)
+    assert starved._occurring is None
+    assert starved.candidates("Kursk's drone attack") == {"kursk", "drone"}
+    monkeypatch.undo()
+    # A search that ran out of memory answers without the pattern that occurs everywhere.
+    blind = re2.Set.SearchSet()
+    blind.Add("kursk")
+    blind.Compile()
+    unsure = Prefilter(rules)
+    unsure._occurring = prefilter_module._Occurring(["kursk"], blind)
+    assert unsure._occurring.find("kursk") is None
+    assert unsure.candidates("Kursk's drone attack") == {"kursk", "drone"}
