@@ -195,9 +195,7 @@ class Compiled:
             (wanted, term_id)
             for term_id in term_ids
             if (written := words[term_id]) is not None
-            for surely in [
-                lang != "pl" or lemmas.surely_polish(self._keys[term_id], self.terms[term_id].lang)
-            ]
+            for surely in [lemmas.surely_in(lang, self._keys[term_id], self.terms[term_id].lang)]
             for wanted in lemmas_of(written, lang, known[surely], surely=surely)
         )
         self.seconds[lang] = seconds = round(time.perf_counter() - started, 3)

@@ -36,6 +36,7 @@ _ELISIONS = {
 # For terms that match as written, in any language. ELISION starts with the apostrophe, so ``re`` scans
 # for that character and looks back only where one is: English text's are possessives ("russia's").
 ELIDED = frozenset().union(*_ELISIONS.values())
+_NONE: frozenset[str] = frozenset()
 ELISION = re.compile("'(?:" + "|".join(rf"(?<=\b{h}')" for h in sorted(ELIDED)) + r")(?=\w)")
 
 
@@ -78,7 +79,7 @@ def forms(word: str, lang: str) -> tuple[str, ...]:
     matches where one of them is one of the term's (``term_forms``)."""
     if lang in _CYRILLIC:
         return tuple(dict.fromkeys(str(p.normal_form) for p in _morph(lang).parse(word)))
-    word = _elided(word, lang)
+    word = without_elision(word, _ELISIONS.get(lang, _NONE))
     if lang == "pl":
         return polish.forms(word)
     return (_stem(word, lang),)
@@ -87,26 +88,29 @@ def forms(word: str, lang: str) -> tuple[str, ...]:
 def term_forms(word: str, lang: str, *, surely: bool = True) -> tuple[str, ...]:
     """What a term's ``word`` (as the rule writes it) stands for in ``lang``: the lemmas it is the
     dictionary form of ("Суми" the city, not a form of "сума"), else all its possible ones, or its
-    stem. ``surely``: the term is known to be in ``lang`` (see ``surely_polish``)."""
+    stem. ``surely``: the term is surely in ``lang`` (``surely_in``)."""
     if lang in _CYRILLIC:
         found = forms(word.casefold(), lang)
         own = word.casefold()
         return (own,) if own in found else found
     if lang == "pl":
-        return polish.term_forms(_elided(word, lang)) if surely else (polish.stem(word),)
-    return (_stem(_elided(word.casefold(), lang), lang),)
+        return polish.term_forms(word) if surely else (polish.stem(word),)
+    return (_stem(without_elision(word.casefold(), _ELISIONS.get(lang, _NONE)), lang),)
 
 
-def surely_polish(text: str, lang: str | None) -> bool:
-    """A term is read with the Polish dictionary when its rule or itself says ``lang: pl``, or it has a
-    letter Polish writes ("ł", "ż", "ó": of the others only Spanish and Portuguese have "ó"). Other
-    Latin-script terms are read by their stems in Polish articles, so English rules do not load it."""
-    return lang == "pl" or not _POLISH_LETTERS.isdisjoint(text.casefold())
+def surely_in(lang: str, text: str, term_lang: str | None) -> bool:
+    """Whether a term (``text``, with the ``lang`` its rule or itself gives) is surely in ``lang``. Only
+    Polish asks: a term is read with its dictionary when it says ``lang: pl`` or has a letter Polish
+    writes ("ł", "ż", "ó": of the others only Spanish and Portuguese have "ó"); other Latin-script terms
+    are read by their stems in Polish articles, so English rules do not load it."""
+    return lang != "pl" or term_lang == "pl" or not _POLISH_LETTERS.isdisjoint(text.casefold())
 
 
-def _elided(word: str, lang: str) -> str:
+def without_elision(word: str, heads: frozenset[str]) -> str:
+    """The word after an article or preposition in ``heads`` elided onto ``word`` ("l'armée" -> "armée"),
+    else ``word`` itself."""
     head, apostrophe, rest = word.rpartition("'")
-    return rest if apostrophe and rest and head.casefold() in _ELISIONS.get(lang, ()) else word
+    return rest if apostrophe and rest and head in heads else word
 
 
 def _stem(word: str, lang: str) -> str:

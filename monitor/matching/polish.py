@@ -29,7 +29,8 @@ _UNKNOWN = "ign"
 def forms(word: str) -> tuple[str, ...]:
     """The case-folded lemmas the case-folded article ``word`` can be a form of, and its Snowball stem,
     which terms that are not surely Polish are compiled to (``stem``)."""
-    found = _lemmas(word) + _lemmas(word[:1].upper() + word[1:])
+    capital = word[:1].upper() + word[1:]
+    found = _lemmas(word) + (_lemmas(capital) if capital != word else [])
     return tuple(dict.fromkeys([*(lemma.casefold() for lemma in found), _stem(word)]))
 
 

@@ -16,7 +16,7 @@ from itertools import compress, repeat
 from monitor.errors import MatchTimeout
 from monitor.matching.compiled import Compiled
 from monitor.matching.lemma_stream import lemmas, readable
-from monitor.matching.lemmas import ELIDED, ELISION
+from monitor.matching.lemmas import ELIDED, ELISION, without_elision
 from monitor.matching.text import Normalized, is_boundary, match_key, normalize, sentences
 from monitor.matching.words import Words
 
@@ -113,9 +113,10 @@ def _elided(words: list[str]) -> dict[int, tuple[str, ...]] | None:
     as the word after it: terms are found in either."""
     found: dict[int, tuple[str, ...]] = {}
     for index in compress(range(len(words)), map(operator.contains, words, repeat("'"))):
-        head, _, rest = words[index].rpartition("'")
-        if rest and head in ELIDED:
-            found[index] = (words[index], rest)
+        word = words[index]
+        rest = without_elision(word, ELIDED)
+        if rest is not word:
+            found[index] = (word, rest)
     return found or None
 
 
