@@ -463,6 +463,8 @@ def write_config(
     first_run: str = "mark-seen",
     store_url: str | None = None,
 ) -> str:
+    """A daemon config over ``sites``, every source on the fixed schedule: the benchmarks count and cost
+    polls per interval."""
     rules_dir = tmp / "rules"
     rules_dir.mkdir(exist_ok=True)
     (rules_dir / "bench.yaml").write_text(rules_text, encoding="utf-8")
@@ -478,7 +480,7 @@ def write_config(
         kind = source_kind(site)
         lines.append(
             f'[[sources]]\nname = "s{site}"\nkind = "{kind}"\nurl = "{sim.site_url(site, kind)}"\n'
-            f'interval = "{interval}"\n'
+            f'interval = "{interval}"\nschedule = "fixed"\n'
         )
     if notify:
         lines.append(f'[[notifiers]]\nname = "hook"\nkind = "webhook"\nurl = "{sim.control}/_sim/hook"\n')

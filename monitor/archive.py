@@ -29,9 +29,17 @@ import zstandard
 
 from monitor.model import Article
 
-# zstd level: past this, each level costs much more CPU per write for barely smaller records
-# (benchmarks/README.md).
-LEVEL = 6
+# zstd's greedy matcher, searching a few more places than level 3 does, over a window that holds a
+# whole write's batch: records within ~1% of level 6's size for two thirds of its CPU; the archive's
+# write is part of every poll (benchmarks/README.md).
+_PARAMETERS = {
+    "window_log": 19,
+    "hash_log": 18,
+    "chain_log": 16,
+    "search_log": 3,
+    "min_match": 5,
+    "strategy": zstandard.STRATEGY_GREEDY,
+}
 TRAIN_SAMPLES = 200  # records collected before the shared dictionary is trained
 DICT_BYTES = 64 * 1024
 _VERSION = 2
@@ -138,6 +146,11 @@ def payload_language(payload: bytes) -> str | None:
     return found[1].decode() if found else None
 
 
+def _compressor(dictionary: zstandard.ZstdCompressionDict | None = None) -> zstandard.ZstdCompressor:
+    parameters = zstandard.ZstdCompressionParameters.from_level(6, **_PARAMETERS)
+    return zstandard.ZstdCompressor(compression_params=parameters, dict_data=dictionary)
+
+
 class Codec:
     """Packs and unpacks records; learns the store's shared dictionary. One per store object.
 
@@ -146,7 +159,7 @@ class Codec:
     def __init__(self) -> None:
         self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {0: zstandard.ZstdDecompressor()}
-        self._compressor = zstandard.ZstdCompressor(level=LEVEL)
+        self._compressor = _compressor()
         self._current = 0
         self._samples: list[bytes] = []
 
@@ -164,7 +177,7 @@ class Codec:
         self._decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=dictionary)
         if dict_id > self._current:
             self._current = dict_id
-            self._compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=dictionary)
+            self._compressor = _compressor(dictionary)
             self._samples.clear()
 
     def encode(self, records: Sequence[ArchivedArticle]) -> bytes:

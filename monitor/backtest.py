@@ -8,6 +8,8 @@ its ``realert`` ago when it has one). Articles no rule can match are passed over
 stored text's words (``monitor.matching.prefilter``) without being decoded or normalized, unless the
 engine reads them for inflected forms, which that test does not cover (an article in a language some
 term inflects in: its record's language tag tells, read without decoding the record).
+Over a large archive a command line matches in a pool of processes, one per core: stories and policy are
+still decided in one place, in archive order, so the result is the same.
 
 ``backtest`` is the API (``newsmon rules test --since``, backfills, and the web console call it);
 ``Scan`` lists every match, without stories or policy (``newsmon articles search``).
@@ -15,12 +17,16 @@ term inflects in: its record's language tag tells, read without decoding the rec
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import multiprocessing
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from monitor.archive import ArchivedArticle, decode_payload, payload_language
 from monitor.config import AlertsConfig
@@ -32,6 +38,9 @@ from monitor.model import Hit, Match
 from monitor.store.base import Store
 
 EXAMPLES = 5  # matches per rule whose hits (snippets) are worked out by default
+# Below this many archived articles, starting worker processes (each imports newsmon and builds the
+# engine) costs more than it saves.
+POOL_ARTICLES = 20_000
 
 Progress = Callable[[float], None]  # share of the window scanned so far, 0..1
 
@@ -70,44 +79,32 @@ class BacktestResult:
         return [rule_id for rule_id, report in self.rules.items() if not report.alerts]
 
 
-class Scan:
-    """Every archived article of a window that some of ``rules`` match, oldest first, with its matches.
+Found = tuple[ArchivedArticle, list[Match], Fingerprint | None]  # a matching record, its story fingerprint
 
-    ``max_age`` (seconds, 0: any age) leaves out articles published that long before they were
-    detected, as the pipeline does. ``articles`` counts the articles scanned so far."""
 
-    def __init__(
-        self,
-        store: Store,
-        rules: Sequence[Rule],
-        since: float,
-        until: float,
-        *,
-        source: str | None = None,
-        max_age: float = 0.0,
-        progress: Progress | None = None,
-    ) -> None:
-        self.store, self.since, self.until = store, since, until
-        self.source, self.max_age, self.progress = source, max_age, progress
+class _Reader:
+    """What a scan makes of a batch of packed records: those some rule matches, decoded, with their
+    matches and (``fingerprints``) their story fingerprints. In the scan's process, or in each worker
+    of its pool."""
+
+    def __init__(self, rules: Sequence[Rule], max_age: float, fingerprints: bool) -> None:
         self.engine = Engine(rules)
         self.prefilter = Prefilter(rules)
-        self.articles = 0
+        self.max_age, self.fingerprints = max_age, fingerprints
 
-    async def __aiter__(self) -> AsyncIterator[tuple[ArchivedArticle, list[Match]]]:
-        async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
-            self.articles += len(payloads)
-            for payload in payloads:
-                if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
-                    continue
-                record = decode_payload(payload)
-                if self._too_old(record):
-                    continue
-                found = self.engine.match(record)
-                if found:
-                    yield record, found
-            if self.progress is not None and self.until > self.since:
-                last = decode_payload(payloads[-1]).detected_at
-                self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+    def read(self, payloads: Sequence[bytes]) -> list[Found]:
+        found = []
+        for payload in payloads:
+            if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
+                continue
+            record = decode_payload(payload)
+            if self._too_old(record):
+                continue
+            matches = self.engine.match(record)
+            if matches:
+                fp = fingerprint(record.body or record.title) if self.fingerprints else None
+                found.append((record, matches, fp))
+        return found
 
     def _inflecting(self, payload: bytes) -> bool:
         """Whether the engine reads the record for inflected forms too, which the prefilter's probes do
@@ -128,6 +125,105 @@ class Scan:
         return record.detected_at - record.published.timestamp() > self.max_age
 
 
+_worker_reader: _Reader | None = None  # a pool worker's, built once by ``_start_worker``
+
+
+def _start_worker(rules: Sequence[Rule], max_age: float, fingerprints: bool) -> None:
+    global _worker_reader
+    _worker_reader = _Reader(rules, max_age, fingerprints)
+
+
+def _read_in_worker(payloads: list[bytes], hits: bool) -> list[Found]:
+    """What the worker's reader makes of ``payloads``, with matches a pipe can carry: their hits worked
+    out (``hits``), or none, for the receiving process to work out for the few alerts that show them."""
+    assert _worker_reader is not None, "started by _start_worker"
+    return [
+        (record, [replace(m, report=partial(tuple, m.hits if hits else ())) for m in matches], fp)
+        for record, matches, fp in _worker_reader.read(payloads)
+    ]
+
+
+class Scan:
+    """Every archived article of a window that some of ``rules`` match, oldest first, with its matches.
+
+    ``max_age`` (seconds, 0: any age) leaves out articles published that long before they were
+    detected, as the pipeline does. ``articles`` counts the articles scanned so far. With ``workers``
+    above 1, batches of records are read by that many processes (each builds the rules' engine once),
+    results still in order: for a command line over a large archive, not inside the daemon."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[Rule],
+        since: float,
+        until: float,
+        *,
+        source: str | None = None,
+        max_age: float = 0.0,
+        progress: Progress | None = None,
+        fingerprints: bool = False,
+        workers: int = 1,
+        hits: bool = False,
+    ) -> None:
+        self.store, self.since, self.until = store, since, until
+        self.source, self.progress, self.workers = source, progress, workers
+        self.rules, self.max_age, self.fingerprints, self.hits = tuple(rules), max_age, fingerprints, hits
+        self.articles = 0
+        self._engine: Engine | None = None  # to work out hits the workers left out
+
+    async def __aiter__(self) -> AsyncIterator[tuple[ArchivedArticle, list[Match]]]:
+        async for found in self.found():
+            for record, matches, _ in found:
+                yield record, matches
+
+    async def found(self) -> AsyncIterator[list[Found]]:
+        """The matching records of each batch the store yields, in order."""
+        if self.workers <= 1:
+            reader = _Reader(self.rules, self.max_age, self.fingerprints)
+            async for payloads in self._batches():
+                yield reader.read(payloads)
+            return
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),  # not fork: the store's threads run
+            initializer=_start_worker,
+            initargs=(self.rules, self.max_age, self.fingerprints),
+        )
+        pending: deque[asyncio.Future[list[Found]]] = deque()
+        try:
+            async for payloads in self._batches():
+                pending.append(loop.run_in_executor(pool, _read_in_worker, payloads, self.hits))
+                if len(pending) > 2 * self.workers:  # bounds what waits in memory
+                    yield self._with_hits(await pending.popleft())
+            while pending:
+                yield self._with_hits(await pending.popleft())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _with_hits(self, found: list[Found]) -> list[Found]:
+        """``found`` from a worker, with matches whose hits it left out worked out here when read."""
+        if self.hits:
+            return found
+        return [
+            (record, [replace(m, report=partial(self._hits_of, record, m.rule_id)) for m in matches], fp)
+            for record, matches, fp in found
+        ]
+
+    def _hits_of(self, record: ArchivedArticle, rule_id: str) -> tuple[Hit, ...]:
+        if self._engine is None:
+            self._engine = Engine(self.rules)
+        return next(m.hits for m in self._engine.match(record) if m.rule_id == rule_id)
+
+    async def _batches(self) -> AsyncIterator[list[bytes]]:
+        async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
+            self.articles += len(payloads)
+            yield payloads
+            if self.progress is not None and self.until > self.since:
+                last = decode_payload(payloads[-1]).detected_at
+                self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+
+
 class _Stories:
     """The store's story resolution (``Store.resolve_story``), in memory, over the matching articles."""
 
@@ -137,9 +233,9 @@ class _Stories:
         self._stories: dict[str, tuple[Fingerprint, float, float]] = {}  # key -> fp, first, last seen
         self._bands: dict[tuple[int, int], set[str]] = {}
 
-    def resolve(self, record: ArchivedArticle) -> str:
+    def resolve(self, record: ArchivedArticle, fp: Fingerprint) -> str:
+        """``fp``: the fingerprint of the record's body (its title when it has none)."""
         now = record.detected_at
-        fp = fingerprint(record.body or record.title)
         if not fp.size:
             return f"url-{hashlib.blake2b(record.url.encode(), digest_size=8).hexdigest()}"
         key = self._by_url.get(record.url)
@@ -179,11 +275,13 @@ async def backtest(
     examples: int = EXAMPLES,
     all_hits: bool = False,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> BacktestResult:
     """What ``rules`` would have alerted on among the articles archived in ``[since, until)`` (clock
     seconds; ``until`` None: now), under ``alerts`` (``max_age``, ``story_window``; default: the
     defaults). Hits are worked out for each rule's first ``examples`` alerts, or for every alert with
-    ``all_hits`` (a backfill sends them)."""
+    ``all_hits`` (a backfill sends them). ``workers``: processes to match in when the archive holds at
+    least ``POOL_ARTICLES`` articles (a command line's choice; the daemon's backfills run in its own)."""
     started = time.perf_counter()
     policy = alerts or AlertsConfig()
     end = until if until is not None else time.time()
@@ -191,26 +289,41 @@ async def backtest(
     by_id = {r.id: r for r in rules}
     stories = _Stories(policy.story_window)
     claimed: dict[tuple[str, str], float] = {}  # (rule, story) -> when it last alerted
-    scan = Scan(store, rules, since, end, source=source, max_age=policy.max_age, progress=progress)
-    async for record, matched in scan:
-        story = stories.resolve(record)
-        now = record.detected_at
-        for match in matched:
-            report = result.rules[match.rule_id]
-            report.matched += 1
-            last = claimed.get((match.rule_id, story))
-            realert = by_id[match.rule_id].realert
-            if last is not None and (realert is None or now - last < realert):
-                continue
-            claimed[match.rule_id, story] = now
-            keep = all_hits or len(report.examples) < examples
-            alert = BacktestMatch(match.rule_id, record, story, match.hits if keep else None)
-            report.alerts += 1
-            report.per_day[datetime.fromtimestamp(now, UTC).date().isoformat()] += 1
-            report.by_source[record.source] += 1
-            if len(report.examples) < examples:
-                report.examples.append(alert)
-            result.alerts.append(alert)
+    if workers > 1 and (await store.archive_stats()).articles < POOL_ARTICLES:
+        workers = 1
+    scan = Scan(
+        store,
+        rules,
+        since,
+        end,
+        source=source,
+        max_age=policy.max_age,
+        progress=progress,
+        fingerprints=True,
+        workers=workers,
+        hits=all_hits,
+    )
+    async for found in scan.found():
+        for record, matched, fp in found:
+            assert fp is not None, "asked for"
+            story = stories.resolve(record, fp)
+            now = record.detected_at
+            for match in matched:
+                report = result.rules[match.rule_id]
+                report.matched += 1
+                last = claimed.get((match.rule_id, story))
+                realert = by_id[match.rule_id].realert
+                if last is not None and (realert is None or now - last < realert):
+                    continue
+                claimed[match.rule_id, story] = now
+                keep = all_hits or len(report.examples) < examples
+                alert = BacktestMatch(match.rule_id, record, story, match.hits if keep else None)
+                report.alerts += 1
+                report.per_day[datetime.fromtimestamp(now, UTC).date().isoformat()] += 1
+                report.by_source[record.source] += 1
+                if len(report.examples) < examples:
+                    report.examples.append(alert)
+                result.alerts.append(alert)
     result.articles = scan.articles
     result.seconds = time.perf_counter() - started
     return result

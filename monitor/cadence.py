@@ -32,16 +32,26 @@ DAY = 24 * HOUR
 MEMORY = 14 * DAY  # time constant of the forgetting: a source that changed its habits is re-learned
 PRIOR_ARTICLES = 1.0  # before anything is seen, a source is assumed to publish once a ...
 PRIOR_SECONDS = 6 * HOUR  # ... day, a belief worth a quarter of an observed day
-PROFILE_PRIOR = 6.0  # pseudo-articles spread evenly over the day: a few articles do not make a profile
+HARMONICS = 1  # Fourier terms of the day's profile: a daily peak and trough
+PROFILE_FLOOR = 0.15  # no hour's rate is set below this fraction of the day's mean
 BURST_GAIN = 0.5  # each new article raises the rate by this many expected follow-ups ...
 BURST_TIME = 1800.0  # ... over this time constant (seconds)
 MAX_FLOOR = 7 * DAY  # a cache header or ttl beyond this is treated as this (a misconfigured site)
 EXPONENT = 0.5  # T = c / rate**EXPONENT: the square-root rule, which minimises the mean delay
 ACTIVE_PER_DAY = 1.0  # a source expected to publish at least this often is never polled slower than fixed
+LATE_SHARE = 0.05  # the p95 guard: at most this share of articles waits longer than fixed polling's p95, ...
+LATE_AT = 0.95  # ... which is this fraction of the interval (fixed polling's wait is uniform up to it)
+SLACK_SAMPLE = 2000  # sources the p95 guard is planned on (an even sample of them) ...
+SLACK_STEPS = 8  # ... to this many halvings of [1, 2]
 CORRECTION_GAIN = 0.2  # how fast measured spending pulls the plan back onto the budget
 MIN_RATE = 1e-9  # articles per second: keeps the square root finite for a source never seen to publish
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+# cos and sin of each harmonic k at the middle of each UTC hour h
+_COS = [[math.cos(2 * math.pi * k * (h + 0.5) / 24) for h in range(24)] for k in range(HARMONICS + 2)]
+_SIN = [[math.sin(2 * math.pi * k * (h + 0.5) / 24) for h in range(24)] for k in range(HARMONICS + 2)]
 
 
 def _hour(t: float) -> int:
@@ -82,22 +92,37 @@ class Rhythm:
         exposure = MEMORY * -math.expm1(-max(0.0, t - self.since) / MEMORY)
         return (sum(self.hours) * keep + PRIOR_ARTICLES) / (exposure + PRIOR_SECONDS), keep
 
-    def _hourly(self, h: int, base: float, keep: float) -> float:
+    def _shares(self) -> list[float]:
+        """Each UTC hour's expected share of the day's articles: the hourly counts' first ``HARMONICS``
+        Fourier terms, each shrunk by how much of its measured strength sampling noise alone would give
+        (a few articles do not make a profile), floored so no hour is written off."""
         counts = self.hours
-        near = (0.25 * counts[h - 1] + 0.5 * counts[h] + 0.25 * counts[(h + 1) % 24]) * keep
-        share = (near + PROFILE_PRIOR / 24) / (sum(counts) * keep + PROFILE_PRIOR)  # of the day's articles
-        return max(MIN_RATE, base * 24 * share)
+        n = sum(counts)
+        shape = [1.0] * 24
+        if n > 1:
+            for k in range(1, HARMONICS + 1):
+                a = sum(c * _COS[k][h] for h, c in enumerate(counts)) / n
+                b = sum(c * _SIN[k][h] for h, c in enumerate(counts)) / n
+                power = a * a + b * b
+                # E|mean of n unit phasors|^2 = rho^2 + (1 - rho^2) / n: keep the part noise cannot explain
+                signal = max(0.0, (n * power - 1) / (n - 1))
+                if signal > 0:
+                    gain = 2 * math.sqrt(signal / power)
+                    for h in range(24):
+                        shape[h] += gain * (a * _COS[k][h] + b * _SIN[k][h])
+        shape = [max(PROFILE_FLOOR, v) for v in shape]
+        total = sum(shape)
+        return [v / total for v in shape]
 
     def profile(self, t: float) -> list[float]:
         """Expected new articles per second in each UTC hour of the day, as learned by ``t`` (no burst)."""
-        base, keep = self._day(t)
-        return [self._hourly(h, base, keep) for h in range(24)]
+        base = self._day(t)[0] * 24
+        return [max(MIN_RATE, base * share) for share in self._shares()]
 
     def rate(self, t: float) -> float:
         """Expected new articles per second at time ``t``: the hour's rate plus the burst term."""
-        base, keep = self._day(t)
         burst = BURST_GAIN / BURST_TIME * self.burst * math.exp(-max(0.0, t - self.burst_at) / BURST_TIME)
-        return self._hourly(_hour(t), base, keep) + burst
+        return max(MIN_RATE, self._day(t)[0] * 24 * self._shares()[_hour(t)]) + burst
 
     def active(self, t: float) -> bool:
         """Expected to publish at least ``ACTIVE_PER_DAY`` articles a day, whatever the hour."""
@@ -189,6 +214,7 @@ class Planner:
         self.bounds = dict(bounds)
         self.budget = sum(1.0 / b.interval for b in self.bounds.values())  # requests per second
         self.scale: float | None = None  # c in T = c / rate**EXPONENT; None until the first refresh
+        self.slack = 1.0  # active sources' gaps may stretch this far past their fixed share (the p95 guard)
         # Rates read at poll time run above the hour's (a poll that finds articles raises the burst
         # term), so plans overspend slightly; the polls actually made correct for that.
         self.correction = 1.0
@@ -230,28 +256,20 @@ class Planner:
         interval = np.array([self.bounds[n].interval for n in names])[:, None]
         # An active source spends at least its fixed share of requests, spread over the day by the same
         # rule: k / sqrt(rate at that hour), k such that the day's polls are those of fixed polling.
-        own = np.clip(interval * roots.mean(axis=1, keepdims=True) / roots, lower, top)
+        # Planned against the corrected budget like every gap, or a correction below 1 would leave the
+        # active sources' floors alone above the budget (no ``c`` then meets it).
+        own = np.clip(interval / self.correction * roots.mean(axis=1, keepdims=True) / roots, lower, top)
         active = rates.mean(axis=1, keepdims=True) * DAY >= ACTIVE_PER_DAY
-        upper = np.where(active, np.minimum(own, top), top)
+        self.slack = _slack(rates, roots, lower, top, interval, own, active, self.correction)
+        upper = np.where(active, np.minimum(own * self.slack, top), top)
         self._caps = dict(zip(names, upper, strict=True))
-
-        def spend(c: float) -> Any:  # requests per second in each hour of the day
-            return (1.0 / np.clip(c / roots, lower, upper)).sum(axis=0)
-
-        lo, hi = 1e-6, 1e9
-        for _ in range(60):
-            mid = math.sqrt(lo * hi)
-            if spend(mid).mean() > self.budget * self.correction:
-                lo = mid
-            else:
-                hi = mid
-        self.scale = hi
+        self.scale = scale = _scale(roots, lower, upper, self.budget * self.correction)
         hour = _hour(now)
         polled = [i for i, n in enumerate(names) if mine is None or n in mine]
         self._planned = float(
-            (1.0 / np.clip(hi / roots[polled, hour], lower[polled, 0], upper[polled, hour])).sum()
+            (1.0 / np.clip(scale / roots[polled, hour], lower[polled, 0], upper[polled, hour])).sum()
         )
-        return hi
+        return scale
 
     def gap(self, name: str, rhythm: Rhythm, now: float) -> float:
         """Seconds from a poll of ``name`` at ``now`` to its next one, at the current rate estimate."""
@@ -261,6 +279,55 @@ class Planner:
         caps = self._caps.get(name)
         upper = b.upper if caps is None else float(caps[_hour(now)])
         return min(upper, max(b.lower, float(self.scale / rhythm.rate(now) ** EXPONENT)))
+
+
+def _scale(roots: Any, lower: Any, upper: Any, budget: float) -> float:
+    """The ``c`` whose clamped gaps spend ``budget`` requests per second on average over the day
+    (bisection on log c: the spend falls as c grows)."""
+    import numpy as np
+
+    lo, hi = 1e-6, 1e9
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if (1.0 / np.clip(mid / roots, lower, upper)).sum(axis=0).mean() > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _slack(
+    rates: Any, roots: Any, lower: Any, top: Any, interval: Any, own: Any, active: Any, correction: float
+) -> float:
+    """How far active sources may stretch their gaps past their fixed share (a factor on ``own``) while
+    the articles expected to wait longer than fixed polling's p95 stay within its 5%: an article meeting
+    a gap ``T`` waits longer than ``x`` with chance ``max(0, 1 - x / T)``. Each candidate is planned in
+    full (its own ``c``: what the stretched sources give up goes to the others), on an even sample of
+    the sources: the slack is one number for all, and a sample estimates it as well."""
+    import numpy as np
+
+    step = max(1, len(rates) // SLACK_SAMPLE)
+    rates, roots, lower, top, interval, own, active = (
+        x[::step] for x in (rates, roots, lower, top, interval, own, active)
+    )
+    budget = float((1.0 / interval).sum()) * correction
+    late_at = LATE_AT * interval
+
+    def late(slack: float) -> float:
+        upper = np.where(active, np.minimum(own * slack, top), top)
+        gaps = np.clip(_scale(roots, lower, upper, budget) / roots, lower, upper)
+        return float((rates * np.maximum(0.0, 1 - late_at / gaps)).sum() / rates.sum())
+
+    lo, hi = 1.0, 2.0  # no further: past twice its fixed share a source's own tail is most of its articles
+    if late(lo) >= LATE_SHARE:
+        return lo
+    for _ in range(SLACK_STEPS):
+        mid = (lo + hi) / 2
+        if late(mid) <= LATE_SHARE:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def feed_hints(body: bytes, now: float) -> tuple[float | None, tuple[int, ...]]:

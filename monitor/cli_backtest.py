@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -94,6 +95,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             examples=args.examples,
             all_hits=args.json,
             progress=progress,
+            workers=os.cpu_count() or 1,
         )
 
     try:

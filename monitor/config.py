@@ -80,7 +80,7 @@ class SourceConfig:
     exclude: list[str] = field(default_factory=list)
     fetch_articles: bool = True
     stale_after: float | None = None  # a health alert when no new article arrives for this long
-    schedule: Literal["fixed", "adaptive"] = "fixed"
+    schedule: Literal["fixed", "adaptive"] = "adaptive"
     min_interval: float | None = None  # adaptive only: bounds on the learned gap between polls
     max_interval: float | None = None
 
@@ -212,7 +212,7 @@ def _schedule_bounds(sc: SourceConfig, i: int, out: Collector) -> None:
         if value is None:
             continue
         if sc.schedule != "adaptive":
-            out.add(f"sources[{i}].{key}", 'applies to schedule = "adaptive" only; remove it or set schedule')
+            out.add(f"sources[{i}].{key}", 'applies to schedule = "adaptive" (the default) only; remove it')
         elif value < 1:
             out.add(f"sources[{i}].{key}", "must be at least 1s")
     if sc.min_interval is not None and sc.max_interval is not None and sc.min_interval > sc.max_interval:

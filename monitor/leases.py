@@ -190,7 +190,13 @@ class SourceLeases:
             yield True
         finally:
             self._polling.pop(name, None)
-            await asyncio.shield(self._hand_over(source, ttl))
+            if self._handing_over(name):
+                await asyncio.shield(self._hand_over(source, ttl))
+
+    def _handing_over(self, name: str) -> bool:
+        """Whether, by what this instance last heard, another instance should hold ``name``: checked
+        before a hand-over task is started, as most polls have none to make."""
+        return not self._leaving and preferred(self.live, name) != self.instance
 
     async def _polled_lately(self, source: Source, now: float) -> bool:
         """Whether any instance polled ``source`` less than half an interval ago (one read, made only
@@ -211,8 +217,6 @@ class SourceLeases:
             await answer
 
     async def _hand_over(self, source: Source, ttl: float) -> None:
-        if self._leaving or preferred(self.live, source.name) == self.instance:
-            return
         # ``live`` may be a heartbeat old: an instance that left since would be handed a lease it never
         # polls, until the lease lapses. Asking again narrows that to the moment between two calls.
         await self._beat()

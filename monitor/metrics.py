@@ -21,6 +21,7 @@ from monitor.model import POLL_OUTCOMES, PollOutcome
 log = logging.getLogger("newsmon.metrics")
 
 ALERT_OUTCOMES = ("delivered", "retry", "dead")
+_OUTCOME_INDEX = {outcome: i for i, outcome in enumerate(POLL_OUTCOMES)}
 # Polls are network-bound: from a quick 304 to a slow page plus its articles.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -89,7 +90,10 @@ class SourceSeries:
         self._articles.setdefault(source, 0.0)
 
     def fetched(self, source: str, outcome: PollOutcome) -> None:
-        self._fetches.setdefault(source, [0.0] * len(POLL_OUTCOMES))[POLL_OUTCOMES.index(outcome)] += 1
+        counts = self._fetches.get(source)
+        if counts is None:
+            counts = self._fetches[source] = [0.0] * len(POLL_OUTCOMES)
+        counts[_OUTCOME_INDEX[outcome]] += 1
 
     def found(self, source: str, articles: int) -> None:
         self._articles[source] = self._articles.get(source, 0.0) + articles

@@ -67,16 +67,17 @@ class Poller:
         failed, outcome = result.failed, result.outcome
         self.metrics.sources.fetched(source.name, outcome)
         self.activity.polled(outcome, result.new_articles)
-        log.debug(
-            "poll",
-            extra={
-                "source": source.name,
-                "outcome": outcome,
-                "new_articles": result.new_articles,
-                "alerts": len(result.alerts),
-                "error": result.errors[0] if result.errors else None,
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):  # its fields are built only when the line is written
+            log.debug(
+                "poll",
+                extra={
+                    "source": source.name,
+                    "outcome": outcome,
+                    "new_articles": result.new_articles,
+                    "alerts": len(result.alerts),
+                    "error": result.errors[0] if result.errors else None,
+                },
+            )
         if result.new_articles:
             self.metrics.sources.found(source.name, result.new_articles)
         if not failed and not self.dry_run:

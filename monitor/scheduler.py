@@ -1,17 +1,27 @@
-"""One APScheduler job per source: its own interval, jittered, coalesced, never overlapping itself.
+"""Every source on its own interval, jittered, coalesced, never overlapping itself, dispatched by APScheduler.
 
-Jobs are independent coroutines on the loop, so a slow or failing source never delays another. With
-``leases`` (several instances sharing a store) a tick polls only when this instance holds the source's
-lease (``monitor.leases``), so each source is polled by one instance per tick.
+APScheduler runs one dispatch job every ``SLICE`` seconds; it starts the tick of every source that is due,
+taken from a heap of next-poll times. One APScheduler job per source made start-up build a job, a trigger
+and a signature check per source, and every poll pay for APScheduler's bookkeeping (its sorted job store
+updated, a task and two events per run, wake-ups that found nothing due); the heap costs a push and a pop
+(docs/scaling.md). Per source the rules are those of APScheduler's ``IntervalTrigger`` with
+``coalesce=True, max_instances=1``: the next poll is the last planned one plus the interval plus a random
+jitter; ticks missed while the loop was busy (or paused) are coalesced into one; a tick whose previous
+poll still runs is skipped.
+
+Ticks are independent tasks on the loop, so a slow or failing source never delays another. With ``leases``
+(several instances sharing a store) a tick polls only when this instance holds the source's lease
+(``monitor.leases``), so each source is polled by one instance per tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,6 +44,10 @@ MAX_JITTER = 30.0
 # An internal job proves the scheduler still dispatches even when every source polls hourly.
 HEARTBEAT_JOB = "\0newsmon-heartbeat"  # a NUL byte: no source name from TOML can collide by accident
 PLAN_JOB = "\0newsmon-plan"
+DISPATCH_JOB = "\0newsmon-dispatch"
+# Seconds between dispatches: a poll starts at most this much after its planned time (the smallest
+# interval is 1 s, whose jitter alone is 0.1 s).
+SLICE = 0.1
 HEARTBEAT_INTERVAL = 5.0
 FIRST_POLL_STEP = 0.01  # seconds between the first polls of consecutive sources at start-up
 
@@ -46,12 +60,20 @@ class Scheduler:
         heartbeat: float = HEARTBEAT_INTERVAL,
         leases: SourceLeases | None = None,
         plan: AdaptivePlan | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock``: Unix time, what next-poll times are in (tests drive the dispatch with their own)."""
         self._poll = poll
+        self._clock = clock
         self._leases = leases
         self._plan = plan
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._sources: dict[str, Source] = {}
+        self._next: dict[str, float] = {}  # source -> Unix time of its next tick
+        # (Unix time, source) for every planned tick; an entry whose time is no longer the source's
+        # ``_next`` (moved, removed) is dropped when it comes up.
+        self._due: list[tuple[float, str]] = []
+        self._ticks: dict[str, asyncio.Task[None]] = {}  # source -> its tick running now
         self._heartbeat_interval = heartbeat
         self.last_tick: float | None = None  # wall time of the last job start, for health checks
         self.last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat job
@@ -78,22 +100,55 @@ class Scheduler:
 
     def next_run(self, name: str) -> float | None:
         """Unix time of source ``name``'s next poll, None when it has none scheduled."""
-        job = self._scheduler.get_job(name)
-        return job.next_run_time.timestamp() if job is not None and job.next_run_time else None
+        return self._next.get(name)
+
+    def _at(self, name: str, when: float) -> None:
+        self._next[name] = when
+        heapq.heappush(self._due, (when, name))
+
+    async def _dispatch(self) -> None:
+        """Start the tick of every source due by now (APScheduler runs this every ``SLICE``)."""
+        now = self._clock()
+        due, planned = self._due, self._next
+        while due and due[0][0] <= now:
+            when, name = heapq.heappop(due)
+            source = self._sources.get(name)
+            if source is None or planned.get(name) != when:
+                continue
+            interval = source.interval
+            if now - when >= interval:  # late by whole intervals: one tick stands for all it missed
+                when += (now - when) // interval * interval
+            jitter = min(interval * JITTER_FRACTION, MAX_JITTER)
+            self._at(name, when + interval + random.uniform(0, jitter))
+            if name in self._ticks:
+                log.warning(
+                    "tick_skipped", extra={"source": name, "detail": "its last poll is still running"}
+                )
+                continue
+            task = asyncio.create_task(self._run(name), name=name)
+            self._ticks[name] = task
+            task.add_done_callback(self._ticks_done)
+
+    def _ticks_done(self, task: asyncio.Task[None]) -> None:
+        name = task.get_name()
+        if self._ticks.get(name) is task:
+            del self._ticks[name]
 
     async def _run(self, name: str) -> None:
         try:
             await self._tick(name)
         except asyncio.CancelledError:
             # Shutdown cancelled the tick while it took or handed over its lease (a cancelled poll is
-            # reported by _poll_logged); APScheduler would log each as a crashed job with a traceback.
+            # reported by _poll_logged): expected, not worth a warning per source.
             log.debug("tick_cancelled", extra={"source": name})
+        except Exception:  # a bug in the lease or plan step must not end the source's ticks
+            log.exception("tick_crashed", extra={"source": name})
 
     async def _tick(self, name: str) -> None:
         source = self._sources.get(name)
         if source is None:
             return
-        self.last_tick = time.time()
+        self.last_tick = self._clock()
         if self._leases is None:
             await self._plan_next(source, await self._poll_logged(source))
             return
@@ -108,7 +163,7 @@ class Scheduler:
         interval: nothing was learned)."""
         if self._plan is None or result is None or source.schedule != "adaptive":
             return
-        now = time.time()
+        now = self._clock()
         try:
             when = await self._plan.observe(source, result, now)
             if self._leases is not None:
@@ -119,16 +174,15 @@ class Scheduler:
         self._move(source.name, when)
 
     def _move(self, name: str, when: float) -> None:
-        job = self._scheduler.get_job(name)
-        if job is not None:
-            job.modify(next_run_time=datetime.fromtimestamp(when).astimezone())
+        if name in self._next:
+            self._at(name, when)
             self.planned[name] = when
 
     async def _replan(self) -> None:
         assert self._plan is not None
-        for name, when in self._plan.refresh(time.time()).items():
-            job = self._scheduler.get_job(name)
-            if job is not None and job.next_run_time is not None and job.next_run_time.timestamp() > when + 1:
+        for name, when in self._plan.refresh(self._clock()).items():
+            planned = self._next.get(name)
+            if planned is not None and planned > when + 1:
                 self._move(name, when)
 
     async def _poll_logged(self, source: Source) -> PollResult | None:
@@ -149,38 +203,20 @@ class Scheduler:
             log.exception("poll_crashed", extra={"source": name})
         return None
 
-    def _add(self, source: Source, *, first_run: datetime) -> None:
-        self._scheduler.add_job(
-            self._run,
-            IntervalTrigger(
-                seconds=source.interval, jitter=min(source.interval * JITTER_FRACTION, MAX_JITTER)
-            ),
-            args=[source.name],
-            id=source.name,
-            name=source.name,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(1, int(source.interval)),
-            next_run_time=first_run,
-            replace_existing=True,
-        )
-
     def start(self, sources: tuple[Source, ...]) -> None:
         self.sync(sources)
         self.last_heartbeat = time.monotonic()
-        self._scheduler.add_job(
-            self._heartbeat,
-            IntervalTrigger(seconds=self._heartbeat_interval),
-            id=HEARTBEAT_JOB,
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
+        jobs: list[tuple[str, Callable[[], Awaitable[None]], float]] = [
+            (DISPATCH_JOB, self._dispatch, SLICE),
+            (HEARTBEAT_JOB, self._heartbeat, self._heartbeat_interval),
+        ]
         if self._plan is not None:
+            jobs.append((PLAN_JOB, self._replan, REFRESH))
+        for job_id, job, every in jobs:
             self._scheduler.add_job(
-                self._replan,
-                IntervalTrigger(seconds=REFRESH),
-                id=PLAN_JOB,
+                job,
+                IntervalTrigger(seconds=every),
+                id=job_id,
                 coalesce=True,
                 max_instances=1,
                 replace_existing=True,
@@ -192,14 +228,13 @@ class Scheduler:
 
         A poll already running is never cancelled: a removed source's last poll finishes (its articles
         are claimed and marked seen), a changed source's next poll uses the new settings."""
-        now = datetime.now().astimezone()
+        now = self._clock()
         wanted = {s.name: s for s in sources}
         if self._plan is not None:
-            self._plan.sync(sources, now.timestamp())
+            self._plan.sync(sources, now)
         for name in list(self._sources):
             if name not in wanted:
-                self._scheduler.remove_job(name)
-                del self._sources[name]
+                del self._sources[name], self._next[name]
         count = len(wanted)
         for i, (name, source) in enumerate(wanted.items()):
             if self._sources.get(name) == source:
@@ -208,8 +243,10 @@ class Scheduler:
             # Staggered first polls keep a large config from opening every connection at once; a
             # config too large for 10 ms steps spreads them over one interval instead, so every
             # source is still polled within its interval of start-up.
-            step = min(FIRST_POLL_STEP, source.interval / count)
-            self._add(source, first_run=now + timedelta(seconds=step * i))
+            self._at(name, now + min(FIRST_POLL_STEP, source.interval / count) * i)
+        if len(self._due) > 2 * len(self._next) + 1024:  # mostly moved or removed entries
+            self._due = [(when, name) for name, when in self._next.items()]
+            heapq.heapify(self._due)
 
     def pause(self) -> None:
         """Start no new polls; running ones continue (``shutdown`` would cancel them)."""
@@ -217,5 +254,8 @@ class Scheduler:
             self._scheduler.pause()
 
     def shutdown(self) -> None:
+        """Stop, cancelling the ticks still running (as APScheduler cancels its running jobs)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        for task in self._ticks.values():
+            task.cancel()

@@ -68,9 +68,14 @@ class Status:
             },
         )
 
+    def _summary_interval(self) -> float:
+        runtime = self._runtime()
+        return runtime.config.service.summary_interval if runtime else 0.0
+
     async def summary_loop(self) -> None:
-        """The sign of life: one ``summary`` line at info every ``summary_interval``."""
-        while (runtime := self._runtime()) and (interval := runtime.config.service.summary_interval):
+        """The sign of life: one ``summary`` line at info every ``summary_interval``. The runtime is not
+        held across the wait: a reload replaces it, and the old one (its rules' matcher) must go."""
+        while interval := self._summary_interval():
             await asyncio.sleep(interval)
             self.log_summary()
 

@@ -13,17 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from monitor import backtest as backtest_module
 from monitor.archive import ArchivedArticle, _payload, decode_payload, payload_language
 from monitor.backfill import Backfiller
-from monitor.backtest import backtest
+from monitor.backtest import BacktestResult, backtest
 from monitor.config import AlertsConfig, ArchiveConfig
 from monitor.matching.engine import Engine
 from monitor.matching.prefilter import Prefilter, probe_text
 from monitor.matching.rules import rules_from_text
+from monitor.model import Hit
 from monitor.pipeline import alert_id
 from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
+from monitor.store.sqlite import archive as sqlite_archive
 from tests.helpers.clock import FakeClock
 from tests.helpers.e2e_world import ATACMS, HARVEST, NK, RULES, World, poll_all, world
 
@@ -362,3 +365,22 @@ def test_prefilter_wants_some_word_of_every_required_element() -> None:
     prefilter = Prefilter(rules)
     assert prefilter.candidates("Ukraine: the Kursk incursion goes on") == {"k"}
     assert prefilter.candidates("Ukraine: the Kursk harvest is in") == set()  # no word of one element
+
+
+async def test_backtest_in_worker_processes_equals_one_process(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backtest_module, "POOL_ARTICLES", 0)
+    monkeypatch.setattr(sqlite_archive, "ARCHIVE_PAGE", 3)  # many batches, to be put back in order
+    start = NOW - DAY
+    texts = [ATACMS[1], "By Jane Doe. " + ATACMS[1], HARVEST[1], NK[1], ATACMS[1] + " Read more."]
+    await archive(sqlite_store, [record(i, start + i * 60, texts[i % len(texts)]) for i in range(20)])
+    rules = rules_from_text(RULES).rules
+    one = await backtest(sqlite_store, rules, start, NOW, all_hits=True)
+    two = await backtest(sqlite_store, rules, start, NOW, all_hits=True, workers=2)
+
+    def alerts(result: BacktestResult) -> list[tuple[str, str, str, tuple[Hit, ...] | None]]:
+        return [(a.rule_id, a.article.url, a.story_key, a.hits) for a in result.alerts]
+
+    assert alerts(two) == alerts(one) and two.articles == one.articles == 20
+    assert 0 < len(one.alerts) < sum(r.matched for r in one.rules.values())  # copies joined their story

@@ -1,5 +1,6 @@
-"""Source leases on a real SQLite store shared by several instances: one holder per source, batched writes,
-a kept lease that polls without waiting for the store, and a lapsed one that is not polled."""
+"""Source leases on a real SQLite store shared by several instances: one holder per source, batched writes
+(on Redis one script call per batch), a kept lease that polls without waiting for the store, and a lapsed
+one that is not polled."""
 
 from __future__ import annotations
 
@@ -121,3 +122,32 @@ async def lease_expiry(store: SqliteStore, name: str) -> float:
         return float(row[0]) if row else 0.0
 
     return await store._run(_get)
+
+
+async def test_a_batch_of_leases_is_one_redis_script_call_per_thousand(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from monitor.store.redis import RedisStore
+    from monitor.store.redis.sources import LEASE_BATCH
+
+    store, other = (RedisStore(redis_url, retention=3600, clock=SystemClock()) for _ in range(2))
+    client = Redis.from_url(redis_url)
+    await store.open()
+    await other.open()
+    try:
+        assert await other.acquire_lease("theirs", "i2", 30)
+        assert await store.acquire_lease("warm", "i1", 30)  # the script is loaded: later calls are EVALSHA
+
+        async def script_calls() -> int:
+            return int((await client.info("commandstats"))["cmdstat_evalsha"]["calls"])
+
+        before = await script_calls()
+        names = [f"s{i}" for i in range(2 * LEASE_BATCH + 500)] + ["theirs", "warm"]
+        answers = await store.acquire_leases("i1", [(n, 30) for n in names])
+        assert await script_calls() - before == 3
+        assert answers == [True] * (2 * LEASE_BATCH + 500) + [False, True]
+        assert await other.lease_holder(f"s{2 * LEASE_BATCH + 499}") == "i1"
+    finally:
+        await client.aclose()
+        await store.close()
+        await other.close()

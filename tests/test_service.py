@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import signal
 import statistics
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.config import load_config
-from monitor.service import Service
+from monitor.service import Service, settle_heap
 from tests.daemon import DEADLINE, Daemon, run_daemon
 from tests.helpers.clock import FakeClock, Later
 from tests.helpers.service_net import ATACMS, NK, Net, Site, net, write_config
@@ -264,3 +266,39 @@ async def test_editing_a_rule_file_reloads_without_a_signal(
     assert reloaded["rules"] == 3
     daemon.proc.send_signal(signal.SIGTERM)
     assert await daemon.exit_code() == 0
+
+
+async def test_the_daemon_exempts_what_it_runs_on_from_the_collector_and_a_reload_frees_what_it_replaced(
+    tmp_path: Path, net: Net
+) -> None:
+    service = Service(load_config(write_config(tmp_path, net)))
+    daemon = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(DEADLINE):
+            await service.ready.wait()
+        assert gc.get_freeze_count() > 0  # the config, schedule and rules are off the collector's walks
+        old = weakref.ref(service.runtime.engine._engine)
+        assert await service.reload()
+        assert old() is None  # the replaced runtime is gone, not held until the next summary line
+        assert gc.get_freeze_count() > 0
+    finally:
+        service.request_stop()
+        await daemon
+    assert gc.get_freeze_count() == 0
+
+
+def test_settling_the_heap_collects_cyclic_garbage_that_an_earlier_settle_froze() -> None:
+    class Node:
+        peer: object = None
+
+    node = Node()
+    node.peer = node  # a cycle: only the collector frees it
+    gone = weakref.ref(node)
+    gc.freeze()  # as the start-up before a reload left it
+    del node
+    try:
+        settle_heap()
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ ROBOTS_TTL = 3600.0
 # daemon following links to ever new hosts must not keep every one it ever met.
 HOSTS_KEPT = 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# URLs whose check has passed, kept with their origin and host (interned: shared by every URL of a host):
+# every poll of a source asks about the same URL, and parsing it twice (urllib, yarl) cost more than the
+# rest of an unchanged poll's bookkeeping. The oldest go first; one forgotten is only parsed again.
+URLS_KEPT = 100_000
 
 
 # IPv6 forms that carry an IPv4 address in their low 32 bits and reach it through a translator
@@ -201,34 +206,27 @@ class HostLimiter:
     async def slot(self, host: str) -> AsyncIterator[None]:
         state = self._host(host)
         loop = asyncio.get_running_loop()
-        async with _using(state):
-            # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
-            delay = max(self.delay, state.crawl_delay)
-            start = max(loop.time(), state.next_start, state.blocked_until)
-            state.next_start = start + delay
-            wait = start - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if self.remote is not None and delay > 0:
-                try:
-                    wait = await self.remote(host, delay)
-                except Exception as exc:
-                    log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
-                    wait = 0.0
+        state.users += 1  # every task waiting for the host's semaphore or holding it
+        try:
+            async with state.semaphore:
+                # Reserve a start time before waiting so concurrent waiters queue up `delay` apart.
+                delay = max(self.delay, state.crawl_delay)
+                start = max(loop.time(), state.next_start, state.blocked_until)
+                state.next_start = start + delay
+                wait = start - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-            yield
-
-
-@contextlib.asynccontextmanager
-async def _using(state: _Host) -> AsyncIterator[None]:
-    """The host's semaphore, with ``users`` counting every task waiting for it or holding it."""
-    state.users += 1
-    try:
-        async with state.semaphore:
-            yield
-    finally:
-        state.users -= 1
+                if self.remote is not None and delay > 0:
+                    try:
+                        wait = await self.remote(host, delay)
+                    except Exception as exc:
+                        log.debug("shared host slot unavailable", extra={"url": host, "error": str(exc)})
+                        wait = 0.0
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                yield
+        finally:
+            state.users -= 1
 
 
 @dataclass(slots=True)
@@ -250,6 +248,7 @@ class HttpClient:
         self._session: aiohttp.ClientSession | None = None
         self._robots: dict[str, _Robots] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._checked: dict[str, tuple[str, str]] = {}  # URL -> (origin, host), see URLS_KEPT
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -290,6 +289,9 @@ class HttpClient:
 
     def check_url(self, url: str) -> str:
         """The URL's host if it may be fetched at all; raises Refused otherwise."""
+        checked = self._checked.get(url)
+        if checked is not None:
+            return checked[1]
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise Refused(url, f"scheme {parts.scheme or '(none)'!r} is not http or https")
@@ -305,6 +307,9 @@ class HttpClient:
                 raise Refused(url, f"{host} is not a public address (allow_private_networks is off)")
             if host == "localhost" or host.endswith(".localhost"):
                 raise Refused(url, "localhost is not a public address (allow_private_networks is off)")
+        if len(self._checked) >= URLS_KEPT:
+            del self._checked[next(iter(self._checked))]
+        self._checked[url] = (sys.intern(f"{parts.scheme}://{parts.netloc}"), sys.intern(host))
         return host
 
     async def fetch(
@@ -423,8 +428,12 @@ class HttpClient:
         return body
 
     async def allowed_by_robots(self, url: str) -> bool:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        checked = self._checked.get(url)
+        if checked is not None:
+            origin = checked[0]
+        else:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
         entry = self._robots.get(origin)
         # Fast path without the lock: almost every call finds a fresh entry, and taking an
         # asyncio.Lock per fetch costs more than the lookup itself.

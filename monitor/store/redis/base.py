@@ -125,7 +125,7 @@ class RedisBase(Store):
         self._resolve_script = self._r.register_script(scripts.source("resolve_story"))
         self._hold_script = self._r.register_script(scripts.source("hold"))
         self._poll_script = self._r.register_script(scripts.source("record_poll"))
-        self._acquire_script = self._r.register_script(scripts.source("acquire_lease"))
+        self._acquire_script = self._r.register_script(scripts.source("acquire_leases"))
         self._transfer_script = self._r.register_script(scripts.source("transfer_lease"))
         self._release_script = self._r.register_script(scripts.source("release_lease"))
         self._heartbeat_script = self._r.register_script(scripts.source("heartbeat"))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
 from monitor.store import keys
 from monitor.store.base import Quarantined, SourceState, Validators
 from monitor.store.redis.base import RedisBase, ms, num, opt_float, translated, url_digest
+
+LEASE_BATCH = 1000  # leases per script call: a longer script would hold up every other client of Redis
 
 
 class RedisSources(RedisBase):
@@ -35,8 +41,35 @@ class RedisSources(RedisBase):
 
     # -- leases and liveness ------------------------------------------------------------------------
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        return (await self.acquire_leases(owner, [(name, ttl)]))[0]
+
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        """One script call per ``LEASE_BATCH`` leases; on a Cluster one per hash slot among them, as a
+        script's keys must share a slot (each source's keys have a slot of their own), made concurrently."""
+        groups: dict[int, list[int]] = {}
+        for i, (name, _) in enumerate(leases):
+            slot = key_slot(keys.lease(name).encode()) if isinstance(self._r, RedisCluster) else 0
+            groups.setdefault(slot, []).append(i)
+        calls = [
+            group[at : at + LEASE_BATCH]
+            for group in groups.values()
+            for at in range(0, len(group), LEASE_BATCH)
+        ]
+
+        async def call(positions: list[int]) -> list[int]:
+            found: list[int] = await self._acquire_script(
+                keys=[keys.lease(leases[i][0]) for i in positions],
+                args=[owner, *(ms(leases[i][1]) for i in positions)],
+            )
+            return found
+
         with translated():
-            return bool(await self._acquire_script(keys=[keys.lease(name)], args=[owner, ms(ttl)]))
+            answers = await asyncio.gather(*(call(positions) for positions in calls))
+        held = [False] * len(leases)
+        for positions, found in zip(calls, answers, strict=True):
+            for i, mine in zip(positions, found, strict=True):
+                held[i] = bool(mine)
+        return held
 
     async def transfer_lease(self, name: str, owner: str, to: str, ttl: float) -> bool:
         with translated():
