@@ -16,6 +16,7 @@ language written in its script (``script_languages``), decided per article.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import cache
 from typing import Any
@@ -32,7 +33,12 @@ _ELISIONS = {
         {"l", "un", "d", "dell", "all", "dall", "nell", "sull", "coll", "quell", "quest", "bell", "sant", "c"}
     ),
 }
-ELIDED = frozenset().union(*_ELISIONS.values())  # for terms that match as written, in any language
+# For terms that match as written, in any language. ELISION starts with the apostrophe, so ``re`` scans
+# for that character and looks back only where one is: English text's are possessives ("russia's").
+ELIDED = frozenset().union(*_ELISIONS.values())
+ELISION = re.compile("'(?:" + "|".join(rf"(?<=\b{h}')" for h in sorted(ELIDED)) + r")(?=\w)")
+
+
 _LIGHT = {"es": light_stems.spanish, "it": light_stems.italian, "pt": light_stems.portuguese}
 _LATIN = ("de", "es", "fr", "it", "pl", "pt")
 # Tags seen on real sites that are not the ISO 639-1 code of the language meant.

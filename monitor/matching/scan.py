@@ -16,7 +16,7 @@ from itertools import compress, repeat
 from monitor.errors import MatchTimeout
 from monitor.matching.compiled import Compiled
 from monitor.matching.lemma_stream import lemmas, readable
-from monitor.matching.lemmas import ELIDED
+from monitor.matching.lemmas import ELIDED, ELISION
 from monitor.matching.text import Normalized, is_boundary, match_key, normalize, sentences
 from monitor.matching.words import Words
 
@@ -82,7 +82,7 @@ def scan(compiled: Compiled, text: str, lang: str | None, deadline: float) -> Sc
     key = match_key(norm.text)
     scanned = Scanned(text, norm, Words(key))
     words = scanned.words
-    elided = _elided(words.words) if "'" in key else None
+    elided = _elided(words.words) if "'" in key and ELISION.search(key) else None
     via: dict[tuple[int, int], list[str]] | None = {} if elided else None
     for first, count, entries in compiled.phrases.find(words.words, words, elided, via):
         for term_id, kept in entries:
@@ -114,7 +114,7 @@ def _elided(words: list[str]) -> dict[int, tuple[str, ...]] | None:
     found: dict[int, tuple[str, ...]] = {}
     for index in compress(range(len(words)), map(operator.contains, words, repeat("'"))):
         head, _, rest = words[index].rpartition("'")
-        if head in ELIDED and rest:
+        if rest and head in ELIDED:
             found[index] = (words[index], rest)
     return found or None
 
