@@ -290,6 +290,9 @@ class Service:
         finally:
             self.sd.stopping()
             await self.stop()
+            # What settle_heap exempted goes back to the collector (in-process callers). Here, not in
+            # stop: `once` froze its own start-up and exits right after, with nothing to give back.
+            gc.unfreeze()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.sd.close()

@@ -21,10 +21,12 @@ from aiohttp import web
 import monitor.matching.engine
 from monitor.cli import main
 from monitor.logs import MASK
+from tests.cli_config import cli_config
 from tests.threaded import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 ETAG = '"v1"'
+RULES = "rules:\n  - id: kursk\n    any: [Kursk]\n"
 PUBLISHED = datetime.now(UTC) - timedelta(minutes=5)
 FEED = """<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Wire</title><link>{base}/</link>
@@ -70,34 +72,9 @@ def site(article_down: dict[str, bool]) -> Iterator[str]:
 
 
 def write_config(tmp_path: Path, base: str, log_format: str = "text") -> str:
-    (tmp_path / "rules.yaml").write_text("rules:\n  - id: kursk\n    any: [Kursk]\n", encoding="utf-8")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[store]
-url = "sqlite://{tmp_path / "state.db"}"
-[http]
-allow_private_networks = true
-respect_robots = false
-per_host_delay = "0s"
-[rules]
-paths = ["rules.yaml"]
-[alerts]
-first_run = "alert"
-[service]
-log_format = "{log_format}"
-log_level = "info"
-metrics = ""
-[[sources]]
-name = "wire"
-kind = "feed"
-url = "{base}/feed.xml"
-[[notifiers]]
-name = "terminal"
-kind = "console"
-""",
-        encoding="utf-8",
-    )
+    config = cli_config(tmp_path, [("wire", "feed", f"{base}/feed.xml")], RULES)
+    with config.open("a", encoding="utf-8") as f:
+        f.write(f'[service]\nlog_format = "{log_format}"\nlog_level = "info"\nmetrics = ""\n')
     return str(config)
 
 
@@ -180,17 +157,21 @@ def test_once_logs_in_the_configured_format(
 def test_a_refused_config_is_refused_before_anything_is_fetched_and_leaves_the_collector_on(
     site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Start-up pauses the garbage collector; whatever happens at start-up, the run gets it back."""
+    """Start-up pauses the garbage collector; whatever happens at start-up, the run gets it back, and what
+    start-up made stays frozen out of its passes to the end (the service's stop does not thaw it)."""
+    gc.unfreeze()
     config = write_config(tmp_path, site)
-    (tmp_path / "rules.yaml").write_text("rules:\n  - id: kursk\n    any: []\n", encoding="utf-8")
+    (tmp_path / "rules" / "r.yaml").write_text("rules:\n  - id: kursk\n    any: []\n", encoding="utf-8")
     assert main(["once", "-c", config]) == 2
-    assert "rules.yaml:3:" in capsys.readouterr().err
+    assert "r.yaml:3:" in capsys.readouterr().err
     assert not (tmp_path / "state.db").exists()
     assert gc.isenabled()
 
+    gc.unfreeze()
     write_config(tmp_path, site)
     assert main(["once", "-c", config]) == 0
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    gc.unfreeze()
 
 
 def test_once_log_lines_never_carry_the_configs_secrets(
