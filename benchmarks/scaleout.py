@@ -8,7 +8,9 @@ A private redis-server, the simulator (own process, which logs when each site's 
 (the first round fetches, later ones are 304s), ``--intervals`` intervals are observed. For each source the
 gaps between consecutive polls, from the last poll before the window to the last in it: a gap under half
 an interval is a double poll, one over 1.5 intervals a skipped one (jitter is at most 10%). Redis's own
-counters give commands and bytes per poll and memory per source; psutil gives the daemons' CPU per poll.
+counters give commands and bytes per poll and memory per source; psutil gives the daemons' CPU per poll and
+RSS, and the load average is sampled through the run (other work on the machine delays ticks too).
+Progress goes to stderr: at 100,000 sources a run lasts about an hour.
 """
 
 from __future__ import annotations
@@ -37,19 +39,61 @@ from redis_cost import _free_port, _info, _server_binary
 
 from monitor import loop as event_loop
 
+SAMPLE_EVERY = 10.0  # seconds between samples of RSS and load
+
 
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in procs)
 
 
-async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> dict[str, list[float]]:
+async def redis_cpu(r: aioredis.Redis) -> float:
+    cpu = await r.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def progress(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+class Watch:
+    """Samples the daemons' RSS and the machine's load average while a phase runs."""
+
+    def __init__(self, procs: list[psutil.Process]) -> None:
+        self.procs = procs
+        self.rss_peak_mb = [0.0] * len(procs)
+        self.load: dict[str, list[float]] = {}  # phase -> 1-minute load averages sampled in it
+        self.phase = "start-up"
+
+    def sample(self) -> None:
+        for i, p in enumerate(self.procs):
+            self.rss_peak_mb[i] = max(self.rss_peak_mb[i], p.memory_info().rss / 1e6)
+        self.load.setdefault(self.phase, []).append(os.getloadavg()[0])
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_EVERY)  # sampling, not synchronisation
+
+    def rss_mb(self) -> list[float]:
+        return [round(p.memory_info().rss / 1e6) for p in self.procs]
+
+    def load_range(self, phase: str) -> list[float]:
+        samples = self.load.get(phase) or [os.getloadavg()[0]]
+        return [round(min(samples), 1), round(max(samples), 1)]
+
+
+async def wait_all_polled(sim: SimProcess, sources: int, deadline: float) -> None:
+    # Each answer lists every source's poll times: at 100,000 sources asking every 2 s would cost the
+    # simulator (and the machine the daemons share) noticeably.
+    every = max(2.0, sources / 5000)
     while True:
-        polls = await sim.call("GET", "/_sim/polls")
-        if len(polls) >= sources:
-            return polls
+        polled = len(await sim.call("GET", "/_sim/polls"))
+        progress(f"first round: {polled} of {sources} sources polled")
+        if polled >= sources:
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(polls)} of {sources} sources polled before the deadline")
-        await asyncio.sleep(2)  # a benchmark waiting for many processes: checked, bounded, not a test
+            raise RuntimeError(f"only {polled} of {sources} sources polled before the deadline")
+        await asyncio.sleep(every)  # a benchmark waiting for many processes: checked, bounded, not a test
 
 
 def judge(polls: dict[str, list[float]], start: float, end: float, interval: float) -> dict[str, Any]:
@@ -109,15 +153,29 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             for log in logs
         ]
         watched = [psutil.Process(p.pid) for p in procs]
+        watch = Watch(watched)
+        sampler = asyncio.create_task(watch.run())
+        began = time.monotonic()
         try:
-            await wait_all_polled(sim, args.sources, time.monotonic() + 300 + 3 * args.interval)
+            # The first round parses every listing once: several ms of CPU per source.
+            await wait_all_polled(sim, args.sources, began + 300 + 3 * args.interval + args.sources / 50)
+            first_round = time.monotonic() - began
             # One more interval: every source has sent its validators, the rest are 304s.
+            watch.phase = "settle"
+            progress(f"first round took {first_round:.0f} s; one interval more before measuring")
             await asyncio.sleep(args.interval)
             info0, cpu0, start = await _info(r), cpu_seconds(watched), time.time()
+            sim0, redis0 = sim.cpu_seconds(), await redis_cpu(r)
             stats0 = await r.info("commandstats")
-            await asyncio.sleep(args.intervals * args.interval)
+            watch.phase = "window"
+            for i in range(args.intervals):
+                await asyncio.sleep(args.interval)
+                progress(f"interval {i + 1} of {args.intervals}; RSS MB {watch.rss_mb()}")
             info1, cpu1, end = await _info(r), cpu_seconds(watched), time.time()
+            sim1, redis1 = sim.cpu_seconds(), await redis_cpu(r)
             stats1 = await r.info("commandstats")
+            watch.sample()
+            rss_end = watch.rss_mb()
             polls = await sim.call("GET", "/_sim/polls")
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError("an instance exited during the run")
@@ -127,6 +185,7 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
                 print(f"--- {log.name}", *tail, sep="\n", file=sys.stderr)
             raise
         finally:
+            sampler.cancel()
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             for p in procs:
@@ -166,6 +225,13 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
         "redis_commands_per_poll_by_name": {name: round(n / max(1, made), 2) for name, n in top},
         "redis_memory_bytes_per_source": round((info1["memory"] - empty) / args.sources),
         "cpu_ms_per_poll": round(1000 * (cpu1 - cpu0) / max(1, made), 3),
+        "simulator_cpu_ms_per_poll": round(1000 * (sim1 - sim0) / max(1, made), 3),
+        "redis_cpu_ms_per_poll": round(1000 * (redis1 - redis0) / max(1, made), 3),
+        "first_round_s": round(first_round),
+        "rss_mb_per_instance_end": rss_end,
+        "rss_mb_per_instance_peak": [round(m) for m in watch.rss_peak_mb],
+        "load_first_round_min_max": watch.load_range("start-up"),
+        "load_window_min_max": watch.load_range("window"),
     }
 
 
@@ -208,6 +274,17 @@ def main(argv: list[str] | None = None) -> int:
             ("  by command (scripts' own included)", record["redis_commands_per_poll_by_name"]),
             ("Redis memory per source", f"{record['redis_memory_bytes_per_source']} B"),
             ("daemons' CPU ms per poll", record["cpu_ms_per_poll"]),
+            (
+                "simulator's, Redis's CPU ms per poll",
+                f"{record['simulator_cpu_ms_per_poll']}, {record['redis_cpu_ms_per_poll']}",
+            ),
+            ("first round (every listing fetched once)", f"{record['first_round_s']} s"),
+            ("RSS per instance at the end, MB", record["rss_mb_per_instance_end"]),
+            ("RSS per instance at its peak, MB", record["rss_mb_per_instance_peak"]),
+            (
+                "load average: first round, window",
+                f"{record['load_first_round_min_max']}, {record['load_window_min_max']}",
+            ),
         ]
     )
     return 0
