@@ -186,13 +186,16 @@ async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]
             raise
         finally:
             sampler.cancel()
+            stopping = time.monotonic()
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             for p in procs:
                 try:
-                    await asyncio.wait_for(asyncio.to_thread(p.wait), 60)
+                    await asyncio.wait_for(asyncio.to_thread(p.wait), 120)
                 except TimeoutError:
                     p.kill()
+            # Leaving releases every lease an instance knows of: how long that takes at this size.
+            progress(f"instances stopped {time.monotonic() - stopping:.0f} s after SIGTERM")
             await r.aclose()
     made = sum(1 for times in polls.values() for t in times if start <= t < end)
     traffic = info1["in"] + info1["out"] - info0["in"] - info0["out"]
