@@ -111,7 +111,7 @@ def judge(polls: dict[str, list[float]], start: float, end: float, interval: flo
         twice += sum(g < 0.5 * interval for g in gaps)
         doubles += [round(b - start) for a, b in itertools.pairwise(chain) if b - a < 0.5 * interval]
         skipped += sum(g > 1.5 * interval for g in gaps)
-        if inside and end - inside[-1] > 1.5 * interval:
+        if chain and end - chain[-1] > 1.5 * interval:  # the window ended long after its last poll
             skipped += 1
     every.sort()
     # Gaps in intervals: tells a schedule that ran a little late (1.5-1.7) from one that missed a poll (2+).
