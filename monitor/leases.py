@@ -252,13 +252,12 @@ class SourceLeases:
                 future.cancel()
         self._pending = {}
         # Leaving first: another instance checks that a target is live just before handing it a lease,
-        # so none is handed to us once we are gone. release_lease drops only leases we hold, so
+        # so none is handed to us once we are gone. release_leases drops only leases we hold, so
         # releasing every source we know is safe, and it catches one handed to us before we left.
         held = sorted(self._held.keys() | self._known)
         self._held, self._ticked = {}, {}
         try:
             await self.store.heartbeat(self.instance, 0)
-            for name in held:
-                await self.store.release_lease(name, self.instance)
+            await self.store.release_leases(self.instance, held)
         except Exception as exc:
             log.warning("lease_release_failed", extra={"error": str(exc), "count": len(held)})

@@ -211,3 +211,37 @@ async def test_a_renewal_answered_after_the_hand_over_does_not_bring_the_lease_b
         await taker.close()
         for s in (store, other):
             await s.close()
+
+
+class CountingReleases(GatedStore):
+    """Counts the store calls that release leases."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.releases: list[list[str]] = []
+
+    async def release_leases(self, owner: str, names: Sequence[str]) -> None:
+        self.releases.append(list(names))
+        await super().release_leases(owner, names)
+
+
+async def test_leaving_releases_every_lease_it_holds_in_one_call_and_no_other(tmp_path: Path) -> None:
+    """At 100,000 sources releasing one lease per call made leaving take most of systemd's stop timeout."""
+    store, other = CountingReleases(str(tmp_path / "s.db")), CountingReleases(str(tmp_path / "s.db"))
+    for s in (store, other):
+        await s.open()
+    leaving, staying = SourceLeases(store, instance="a"), SourceLeases(other, instance="b")
+    names = [f"s{i}" for i in range(50)]
+    try:
+        assert await tick(staying, source("theirs"))
+        assert all(await asyncio.gather(*(tick(leaving, source(n)) for n in names)))
+        assert not await tick(leaving, source("theirs"))  # known to it, held by the other
+        await leaving.close()
+        assert len(store.releases) == 1
+        assert [await other.lease_holder(n) for n in names] == [None] * len(names)
+        assert await other.lease_holder("theirs") == "b"
+    finally:
+        await leaving.close()
+        await staying.close()
+        for s in (store, other):
+            await s.close()

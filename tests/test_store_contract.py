@@ -472,6 +472,17 @@ async def test_lease_has_one_holder_renews_and_transfers(make_store: StoreFactor
     assert await first.lease_holder("other") is None
 
 
+async def test_leases_released_in_one_call_drop_only_the_owners(make_store: StoreFactory) -> None:
+    first, second = await make_store(), await make_store()
+    mine = [f"s{i}" for i in range(1500)]  # more than one script call's batch on Redis
+    assert all(await first.acquire_leases("i1", [(name, 30) for name in mine]))
+    assert await second.acquire_lease("theirs", "i2", 30) is True
+    await first.release_leases("i1", [*mine, "theirs", "nobody's"])
+    assert [await second.lease_holder(n) for n in ("s0", "s999", "s1000", "s1499")] == [None] * 4
+    assert await second.lease_holder("theirs") == "i2"
+    assert await second.acquire_lease("s1000", "i2", 30) is True
+
+
 async def test_leases_taken_in_one_batch_answer_each_as_alone(make_store: StoreFactory) -> None:
     first, second = await make_store(), await make_store()
     assert await second.acquire_lease("theirs", "i2", 30) is True

@@ -127,7 +127,7 @@ class RedisBase(Store):
         self._poll_script = self._r.register_script(scripts.source("record_poll"))
         self._acquire_script = self._r.register_script(scripts.source("acquire_leases"))
         self._transfer_script = self._r.register_script(scripts.source("transfer_lease"))
-        self._release_script = self._r.register_script(scripts.source("release_lease"))
+        self._release_script = self._r.register_script(scripts.source("release_leases"))
         self._heartbeat_script = self._r.register_script(scripts.source("heartbeat"))
         self._host_script = self._r.register_script(scripts.source("host_slot"))
         self._validators_script = self._r.register_script(scripts.source("set_validators"))

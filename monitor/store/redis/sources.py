@@ -43,18 +43,23 @@ class RedisSources(RedisBase):
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
         return (await self.acquire_leases(owner, [(name, ttl)]))[0]
 
-    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
-        """One script call per ``LEASE_BATCH`` leases; on a Cluster one per hash slot among them, as a
-        script's keys must share a slot (each source's keys have a slot of their own), made concurrently."""
+    def _lease_calls(self, names: Sequence[str]) -> list[list[int]]:
+        """The positions in ``names`` that each script call takes: at most ``LEASE_BATCH`` a call; on a
+        Cluster one call per hash slot among them, as a script's keys must share a slot (each source's
+        keys have a slot of their own)."""
         groups: dict[int, list[int]] = {}
-        for i, (name, _) in enumerate(leases):
+        for i, name in enumerate(names):
             slot = key_slot(keys.lease(name).encode()) if isinstance(self._r, RedisCluster) else 0
             groups.setdefault(slot, []).append(i)
-        calls = [
+        return [
             group[at : at + LEASE_BATCH]
             for group in groups.values()
             for at in range(0, len(group), LEASE_BATCH)
         ]
+
+    async def acquire_leases(self, owner: str, leases: Sequence[tuple[str, float]]) -> list[bool]:
+        """One script call per batch (``_lease_calls``), made concurrently."""
+        calls = self._lease_calls([name for name, _ in leases])
 
         async def call(positions: list[int]) -> list[int]:
             found: list[int] = await self._acquire_script(
@@ -76,8 +81,15 @@ class RedisSources(RedisBase):
             return bool(await self._transfer_script(keys=[keys.lease(name)], args=[owner, to, ms(ttl)]))
 
     async def release_lease(self, name: str, owner: str) -> None:
+        await self.release_leases(owner, [name])
+
+    async def release_leases(self, owner: str, names: Sequence[str]) -> None:
+        """One script call per batch (``_lease_calls``), made concurrently."""
+        calls = self._lease_calls(names)
         with translated():
-            await self._release_script(keys=[keys.lease(name)], args=[owner])
+            await asyncio.gather(
+                *(self._release_script(keys=[keys.lease(names[i]) for i in c], args=[owner]) for c in calls)
+            )
 
     async def lease_holder(self, name: str) -> str | None:
         with translated():

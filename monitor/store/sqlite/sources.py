@@ -72,9 +72,16 @@ class SqliteSources(SqliteBase):
         return await self._run(_transfer)
 
     async def release_lease(self, name: str, owner: str) -> None:
-        await self._run(
-            lambda conn: conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
-        )
+        await self.release_leases(owner, [name])
+
+    async def release_leases(self, owner: str, names: Sequence[str]) -> None:
+        def _release(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                conn.executemany(
+                    "DELETE FROM leases WHERE name = ? AND owner = ?", [(name, owner) for name in names]
+                )
+
+        await self._run(_release)
 
     async def lease_holder(self, name: str) -> str | None:
         row = await self._run(
