@@ -245,14 +245,14 @@ class _Stories:
         first = self._stories[key][1] if key in self._stories else now
         stored = self._stories[key][0] if key in self._stories else fp
         self._stories[key] = (stored, first, now)
-        for band in enumerate(stored.bands()):
+        for band in stored.bands():
             self._bands.setdefault(band, set()).add(key)
         self._by_url[record.url] = key
         return key
 
     def _nearest(self, fp: Fingerprint, now: float) -> str | None:
         best: tuple[float, float, str] | None = None
-        candidates = set().union(*(self._bands.get(band, ()) for band in enumerate(fp.bands())))
+        candidates = set().union(*(self._bands.get(band, ()) for band in fp.bands()))
         for key in candidates:
             other, first, last = self._stories[key]
             if last >= now - self.window and same_story(fp, other):
