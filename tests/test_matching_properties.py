@@ -106,6 +106,31 @@ def test_words_copied_whole_normalize_as_character_by_character(text: str) -> No
         assert fast.to_original(start, len(fast.text)) == slow.to_original(start, len(slow.text))
 
 
+# Quotes and dashes among what may stand around them: spaces of every kind, combining marks, letters.
+PUNCTUATED = st.text(
+    st.one_of(
+        st.sampled_from("\u2018\u2019\u201c\u201d\u00ab\u00bb\u2013\u2014\u2212\u2010'\"- \n\u00a0\u200b"),
+        st.sampled_from("\u0301\u0308\u0327\u05b4\u093c"),
+        st.characters(max_codepoint=0x2FFF),
+    ),
+    max_size=40,
+)
+
+
+@PROPERTIES
+@given(PUNCTUATED)
+def test_quotes_and_dashes_replaced_up_front_normalize_as_run_by_run(text: str) -> None:
+    """Quotes and dashes are replaced before the loop (one ASCII character for one): the text and every
+    offset must be what the loop makes of them as runs."""
+    fast = normalize(text)
+    with mock.patch.object(text_module, "_ascii_punctuation", side_effect=lambda t: t):
+        slow = normalize(text)
+    assert fast.text == slow.text
+    for start in range(len(fast.text) + 1):
+        for end in range(start, len(fast.text) + 1):
+            assert fast.to_original(start, end) == slow.to_original(start, end)
+
+
 def _found_letter_by_letter(term: str, text: str) -> bool:
     """Where a term is, read letter by letter: its ``match_key`` in the text's, as whole words."""
     norm = normalize(text).text

@@ -183,6 +183,8 @@ def _special_runs(text: str) -> Iterator[tuple[int, int]]:
 
 def normalize(text: str) -> Normalized:
     """NFKC; curly quotes to ASCII; dashes to "-"; invisible characters dropped; whitespace to one space."""
+    if not text.isascii():
+        text = _ascii_punctuation(text)
     out = _Builder()
     pos = 0
     for start, end in _special_runs(text):
@@ -202,6 +204,31 @@ def normalize(text: str) -> Normalized:
         pos = end
     out.copy(text[pos:], pos)
     return out.finish(len(text))
+
+
+def _ascii_punctuation(text: str) -> str:
+    """``text`` with its curly quotes and dashes as ``normalize`` writes them, one character for one, so
+    the loop copies them with the plain text around them instead of as a run each (an English article
+    has dozens of apostrophes). Not where a combining mark follows one: the mark composes with it."""
+    ascii_of, find, before_mark = _punctuation()
+    found = set(find.findall(text))
+    if not found or before_mark.search(text):
+        return text
+    for char in found:
+        text = text.replace(char, ascii_of[char])
+    return text
+
+
+@lru_cache(maxsize=1)
+def _punctuation() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str]]:
+    """What ``_map_char`` makes of a character on its own that is one ASCII character (quotes, dashes);
+    a pattern of those characters, and of one of them with a combining mark after it. Built on first
+    use: it reads every code point."""
+    dashes = [c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd" and c != "-"]
+    ascii_of = {**_QUOTES, **dict.fromkeys([*dashes, "\u2212"], "-")}
+    chars = "[" + "".join(map(re.escape, sorted(ascii_of))) + "]"
+    marks = "".join(re.escape(chr(c)) for c in range(0x110000) if unicodedata.combining(chr(c)))
+    return ascii_of, re.compile(chars), re.compile(f"{chars}[{marks}]")
 
 
 @lru_cache(maxsize=1)
