@@ -96,7 +96,7 @@ class _Reader:
     def read(self, payloads: Sequence[bytes]) -> list[Found]:
         found = []
         for payload in payloads:
-            if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
+            if not self.prefilter.candidates(payload) and not self._inflecting(payload):
                 continue
             record = decode_payload(payload)
             if self._too_old(record):

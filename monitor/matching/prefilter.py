@@ -33,6 +33,7 @@ import re2
 from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
+from monitor.nfkc import composes
 
 _RUN = re.compile(r"[^\W_]+")
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
@@ -94,15 +95,10 @@ _FEW = 64  # characters NFKC may change, up to which only their words are normal
 def _unstable() -> re.Pattern[str]:
     """A character NFKC may change or join to the one before it (a combining mark, the second of a
     composition, Hangul's vowel and final jamo); beyond the BMP, every character."""
-    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for code in range(0x110000):
-        decomposition = unicodedata.decomposition(chr(code)).split()
-        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
-            seconds.add(int(decomposition[1], 16))
     chars = [
         chr(c)
         for c in range(0x80, 0x10000)
-        if c in seconds or unicodedata.combining(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
+        if composes(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
     ]
     return re.compile("[" + "".join(map(re.escape, chars)) + "\U00010000-\U0010ffff]")
 
@@ -202,14 +198,17 @@ class Prefilter:
             self._automaton.make_automaton()
         self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms})
 
-    def candidates(self, text: str) -> set[str]:
-        """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
-        folded = probe_text(text)
-        occurring = self._occurring.find(folded) if self._occurring is not None else None
-        if occurring is not None and not any(
-            all(not occurring.isdisjoint(r) for r in runs) for runs in self._runs.values()
-        ):
-            return set()  # no rule has a probe of each of its sets standing as a word
+    def candidates(self, text: str | bytes) -> set[str]:
+        """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields), given
+        as a string or as its UTF-8 (a packed record as stored: most are passed over undecoded)."""
+        occurring = self._occurring.find_raw(text) if self._occurring is not None else None
+        if occurring is not None and not self._could_match(occurring):
+            return set()
+        folded = probe_text(text if isinstance(text, str) else text.decode())
+        if occurring is None and self._occurring is not None:
+            occurring = self._occurring.find(folded)
+            if occurring is not None and not self._could_match(occurring):
+                return set()
         found: set[str] = set()
         if self._automaton is not None:
             last = len(folded) - 1
@@ -234,6 +233,10 @@ class Prefilter:
             and all(any(_has(folded, form, found) for form in forms) for forms in self._required[rule])
         }
 
+    def _could_match(self, occurring: set[str]) -> bool:
+        """Whether some rule has a probe of each of its sets among ``occurring``."""
+        return any(all(not occurring.isdisjoint(r) for r in runs) for runs in self._runs.values())
+
 
 class _Occurring:
     """Which probes occur in a text, as far as ASCII tells whether they stand as words (an ASCII letter or
@@ -243,33 +246,96 @@ class _Occurring:
     also tells where each occurs) costs several times more. Most texts have no rule's probes of each set,
     and need no more."""
 
-    def __init__(self, runs: Sequence[str], matcher: re2.Set) -> None:
-        self._runs, self._matcher = runs, matcher
+    def __init__(self, runs: Sequence[str], folded: re2.Set, raw: re2.Set | None) -> None:
+        self._runs, self._folded, self._raw = runs, folded, raw
 
     @classmethod
     def of(cls, runs: dict[str, bool]) -> _Occurring | None:
         """``runs``: each probe, and whether it must stand as a word. None when RE2 cannot build the
         automaton within its memory budget (very many probes)."""
-        options = re2.Options()
-        options.max_mem, options.log_errors = _RE2_MEMORY, False
-        matcher = re2.Set.SearchSet(options)
         ordered = sorted(runs)
-        for run in ordered:
-            matcher.Add(_pattern(run, runs[run]))
-        matcher.Add("")  # occurs in every text: an answer without it is a search that ran out of memory
-        try:
-            matcher.Compile()
-        except re2.error:
+        patterns = [_pattern(run, runs[run]) for run in ordered]
+        folded = _set(patterns)
+        if folded is None:
             return None
-        return cls(ordered, matcher)
+        return cls(ordered, folded, _set([f"(?i:{p})" for p in patterns] + [_changing(ordered)]))
 
     def find(self, text: str) -> set[str] | None:
-        """The probes in ``text``; None when the search could not tell."""
-        hits = self._matcher.Match(text)
-        everywhere = len(self._runs)
-        if everywhere not in hits:
+        """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
+        return self._found(self._folded.Match(text), len(self._runs))
+
+    def find_raw(self, text: str | bytes) -> set[str] | None:
+        """The probes in ``probe_text(text)``, told from ``text`` as it is: case-insensitive, which
+        is what case folding does to a text none of whose characters ``_changing`` lists (separators
+        that NFKC makes other separators change nothing here). None when it cannot tell."""
+        if self._raw is None:
             return None
-        return {self._runs[i] for i in hits if i != everywhere}
+        if isinstance(text, bytes):
+            for char, folded in _FOLD_FIRST.items():
+                if char in text:
+                    text = text.replace(char, folded)
+        changing = len(self._runs)
+        hits = self._raw.Match(text)
+        return None if hits is None or changing in hits else self._found(hits, changing + 1)
+
+    def _found(self, hits: list[int] | None, everywhere: int) -> set[str] | None:
+        if hits is None or everywhere not in hits:
+            return None  # RE2's automaton ran out of memory
+        return {self._runs[i] for i in hits if i < len(self._runs)}
+
+
+def _set(patterns: list[str]) -> re2.Set | None:
+    """RE2's set of ``patterns``, and "" after them (it occurs in every text: an answer without it is a
+    search that ran out of memory); None when it cannot be built within its memory budget."""
+    options = re2.Options()
+    options.max_mem, options.log_errors = _RE2_MEMORY, False
+    matcher = re2.Set.SearchSet(options)
+    for pattern in [*patterns, ""]:
+        matcher.Add(pattern)
+    try:
+        matcher.Compile()
+    except re2.error:
+        return None
+    return matcher
+
+
+def _changing(probes: Sequence[str]) -> str:
+    """An RE2 class of the characters that make a text as written no guide to which of ``probes`` its
+    ``probe_text`` holds: the invisible characters ``probe_text`` drops, those NFKC joins to the one
+    before, and those NFKC or case folding turns into anything but one character of their own case,
+    unless all that becomes of them is separators or letters and digits no probe has (a backslash
+    counts, for the escapes before a probe)."""
+    used = {*"".join(probes), "\\"}
+    always, becomes = _changes()
+    changing = sorted([*always, *(c for c, chars in becomes.items() if not used.isdisjoint(chars))])
+    ranges = "".join(f"\\x{{{c:x}}}" for c in changing)
+    return f"[{ranges}\\x{{{_LAST_READ + 1:x}}}-\\x{{10ffff}}]"
+
+
+@functools.cache
+def _changes() -> tuple[list[int], dict[int, frozenset[str]]]:
+    """Up to ``_LAST_READ``: the code points that always change a text's probes (invisible, joined
+    by NFKC), and those whose NFKC, case-folded, is no case of themselves, with the letters, digits
+    and backslashes that become of each."""
+    always = [ord(c) for c in _INVISIBLE.pattern[1:-1]]
+    becomes = {}
+    for code in range(0x80, _LAST_READ + 1):
+        char = chr(code)
+        if composes(char):
+            always.append(code)
+            continue
+        folded = unicodedata.normalize("NFKC", char).casefold()
+        if folded != char and not (len(folded) == 1 and unicodedata.is_normalized("NFKC", char)):
+            becomes[code] = frozenset(c for c in folded if c.isalnum() or c == "\\")
+    return always, becomes
+
+
+# Beyond this, every code point counts as changing a text: planes 3 and up hold no letter that case
+# folding or NFKC changes yet, but they are not read (start-up time).
+_LAST_READ = 0x2FFFF
+# Characters whose case folding is two letters, written out in a record's UTF-8 before the first
+# pass: German's "ß" would otherwise send most German texts the long way.
+_FOLD_FIRST = {"ß".encode(): b"ss", "ẞ".encode(): b"ss"}
 
 
 def _pattern(run: str, bounded: bool) -> str:
