@@ -197,41 +197,56 @@ class Prefilter:
                 self._automaton.add_word(run, (run, run not in anywhere))
             self._automaton.make_automaton()
         self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms})
+        self._phrased = {
+            rule for rule, sets in self._required.items() if any(f.phrase for g in sets for f in g)
+        }
 
     def candidates(self, text: str | bytes) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields), given
         as a string or as its UTF-8 (a packed record as stored: most are passed over undecoded)."""
-        occurring = self._occurring.find_raw(text) if self._occurring is not None else None
-        if occurring is not None and not self._could_match(occurring):
+        found = self._occurring.find_raw(text) if self._occurring is not None else None
+        if found is not None and not self._could_match(found):
             return set()
-        folded = probe_text(text if isinstance(text, str) else text.decode())
-        if occurring is None and self._occurring is not None:
-            occurring = self._occurring.find(folded)
-            if occurring is not None and not self._could_match(occurring):
-                return set()
-        found: set[str] = set()
-        if self._automaton is not None:
-            last = len(folded) - 1
-            for end, (run, bounded) in self._automaton.iter(folded):
-                if run in found:
+        folded: str | None = None
+        if found is None:
+            folded = probe_text(text if isinstance(text, str) else text.decode())
+            found = self._occurring.find(folded) if self._occurring is not None else None
+            if found is None:  # RE2 could not tell: where each probe stands, found exactly
+                found = self._standing(folded)
+        rules = set()
+        for rule, runs in self._runs.items():
+            if not all(not found.isdisjoint(r) for r in runs):
+                continue
+            if rule in self._phrased:  # a term of several words: they must be found in order
+                if folded is None:
+                    folded = probe_text(text if isinstance(text, str) else text.decode())
+                sets = self._required[rule]
+                if not all(any(_has(folded, form, found) for form in forms) for forms in sets):
                     continue
-                start = end + 1 - len(run)
-                # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
-                if (
-                    not bounded
-                    or (
-                        (start == 0 or not folded[start - 1].isalnum())
-                        and (end == last or not folded[end + 1].isalnum())
-                    )
-                    or _stands_alone(folded, start, end + 1)
-                ):
-                    found.add(run)
-        return {
-            rule
-            for rule, runs in self._runs.items()
-            if all(not found.isdisjoint(r) for r in runs)
-            and all(any(_has(folded, form, found) for form in forms) for forms in self._required[rule])
-        }
+            rules.add(rule)
+        return rules
+
+    def _standing(self, folded: str) -> set[str]:
+        """The probes that stand as words in ``folded`` (``probe_text``'s), by Aho-Corasick."""
+        found: set[str] = set()
+        if self._automaton is None:
+            return found
+        last = len(folded) - 1
+        for end, (run, bounded) in self._automaton.iter(folded):
+            if run in found:
+                continue
+            start = end + 1 - len(run)
+            # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
+            if (
+                not bounded
+                or (
+                    (start == 0 or not folded[start - 1].isalnum())
+                    and (end == last or not folded[end + 1].isalnum())
+                )
+                or _stands_alone(folded, start, end + 1)
+            ):
+                found.add(run)
+        return found
 
     def _could_match(self, occurring: set[str]) -> bool:
         """Whether some rule has a probe of each of its sets among ``occurring``."""
@@ -258,25 +273,27 @@ class _Occurring:
         folded = _set(patterns)
         if folded is None:
             return None
-        return cls(ordered, folded, _set([f"(?i:{p})" for p in patterns] + [_changing(ordered)]))
+        raw = [f"(?i:{p})" for p in patterns] + [_changing(ordered), _written_out().pattern]
+        return cls(ordered, folded, _set(raw))
 
     def find(self, text: str) -> set[str] | None:
         """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
         return self._found(self._folded.Match(text), len(self._runs))
 
     def find_raw(self, text: str | bytes) -> set[str] | None:
-        """The probes in ``probe_text(text)``, told from ``text`` as it is: case-insensitive, which
-        is what case folding does to a text none of whose characters ``_changing`` lists (separators
-        that NFKC makes other separators change nothing here). None when it cannot tell."""
+        """The probes in ``probe_text(text)``, told from ``text`` as it is (case-insensitive, which is
+        what case folding does to it), unless it holds a character ``_changing`` lists; one that
+        ``_written_out`` lists is written out first. None when it cannot tell."""
         if self._raw is None:
             return None
-        if isinstance(text, bytes):
-            for char, folded in _FOLD_FIRST.items():
-                if char in text:
-                    text = text.replace(char, folded)
-        changing = len(self._runs)
+        changing, written = len(self._runs), len(self._runs) + 1
         hits = self._raw.Match(text)
-        return None if hits is None or changing in hits else self._found(hits, changing + 1)
+        if hits is not None and written in hits and changing not in hits:
+            plain = text if isinstance(text, str) else text.decode()
+            hits = self._raw.Match(_written_out().sub(lambda m: _folded()[m.group()], plain))
+        if hits is None or changing in hits:
+            return None
+        return self._found(hits, written + 1)
 
     def _found(self, hits: list[int] | None, everywhere: int) -> set[str] | None:
         if hits is None or everywhere not in hits:
@@ -301,41 +318,65 @@ def _set(patterns: list[str]) -> re2.Set | None:
 
 def _changing(probes: Sequence[str]) -> str:
     """An RE2 class of the characters that make a text as written no guide to which of ``probes`` its
-    ``probe_text`` holds: the invisible characters ``probe_text`` drops, those NFKC joins to the one
-    before, and those NFKC or case folding turns into anything but one character of their own case,
-    unless all that becomes of them is separators or letters and digits no probe has (a backslash
-    counts, for the escapes before a probe)."""
+    ``probe_text`` holds: those NFKC or case folding turns into letters or digits some probe has
+    (other than a case of themselves, which matching without case finds), or into a backslash (the
+    escapes before a probe); those NFKC may join into a letter some probe has; everything beyond
+    ``_LAST_READ``."""
     used = {*"".join(probes), "\\"}
-    always, becomes = _changes()
-    changing = sorted([*always, *(c for c, chars in becomes.items() if not used.isdisjoint(chars))])
+    changing = sorted(code for code, chars in _changes().items() if not used.isdisjoint(chars))
     ranges = "".join(f"\\x{{{c:x}}}" for c in changing)
     return f"[{ranges}\\x{{{_LAST_READ + 1:x}}}-\\x{{10ffff}}]"
 
 
 @functools.cache
-def _changes() -> tuple[list[int], dict[int, frozenset[str]]]:
-    """Up to ``_LAST_READ``: the code points that always change a text's probes (invisible, joined
-    by NFKC), and those whose NFKC, case-folded, is no case of themselves, with the letters, digits
-    and backslashes that become of each."""
-    always = [ord(c) for c in _INVISIBLE.pattern[1:-1]]
-    becomes = {}
+def _changes() -> dict[int, frozenset[str]]:
+    """Up to ``_LAST_READ``, what may become of each code point that NFKC or case folding changes into
+    something else than one character of its own case (the letters, digits and backslashes of its
+    NFKC, case-folded), or that NFKC may join to the character before (every character whose
+    canonical decomposition holds it); not those ``_written_out`` lists."""
+    joins: dict[int, set[str]] = {}
+    for code in range(0x80, _LAST_READ + 1):
+        folded = chr(code).casefold()
+        if len(folded) > 1:  # folded apart again: the letter stays the one it is made on
+            continue
+        for part in unicodedata.normalize("NFD", chr(code)):
+            if part != chr(code) and composes(part):
+                joins.setdefault(ord(part), set()).add(folded)
+    changes = {code: frozenset(chars) for code, chars in joins.items()}
     for code in range(0x80, _LAST_READ + 1):
         char = chr(code)
-        if composes(char):
-            always.append(code)
+        if char in _folded() or code in changes:
             continue
         folded = unicodedata.normalize("NFKC", char).casefold()
         if folded != char and not (len(folded) == 1 and unicodedata.is_normalized("NFKC", char)):
-            becomes[code] = frozenset(c for c in folded if c.isalnum() or c == "\\")
-    return always, becomes
+            changes[code] = frozenset(c for c in folded if c.isalnum() or c == "\\")
+    return changes
+
+
+@functools.cache
+def _folded() -> dict[str, str]:
+    """Characters whose ``probe_text`` is other characters, whatever stands around them: the
+    invisible ones, dropped, and those NFKC keeps whose case folding is several ("ß" -> "ss",
+    "İ" -> "i̇")."""
+    several = {
+        chr(code): chr(code).casefold()
+        for code in range(0x80, _LAST_READ + 1)
+        if len(chr(code).casefold()) > 1
+        and unicodedata.is_normalized("NFKC", chr(code))
+        and not composes(chr(code))
+    }
+    return {**several, **dict.fromkeys(_INVISIBLE.pattern[1:-1], "")}
+
+
+@functools.cache
+def _written_out() -> re.Pattern[str]:
+    """A class of the characters of ``_folded`` (which RE2 reads as Python does)."""
+    return re.compile("[" + "".join(map(re.escape, sorted(_folded()))) + "]")
 
 
 # Beyond this, every code point counts as changing a text: planes 3 and up hold no letter that case
 # folding or NFKC changes yet, but they are not read (start-up time).
 _LAST_READ = 0x2FFFF
-# Characters whose case folding is two letters, written out in a record's UTF-8 before the first
-# pass: German's "ß" would otherwise send most German texts the long way.
-_FOLD_FIRST = {"ß".encode(): b"ss", "ẞ".encode(): b"ss"}
 
 
 def _pattern(run: str, bounded: bool) -> str:
