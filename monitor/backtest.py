@@ -30,7 +30,7 @@ from functools import partial
 
 from monitor.archive import ArchivedArticle, decode_payload, payload_language
 from monitor.config import AlertsConfig
-from monitor.fingerprint import Fingerprint, containment, fingerprint, same_story
+from monitor.fingerprint import Fingerprint, fingerprint, story_share
 from monitor.matching.engine import Engine
 from monitor.matching.prefilter import Prefilter
 from monitor.matching.rules import Rule
@@ -240,23 +240,27 @@ class _Stories:
         if not fp.size:
             return f"url-{hashlib.blake2b(record.url.encode(), digest_size=8).hexdigest()}"
         key = self._by_url.get(record.url)
+        bands = fp.bands()
         if key is None or self._stories[key][2] < now - self.window:
-            key = record.story_key or self._nearest(fp, now) or self._new_key(fp, now)
-        first = self._stories[key][1] if key in self._stories else now
-        stored = self._stories[key][0] if key in self._stories else fp
-        self._stories[key] = (stored, first, now)
-        for band in stored.bands():
-            self._bands.setdefault(band, set()).add(key)
+            key = record.story_key or self._nearest(fp, bands, now) or self._new_key(fp, now)
+        known = self._stories.get(key)
+        if known is None:  # a story's bands are those of the fingerprint it starts with
+            self._stories[key] = (fp, now, now)
+            for band in bands:
+                self._bands.setdefault(band, set()).add(key)
+        else:
+            self._stories[key] = (known[0], known[1], now)
         self._by_url[record.url] = key
         return key
 
-    def _nearest(self, fp: Fingerprint, now: float) -> str | None:
+    def _nearest(self, fp: Fingerprint, bands: list[tuple[int, int]], now: float) -> str | None:
         best: tuple[float, float, str] | None = None
-        candidates = set().union(*(self._bands.get(band, ()) for band in fp.bands()))
-        for key in candidates:
+        index = self._bands
+        for key in set().union(*(index[band] for band in bands if band in index)):
             other, first, last = self._stories[key]
-            if last >= now - self.window and same_story(fp, other):
-                rank = (-containment(fp, other), first, key)
+            share = story_share(fp, other) if last >= now - self.window else None
+            if share is not None:
+                rank = (-share, first, key)
                 best = rank if best is None or rank < best else best
         return best[2] if best else None
 

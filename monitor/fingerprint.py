@@ -27,7 +27,9 @@ The two versions' bands never meet: each version's bands are numbered apart (``F
 from __future__ import annotations
 
 import functools
+import operator
 import re
+import struct
 import unicodedata
 from dataclasses import dataclass
 from hashlib import blake2b
@@ -48,7 +50,7 @@ MIN_SHINGLES = 8
 
 VERSION = 2  # of the algorithm below; 1 is ``legacy_fingerprint``'s
 _PRIME = (1 << 31) - 1  # version 1's permutations are h -> (a*h + b) mod p; a*h + b stays below 2^64
-_HEX_WIDTH = 8  # hex digits per signature value
+_VALUES = struct.Struct(f">{PERMUTATIONS}I")  # a signature as bytes: its hex is 8 digits a value
 BMP = 0x10000
 
 
@@ -62,13 +64,13 @@ class Fingerprint:
     version: int = VERSION
 
     def hex(self) -> str:
-        """Fixed-width hex of the signature, the form both stores keep (and Redis' Lua compares)."""
-        return "".join(f"{v:0{_HEX_WIDTH}x}" for v in self.signature)
+        """Fixed-width hex of the signature (8 digits a value), the form both stores keep (and Redis'
+        Lua compares)."""
+        return _VALUES.pack(*self.signature).hex()
 
     @classmethod
     def from_hex(cls, text: str, size: int, version: int = VERSION) -> Fingerprint:
-        values = tuple(int(text[i : i + _HEX_WIDTH], 16) for i in range(0, len(text), _HEX_WIDTH))
-        return cls(values, size, version)
+        return cls(_VALUES.unpack(bytes.fromhex(text)), size, version)
 
     def key(self) -> str:
         """A story key for a story this fingerprint starts."""
@@ -79,7 +81,8 @@ class Fingerprint:
         signed 64-bit integer). Version 1 numbers its bands from 0, version 2 from ``BANDS``: an index
         of both never lists a story of one version under a band of the other."""
         sig, first = self.signature, BANDS * (self.version - 1)
-        return [(first + i // ROWS, (sig[i] << 31) | sig[i + 1]) for i in range(0, PERMUTATIONS, ROWS)]
+        pairs = zip(range(first, first + BANDS), sig[::ROWS], sig[1::ROWS], strict=True)
+        return [(band, (high << 31) | low) for band, high, low in pairs]
 
 
 def fingerprint(text: str) -> Fingerprint:
@@ -255,12 +258,18 @@ def containment(a: Fingerprint, b: Fingerprint) -> float:
     |A ∩ B| = J (|A| + |B|) / (1 + J). ``Store`` implementations must compute exactly this."""
     if not a.size or not b.size:
         return 0.0
-    equal = sum(x == y for x, y in zip(a.signature, b.signature, strict=True))
+    equal: int = sum(map(operator.eq, a.signature, b.signature))
     jaccard = equal / PERMUTATIONS
     return min(1.0, jaccard * (a.size + b.size) / ((1.0 + jaccard) * min(a.size, b.size)))
 
 
 def same_story(a: Fingerprint, b: Fingerprint) -> bool:
+    return story_share(a, b) is not None
+
+
+def story_share(a: Fingerprint, b: Fingerprint) -> float | None:
+    """``containment(a, b)`` when ``a`` and ``b`` are one story, else None."""
     if min(a.size, b.size) < MIN_SHINGLES:
-        return a.size > 0 and a == b
-    return containment(a, b) >= MIN_CONTAINMENT
+        return containment(a, b) if a.size > 0 and a == b else None
+    share = containment(a, b)
+    return share if share >= MIN_CONTAINMENT else None

@@ -179,9 +179,7 @@ def _run_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     break (figures: benchmarks/README.md, "Figures behind comments"). Built on first use: it reads
     the whole BMP."""
     changed = {
-        c
-        for c in map(chr, range(0x80, 0x10000))
-        if composes(c) or not unicodedata.is_normalized("NFKC", c)
+        c for c in map(chr, range(0x80, 0x10000)) if composes(c) or not unicodedata.is_normalized("NFKC", c)
     }
     plain = set(map(chr, range(0x20, 0x7F)))  # printable ASCII starts no run ("-" is a dash)
     first = _class((changed | _attention_chars() | set(map(chr, range(0x80)))) - plain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from monitor.fingerprint import Fingerprint, containment, same_story
+from monitor.fingerprint import Fingerprint, story_share
 from monitor.store.base import StoryRef
 from monitor.store.sqlite.base import SqliteBase, immediate, url_digest
 
@@ -95,9 +95,9 @@ class SqliteStories(SqliteBase):
         ).fetchall()
         best: tuple[float, float, str] | None = None
         for r in rows:
-            other = Fingerprint.from_hex(r["sig"], r["size"], fp.version)
-            if same_story(fp, other):
-                rank = (-containment(fp, other), r["first_seen"], r["key"])
+            share = story_share(fp, Fingerprint.from_hex(r["sig"], r["size"], fp.version))
+            if share is not None:
+                rank = (-share, r["first_seen"], r["key"])
                 best = rank if best is None or rank < best else best
         return best[2] if best else None
 
