@@ -8,16 +8,17 @@ import unicodedata
 
 # Hangul vowel and final jamo: NFKC composes them into syllables, by rule rather than by table.
 _JAMO = frozenset(range(0x1161, 0x1176)) | frozenset(range(0x11A8, 0x11C3))
-# The last code point with a canonical decomposition (CJK compatibility ideographs, U+2FA1D): Unicode
-# assigns no new ones beyond, and ``tests/test_fingerprint.py`` checks it against this Python's tables.
-_LAST_DECOMPOSED = 0x2FFFF
+# Beyond this, no character has a canonical decomposition (the last: CJK compatibility ideographs,
+# U+2FA1D), a combining class, or an NFKC or case folding other than itself: the tables built here and
+# by their users read no further (``tests/test_fingerprint.py`` checks it against this Python's Unicode).
+LAST_READ = 0x2FFFF
 
 
 @functools.cache
 def composition_seconds() -> frozenset[int]:
     """Code points that are the second of a canonical composition pair, and the composing jamo."""
     seconds = set(_JAMO)
-    for code in range(_LAST_DECOMPOSED + 1):
+    for code in range(LAST_READ + 1):
         decomposition = unicodedata.decomposition(chr(code)).split()
         if len(decomposition) == 2 and not decomposition[0].startswith("<"):
             seconds.add(int(decomposition[1], 16))

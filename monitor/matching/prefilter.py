@@ -33,7 +33,7 @@ import re2
 from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
-from monitor.nfkc import composes
+from monitor.nfkc import LAST_READ, composes
 
 _RUN = re.compile(r"[^\W_]+")
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
@@ -273,8 +273,8 @@ class _Occurring:
         folded = _set(patterns)
         if folded is None:
             return None
-        raw = [f"(?i:{p})" for p in patterns] + [_changing(ordered), _written_out().pattern]
-        return cls(ordered, folded, _set(raw))
+        written = [re.escape(char) for char, _ in _written()]
+        return cls(ordered, folded, _set([f"(?i:{p})" for p in patterns], _changing(ordered), *written))
 
     def find(self, text: str) -> set[str] | None:
         """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
@@ -283,17 +283,24 @@ class _Occurring:
     def find_raw(self, text: str | bytes) -> set[str] | None:
         """The probes in ``probe_text(text)``, told from ``text`` as it is (case-insensitive, which is
         what case folding does to it), unless it holds a character ``_changing`` lists; one that
-        ``_written_out`` lists is written out first. None when it cannot tell."""
+        ``_written`` lists is written out first. None when it cannot tell."""
         if self._raw is None:
             return None
-        changing, written = len(self._runs), len(self._runs) + 1
+        changing, written = len(self._runs), _written()
         hits = self._raw.Match(text)
-        if hits is not None and written in hits and changing not in hits:
-            plain = text if isinstance(text, str) else text.decode()
-            hits = self._raw.Match(_written_out().sub(lambda m: _folded()[m.group()], plain))
         if hits is None or changing in hits:
             return None
-        return self._found(hits, written + 1)
+        present = [written[i - changing - 1] for i in hits if changing < i <= changing + len(written)]
+        if present:
+            for char, folded in present:
+                if isinstance(text, str):
+                    text = text.replace(char, folded)
+                else:
+                    text = text.replace(char.encode(), folded.encode())
+            hits = self._raw.Match(text)
+            if hits is None or changing in hits:
+                return None
+        return self._found(hits, changing + len(written) + 1)
 
     def _found(self, hits: list[int] | None, everywhere: int) -> set[str] | None:
         if hits is None or everywhere not in hits:
@@ -301,13 +308,13 @@ class _Occurring:
         return {self._runs[i] for i in hits if i < len(self._runs)}
 
 
-def _set(patterns: list[str]) -> re2.Set | None:
+def _set(patterns: list[str], *more: str) -> re2.Set | None:
     """RE2's set of ``patterns``, and "" after them (it occurs in every text: an answer without it is a
     search that ran out of memory); None when it cannot be built within its memory budget."""
     options = re2.Options()
     options.max_mem, options.log_errors = _RE2_MEMORY, False
     matcher = re2.Set.SearchSet(options)
-    for pattern in [*patterns, ""]:
+    for pattern in [*patterns, *more, ""]:
         matcher.Add(pattern)
     try:
         matcher.Compile()
@@ -321,21 +328,21 @@ def _changing(probes: Sequence[str]) -> str:
     ``probe_text`` holds: those NFKC or case folding turns into letters or digits some probe has
     (other than a case of themselves, which matching without case finds), or into a backslash (the
     escapes before a probe); those NFKC may join into a letter some probe has; everything beyond
-    ``_LAST_READ``."""
+    ``LAST_READ``."""
     used = {*"".join(probes), "\\"}
     changing = sorted(code for code, chars in _changes().items() if not used.isdisjoint(chars))
     ranges = "".join(f"\\x{{{c:x}}}" for c in changing)
-    return f"[{ranges}\\x{{{_LAST_READ + 1:x}}}-\\x{{10ffff}}]"
+    return f"[{ranges}\\x{{{LAST_READ + 1:x}}}-\\x{{10ffff}}]"
 
 
 @functools.cache
 def _changes() -> dict[int, frozenset[str]]:
-    """Up to ``_LAST_READ``, what may become of each code point that NFKC or case folding changes into
+    """Up to ``LAST_READ``, what may become of each code point that NFKC or case folding changes into
     something else than one character of its own case (the letters, digits and backslashes of its
     NFKC, case-folded), or that NFKC may join to the character before (every character whose
-    canonical decomposition holds it); not those ``_written_out`` lists."""
+    canonical decomposition holds it); not those ``_written`` lists."""
     joins: dict[int, set[str]] = {}
-    for code in range(0x80, _LAST_READ + 1):
+    for code in range(0x80, LAST_READ + 1):
         folded = chr(code).casefold()
         if len(folded) > 1:  # folded apart again: the letter stays the one it is made on
             continue
@@ -343,7 +350,7 @@ def _changes() -> dict[int, frozenset[str]]:
             if part != chr(code) and composes(part):
                 joins.setdefault(ord(part), set()).add(folded)
     changes = {code: frozenset(chars) for code, chars in joins.items()}
-    for code in range(0x80, _LAST_READ + 1):
+    for code in range(0x80, LAST_READ + 1):
         char = chr(code)
         if char in _folded() or code in changes:
             continue
@@ -360,7 +367,7 @@ def _folded() -> dict[str, str]:
     "İ" -> "i̇")."""
     several = {
         chr(code): chr(code).casefold()
-        for code in range(0x80, _LAST_READ + 1)
+        for code in range(0x80, LAST_READ + 1)
         if len(chr(code).casefold()) > 1
         and unicodedata.is_normalized("NFKC", chr(code))
         and not composes(chr(code))
@@ -369,14 +376,9 @@ def _folded() -> dict[str, str]:
 
 
 @functools.cache
-def _written_out() -> re.Pattern[str]:
-    """A class of the characters of ``_folded`` (which RE2 reads as Python does)."""
-    return re.compile("[" + "".join(map(re.escape, sorted(_folded()))) + "]")
-
-
-# Beyond this, every code point counts as changing a text: planes 3 and up hold no letter that case
-# folding or NFKC changes yet, but they are not read (start-up time).
-_LAST_READ = 0x2FFFF
+def _written() -> tuple[tuple[str, str], ...]:
+    """``_folded``'s characters and what they are written as, in order."""
+    return tuple(sorted(_folded().items()))
 
 
 def _pattern(run: str, bounded: bool) -> str:

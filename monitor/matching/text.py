@@ -29,7 +29,7 @@ from functools import lru_cache
 from monitor.matching import lemma_stream
 from monitor.matching.lemmas import script_languages
 from monitor.matching.words import UNSPACED_RANGES
-from monitor.nfkc import composes
+from monitor.nfkc import LAST_READ, composes
 
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
@@ -247,7 +247,7 @@ def _punctuation() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str]]:
     dashes = [c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd" and c != "-"]
     ascii_of = {**_QUOTES, **dict.fromkeys([*dashes, "\u2212"], "-")}
     chars = "[" + "".join(map(re.escape, sorted(ascii_of))) + "]"
-    marks = "".join(re.escape(chr(c)) for c in range(0x110000) if unicodedata.combining(chr(c)))
+    marks = "".join(re.escape(chr(c)) for c in range(LAST_READ + 1) if unicodedata.combining(chr(c)))
     return ascii_of, re.compile(chars), re.compile(f"{chars}[{marks}]")
 
 
