@@ -90,7 +90,7 @@ def fingerprint(text: str) -> Fingerprint:
     text has ``size`` 0. Words are runs of letters, digits and "_" of the text's NFKC, case-folded."""
     np, tables = _tables()
     codes = _codes(text, tables)
-    word = tables.word[np.minimum(codes, BMP)]
+    word = codes != ord(" ")
     # A separator at each end makes every word's start and end an edge between word and not.
     edges = np.flatnonzero(word[1:] != word[:-1]) + 1
     starts, ends = edges[0::2], edges[1::2]
@@ -167,9 +167,9 @@ def _is_word(char: str) -> bool:
 
 
 def _codes(text: str, tables: _Tables) -> Any:
-    """The code points of `` `` + NFKC(text).casefold() + `` ``, what holds no letter or digit
-    perhaps as spaces: through the table where characters map on their own (most of every text), the
-    space-separated words around those that do not by ``unicodedata``."""
+    """The code points of `` `` + NFKC(text).casefold() + `` ``, with a space for each character that
+    is no letter, digit or "_": through the table where characters map on their own (most of every
+    text), the space-separated words around those that do not by ``unicodedata``."""
     np = tables.np
     padded = f" {text} "
     folded = tables.fold[np.minimum(np.frombuffer(_utf32(padded), dtype="<u4"), BMP)]
@@ -177,7 +177,7 @@ def _codes(text: str, tables: _Tables) -> Any:
     if not unmapped:
         return folded.astype(np.uint32)
     if len(unmapped) > _FEW:
-        return np.frombuffer(_utf32(f" {unicodedata.normalize('NFKC', text).casefold()} "), dtype="<u4")
+        return _spaced(np, tables, f" {unicodedata.normalize('NFKC', text).casefold()} ")
     # NFKC changes nothing across a space (it joins no character to one), so each word can be
     # normalized on its own.
     parts, done = [], 0
@@ -186,10 +186,17 @@ def _codes(text: str, tables: _Tables) -> Any:
             continue
         start, end = padded.rfind(" ", 0, spot) + 1, padded.find(" ", spot)
         word = unicodedata.normalize("NFKC", padded[start:end]).casefold()
-        parts += [folded[done:start], np.frombuffer(_utf32(word), dtype="<u4")]
+        parts += [folded[done:start], _spaced(np, tables, word)]
         done = end
     parts.append(folded[done:])
     return np.concatenate(parts).astype(np.uint32)
+
+
+def _spaced(np: Any, tables: _Tables, text: str) -> Any:
+    """The code points of ``text``, a space for each that is no letter, digit or "_"."""
+    codes = np.frombuffer(_utf32(text), dtype="<u4").copy()
+    codes[~tables.word[np.minimum(codes, BMP)]] = ord(" ")
+    return codes
 
 
 _FEW = 64  # characters the table cannot map, up to which only their words go through unicodedata

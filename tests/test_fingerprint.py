@@ -137,8 +137,10 @@ def test_the_table_reads_a_text_as_unicodedata_does(text: str) -> None:
     ``unicodedata``. Both must give one fingerprint."""
 
     def by_unicodedata(text: str, tables: object) -> object:
-        folded = f" {unicodedata.normalize('NFKC', text).casefold()} "
-        return np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        # Letters, digits, "_" and everything beyond the BMP are word characters; the rest spaces.
+        spaced = "".join(c if c.isalnum() or c == "_" or ord(c) > 0xFFFF else " " for c in folded)
+        return np.frombuffer(f" {spaced} ".encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
     fast = fingerprint(text)
     with mock.patch.object(fingerprint_module, "_codes", side_effect=by_unicodedata):

@@ -115,7 +115,9 @@ def _form(form: str) -> _Form | None:
     words = _RUN.findall(form.casefold())
     if len(words) < 2:
         return _Form(run, bounded=True)
-    return _Form(run, True, re.compile(_SEPARATOR.join(map(re.escape, words))))
+    # Without case: read in a text as written, it finds what it finds in the text's probe_text
+    # (when find_raw can tell from the text as written at all); in a probe_text, no less than with.
+    return _Form(run, True, re.compile(_SEPARATOR.join(map(re.escape, words)), re.IGNORECASE))
 
 
 def _term_forms(term: Term) -> frozenset[_Form] | None:
@@ -204,24 +206,26 @@ class Prefilter:
     def candidates(self, text: str | bytes) -> set[str]:
         """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields), given
         as a string or as its UTF-8 (a packed record as stored: most are passed over undecoded)."""
-        found = self._occurring.find_raw(text) if self._occurring is not None else None
-        if found is not None and not self._could_match(found):
-            return set()
-        folded: str | None = None
-        if found is None:
-            folded = probe_text(text if isinstance(text, str) else text.decode())
-            found = self._occurring.find(folded) if self._occurring is not None else None
-            if found is None:  # RE2 could not tell: where each probe stands, found exactly
-                found = self._standing(folded)
+        raw = self._occurring.find_raw(text) if self._occurring is not None else None
+        written: str | bytes
+        if raw is not None:
+            found, written = raw
+            if not self._could_match(found):
+                return set()
+        else:
+            written = probe_text(text if isinstance(text, str) else text.decode())
+            folded = self._occurring.find(written) if self._occurring is not None else None
+            # RE2 could not tell: where each probe stands, found exactly
+            found = folded if folded is not None else self._standing(written)
         rules = set()
         for rule, runs in self._runs.items():
             if not all(not found.isdisjoint(r) for r in runs):
                 continue
             if rule in self._phrased:  # a term of several words: they must be found in order
-                if folded is None:
-                    folded = probe_text(text if isinstance(text, str) else text.decode())
+                if isinstance(written, bytes):
+                    written = written.decode()
                 sets = self._required[rule]
-                if not all(any(_has(folded, form, found) for form in forms) for forms in sets):
+                if not all(any(_has(written, form, found) for form in forms) for forms in sets):
                     continue
             rules.add(rule)
         return rules
@@ -280,10 +284,11 @@ class _Occurring:
         """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
         return self._found(self._folded.Match(text), len(self._runs))
 
-    def find_raw(self, text: str | bytes) -> set[str] | None:
+    def find_raw(self, text: str | bytes) -> tuple[set[str], str | bytes] | None:
         """The probes in ``probe_text(text)``, told from ``text`` as it is (case-insensitive, which is
         what case folding does to it), unless it holds a character ``_changing`` lists; one that
-        ``_written`` lists is written out first. None when it cannot tell."""
+        ``_written`` lists is written out first. With them, the text as it was read. None when it
+        cannot tell."""
         if self._raw is None:
             return None
         changing, written = len(self._runs), _written()
@@ -300,7 +305,8 @@ class _Occurring:
             hits = self._raw.Match(text)
             if hits is None or changing in hits:
                 return None
-        return self._found(hits, changing + len(written) + 1)
+        found = self._found(hits, changing + len(written) + 1)
+        return None if found is None else (found, text)
 
     def _found(self, hits: list[int] | None, everywhere: int) -> set[str] | None:
         if hits is None or everywhere not in hits:
