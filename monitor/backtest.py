@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from monitor.archive import ArchivedArticle, decode_payload, payload_language
+from monitor.archive import ArchivedArticle, ArchivePage, Codec, decode_payload, payload_language
 from monitor.config import AlertsConfig
 from monitor.fingerprint import Fingerprint, fingerprint, story_share
 from monitor.matching.engine import Engine
@@ -126,21 +126,23 @@ class _Reader:
         return record.detected_at - record.published.timestamp() > self.max_age
 
 
-_worker_reader: _Reader | None = None  # a pool worker's, built once by ``_start_worker``
+# A pool worker's reader and codec, made once by ``_start_worker``.
+_worker: tuple[_Reader, Codec] | None = None
 
 
 def _start_worker(rules: Sequence[Rule], max_age: float, fingerprints: bool) -> None:
-    global _worker_reader
-    _worker_reader = _Reader(rules, max_age, fingerprints)
+    global _worker
+    _worker = _Reader(rules, max_age, fingerprints), Codec()
 
 
-def _read_in_worker(payloads: list[bytes], hits: bool) -> list[Found]:
-    """What the worker's reader makes of ``payloads``, with matches a pipe can carry: their hits worked
+def _read_in_worker(page: ArchivePage, hits: bool) -> list[Found]:
+    """What the worker's reader makes of ``page``, with matches a pipe can carry: their hits worked
     out (``hits``), or none, for the receiving process to work out for the few alerts that show them."""
-    assert _worker_reader is not None, "started by _start_worker"
+    assert _worker is not None, "started by _start_worker"
+    reader, codec = _worker
     return [
         (record, [replace(m, report=partial(tuple, m.hits if hits else ())) for m in matches], fp)
-        for record, matches, fp in _worker_reader.read(payloads)
+        for record, matches, fp in reader.read(page.payloads(codec))
     ]
 
 
@@ -193,8 +195,8 @@ class Scan:
         )
         pending: deque[asyncio.Future[list[Found]]] = deque()
         try:
-            async for payloads in self._batches():
-                pending.append(loop.run_in_executor(pool, _read_in_worker, payloads, self.hits))
+            async for page in self._pages():
+                pending.append(loop.run_in_executor(pool, _read_in_worker, page, self.hits))
                 if len(pending) > 2 * self.workers:  # bounds what waits in memory
                     yield self._with_hits(await pending.popleft())
             while pending:
@@ -220,9 +222,18 @@ class Scan:
         async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
             self.articles += len(payloads)
             yield payloads
-            if self.progress is not None and self.until > self.since:
-                last = decode_payload(payloads[-1]).detected_at
-                self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+            self._progressed(decode_payload(payloads[-1]).detected_at)
+
+    async def _pages(self) -> AsyncIterator[ArchivePage]:
+        """As ``_batches``, packed: unpacked by the worker that reads each."""
+        async for page in self.store.archive_pages(self.since, self.until, self.source):
+            self.articles += len(page)
+            yield page
+            self._progressed(page.last_at)
+
+    def _progressed(self, last: float) -> None:
+        if self.progress is not None and self.until > self.since:
+            self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
 
 
 class _Stories:

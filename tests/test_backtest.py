@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import re2
+import redis.asyncio as aioredis
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,7 @@ from monitor.pipeline import alert_id
 from monitor.service import Service
 from monitor.store import ArchivePolicy, open_store
 from monitor.store.base import Store
+from monitor.store.redis import archive as redis_archive
 from monitor.store.sqlite import archive as sqlite_archive
 from tests.helpers.clock import FakeClock
 from tests.helpers.e2e_world import ATACMS, HARVEST, NK, RULES, World, poll_all, world
@@ -372,17 +374,31 @@ def test_prefilter_wants_some_word_of_every_required_element() -> None:
     assert prefilter.candidates("Ukraine: the Kursk harvest is in") == set()  # no word of one element
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 async def test_backtest_in_worker_processes_equals_one_process(
-    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """SQLite hands the workers its blobs packed; Redis its records unpacked (``Store.archive_pages``)."""
     monkeypatch.setattr(backtest_module, "ARTICLES_PER_WORKER", 1)
     monkeypatch.setattr(sqlite_archive, "ARCHIVE_PAGE", 3)  # many batches, to be put back in order
+    monkeypatch.setattr(redis_archive, "ARCHIVE_PAGE", 3)
+    url = f"sqlite://{tmp_path}/s.db"
+    if kind == "redis":
+        url = request.getfixturevalue("redis_server")
+        client = aioredis.from_url(url)
+        await client.flushdb()
+        await client.aclose()
+    store = open_store(url, retention=30 * DAY, clock=FakeClock(NOW), archive=ArchivePolicy(enabled=True))
+    await store.open()
     start = NOW - DAY
     texts = [ATACMS[1], "By Jane Doe. " + ATACMS[1], HARVEST[1], NK[1], ATACMS[1] + " Read more."]
-    await archive(sqlite_store, [record(i, start + i * 60, texts[i % len(texts)]) for i in range(20)])
-    rules = rules_from_text(RULES).rules
-    one = await backtest(sqlite_store, rules, start, NOW, all_hits=True)
-    two = await backtest(sqlite_store, rules, start, NOW, all_hits=True, workers=2)
+    try:
+        await archive(store, [record(i, start + i * 60, texts[i % len(texts)]) for i in range(20)])
+        rules = rules_from_text(RULES).rules
+        one = await backtest(store, rules, start, NOW, all_hits=True)
+        two = await backtest(store, rules, start, NOW, all_hits=True, workers=2)
+    finally:
+        await store.close()
 
     def alerts(result: BacktestResult) -> list[tuple[str, str, str, tuple[Hit, ...] | None]]:
         return [(a.rule_id, a.article.url, a.story_key, a.hits) for a in result.alerts]

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.archive import ArchivedArticle
+from monitor.archive import ArchivedArticle, ArchivePage, decode_payload
 from monitor.fingerprint import Fingerprint
 from monitor.model import Alert, Delivery
 
@@ -121,6 +121,15 @@ class Store(ABC):
         batches, as packed records (``monitor.archive.decode_payload`` makes them records): a backtest
         searches the payload text before it pays for a record."""
         return _nothing()
+
+    async def archive_pages(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[ArchivePage]:
+        """``archive_payloads``' batches as pages for other processes to unpack (``ArchivePage``): a
+        store that can hand out its records packed does so."""
+        async for payloads in self.archive_payloads(since, until, source):
+            last = decode_payload(payloads[-1]).detected_at
+            yield ArchivePage(unpacked=tuple(payloads), last_at=last)
 
     async def archive_stats(self) -> ArchiveStats:
         return ArchiveStats(0, 0, None)
