@@ -30,7 +30,7 @@ from functools import partial
 
 from monitor.archive import ArchivedArticle, ArchivePage, Codec, decode_payload, payload_language
 from monitor.config import AlertsConfig
-from monitor.fingerprint import Fingerprint, fingerprint, story_share
+from monitor.fingerprint import BANDS, Fingerprint, fingerprint, story_share
 from monitor.matching.engine import Engine
 from monitor.matching.prefilter import Prefilter
 from monitor.matching.rules import Rule
@@ -243,7 +243,9 @@ class _Stories:
         self.window = window
         self._by_url: dict[str, str] = {}
         self._stories: dict[str, tuple[Fingerprint, float, float]] = {}  # key -> fp, first, last seen
-        self._bands: dict[tuple[int, int], set[str]] = {}
+        # Per band number, band value -> the story holding it, or the stories (few containers for the
+        # garbage collector to walk: one per band number, not one per value).
+        self._bands: list[dict[int, str | tuple[str, ...]]] = [{} for _ in range(2 * BANDS)]
 
     def resolve(self, record: ArchivedArticle, fp: Fingerprint) -> str:
         """``fp``: the fingerprint of the record's body (its title when it has none)."""
@@ -257,8 +259,12 @@ class _Stories:
         known = self._stories.get(key)
         if known is None:  # a story's bands are those of the fingerprint it starts with
             self._stories[key] = (fp, now, now)
-            for band in bands:
-                self._bands.setdefault(band, set()).add(key)
+            for band, value in bands:
+                held = self._bands[band].get(value)
+                if held is None:
+                    self._bands[band][value] = key
+                else:
+                    self._bands[band][value] = (held, key) if isinstance(held, str) else (*held, key)
         else:
             self._stories[key] = (known[0], known[1], now)
         self._by_url[record.url] = key
@@ -266,8 +272,12 @@ class _Stories:
 
     def _nearest(self, fp: Fingerprint, bands: list[tuple[int, int]], now: float) -> str | None:
         best: tuple[float, float, str] | None = None
-        index = self._bands
-        for key in set().union(*(index[band] for band in bands if band in index)):
+        near: set[str] = set()
+        for band, value in bands:
+            held = self._bands[band].get(value)
+            if held is not None:
+                near.update((held,) if isinstance(held, str) else held)
+        for key in near:
             other, first, last = self._stories[key]
             share = story_share(fp, other) if last >= now - self.window else None
             if share is not None:

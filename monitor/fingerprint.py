@@ -51,6 +51,7 @@ MIN_SHINGLES = 8
 VERSION = 2  # of the algorithm below; 1 is ``legacy_fingerprint``'s
 _PRIME = (1 << 31) - 1  # version 1's permutations are h -> (a*h + b) mod p; a*h + b stays below 2^64
 _VALUES = struct.Struct(f">{PERMUTATIONS}I")  # a signature as bytes: its hex is 8 digits a value
+_BANDS = struct.Struct(f">{BANDS}Q")  # the same bytes as band values (ROWS = 2 values each)
 BMP = 0x10000
 
 
@@ -77,12 +78,14 @@ class Fingerprint:
         return blake2b(self.hex().encode(), digest_size=8).hexdigest()
 
     def bands(self) -> list[tuple[int, int]]:
-        """``BANDS`` (band number, value) pairs, each value ``ROWS`` signature values (62 bits: fits a
-        signed 64-bit integer). Version 1 numbers its bands from 0, version 2 from ``BANDS``: an index
-        of both never lists a story of one version under a band of the other."""
-        sig, first = self.signature, BANDS * (self.version - 1)
-        pairs = zip(range(first, first + BANDS), sig[::ROWS], sig[1::ROWS], strict=True)
-        return [(band, (high << 31) | low) for band, high, low in pairs]
+        """``BANDS`` (band number, value) pairs, each value ``ROWS`` signature values, high bits first
+        (they fit a signed 64-bit integer). Version 1 numbers its bands from 0, version 2 from
+        ``BANDS``: an index of both never lists a story of one version under a band of the other."""
+        sig = self.signature
+        if self.version == 1:  # as stores hold them: the high value 31 bits up
+            pairs = zip(range(BANDS), sig[::ROWS], sig[1::ROWS], strict=True)
+            return [(band, (high << 31) | low) for band, high, low in pairs]
+        return list(zip(range(BANDS, 2 * BANDS), _BANDS.unpack(_VALUES.pack(*sig)), strict=True))
 
 
 def fingerprint(text: str) -> Fingerprint:
