@@ -29,7 +29,7 @@ from functools import lru_cache
 from monitor.matching import lemma_stream
 from monitor.matching.lemmas import script_languages
 from monitor.matching.words import UNSPACED_RANGES
-from monitor.nfkc import LAST_READ, composes
+from monitor.nfkc import composes
 
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
@@ -230,25 +230,25 @@ def _ascii_punctuation(text: str) -> str:
     """``text`` with its curly quotes and dashes as ``normalize`` writes them, one character for one, so
     the loop copies them with the plain text around them instead of as a run each (an English article
     has dozens of apostrophes). Not where a combining mark follows one: the mark composes with it."""
-    ascii_of, find, before_mark = _punctuation()
-    found = set(find.findall(text))
-    if not found or before_mark.search(text):
-        return text
+    ascii_of, find = _punctuation()
+    found = set()
+    for match in find.finditer(text):
+        end = match.end()
+        if end < len(text) and unicodedata.combining(text[end]):
+            return text
+        found.add(match.group())
     for char in found:
         text = text.replace(char, ascii_of[char])
     return text
 
 
 @lru_cache(maxsize=1)
-def _punctuation() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str]]:
-    """What ``_map_char`` makes of a character on its own that is one ASCII character (quotes, dashes);
-    a pattern of those characters, and of one of them with a combining mark after it. Built on first
-    use: it reads every code point."""
+def _punctuation() -> tuple[dict[str, str], re.Pattern[str]]:
+    """What ``_map_char`` makes of a character on its own that is one ASCII character (quotes, dashes),
+    and a pattern of those characters. Built on first use: it reads the BMP."""
     dashes = [c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd" and c != "-"]
     ascii_of = {**_QUOTES, **dict.fromkeys([*dashes, "\u2212"], "-")}
-    chars = "[" + "".join(map(re.escape, sorted(ascii_of))) + "]"
-    marks = "".join(re.escape(chr(c)) for c in range(LAST_READ + 1) if unicodedata.combining(chr(c)))
-    return ascii_of, re.compile(chars), re.compile(f"{chars}[{marks}]")
+    return ascii_of, re.compile("[" + "".join(map(re.escape, sorted(ascii_of))) + "]")
 
 
 @lru_cache(maxsize=1)
