@@ -350,7 +350,8 @@ def _changes() -> dict[int, frozenset[str]]:
     joins: dict[int, set[str]] = {}
     for code in range(0x80, LAST_READ + 1):
         folded = chr(code).casefold()
-        if len(folded) > 1:  # folded apart again: the letter stays the one it is made on
+        # Folded apart again, the letter stays the one it is made on; made of itself, of nothing.
+        if len(folded) > 1 or unicodedata.is_normalized("NFD", chr(code)):
             continue
         for part in unicodedata.normalize("NFD", chr(code)):
             if part != chr(code) and composes(part):
@@ -358,7 +359,8 @@ def _changes() -> dict[int, frozenset[str]]:
     changes = {code: frozenset(chars) for code, chars in joins.items()}
     for code in range(0x80, LAST_READ + 1):
         char = chr(code)
-        if char in _folded() or code in changes:
+        stable = unicodedata.is_normalized("NFKC", char)
+        if (stable and len(char.casefold()) == 1) or char in _folded() or code in changes:
             continue
         folded = unicodedata.normalize("NFKC", char).casefold()
         if folded != char and not (len(folded) == 1 and unicodedata.is_normalized("NFKC", char)):
