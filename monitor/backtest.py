@@ -93,6 +93,7 @@ class _Reader:
         self.engine = Engine(rules)
         self.prefilter = Prefilter(rules)
         self.max_age, self.fingerprints = max_age, fingerprints
+        self._inflects_in: dict[str, bool] = {}  # language tag -> whether the engine inflects in it
 
     def read(self, payloads: Sequence[bytes]) -> list[Found]:
         found = []
@@ -116,7 +117,9 @@ class _Reader:
             return False
         tag = payload_language(payload)
         if tag is not None:
-            return self.engine.language({}, tag) is not None
+            if tag not in self._inflects_in:
+                self._inflects_in[tag] = self.engine.language({}, tag) is not None
+            return self._inflects_in[tag]
         record = decode_payload(payload)
         fields = {"title": record.title, "summary": record.summary, "body": record.body}
         return self.engine.language(fields, record.language) is not None
