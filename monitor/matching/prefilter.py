@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
@@ -50,6 +50,7 @@ class _Form:
     run: str
     bounded: bool
     phrase: re.Pattern[str] | None = None
+    words: tuple[str, ...] = ()  # of a phrase: all of them
 
 
 _Sets = tuple[frozenset[_Form], ...]
@@ -117,7 +118,8 @@ def _form(form: str) -> _Form | None:
         return _Form(run, bounded=True)
     # Without case: read in a text as written, it finds what it finds in the text's probe_text
     # (when find_raw can tell from the text as written at all); in a probe_text, no less than with.
-    return _Form(run, True, re.compile(_SEPARATOR.join(map(re.escape, words)), re.IGNORECASE))
+    phrase = re.compile(_SEPARATOR.join(map(re.escape, words)), re.IGNORECASE)
+    return _Form(run, True, phrase, tuple(words))
 
 
 def _term_forms(term: Term) -> frozenset[_Form] | None:
@@ -198,7 +200,8 @@ class Prefilter:
             for run in {f.run for f in forms}:
                 self._automaton.add_word(run, (run, run not in anywhere))
             self._automaton.make_automaton()
-        self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms})
+        words = {word for f in forms for word in (f.words or (f.run,))}
+        self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms}, words)
         self._phrased = {
             rule for rule, sets in self._required.items() if any(f.phrase for g in sets for f in g)
         }
@@ -265,20 +268,29 @@ class _Occurring:
     also tells where each occurs) costs several times more. Most texts have no rule's probes of each set,
     and need no more."""
 
-    def __init__(self, runs: Sequence[str], folded: re2.Set, raw: re2.Set | None) -> None:
-        self._runs, self._folded, self._raw = runs, folded, raw
+    def __init__(
+        self,
+        runs: Sequence[str],
+        folded: re2.Set,
+        raw: re2.Set | None,
+        written: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._runs, self._folded, self._raw, self._written = runs, folded, raw, written
 
     @classmethod
-    def of(cls, runs: dict[str, bool]) -> _Occurring | None:
-        """``runs``: each probe, and whether it must stand as a word. None when RE2 cannot build the
-        automaton within its memory budget (very many probes)."""
+    def of(cls, runs: dict[str, bool], words: Collection[str]) -> _Occurring | None:
+        """``runs``: each probe, and whether it must stand as a word; ``words``: every word of every
+        form (the probes, and the other words of phrases). None when RE2 cannot build the automaton
+        within its memory budget (very many probes)."""
         ordered = sorted(runs)
         patterns = [_pattern(run, runs[run]) for run in ordered]
         folded = _set(patterns)
         if folded is None:
             return None
-        written = [re.escape(char) for char, _ in _written()]
-        return cls(ordered, folded, _set([f"(?i:{p})" for p in patterns], _changing(ordered), *written))
+        anywhere = [run for run in ordered if not runs[run]]
+        written = _written(words, anywhere)
+        raw = _set([f"(?i:{p})" for p in patterns], _changing(words), *(re.escape(c) for c, _ in written))
+        return cls(ordered, folded, raw, written)
 
     def find(self, text: str) -> set[str] | None:
         """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
@@ -291,7 +303,7 @@ class _Occurring:
         cannot tell."""
         if self._raw is None:
             return None
-        changing, written = len(self._runs), _written()
+        changing, written = len(self._runs), self._written
         hits = self._raw.Match(text)
         if hits is None or changing in hits:
             return None
@@ -329,13 +341,13 @@ def _set(patterns: list[str], *more: str) -> re2.Set | None:
     return matcher
 
 
-def _changing(probes: Sequence[str]) -> str:
-    """An RE2 class of the characters that make a text as written no guide to which of ``probes`` its
-    ``probe_text`` holds: those NFKC or case folding turns into letters or digits some probe has
-    (other than a case of themselves, which matching without case finds), or into a backslash (the
-    escapes before a probe); those NFKC may join into a letter some probe has; everything beyond
-    ``LAST_READ``."""
-    used = {*"".join(probes), "\\"}
+def _changing(words: Collection[str]) -> str:
+    """An RE2 class of the characters that make a text as written no guide to where ``words`` (of the
+    forms) stand in its ``probe_text``: those NFKC or case folding turns into letters or digits some
+    word has (other than a case of themselves, which matching without case finds), or into a
+    backslash (the escapes before a probe); those NFKC may join into a letter some word has;
+    everything beyond ``LAST_READ``."""
+    used = {*"".join(words), "\\"}
     changing = sorted(code for code, chars in _changes().items() if not used.isdisjoint(chars))
     ranges = "".join(f"\\x{{{c:x}}}" for c in changing)
     return f"[{ranges}\\x{{{LAST_READ + 1:x}}}-\\x{{10ffff}}]"
@@ -383,10 +395,20 @@ def _folded() -> dict[str, str]:
     return {**several, **dict.fromkeys(_INVISIBLE.pattern[1:-1], "")}
 
 
-@functools.cache
-def _written() -> tuple[tuple[str, str], ...]:
-    """``_folded``'s characters and what they are written as, in order."""
-    return tuple(sorted(_folded().items()))
+def _written(words: Collection[str], anywhere: Collection[str]) -> tuple[tuple[str, str], ...]:
+    """``_folded``'s characters that can make a difference to ``words`` (of the forms; ``anywhere``:
+    the probes found inside words too), and what each is written as. One that folds into letters
+    and digits only ("ß" -> "ss") makes none unless some word holds all of them: a word that ends
+    or starts inside them is glued to the rest, as it would be in the folded text; unless a probe
+    found anywhere has one of its letters."""
+    letters = set("".join(anywhere))
+    return tuple(
+        (char, folded)
+        for char, folded in sorted(_folded().items())
+        if not (folded and folded.isalnum())
+        or any(folded in word for word in words)
+        or not letters.isdisjoint(folded)
+    )
 
 
 def _pattern(run: str, bounded: bool) -> str:
