@@ -20,7 +20,9 @@ Python, ~0.8 ms per article, which a backtest pays for every matching article; i
 (``legacy_fingerprint``) so that copies of stories started before an upgrade still find them
 (``Store.resolve_story``'s ``legacy``). Measured on the corpus pairs of ``tests/test_dedup.py``
 (bodies of 20 words and more, 40,755 negative pairs): no false merge with either version; the positive
-pairs' containment at their 5th percentile 0.90 (version 1: 0.92).
+pairs' containment at their 5th percentile 0.90 (version 1: 0.92). On pairs of random texts of known
+Jaccard similarity (0.17 to 0.54, 300 pairs each) both versions' estimates have the true mean and the
+same spread (standard deviation ~0.06): pairs near the threshold fall either way by chance, in both.
 The two versions' bands never meet: each version's bands are numbered apart (``Fingerprint.bands``).
 """
 
