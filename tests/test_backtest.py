@@ -131,7 +131,7 @@ async def test_backtest_applies_realert_and_counts_per_day_and_source(sqlite_sto
     assert result.alerts[2].hits is None  # beyond the examples, no snippets were worked out
     assert result.never_fired == ["never"]
     # Its repr names the alerts' count, not each alert: asyncio.run reprs the finished task.
-    assert repr(result).endswith("alerts=3, seconds=%.2f)" % result.seconds) and len(repr(result)) < 200
+    assert repr(result).endswith(f"alerts=3, seconds={result.seconds:.2f})") and len(repr(result)) < 200
 
 
 async def test_backtest_window_and_source_filter(sqlite_store: Store) -> None:
