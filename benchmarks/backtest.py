@@ -9,7 +9,9 @@ is a story of its own; without the corpus, the simulator's filler words. Rules a
 corpus's own names, each in one or two of its sentences, as ``any`` of one, ``all`` of two and ``any``
 of three. Then ``monitor.backtest.backtest`` runs the rules over the whole window, as ``newsmon rules test
 --since 7d`` does: in ``--workers`` processes (default: one per core, as the command does), or in this
-one with ``--workers 1``. ``cpu_seconds`` counts this process and its workers.
+one with ``--workers 1``. ``cpu_seconds`` counts this process and its workers. ``command_seconds``
+is the whole ``newsmon rules test --since 8d`` over the same archive and rules, run afterwards: what a
+user waits for, start-up and report included.
 
 Size: drawn sentences repeat across articles, which compression would find, so the size figure comes
 from articles whose text is their own: half the corpus bodies as they are, archived after articles
@@ -31,6 +33,7 @@ import random
 import re
 import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,6 +116,11 @@ def make_articles(
 
 
 def make_rules(count: int, bodies: list[tuple[str, str]], rng: random.Random) -> list[Rule]:
+    """``rules_text``'s rules."""
+    return list(rules_from_text(rules_text(count, bodies, rng)).rules)
+
+
+def rules_text(count: int, bodies: list[tuple[str, str]], rng: random.Random) -> str:
     """Names that occur in one or two sentences of all the bodies, as ``any`` of one, ``all`` of two
     and ``any`` of three: each fires on around 1% of the drawn articles."""
     name = re.compile(r"\b[A-Z][a-z]{3,}(?: [A-Z][a-z]{3,})?\b")
@@ -126,7 +134,7 @@ def make_rules(count: int, bodies: list[tuple[str, str]], rng: random.Random) ->
         shape = ("any: [{}]", "all: [{}, {}]", "any: [{}, {}, {}]")[i % 3]
         terms = [json.dumps(t) for t in rng.sample(names, 3)]
         rules.append(f"  - id: rule-{i}\n    {shape.format(*terms[: shape.count('{}')])}\n")
-    return list(rules_from_text("rules:\n" + "".join(rules)).rules)
+    return "rules:\n" + "".join(rules)
 
 
 async def unique_bytes(
@@ -169,6 +177,24 @@ async def fill(store: SqliteStore, articles: list[ArchivedArticle]) -> float:
     return time.process_time() - started
 
 
+def command_seconds(database: Path, rules: str, folder: Path) -> float:
+    """Wall time of ``newsmon rules test --since 8d`` over the archive, the whole command: what a user
+    waits for (start-up, reading the rules and the config, the backtest, the report)."""
+    (folder / "rules.yaml").write_text(rules)
+    config = folder / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite://{database}"\n[rules]\npaths = ["rules.yaml"]\n'
+        '[[sources]]\nname = "source-0"\nkind = "feed"\nurl = "https://news0.example/feed.xml"\n'
+    )
+    command = [sys.executable, "-m", "monitor", "rules", "test", "-c", str(config), "--since", "8d"]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: nothing matched
+        raise SystemExit(f"rules test failed ({done.returncode}): {done.stderr.strip()}")
+    return seconds
+
+
 def children_cpu() -> float:
     """CPU seconds of the worker processes that have ended (a backtest's pool ends with it)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -189,17 +215,20 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         fill_cpu = await fill(store, articles)
         del articles
         fill_size = await database_bytes(store)
-        rules = make_rules(args.rules, bodies, rng)
+        text = rules_text(args.rules, bodies, rng)
+        rules = list(rules_from_text(text).rules)
         cpu = time.process_time() + children_cpu()
         result = await backtest(store, rules, clock.now - WINDOW - 1, clock.now + 1, workers=args.workers)
         cpu = time.process_time() + children_cpu() - cpu
         await store.close()
+        command = command_seconds(path, text, Path(tmp))
     return {
         "articles": result.articles,
         "rules": len(rules),
         "seconds": round(result.seconds, 2),
         "cpu_seconds": round(cpu, 2),  # CPU time of every thread and worker: what load does not inflate
         "workers": args.workers,
+        "command_seconds": round(command, 2),  # `newsmon rules test --since 8d`, start to end
         "bytes_per_article": round(per_article),
         "text_bytes_per_article": round(text_per_article),
         "fill_bytes_per_article": round(fill_size / args.articles),

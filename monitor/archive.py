@@ -209,6 +209,32 @@ class Codec:
         return _split(decompressor.decompress(blob[1:]))
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivePage:
+    """Archived records as a store keeps them, for a process of a backtest's pool to unpack: blobs
+    as packed (a third of their records' size, and the reading store's process does not unpack them)
+    with the dictionaries they need, and the records wanted, in order, as (blob, position in it); or
+    records already unpacked (``unpacked``; then ``order`` is empty)."""
+
+    order: tuple[tuple[int, int], ...] = ()
+    blobs: tuple[bytes, ...] = ()
+    dictionaries: tuple[tuple[int, bytes], ...] = ()
+    unpacked: tuple[bytes, ...] = ()
+    last_at: float = 0.0  # when the page's last record was detected
+
+    def __len__(self) -> int:
+        return len(self.order) or len(self.unpacked)
+
+    def payloads(self, codec: Codec) -> list[bytes]:
+        """The packed records, in order; ``codec`` learns the page's dictionaries."""
+        if not self.order:
+            return list(self.unpacked)
+        for dict_id, data in self.dictionaries:
+            codec.add_dictionary(dict_id, data)
+        blobs = [codec.payloads(blob) for blob in self.blobs]
+        return [blobs[blob][pos] for blob, pos in self.order if pos < len(blobs[blob])]
+
+
 def decode_payload(payload: bytes) -> ArchivedArticle:
     return _record(payload)
 

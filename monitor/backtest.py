@@ -18,6 +18,7 @@ policy are still decided in one place, in archive order, so the result is the sa
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import multiprocessing
 import time
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from monitor.archive import ArchivedArticle, decode_payload, payload_language
+from monitor.archive import ArchivedArticle, ArchivePage, Codec, decode_payload, payload_language
 from monitor.config import AlertsConfig
-from monitor.fingerprint import Fingerprint, containment, fingerprint, same_story
+from monitor.fingerprint import BANDS, Fingerprint, fingerprint, story_share
 from monitor.matching.engine import Engine
 from monitor.matching.prefilter import Prefilter
 from monitor.matching.rules import Rule
@@ -66,7 +67,7 @@ class RuleReport:
     examples: list[BacktestMatch] = field(default_factory=list)  # the first would-be alerts, with hits
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class BacktestResult:
     since: float
     until: float
@@ -78,6 +79,14 @@ class BacktestResult:
     @property
     def never_fired(self) -> list[str]:
         return [rule_id for rule_id, report in self.rules.items() if not report.alerts]
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run's SIGINT handling reprs the finished task, result and all (3.11's
+        # signal.getsignal builds an error message it drops), which took ~2.6 s at 18,000 alerts.
+        return (
+            f"BacktestResult(since={self.since}, until={self.until}, articles={self.articles}, "
+            f"rules={list(self.rules)}, alerts={len(self.alerts)}, seconds={self.seconds:.2f})"
+        )
 
 
 Found = tuple[ArchivedArticle, list[Match], Fingerprint | None]  # a matching record, its story fingerprint
@@ -92,11 +101,12 @@ class _Reader:
         self.engine = Engine(rules)
         self.prefilter = Prefilter(rules)
         self.max_age, self.fingerprints = max_age, fingerprints
+        self._inflects_in: dict[str, bool] = {}  # language tag -> whether the engine inflects in it
 
     def read(self, payloads: Sequence[bytes]) -> list[Found]:
         found = []
         for payload in payloads:
-            if not self.prefilter.candidates(payload.decode()) and not self._inflecting(payload):
+            if not self.prefilter.candidates(payload) and not self._inflecting(payload):
                 continue
             record = decode_payload(payload)
             if self._too_old(record):
@@ -115,7 +125,9 @@ class _Reader:
             return False
         tag = payload_language(payload)
         if tag is not None:
-            return self.engine.language({}, tag) is not None
+            if tag not in self._inflects_in:
+                self._inflects_in[tag] = self.engine.language({}, tag) is not None
+            return self._inflects_in[tag]
         record = decode_payload(payload)
         fields = {"title": record.title, "summary": record.summary, "body": record.body}
         return self.engine.language(fields, record.language) is not None
@@ -126,21 +138,28 @@ class _Reader:
         return record.detected_at - record.published.timestamp() > self.max_age
 
 
-_worker_reader: _Reader | None = None  # a pool worker's, built once by ``_start_worker``
+# A pool worker's reader and codec, made once by ``_start_worker``.
+_worker: tuple[_Reader, Codec] | None = None
 
 
 def _start_worker(rules: Sequence[Rule], max_age: float, fingerprints: bool) -> None:
-    global _worker_reader
-    _worker_reader = _Reader(rules, max_age, fingerprints)
+    global _worker
+    _worker = _Reader(rules, max_age, fingerprints), Codec()
+    # A worker makes and drops millions of short-lived objects that reference counting frees; the
+    # cyclic collector, run every 700 allocations by default, found nothing in them and cost a tenth
+    # of the worker's time walking what it holds (measured: benchmarks/README.md, issue 19).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
 
 
-def _read_in_worker(payloads: list[bytes], hits: bool) -> list[Found]:
-    """What the worker's reader makes of ``payloads``, with matches a pipe can carry: their hits worked
+def _read_in_worker(page: ArchivePage, hits: bool) -> list[Found]:
+    """What the worker's reader makes of ``page``, with matches a pipe can carry: their hits worked
     out (``hits``), or none, for the receiving process to work out for the few alerts that show them."""
-    assert _worker_reader is not None, "started by _start_worker"
+    assert _worker is not None, "started by _start_worker"
+    reader, codec = _worker
     return [
         (record, [replace(m, report=partial(tuple, m.hits if hits else ())) for m in matches], fp)
-        for record, matches, fp in _worker_reader.read(payloads)
+        for record, matches, fp in reader.read(page.payloads(codec))
     ]
 
 
@@ -193,8 +212,8 @@ class Scan:
         )
         pending: deque[asyncio.Future[list[Found]]] = deque()
         try:
-            async for payloads in self._batches():
-                pending.append(loop.run_in_executor(pool, _read_in_worker, payloads, self.hits))
+            async for page in self._pages():
+                pending.append(loop.run_in_executor(pool, _read_in_worker, page, self.hits))
                 if len(pending) > 2 * self.workers:  # bounds what waits in memory
                     yield self._with_hits(await pending.popleft())
             while pending:
@@ -220,9 +239,18 @@ class Scan:
         async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
             self.articles += len(payloads)
             yield payloads
-            if self.progress is not None and self.until > self.since:
-                last = decode_payload(payloads[-1]).detected_at
-                self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+            self._progressed(decode_payload(payloads[-1]).detected_at)
+
+    async def _pages(self) -> AsyncIterator[ArchivePage]:
+        """As ``_batches``, packed: unpacked by the worker that reads each."""
+        async for page in self.store.archive_pages(self.since, self.until, self.source):
+            self.articles += len(page)
+            yield page
+            self._progressed(page.last_at)
+
+    def _progressed(self, last: float) -> None:
+        if self.progress is not None and self.until > self.since:
+            self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
 
 
 class _Stories:
@@ -232,7 +260,9 @@ class _Stories:
         self.window = window
         self._by_url: dict[str, str] = {}
         self._stories: dict[str, tuple[Fingerprint, float, float]] = {}  # key -> fp, first, last seen
-        self._bands: dict[tuple[int, int], set[str]] = {}
+        # Per band number, band value -> the story holding it, or the stories (few containers for the
+        # garbage collector to walk: one per band number, not one per value).
+        self._bands: list[dict[int, str | tuple[str, ...]]] = [{} for _ in range(2 * BANDS)]
 
     def resolve(self, record: ArchivedArticle, fp: Fingerprint) -> str:
         """``fp``: the fingerprint of the record's body (its title when it has none)."""
@@ -240,23 +270,35 @@ class _Stories:
         if not fp.size:
             return f"url-{hashlib.blake2b(record.url.encode(), digest_size=8).hexdigest()}"
         key = self._by_url.get(record.url)
+        bands = fp.bands()
         if key is None or self._stories[key][2] < now - self.window:
-            key = record.story_key or self._nearest(fp, now) or self._new_key(fp, now)
-        first = self._stories[key][1] if key in self._stories else now
-        stored = self._stories[key][0] if key in self._stories else fp
-        self._stories[key] = (stored, first, now)
-        for band in enumerate(stored.bands()):
-            self._bands.setdefault(band, set()).add(key)
+            key = record.story_key or self._nearest(fp, bands, now) or self._new_key(fp, now)
+        known = self._stories.get(key)
+        if known is None:  # a story's bands are those of the fingerprint it starts with
+            self._stories[key] = (fp, now, now)
+            for band, value in bands:
+                held = self._bands[band].get(value)
+                if held is None:
+                    self._bands[band][value] = key
+                else:
+                    self._bands[band][value] = (held, key) if isinstance(held, str) else (*held, key)
+        else:
+            self._stories[key] = (known[0], known[1], now)
         self._by_url[record.url] = key
         return key
 
-    def _nearest(self, fp: Fingerprint, now: float) -> str | None:
+    def _nearest(self, fp: Fingerprint, bands: list[tuple[int, int]], now: float) -> str | None:
         best: tuple[float, float, str] | None = None
-        candidates = set().union(*(self._bands.get(band, ()) for band in enumerate(fp.bands())))
-        for key in candidates:
+        near: set[str] = set()
+        for band, value in bands:
+            held = self._bands[band].get(value)
+            if held is not None:
+                near.update((held,) if isinstance(held, str) else held)
+        for key in near:
             other, first, last = self._stories[key]
-            if last >= now - self.window and same_story(fp, other):
-                rank = (-containment(fp, other), first, key)
+            share = story_share(fp, other) if last >= now - self.window else None
+            if share is not None:
+                rank = (-share, first, key)
                 best = rank if best is None or rank < best else best
         return best[2] if best else None
 

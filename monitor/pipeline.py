@@ -26,7 +26,7 @@ from monitor.crawl.http import HttpClient
 from monitor.crawl.sources import REGISTRY as SOURCE_KINDS
 from monitor.entries import Revision, entry_key, listed_digest
 from monitor.errors import FetchError, ParseError
-from monitor.fingerprint import fingerprint
+from monitor.fingerprint import fingerprint, legacy_fingerprint
 from monitor.model import Alert, Article, Candidate, Clock, Fetched, Hit, Match, PollOutcome, Source
 from monitor.store.base import Store, StoryRef, Validators
 
@@ -167,6 +167,7 @@ class Pipeline:
         # is fetched once, not by both polls at the same moment.
         self._in_progress: set[str] = set()
         self._validators: dict[str, Validators] = {}
+        self._legacy_seen: float | None = None  # ``Store.legacy_stories_seen``, asked once
 
     async def poll(self, source: Source) -> PollResult:
         result = PollResult(source.name)
@@ -384,13 +385,20 @@ class Pipeline:
         more than extraction and matching together, and a story no rule cares about needs no identity.
         An article that matches only after an edit starts its story then, which is when it first
         alerts; the price is that ``also_seen_at`` lists only copies that matched some rule."""
-        fp = fingerprint(article.body or article.title)
+        text = article.body or article.title
+        fp = fingerprint(text)
         if not fp.size:
             digest = hashlib.blake2b(article.url.encode(), digest_size=8).hexdigest()
             return StoryRef(key=f"url-{digest}", urls=(), new=True)
         if self.dry_run:
             return StoryRef(key=fp.key(), urls=(), new=True)
-        return await self.store.resolve_story(fp, article.url, self.alerts().story_window)
+        window = self.alerts().story_window
+        if self._legacy_seen is None:
+            self._legacy_seen = await self.store.legacy_stories_seen()
+        # A story started before the fingerprint's upgrade is found by its old fingerprint, as long
+        # as it can still be joined; found so, it takes the new one.
+        legacy = legacy_fingerprint(text) if self.clock.time() < self._legacy_seen + window else None
+        return await self.store.resolve_story(fp, article.url, window, legacy)
 
     async def _load(self, source: Source, candidate: Candidate) -> Article:
         if not source.fetch_articles and SOURCE_KINDS[source.kind].carries_text:

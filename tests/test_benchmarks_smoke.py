@@ -40,7 +40,7 @@ CONTRACT = {
     "latency.py": ("p95_over_interval",),
     "memory.py": ("rss_mb", "growth_mb"),
     "console.py": ("worst_p95_ms", "worst_cpu_ms"),
-    "backtest.py": ("articles", "rules", "seconds", "bytes_per_article"),
+    "backtest.py": ("articles", "rules", "seconds", "bytes_per_article", "command_seconds"),
 }
 
 

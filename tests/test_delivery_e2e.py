@@ -11,8 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
+from monitor import pipeline
 from monitor.config import Config, parse_config
+from monitor.fingerprint import legacy_fingerprint
 from monitor.service import Service
+from monitor.store import keys
 from tests.helpers.clock import FakeClock
 from tests.helpers.e2e_world import RULES, Site
 from tests.helpers.receiver import Receiver
@@ -120,6 +123,35 @@ async def test_one_story_on_five_sites_is_one_alert_and_edits_do_not_realert(wor
         assert await world.poll(service) == 0  # the edit is processed once
     finally:
         await service.stop()
+
+
+async def test_copies_after_an_upgrade_of_the_fingerprint_join_the_story_from_before(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The version before: its stories are keyed and banded by the version 1 fingerprint.
+    with monkeypatch.context() as before:
+        before.setattr(pipeline, "fingerprint", legacy_fingerprint)
+        old = Service(world.config, clock=world.clock)
+        await old.start()
+        try:
+            await world.poll(old)
+            world.sites[0].publish("atacms", (HEADLINES[0], html_body(FIVE_SITES[0])))
+            assert await world.poll(old) == 1
+        finally:
+            await old.stop()
+    if world.config.store.url.startswith("redis"):  # the version before left no upgrade marker
+        client = aioredis.from_url(world.config.store.url)
+        await client.delete(keys.STORY_LEGACY)
+        await client.aclose()
+    world.clock.now += 3600
+    upgraded = Service(world.config, clock=world.clock)
+    await upgraded.start()
+    try:
+        for site, headline, body in zip(world.sites[1:], HEADLINES[1:], FIVE_SITES[1:], strict=True):
+            site.publish("atacms", (headline, html_body(body)))
+        assert await world.poll(upgraded) == 0  # the four copies join the story that alerted
+    finally:
+        await upgraded.stop()
 
 
 async def test_restart_mid_backoff_resumes_and_delivers_once(world: World) -> None:

@@ -6,9 +6,24 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
+from unittest import mock
 
-from monitor.fingerprint import BANDS, Fingerprint, containment, fingerprint, same_story
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import fingerprint as fingerprint_module
+from monitor import nfkc
+from monitor.fingerprint import (
+    BANDS,
+    Fingerprint,
+    containment,
+    fingerprint,
+    legacy_fingerprint,
+    same_story,
+)
 
 # ~500 words: the length of a typical wire story.
 ARTICLE = " ".join(
@@ -80,3 +95,53 @@ def test_long_article_is_fast() -> None:
     start = time.perf_counter()
     fingerprint(text)
     assert time.perf_counter() - start < 0.5
+
+
+def test_nothing_normalizing_changes_lies_beyond_what_the_tables_read() -> None:
+    def changed(char: str) -> bool:
+        decomposition = unicodedata.decomposition(char)
+        return (
+            (bool(decomposition) and not decomposition.startswith("<"))
+            or bool(unicodedata.combining(char))
+            or unicodedata.normalize("NFKC", char) != char
+            or char.casefold() != char
+        )
+
+    assert not any(changed(chr(code)) for code in range(nfkc.LAST_READ + 1, 0x110000))
+
+
+WIRE = "Ukraine fired ATACMS missiles into Russian territory for the first time on Tuesday, striking a depot."
+
+
+def test_both_versions_are_pinned() -> None:
+    """Stories in stores outlive processes: a changed value would split every story at an upgrade.
+    Version 1's value is the one the code before version 2 computed."""
+    assert fingerprint(WIRE).key() == "b4de7d7e34a14058"
+    assert legacy_fingerprint(WIRE).key() == "55fbec8c2faf1e05"
+    assert [band for band, _ in fingerprint(WIRE).bands()] == list(range(BANDS, 2 * BANDS))
+    assert [band for band, _ in legacy_fingerprint(WIRE).bands()] == list(range(BANDS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.sampled_from(" .,'\n\u00a0\u2026\u00bd\u00df\u0301\u0308\ufb01\uff2b\u1161\U0001d400_"),
+            st.characters(exclude_categories=()),  # lone surrogates too (JSON escapes make them)
+        ),
+        max_size=60,
+    )
+)
+def test_the_table_reads_a_text_as_unicodedata_does(text: str) -> None:
+    """Most texts are read through a table, character by character; what it cannot map goes through
+    ``unicodedata``. Both must give one fingerprint."""
+
+    def by_unicodedata(text: str, tables: object) -> object:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        # Letters, digits, "_" and everything beyond the BMP are word characters; the rest spaces.
+        spaced = "".join(c if c.isalnum() or c == "_" or ord(c) > 0xFFFF else " " for c in folded)
+        return np.frombuffer(f" {spaced} ".encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+    fast = fingerprint(text)
+    with mock.patch.object(fingerprint_module, "_codes", side_effect=by_unicodedata):
+        assert fingerprint(text) == fast

@@ -119,13 +119,15 @@ async def test_a_page_cannot_claim_another_sites_canonical(sites: Sites, tmp_pat
         "Call our premium hotline now and win a free cruise; ATACMS mentioned for reach.",
         canonical=story,
     )
-    # Same-site canonicals are still followed: a sibling subdomain of the trusted site.
+    # Same-site canonicals are still followed: a sibling subdomain of the trusted site. (Its title
+    # shares no word with the first story's: with "story" in both, the pages' shared template made
+    # half their shingles, and the two one story at the containment threshold.)
     sites.pages[(trusted, "/story2-view")] = _page(
-        "Second story",
+        "Second report",
         "ATACMS stocks ran low by winter, the ministry said.",
         sites.url("www.trusted.example", "/s2"),
     )
-    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), ("/story2-view", "Second story"))
+    sites.pages[(trusted, "/feed2.xml")] = _feed(sites.url(trusted), ("/story2-view", "Second report"))
 
     results = await poll_all(
         tmp_path,

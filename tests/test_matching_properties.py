@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from unittest import mock
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching import text as text_module
+from monitor.matching import words as words_module
 from monitor.matching.engine import Engine
 from monitor.matching.rules import Rule, Term
 from monitor.matching.text import inflections, is_boundary, is_unspaced, match_key, normalize
+from monitor.matching.words import Words
 
 PROPERTIES = settings(max_examples=200, deadline=None)
 
@@ -96,14 +99,55 @@ def test_plural_and_possessive_forms_match_unless_exact(term: str, ending: str, 
 @PROPERTIES
 @given(st.text(st.characters(max_codepoint=0x2FFF), max_size=40))
 def test_words_copied_whole_normalize_as_character_by_character(text: str) -> None:
-    """Runs that normalizing leaves alone are copied with the plain text around them: the fast path
-    must give what the character-by-character path gives, offsets included."""
+    """Runs that normalizing leaves alone are copied with the plain text around them, and characters
+    it leaves alone start no run: the fast path must give what reading every character beyond
+    printable ASCII one by one gives, offsets included."""
     fast = normalize(text)
-    with mock.patch.object(text_module, "_unchanged", return_value=False):
+    every = (
+        re.compile(r" (?: *[^\x20-\x7e][^\x21-\x7e]*| +)|[^\x20-\x7e][^\x21-\x7e]*"),
+        re.compile(r"[^\x20-\x7e][^\x21-\x7e]*"),
+    )
+    with (
+        mock.patch.object(text_module, "_unchanged", return_value=False),
+        mock.patch.object(text_module, "_run_patterns", return_value=every),
+    ):
         slow = normalize(text)
     assert fast.text == slow.text
     for start in range(len(fast.text) + 1):
         assert fast.to_original(start, len(fast.text)) == slow.to_original(start, len(slow.text))
+
+
+# Quotes and dashes among what may stand around them: spaces of every kind, combining marks, letters.
+PUNCTUATED = st.text(
+    st.one_of(
+        st.sampled_from("\u2018\u2019\u201c\u201d\u00ab\u00bb\u2013\u2014\u2212\u2010'\"- \n\u00a0\u200b"),
+        st.sampled_from("\u0301\u0308\u0327\u05b4\u093c"),
+        st.characters(max_codepoint=0x2FFF),
+    ),
+    max_size=40,
+)
+
+
+@PROPERTIES
+@given(PUNCTUATED)
+def test_quotes_and_dashes_replaced_up_front_normalize_as_run_by_run(text: str) -> None:
+    """Quotes and dashes are replaced before the loop (one ASCII character for one): the text and every
+    offset must be what the loop makes of them as runs."""
+    fast = normalize(text)
+    with mock.patch.object(text_module, "_ascii_punctuation", side_effect=lambda t: t):
+        slow = normalize(text)
+    assert fast.text == slow.text
+    for start in range(len(fast.text) + 1):
+        for end in range(start, len(fast.text) + 1):
+            assert fast.to_original(start, end) == slow.to_original(start, end)
+
+
+@PROPERTIES
+@given(st.text(st.one_of(st.characters(), st.sampled_from("' a\u00e9\u4e2d\U0001d400\U0001f642"))))
+def test_words_within_the_bmp_split_as_by_the_word_category(text: str) -> None:
+    """Text within the BMP is split by letters spelled out; it must split as by ``[^\\W_]``."""
+    anywhere, _ = words_module._split()
+    assert Words(text).pieces == anywhere.split(text)
 
 
 def _found_letter_by_letter(term: str, text: str) -> bool:

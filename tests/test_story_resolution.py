@@ -20,6 +20,7 @@ from monitor.fingerprint import (
     Fingerprint,
     containment,
     fingerprint,
+    legacy_fingerprint,
 )
 from monitor.store import Store, StoryRef, open_store
 from tests.helpers.clock import FakeClock
@@ -193,6 +194,29 @@ async def test_resolve_story_groups_copies(make_store: StoreFactory, clock: Fake
     assert await second.story_urls("unknown") == []
 
 
+async def test_a_story_from_before_the_fingerprint_upgrade_is_found_and_upgraded(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = await make_store(), await make_store()
+    # What the previous version left: a story under its fingerprint's bands.
+    before = await first.resolve_story(legacy_fingerprint(STORY), "https://a.example/1", WINDOW)
+    clock.advance(3600)
+    assert await second.legacy_stories_seen() >= clock.time() - 3600
+    copy = await second.resolve_story(
+        fingerprint(COPY), "https://b.example/2", WINDOW, legacy_fingerprint(COPY)
+    )
+    assert (copy.key, copy.urls, copy.new) == (before.key, ("https://a.example/1",), False)
+    # From then on it is the new algorithm's story: found without the old fingerprint, by any instance.
+    later = await first.resolve_story(fingerprint(STORY[:-40]), "https://c.example/3", WINDOW)
+    assert (later.key, later.new) == (before.key, False)
+
+
+async def test_without_its_old_fingerprint_a_copy_misses_a_story_from_before(store: Store) -> None:
+    assert await store.legacy_stories_seen() == 0.0  # a store with no such story: no lookups
+    await store.resolve_story(legacy_fingerprint(STORY), "https://a.example/1", WINDOW)
+    assert (await store.resolve_story(fingerprint(COPY), "https://b.example/2", WINDOW)).new
+
+
 async def test_resolve_story_different_text_is_a_new_story(store: Store) -> None:
     await store.resolve_story(fingerprint(STORY), "https://a.example/1", WINDOW)
     other = await store.resolve_story(fingerprint(OTHER), "https://b.example/2", WINDOW)
@@ -205,11 +229,13 @@ async def test_resolve_story_different_text_is_a_new_story(store: Store) -> None
 
 
 async def test_resolve_story_prefers_the_closest_story(store: Store, clock: FakeClock) -> None:
-    half = " ".join(STORY.split()[: len(STORY.split()) // 2])
-    older = await store.resolve_story(fingerprint(half + " " + OTHER), "https://a.example/1", WINDOW)
+    # A third of the story's words: its shingles are 0.37 of the shorter text's (half would be 0.53,
+    # too near the 0.5 threshold for a 64-value estimate).
+    third = " ".join(STORY.split()[: len(STORY.split()) // 3])
+    older = await store.resolve_story(fingerprint(third + " " + OTHER), "https://a.example/1", WINDOW)
     clock.advance(60)
     closer = await store.resolve_story(fingerprint(STORY), "https://b.example/2", WINDOW)
-    assert older.new and closer.new  # a half-overlap is not one story...
+    assert older.new and closer.new  # a third's overlap is not one story...
     copy = await store.resolve_story(fingerprint(COPY), "https://c.example/3", WINDOW)
     assert copy.key == closer.key  # ...and the copy joins the story it overlaps most
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
@@ -33,6 +33,7 @@ import re2
 from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
+from monitor.nfkc import LAST_READ, composes
 
 _RUN = re.compile(r"[^\W_]+")
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
@@ -49,6 +50,7 @@ class _Form:
     run: str
     bounded: bool
     phrase: re.Pattern[str] | None = None
+    words: tuple[str, ...] = ()  # of a phrase: all of them
 
 
 _Sets = tuple[frozenset[_Form], ...]
@@ -94,15 +96,10 @@ _FEW = 64  # characters NFKC may change, up to which only their words are normal
 def _unstable() -> re.Pattern[str]:
     """A character NFKC may change or join to the one before it (a combining mark, the second of a
     composition, Hangul's vowel and final jamo); beyond the BMP, every character."""
-    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
-    for code in range(0x110000):
-        decomposition = unicodedata.decomposition(chr(code)).split()
-        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
-            seconds.add(int(decomposition[1], 16))
     chars = [
         chr(c)
         for c in range(0x80, 0x10000)
-        if c in seconds or unicodedata.combining(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
+        if composes(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
     ]
     return re.compile("[" + "".join(map(re.escape, chars)) + "\U00010000-\U0010ffff]")
 
@@ -119,7 +116,10 @@ def _form(form: str) -> _Form | None:
     words = _RUN.findall(form.casefold())
     if len(words) < 2:
         return _Form(run, bounded=True)
-    return _Form(run, True, re.compile(_SEPARATOR.join(map(re.escape, words))))
+    # Without case: read in a text as written, it finds what it finds in the text's probe_text
+    # (when find_raw can tell from the text as written at all); in a probe_text, no less than with.
+    phrase = re.compile(_SEPARATOR.join(map(re.escape, words)), re.IGNORECASE)
+    return _Form(run, True, phrase, tuple(words))
 
 
 def _term_forms(term: Term) -> frozenset[_Form] | None:
@@ -200,39 +200,64 @@ class Prefilter:
             for run in {f.run for f in forms}:
                 self._automaton.add_word(run, (run, run not in anywhere))
             self._automaton.make_automaton()
-        self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms})
-
-    def candidates(self, text: str) -> set[str]:
-        """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields)."""
-        folded = probe_text(text)
-        occurring = self._occurring.find(folded) if self._occurring is not None else None
-        if occurring is not None and not any(
-            all(not occurring.isdisjoint(r) for r in runs) for runs in self._runs.values()
-        ):
-            return set()  # no rule has a probe of each of its sets standing as a word
-        found: set[str] = set()
-        if self._automaton is not None:
-            last = len(folded) - 1
-            for end, (run, bounded) in self._automaton.iter(folded):
-                if run in found:
-                    continue
-                start = end + 1 - len(run)
-                # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
-                if (
-                    not bounded
-                    or (
-                        (start == 0 or not folded[start - 1].isalnum())
-                        and (end == last or not folded[end + 1].isalnum())
-                    )
-                    or _stands_alone(folded, start, end + 1)
-                ):
-                    found.add(run)
-        return {
-            rule
-            for rule, runs in self._runs.items()
-            if all(not found.isdisjoint(r) for r in runs)
-            and all(any(_has(folded, form, found) for form in forms) for forms in self._required[rule])
+        words = {word for f in forms for word in (f.words or (f.run,))}
+        self._occurring = _Occurring.of({f.run: f.run not in anywhere for f in forms}, words)
+        self._phrased = {
+            rule for rule, sets in self._required.items() if any(f.phrase for g in sets for f in g)
         }
+
+    def candidates(self, text: str | bytes) -> set[str]:
+        """Ids of the rules that could match ``text`` (any text: a JSON record holds the fields), given
+        as a string or as its UTF-8 (a packed record as stored: most are passed over undecoded)."""
+        raw = self._occurring.find_raw(text) if self._occurring is not None else None
+        written: str | bytes
+        if raw is not None:
+            found, written = raw
+            if not self._could_match(found):
+                return set()
+        else:
+            written = probe_text(text if isinstance(text, str) else text.decode())
+            folded = self._occurring.find(written) if self._occurring is not None else None
+            # RE2 could not tell: where each probe stands, found exactly
+            found = folded if folded is not None else self._standing(written)
+        rules = set()
+        for rule, runs in self._runs.items():
+            if not all(not found.isdisjoint(r) for r in runs):
+                continue
+            if rule in self._phrased:  # a term of several words: they must be found in order
+                if isinstance(written, bytes):
+                    written = written.decode()
+                sets = self._required[rule]
+                if not all(any(_has(written, form, found) for form in forms) for forms in sets):
+                    continue
+            rules.add(rule)
+        return rules
+
+    def _standing(self, folded: str) -> set[str]:
+        """The probes that stand as words in ``folded`` (``probe_text``'s), by Aho-Corasick."""
+        found: set[str] = set()
+        if self._automaton is None:
+            return found
+        last = len(folded) - 1
+        for end, (run, bounded) in self._automaton.iter(folded):
+            if run in found:
+                continue
+            start = end + 1 - len(run)
+            # Most hits have a space or punctuation on both sides, or a letter: a cheap test first.
+            if (
+                not bounded
+                or (
+                    (start == 0 or not folded[start - 1].isalnum())
+                    and (end == last or not folded[end + 1].isalnum())
+                )
+                or _stands_alone(folded, start, end + 1)
+            ):
+                found.add(run)
+        return found
+
+    def _could_match(self, occurring: set[str]) -> bool:
+        """Whether some rule has a probe of each of its sets among ``occurring``."""
+        return any(all(not occurring.isdisjoint(r) for r in runs) for runs in self._runs.values())
 
 
 class _Occurring:
@@ -243,33 +268,147 @@ class _Occurring:
     also tells where each occurs) costs several times more. Most texts have no rule's probes of each set,
     and need no more."""
 
-    def __init__(self, runs: Sequence[str], matcher: re2.Set) -> None:
-        self._runs, self._matcher = runs, matcher
+    def __init__(
+        self,
+        runs: Sequence[str],
+        folded: re2.Set,
+        raw: re2.Set | None,
+        written: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._runs, self._folded, self._raw, self._written = runs, folded, raw, written
 
     @classmethod
-    def of(cls, runs: dict[str, bool]) -> _Occurring | None:
-        """``runs``: each probe, and whether it must stand as a word. None when RE2 cannot build the
-        automaton within its memory budget (very many probes)."""
-        options = re2.Options()
-        options.max_mem, options.log_errors = _RE2_MEMORY, False
-        matcher = re2.Set.SearchSet(options)
+    def of(cls, runs: dict[str, bool], words: Collection[str]) -> _Occurring | None:
+        """``runs``: each probe, and whether it must stand as a word; ``words``: every word of every
+        form (the probes, and the other words of phrases). None when RE2 cannot build the automaton
+        within its memory budget (very many probes)."""
         ordered = sorted(runs)
-        for run in ordered:
-            matcher.Add(_pattern(run, runs[run]))
-        matcher.Add("")  # occurs in every text: an answer without it is a search that ran out of memory
-        try:
-            matcher.Compile()
-        except re2.error:
+        patterns = [_pattern(run, runs[run]) for run in ordered]
+        folded = _set(patterns)
+        if folded is None:
             return None
-        return cls(ordered, matcher)
+        anywhere = [run for run in ordered if not runs[run]]
+        written = _written(words, anywhere)
+        raw = _set([f"(?i:{p})" for p in patterns], _changing(words), *(re.escape(c) for c, _ in written))
+        return cls(ordered, folded, raw, written)
 
     def find(self, text: str) -> set[str] | None:
-        """The probes in ``text``; None when the search could not tell."""
-        hits = self._matcher.Match(text)
-        everywhere = len(self._runs)
-        if everywhere not in hits:
+        """The probes in ``text`` (``probe_text``'s); None when the search could not tell."""
+        return self._found(self._folded.Match(text), len(self._runs))
+
+    def find_raw(self, text: str | bytes) -> tuple[set[str], str | bytes] | None:
+        """The probes in ``probe_text(text)``, told from ``text`` as it is (case-insensitive, which is
+        what case folding does to it), unless it holds a character ``_changing`` lists; one that
+        ``_written`` lists is written out first. With them, the text as it was read. None when it
+        cannot tell."""
+        if self._raw is None:
             return None
-        return {self._runs[i] for i in hits if i != everywhere}
+        changing, written = len(self._runs), self._written
+        hits = self._raw.Match(text)
+        if hits is None or changing in hits:
+            return None
+        present = [written[i - changing - 1] for i in hits if changing < i <= changing + len(written)]
+        if present:
+            for char, folded in present:
+                if isinstance(text, str):
+                    text = text.replace(char, folded)
+                else:
+                    text = text.replace(char.encode(), folded.encode())
+            hits = self._raw.Match(text)
+            if hits is None or changing in hits:
+                return None
+        found = self._found(hits, changing + len(written) + 1)
+        return None if found is None else (found, text)
+
+    def _found(self, hits: list[int] | None, everywhere: int) -> set[str] | None:
+        if hits is None or everywhere not in hits:
+            return None  # RE2's automaton ran out of memory
+        return {self._runs[i] for i in hits if i < len(self._runs)}
+
+
+def _set(patterns: list[str], *more: str) -> re2.Set | None:
+    """RE2's set of ``patterns``, and "" after them (it occurs in every text: an answer without it is a
+    search that ran out of memory); None when it cannot be built within its memory budget."""
+    options = re2.Options()
+    options.max_mem, options.log_errors = _RE2_MEMORY, False
+    matcher = re2.Set.SearchSet(options)
+    for pattern in [*patterns, *more, ""]:
+        matcher.Add(pattern)
+    try:
+        matcher.Compile()
+    except re2.error:
+        return None
+    return matcher
+
+
+def _changing(words: Collection[str]) -> str:
+    """An RE2 class of the characters that make a text as written no guide to where ``words`` (of the
+    forms) stand in its ``probe_text``: those NFKC or case folding turns into letters or digits some
+    word has (other than a case of themselves, which matching without case finds), or into a
+    backslash (the escapes before a probe); those NFKC may join into a letter some word has;
+    everything beyond ``LAST_READ``."""
+    used = {*"".join(words), "\\"}
+    changing = sorted(code for code, chars in _changes().items() if not used.isdisjoint(chars))
+    ranges = "".join(f"\\x{{{c:x}}}" for c in changing)
+    return f"[{ranges}\\x{{{LAST_READ + 1:x}}}-\\x{{10ffff}}]"
+
+
+@functools.cache
+def _changes() -> dict[int, frozenset[str]]:
+    """Up to ``LAST_READ``, what may become of each code point that NFKC or case folding changes into
+    something else than one character of its own case (the letters, digits and backslashes of its
+    NFKC, case-folded), or that NFKC may join to the character before (every character whose
+    canonical decomposition holds it); not those ``_written`` lists."""
+    joins: dict[int, set[str]] = {}
+    for code in range(0x80, LAST_READ + 1):
+        folded = chr(code).casefold()
+        # Folded apart again, the letter stays the one it is made on; made of itself, of nothing.
+        if len(folded) > 1 or unicodedata.is_normalized("NFD", chr(code)):
+            continue
+        for part in unicodedata.normalize("NFD", chr(code)):
+            if part != chr(code) and composes(part):
+                joins.setdefault(ord(part), set()).add(folded)
+    changes = {code: frozenset(chars) for code, chars in joins.items()}
+    for code in range(0x80, LAST_READ + 1):
+        char = chr(code)
+        stable = unicodedata.is_normalized("NFKC", char)
+        if (stable and len(char.casefold()) == 1) or char in _folded() or code in changes:
+            continue
+        folded = unicodedata.normalize("NFKC", char).casefold()
+        if folded != char and not (len(folded) == 1 and unicodedata.is_normalized("NFKC", char)):
+            changes[code] = frozenset(c for c in folded if c.isalnum() or c == "\\")
+    return changes
+
+
+@functools.cache
+def _folded() -> dict[str, str]:
+    """Characters whose ``probe_text`` is other characters, whatever stands around them: the
+    invisible ones, dropped, and those NFKC keeps whose case folding is several ("ß" -> "ss",
+    "İ" -> "i̇")."""
+    several = {
+        chr(code): chr(code).casefold()
+        for code in range(0x80, LAST_READ + 1)
+        if len(chr(code).casefold()) > 1
+        and unicodedata.is_normalized("NFKC", chr(code))
+        and not composes(chr(code))
+    }
+    return {**several, **dict.fromkeys(_INVISIBLE.pattern[1:-1], "")}
+
+
+def _written(words: Collection[str], anywhere: Collection[str]) -> tuple[tuple[str, str], ...]:
+    """``_folded``'s characters that can make a difference to ``words`` (of the forms; ``anywhere``:
+    the probes found inside words too), and what each is written as. One that folds into letters
+    and digits only ("ß" -> "ss") makes none unless some word holds all of them: a word that ends
+    or starts inside them is glued to the rest, as it would be in the folded text; unless a probe
+    found anywhere has one of its letters."""
+    letters = set("".join(anywhere))
+    return tuple(
+        (char, folded)
+        for char, folded in sorted(_folded().items())
+        if not (folded and folded.isalnum())
+        or any(folded in word for word in words)
+        or not letters.isdisjoint(folded)
+    )
 
 
 def _pattern(run: str, bounded: bool) -> str:

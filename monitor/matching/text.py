@@ -29,6 +29,7 @@ from functools import lru_cache
 from monitor.matching import lemma_stream
 from monitor.matching.lemmas import script_languages
 from monitor.matching.words import UNSPACED_RANGES
+from monitor.nfkc import composes
 
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
@@ -36,25 +37,22 @@ _QUOTES = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u02b9", "'"),
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
 }
-# Runs worth a closer look: anything beyond printable ASCII with the spaces around it, or a run of several
-# spaces. Plain ASCII text between them is copied unchanged, which keeps the common case fast.
-_SPECIAL = re.compile(r" (?: *[^\x20-\x7e][^\x21-\x7e]*| +)|[^\x20-\x7e][^\x21-\x7e]*")
-# The same runs in a text without double spaces, less the one space a run may start with: a pattern that
-# starts with a character class lets the regex engine skip plain text in C, where one that may start with
-# a space stops at every word break (figures: benchmarks/README.md, "Figures behind comments").
-_SPECIAL_CHAR = re.compile(r"[^\x20-\x7e][^\x21-\x7e]*")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _UNSPACED = re.compile(f"[{UNSPACED_RANGES}]")
 _SPACES = re.compile(r"\s+")
 
 
-def _attention_class() -> str:
-    """A regex class of the characters ``normalize`` changes in text that is NFKC already: spaces other
-    than " ", controls, invisible characters, quotes and dashes. Characters beyond the BMP always get
-    the careful path (it is how they were handled before this fast path existed)."""
+def _attention_chars() -> set[str]:
+    """The BMP characters ``normalize`` changes in text that is NFKC already: spaces other than " ",
+    controls, invisible characters, quotes and dashes. Characters beyond the BMP always get the
+    careful path (it is how they were handled before this fast path existed)."""
     chars = {c for c in map(chr, range(0x10000)) if _is_space(c) or unicodedata.category(c) == "Pd"}
     chars.discard(" ")
-    chars |= {*_INVISIBLE, *_QUOTES, "\u2212"}
+    return chars | {*_INVISIBLE, *_QUOTES, "\u2212"}
+
+
+def _class(chars: Iterable[str]) -> str:
+    """A regex class of ``chars`` and every character beyond the BMP."""
     return "[" + "".join(re.escape(c) for c in sorted(chars)) + "\U00010000-\U0010ffff]"
 
 
@@ -170,12 +168,34 @@ def _run_pieces(run: str) -> tuple[tuple[int, str, bool], ...]:
     return tuple(pieces)
 
 
+@lru_cache(maxsize=1)
+def _run_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Runs worth a closer look: from a character ``normalize`` may change (or join to the one before),
+    on over what follows up to printable ASCII, with the spaces around; or a run of several spaces.
+    The text between them is copied unchanged, which keeps the common case fast: accented letters and
+    other scripts' letters, which NFKC keeps, start no run. Then the same runs in a text without double
+    spaces, less the one space a run may start with: a pattern that starts with a character class lets
+    the regex engine skip plain text in C, where one that may start with a space stops at every word
+    break (figures: benchmarks/README.md, "Figures behind comments"). Built on first use: it reads
+    the whole BMP."""
+    changed = {
+        c for c in map(chr, range(0x80, 0x10000)) if composes(c) or not unicodedata.is_normalized("NFKC", c)
+    }
+    plain = set(map(chr, range(0x20, 0x7F)))  # printable ASCII starts no run ("-" is a dash)
+    first = _class((changed | _attention_chars() | set(map(chr, range(0x80)))) - plain)
+    return (
+        re.compile(rf" (?: *{first}[^\x21-\x7e]*| +)|{first}[^\x21-\x7e]*"),
+        re.compile(rf"{first}[^\x21-\x7e]*"),
+    )
+
+
 def _special_runs(text: str) -> Iterator[tuple[int, int]]:
+    spaced, plain = _run_patterns()
     if "  " in text:
-        for m in _SPECIAL.finditer(text):
+        for m in spaced.finditer(text):
             yield m.span()
         return
-    for m in _SPECIAL_CHAR.finditer(text):
+    for m in plain.finditer(text):
         start, end = m.span()
         # A space before the run belongs to it; one after is taken by the run's own tail.
         yield (start - 1 if start and text[start - 1] == " " else start), end
@@ -183,6 +203,8 @@ def _special_runs(text: str) -> Iterator[tuple[int, int]]:
 
 def normalize(text: str) -> Normalized:
     """NFKC; curly quotes to ASCII; dashes to "-"; invisible characters dropped; whitespace to one space."""
+    if not text.isascii():
+        text = _ascii_punctuation(text)
     out = _Builder()
     pos = 0
     for start, end in _special_runs(text):
@@ -204,9 +226,34 @@ def normalize(text: str) -> Normalized:
     return out.finish(len(text))
 
 
+def _ascii_punctuation(text: str) -> str:
+    """``text`` with its curly quotes and dashes as ``normalize`` writes them, one character for one, so
+    the loop copies them with the plain text around them instead of as a run each (an English article
+    has dozens of apostrophes). Not where a combining mark follows one: the mark composes with it."""
+    ascii_of, find = _punctuation()
+    found = set()
+    for match in find.finditer(text):
+        end = match.end()
+        if end < len(text) and unicodedata.combining(text[end]):
+            return text
+        found.add(match.group())
+    for char in found:
+        text = text.replace(char, ascii_of[char])
+    return text
+
+
+@lru_cache(maxsize=1)
+def _punctuation() -> tuple[dict[str, str], re.Pattern[str]]:
+    """What ``_map_char`` makes of a character on its own that is one ASCII character (quotes, dashes),
+    and a pattern of those characters. Built on first use: it reads the BMP."""
+    dashes = [c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd" and c != "-"]
+    ascii_of = {**_QUOTES, **dict.fromkeys([*dashes, "\u2212"], "-")}
+    return ascii_of, re.compile("[" + "".join(map(re.escape, sorted(ascii_of))) + "]")
+
+
 @lru_cache(maxsize=1)
 def _attention() -> re.Pattern[str]:
-    return re.compile("  |" + _attention_class())  # built on first use: it reads the whole BMP
+    return re.compile("  |" + _class(_attention_chars()))  # built on first use: it reads the whole BMP
 
 
 def _unchanged(run: str) -> bool:

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.archive import ArchivedArticle
+from monitor.archive import ArchivedArticle, ArchivePage, decode_payload
 from monitor.fingerprint import Fingerprint
 from monitor.model import Alert, Delivery
 
@@ -122,6 +122,15 @@ class Store(ABC):
         searches the payload text before it pays for a record."""
         return _nothing()
 
+    async def archive_pages(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[ArchivePage]:
+        """``archive_payloads``' batches as pages for other processes to unpack (``ArchivePage``): a
+        store that can hand out its records packed does so."""
+        async for payloads in self.archive_payloads(since, until, source):
+            last = decode_payload(payloads[-1]).detected_at
+            yield ArchivePage(unpacked=tuple(payloads), last_at=last)
+
     async def archive_stats(self) -> ArchiveStats:
         return ArchiveStats(0, 0, None)
 
@@ -134,19 +143,30 @@ class Store(ABC):
 
     # -- stories ------------------------------------------------------------------------------------
     @abstractmethod
-    async def resolve_story(self, fingerprint: Fingerprint, url: str, window: float) -> StoryRef:
+    async def resolve_story(
+        self, fingerprint: Fingerprint, url: str, window: float, legacy: Fingerprint | None = None
+    ) -> StoryRef:
         """The story ``url`` belongs to, recording ``url`` with it. In order:
 
         1. a story last seen within ``window`` seconds that ``url`` was already recorded with (an edited
            article stays its story, however much its text changed);
         2. among stories last seen within ``window`` that share a band with ``fingerprint``, those that
            are ``monitor.fingerprint.same_story`` with it: the highest containment wins, then the oldest;
-        3. else a new story keyed ``fingerprint.key()`` (plus the clock second if that key names a story
+        3. with ``legacy``, the same text's fingerprint by the previous algorithm
+           (``monitor.fingerprint.legacy_fingerprint``): step 2 among stories that algorithm made, and
+           a story found so is one of ``fingerprint``'s algorithm from then on (its signature and bands
+           are ``fingerprint``'s), so later copies find it by step 2;
+        4. else a new story keyed ``fingerprint.key()`` (plus the clock second if that key names a story
            fallen out of the window).
 
         Every resolution counts as the story being seen now. Only fingerprints of some text (``size`` >
         0) belong here: text-less articles have no story to share. At most ``MAX_STORY_URLS`` URLs,
         the first, are listed per story."""
+
+    @abstractmethod
+    async def legacy_stories_seen(self) -> float:
+        """A time no story fingerprinted by the previous algorithm was last seen after (0.0: there are
+        none): until ``story_window`` after it, copies look for such stories too (``legacy``)."""
 
     @abstractmethod
     async def story_urls(self, key: str) -> list[str]:

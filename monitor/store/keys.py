@@ -38,7 +38,9 @@ STORY_TAG = "{newsmon:story}"
 # v2: MinHash stories; the SimHash-era keys (…:s:, …:u:, …:b:) are left to expire by their TTLs.
 STORY = f"{STORY_TAG}:s2:"  # + story key -> hash {sig (hex), size, first, last, bands (space-joined keys)}
 STORY_URLS = f"{STORY_TAG}:u2:"  # + story key -> zset url -> insertion index
-STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> last seen
+STORY_BAND = f"{STORY_TAG}:b2:"  # + "<band>:<hex value>" -> zset story key -> last seen (band: 0-31
+# for version 1 fingerprints, 32-63 for version 2: ``Fingerprint.bands``)
+STORY_LEGACY = f"{STORY_TAG}:legacy"  # when this version first met a store with version 1 stories
 STORY_OF = f"{STORY_TAG}:o:"  # + url digest -> story key: an edited article keeps its story
 
 # The article archive: records spread over the cluster by URL; their index, sizes and the shared

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TypeVar
 
-from monitor.archive import ArchivedArticle, decode_payload
+from monitor.archive import ArchivedArticle, ArchivePage, decode_payload
 from monitor.store.base import ArchiveStats
 from monitor.store.sqlite.base import SqliteBase, chunks, immediate, url_digest
 
@@ -147,6 +147,53 @@ class SqliteSeen(SqliteBase):
             after = last
             if payloads:
                 yield payloads
+
+    async def archive_pages(
+        self, since: float, until: float | None = None, source: str | None = None
+    ) -> AsyncIterator[ArchivePage]:
+        """See ``Store.archive_pages``: the blobs as stored, unpacked by whoever reads the page."""
+        end = until if until is not None else float("inf")
+        where, params = ("AND source = ?", (source,)) if source is not None else ("", ())
+
+        def _page(
+            conn: sqlite3.Connection, after: tuple[float, int, int]
+        ) -> tuple[ArchivePage, tuple[float, int, int]] | None:
+            rows = conn.execute(
+                "SELECT at, blob, pos FROM archive WHERE at < ? AND (at, blob, pos) > (?, ?, ?) "
+                f"{where} ORDER BY at, blob, pos LIMIT ?",
+                (end, *after, *params, ARCHIVE_PAGE),
+            ).fetchall()
+            if not rows:
+                return None
+            index: dict[int, int] = {}
+            blobs: list[bytes] = []
+            order: list[tuple[int, int]] = []
+            for _, blob, pos in rows:
+                if blob not in index:
+                    data = conn.execute("SELECT data FROM archive_blob WHERE id = ?", (blob,)).fetchone()
+                    index[blob] = len(blobs)
+                    blobs.append(data[0] if data else b"")  # dropped by the size cap meanwhile
+                if blobs[index[blob]]:
+                    order.append((index[blob], pos))
+            used = sorted({blob[0] for blob in blobs if blob[:1] not in (b"", b"\x00")})
+            dictionaries = conn.execute(
+                f"SELECT id, data FROM archive_dict WHERE id IN ({','.join('?' * len(used))})", used
+            ).fetchall()
+            return ArchivePage(
+                order=tuple(order),
+                blobs=tuple(blobs),
+                dictionaries=tuple((row[0], row[1]) for row in dictionaries),
+                last_at=rows[-1][0],
+            ), tuple(rows[-1])
+
+        after: tuple[float, int, int] = (since, -1, -1)
+        while True:
+            read = await self._run(_page, after)
+            if read is None:
+                return
+            page, after = read
+            if page.order:
+                yield page
 
     async def archive_stats(self) -> ArchiveStats:
         def _stats(conn: sqlite3.Connection) -> ArchiveStats:
