@@ -381,8 +381,8 @@ class Pipeline:
     async def _story(self, article: Article) -> StoryRef:
         """The story a matching article joins (or starts); an edit keeps its story.
 
-        Only articles that match some rule get here: fingerprinting and the story lookup cost ~2.5 ms,
-        more than extraction and matching together, and a story no rule cares about needs no identity.
+        Only articles that match some rule get here: the story lookup is a store write (a transaction
+        on SQLite, a script on Redis), and a story no rule cares about needs no identity.
         An article that matches only after an edit starts its story then, which is when it first
         alerts; the price is that ``also_seen_at`` lists only copies that matched some rule."""
         text = article.body or article.title
