@@ -16,7 +16,6 @@ ARCHIVE_PAGE = 2_000  # archived records read per query of a scan
 # The archive's size cap is enforced after this share of it was written since the last check, so a
 # busy store checks a few times per cap's worth of articles instead of summing sizes on every write.
 CAP_CHECK_SHARE = 0.02
-_Page = tuple[list[bytes], tuple[float, int, int]]  # payloads, and the (at, blob, pos) to read on from
 
 
 class SqliteSeen(SqliteBase):
@@ -121,30 +120,9 @@ class SqliteSeen(SqliteBase):
     async def archive_payloads(
         self, since: float, until: float | None = None, source: str | None = None
     ) -> AsyncIterator[list[bytes]]:
-        end = until if until is not None else float("inf")
-        where, params = ("AND source = ?", (source,)) if source is not None else ("", ())
-
-        def _page(conn: sqlite3.Connection, after: tuple[float, int, int]) -> _Page:
-            rows = conn.execute(
-                "SELECT at, blob, pos FROM archive WHERE at < ? AND (at, blob, pos) > (?, ?, ?) "
-                f"{where} ORDER BY at, blob, pos LIMIT ?",
-                (end, *after, *params, ARCHIVE_PAGE),
-            ).fetchall()
-            blobs: dict[int, list[bytes]] = {}
-            payloads = []
-            for _, blob, pos in rows:
-                if blob not in blobs:
-                    blobs[blob] = self._unpack(conn, blob)
-                if pos < len(blobs[blob]):
-                    payloads.append(blobs[blob][pos])
-            return payloads, tuple(rows[-1]) if rows else after
-
-        after: tuple[float, int, int] = (since, -1, -1)
-        while True:
-            payloads, last = await self._run(_page, after)
-            if last == after:
-                return
-            after = last
+        """``archive_pages``, each unpacked on the store's thread, by its codec."""
+        async for page in self.archive_pages(since, until, source):
+            payloads = await self._run(lambda conn, page=page: page.payloads(self._codec))
             if payloads:
                 yield payloads
 
