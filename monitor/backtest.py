@@ -199,9 +199,9 @@ class Scan:
     async def found(self) -> AsyncIterator[list[Found]]:
         """The matching records of each batch the store yields, in order."""
         if self.workers <= 1:
-            reader = _Reader(self.rules, self.max_age, self.fingerprints)
-            async for payloads in self._batches():
-                yield reader.read(payloads)
+            reader, codec = _Reader(self.rules, self.max_age, self.fingerprints), Codec()
+            async for page in self._pages():
+                yield reader.read(page.payloads(codec))
             return
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(
@@ -235,22 +235,15 @@ class Scan:
             self._engine = Engine(self.rules)
         return next(m.hits for m in self._engine.match(record) if m.rule_id == rule_id)
 
-    async def _batches(self) -> AsyncIterator[list[bytes]]:
-        async for payloads in self.store.archive_payloads(self.since, self.until, self.source):
-            self.articles += len(payloads)
-            yield payloads
-            self._progressed(decode_payload(payloads[-1]).detected_at)
-
     async def _pages(self) -> AsyncIterator[ArchivePage]:
-        """As ``_batches``, packed: unpacked by the worker that reads each."""
+        """The window's archived records as the store hands them out, packed where it can (unpacked
+        by whichever process reads each page)."""
         async for page in self.store.archive_pages(self.since, self.until, self.source):
             self.articles += len(page)
             yield page
-            self._progressed(page.last_at)
-
-    def _progressed(self, last: float) -> None:
-        if self.progress is not None and self.until > self.since:
-            self.progress(min(1.0, (last - self.since) / (self.until - self.since)))
+            if self.progress is not None and self.until > self.since:
+                share = (page.last_at - self.since) / (self.until - self.since)
+                self.progress(min(1.0, share))
 
 
 class _Stories:
