@@ -28,3 +28,11 @@ def composition_seconds() -> frozenset[int]:
 def composes(char: str) -> bool:
     """Whether NFKC may join ``char`` to the character before it."""
     return bool(unicodedata.combining(char)) or ord(char) in composition_seconds()
+
+
+@functools.cache
+def changeable() -> frozenset[str]:
+    """The characters beyond ASCII, within the BMP, that NFKC may change, or join to the one before."""
+    return frozenset(
+        c for c in map(chr, range(0x80, 0x10000)) if composes(c) or not unicodedata.is_normalized("NFKC", c)
+    )

@@ -33,7 +33,7 @@ import re2
 from monitor.matching.compiled import required_literal
 from monitor.matching.rules import Group, Rule, Term
 from monitor.matching.text import inflections, is_unspaced, match_key, normalize
-from monitor.nfkc import LAST_READ, composes
+from monitor.nfkc import LAST_READ, changeable, composes
 
 _RUN = re.compile(r"[^\W_]+")
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]")
@@ -96,12 +96,8 @@ _FEW = 64  # characters NFKC may change, up to which only their words are normal
 def _unstable() -> re.Pattern[str]:
     """A character NFKC may change or join to the one before it (a combining mark, the second of a
     composition, Hangul's vowel and final jamo); beyond the BMP, every character."""
-    chars = [
-        chr(c)
-        for c in range(0x80, 0x10000)
-        if composes(chr(c)) or not unicodedata.is_normalized("NFKC", chr(c))
-    ]
-    return re.compile("[" + "".join(map(re.escape, chars)) + "\U00010000-\U0010ffff]")
+    chars = "".join(map(re.escape, sorted(changeable())))
+    return re.compile("[" + chars + "\U00010000-\U0010ffff]")
 
 
 def _longest_run(text: str) -> str | None:

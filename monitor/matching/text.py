@@ -29,7 +29,7 @@ from functools import lru_cache
 from monitor.matching import lemma_stream
 from monitor.matching.lemmas import script_languages
 from monitor.matching.words import UNSPACED_RANGES
-from monitor.nfkc import composes
+from monitor.nfkc import changeable
 
 # Everything a reader cannot see or that only decides where a line wraps.
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
@@ -178,11 +178,8 @@ def _run_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     the regex engine skip plain text in C, where one that may start with a space stops at every word
     break (figures: benchmarks/README.md, "Figures behind comments"). Built on first use: it reads
     the whole BMP."""
-    changed = {
-        c for c in map(chr, range(0x80, 0x10000)) if composes(c) or not unicodedata.is_normalized("NFKC", c)
-    }
     plain = set(map(chr, range(0x20, 0x7F)))  # printable ASCII starts no run ("-" is a dash)
-    first = _class((changed | _attention_chars() | set(map(chr, range(0x80)))) - plain)
+    first = _class((changeable() | _attention_chars() | set(map(chr, range(0x80)))) - plain)
     return (
         re.compile(rf" (?: *{first}[^\x21-\x7e]*| +)|{first}[^\x21-\x7e]*"),
         re.compile(rf"{first}[^\x21-\x7e]*"),
