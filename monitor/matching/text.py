@@ -46,9 +46,15 @@ def _attention_chars() -> set[str]:
     """The BMP characters ``normalize`` changes in text that is NFKC already: spaces other than " ",
     controls, invisible characters, quotes and dashes. Characters beyond the BMP always get the
     careful path (it is how they were handled before this fast path existed)."""
-    chars = {c for c in map(chr, range(0x10000)) if _is_space(c) or unicodedata.category(c) == "Pd"}
+    chars = {c for c in map(chr, range(0x10000)) if _is_space(c)} | _dashes()
     chars.discard(" ")
     return chars | {*_INVISIBLE, *_QUOTES, "\u2212"}
+
+
+@lru_cache(maxsize=1)
+def _dashes() -> frozenset[str]:
+    """The BMP's dashes (Unicode's "Pd"), "-" among them."""
+    return frozenset(c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd")
 
 
 def _class(chars: Iterable[str]) -> str:
@@ -243,8 +249,7 @@ def _ascii_punctuation(text: str) -> str:
 def _punctuation() -> tuple[dict[str, str], re.Pattern[str]]:
     """What ``_map_char`` makes of a character on its own that is one ASCII character (quotes, dashes),
     and a pattern of those characters. Built on first use: it reads the BMP."""
-    dashes = [c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Pd" and c != "-"]
-    ascii_of = {**_QUOTES, **dict.fromkeys([*dashes, "\u2212"], "-")}
+    ascii_of = {**_QUOTES, **dict.fromkeys([*(_dashes() - {"-"}), "\u2212"], "-")}
     return ascii_of, re.compile("[" + "".join(map(re.escape, sorted(ascii_of))) + "]")
 
 
