@@ -229,7 +229,7 @@ def _label(label: str) -> int:
 
 
 def _parameter(label: str) -> int:
-    return int.from_bytes(blake2b(label.encode(), digest_size=8).digest(), "big") % (_PRIME - 1) + 1
+    return _label(label) % (_PRIME - 1) + 1
 
 
 @functools.cache
