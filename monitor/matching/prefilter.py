@@ -371,7 +371,7 @@ def _changes() -> dict[int, frozenset[str]]:
         if (stable and len(char.casefold()) == 1) or char in _folded() or code in changes:
             continue
         folded = unicodedata.normalize("NFKC", char).casefold()
-        if folded != char and not (len(folded) == 1 and unicodedata.is_normalized("NFKC", char)):
+        if folded != char and not (len(folded) == 1 and stable):
             changes[code] = frozenset(c for c in folded if c.isalnum() or c == "\\")
     return changes
 
